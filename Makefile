@@ -1,0 +1,48 @@
+# distilld: `make demo` to see it work, `make test` to check it, `make bench` to measure it.
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+RELEASE_BIN := .build/release/distilld
+APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin
+PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors
+
+.PHONY: all deps build release test swift-test python-test demo bench lint clean
+
+all: build
+
+## Installs what is missing: Debian packages through apt-get, Python packages through pip.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product distilld
+
+swift-test: deps
+	$(SWIFT) test
+
+python-test: release
+	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
+
+test: swift-test python-test
+
+demo: release
+	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh
+
+bench: release
+	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_protocol.py
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build

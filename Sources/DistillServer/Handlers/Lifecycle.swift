@@ -1,0 +1,80 @@
+import DistillJSON
+import DistillProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// initialize, shutdown and the daemon's own housekeeping requests.
+enum Lifecycle {
+    @Sendable static func initialize(_ context: RequestContext) throws -> JSON {
+        let params = try context.fields()
+        if let options = params.child("initializationOptions") {
+            _ = try options.object()
+            if let level = options.child("logMessages") {
+                let name = try level.oneOf(LogLevel.allCases.map(\.name) + ["off"])
+                context.server.log.subscribe(context.session.connection, level: LogLevel(name: name))
+            }
+        }
+        return [
+            "serverInfo": ["name": JSON(DistillServer.name), "version": JSON(DistillServer.version)],
+            "capabilities": Capabilities.json(),
+        ]
+    }
+
+    /// The session is marked as shut down when the request is read (see `Session`);
+    /// as an update it answers only after every earlier request has.
+    @Sendable static func shutdown(_ context: RequestContext) throws -> JSON {
+        .null
+    }
+
+    /// Echoes `params.payload`: the cheapest round trip, for health checks and latency benchmarks.
+    @Sendable static func ping(_ context: RequestContext) throws -> JSON {
+        let params = try context.fields()
+        let result: JSON = ["pong": true]
+        if let payload = params.child("payload") { result["payload"] = payload.json }
+        return result
+    }
+
+    @Sendable static func status(_ context: RequestContext) throws -> JSON {
+        let server = context.server
+        let live = JSON.liveCounts
+        return [
+            "serverInfo": ["name": JSON(DistillServer.name), "version": JSON(DistillServer.version)],
+            "pid": JSON(Int(getpid())),
+            "uptimeSeconds": JSON(server.uptime),
+            "sessions": JSON(server.activeSessions),
+            "requestsServed": JSON(server.requestsServed),
+            "memory": ["residentBytes": JSON(residentBytes())],
+            "json": ["liveValues": JSON(live.wrappers), "liveAllocations": JSON(live.allocations)],
+        ]
+    }
+
+    /// Resident set size from /proc/self/statm (pages × page size).
+    static func residentBytes() -> Int {
+        let fd = open("/proc/self/statm", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let n = read(fd, &buffer, buffer.count)
+        guard n > 0 else { return 0 }
+        let fields = String(decoding: buffer[..<n], as: UTF8.self).split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// What `initialize` announces: every method, notification and loss this build supports.
+enum Capabilities {
+    static func json() -> JSON {
+        [
+            "methods": JSON.array(MethodTable.requests.map(\.method)),
+            "notifications": JSON.array(MethodTable.notifications),
+            "framings": ["content-length", "lines"],
+            "binaryArrays": ["dtypes": ["float32", "float16", "bfloat16", "float64", "int32", "int64"]],
+            "workDoneProgress": true,
+            "cancellation": true,
+            "errorCodes": JSON.object(ErrorCode.all.map { ($0.name, JSON($0.code.rawValue)) }),
+        ]
+    }
+}

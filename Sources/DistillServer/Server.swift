@@ -1,0 +1,54 @@
+import DistillJSON
+import DistillProtocol
+import DistillTransport
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public struct ServerOptions: Sendable {
+    public var maxMessageBytes: Int = 256 << 20
+    public var logLevel: LogLevel = .warning
+    /// Seconds of work before `$/progress` begins.
+    public var progressThreshold: Double = 0.5
+
+    public init() {}
+}
+
+/// The state every session shares: named teachers and datasets, options, the log.
+///
+/// - Important: one instance serves every connection of a shared daemon; all of
+///   its members are safe to use from any thread.
+public final class DistillServer: @unchecked Sendable {
+    public static let name = "distilld"
+    public static let version = "0.1.0"
+
+    public let options: ServerOptions
+    public let log: Logger
+    let started = ProgressReporter.now()
+    private let sessionCount = Atomic<Int>(0)
+    private let requestCount = Atomic<Int>(0)
+    /// Work queue shared by all sessions; each session orders its own requests on top of it.
+    let workQueue = DispatchQueue(label: "distilld.work", qos: .userInitiated, attributes: .concurrent)
+
+    public init(options: ServerOptions) {
+        self.options = options
+        self.log = Logger(level: options.logLevel)
+    }
+
+    public var uptime: Double { ProgressReporter.now() - started }
+    public var activeSessions: Int { sessionCount.load(ordering: .relaxed) }
+    public var requestsServed: Int { requestCount.load(ordering: .relaxed) }
+
+    func countRequest() { requestCount.add(1, ordering: .relaxed) }
+
+    /// Serves one client until it exits or its input ends; returns how it ended.
+    public func serve(_ connection: Connection) -> Session.Ending {
+        sessionCount.add(1, ordering: .relaxed)
+        defer { sessionCount.subtract(1, ordering: .relaxed) }
+        let session = Session(server: self, connection: connection)
+        return session.run()
+    }
+}

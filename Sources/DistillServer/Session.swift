@@ -1,0 +1,239 @@
+import DistillJSON
+import DistillProtocol
+import DistillTransport
+import Dispatch
+
+/// One client connection: its lifecycle, its requests in flight, their order.
+public final class Session: @unchecked Sendable {
+    public enum Ending: Sendable, Equatable {
+        /// `exit` arrived; `afterShutdown` says whether `shutdown` came first (exit code 0) or not (1).
+        case exit(afterShutdown: Bool)
+        case endOfInput
+    }
+
+    public let server: DistillServer
+    public let connection: Connection
+    private let lock = NSLockish()
+    // Lifecycle flags change in reading order, on the reading thread.
+    private var initializeSeen = false
+    private var shutdownSeen = false
+    private var inFlight: [RequestID: CancellationToken] = [:]
+    /// Orders this session's requests: reads run concurrently, updates are barriers.
+    private let ordering: DispatchQueue
+
+    init(server: DistillServer, connection: Connection) {
+        self.server = server
+        self.connection = connection
+        self.ordering = DispatchQueue(label: "distilld.session", attributes: .concurrent, target: server.workQueue)
+    }
+
+    var isShutDown: Bool { lock.withLock { shutdownSeen } }
+
+    // MARK: - Reading
+
+    func run() -> Session.Ending {
+        var ending = Ending.endOfInput
+        connection.run { event in
+            switch event {
+            case .error(let framingError):
+                server.log(.warning, "framing: \(framingError.message)")
+                let code: ResponseError = framingError.kind == .tooLarge
+                    ? ResponseError(code: .limitExceeded, message: "Message too large: \(framingError.message)",
+                                    data: ["limit": JSON(server.options.maxMessageBytes)])
+                    : .parseError(framingError.message)
+                connection.send(OutgoingMessage.error(id: nil, code))
+                return true
+            case .message(let body):
+                if let end = handle(body: body) {
+                    ending = end
+                    return false
+                }
+                return true
+            }
+        }
+        // Requests already read finish and answer before the session ends, so a
+        // script that pipes its requests and then `exit` gets every reply.
+        ordering.sync(flags: .barrier) {}
+        server.log.subscribe(connection, level: nil)
+        return ending
+    }
+
+    /// Handles one message body; returns an ending when the client asked to exit.
+    func handle(body: [UInt8]) -> Ending? {
+        let message: JSON
+        do {
+            message = try JSON.parse(body)
+        } catch let error as JSONParseError {
+            connection.send(OutgoingMessage.error(id: nil, .parseError(error.description)))
+            return nil
+        } catch {
+            connection.send(OutgoingMessage.error(id: nil, .parseError("\(error)")))
+            return nil
+        }
+        if message.isArray {
+            return handleBatch(message)
+        }
+        var ending: Ending? = nil
+        dispatch(message, exit: &ending) { reply in
+            if let reply { self.connection.send(reply) }
+        }
+        return ending
+    }
+
+    private func handleBatch(_ batch: JSON) -> Ending? {
+        guard batch.count > 0 else {
+            connection.send(OutgoingMessage.error(id: nil, .invalidRequest("an empty batch")))
+            return nil
+        }
+        let collector = BatchCollector(count: batch.count) { replies in
+            if !replies.isEmpty { self.connection.send(JSON.array(replies)) }
+        }
+        var ending: Ending? = nil
+        for (index, element) in (batch.arrayValue ?? []).enumerated() {
+            dispatch(element, exit: &ending) { reply in collector.complete(index, reply) }
+        }
+        return ending
+    }
+
+    /// Validates one message and routes it; `reply` is called exactly once, with
+    /// nil for notifications (which are never answered).
+    private func dispatch(_ message: JSON, exit: inout Ending?, reply: @escaping @Sendable (JSON?) -> Void) {
+        switch IncomingMessage.decode(message) {
+        case .failure(let envelope):
+            reply(OutgoingMessage.error(id: envelope.id, envelope.error))
+        case .success(.response(let id)):
+            server.log(.debug, "ignoring a response to \(id.serializedString()): distilld sends no requests")
+            reply(nil)
+        case .success(.notification(let method, let params)):
+            exit = handleNotification(method, params)
+            reply(nil)
+        case .success(.request(let id, let method, let params)):
+            startRequest(id: id, method: method, params: params, reply: reply)
+        }
+    }
+
+    private func handleNotification(_ method: String, _ params: JSON?) -> Ending? {
+        switch method {
+        case "exit":
+            return .exit(afterShutdown: isShutDown)
+        case "initialized":
+            return nil
+        case "$/cancelRequest":
+            guard let raw = params?["id"], let id = RequestID(raw) else {
+                server.log(.warning, "$/cancelRequest without a valid params.id")
+                return nil
+            }
+            let token = lock.withLock { inFlight[id] }
+            token?.cancel()
+            server.log(.debug, token == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
+            return nil
+        case "$/setTrace":
+            let value = params?["value"]?.stringValue
+            let level: LogLevel? = value == "verbose" ? .debug : value == "messages" ? .info : nil
+            server.log.subscribe(connection, level: level)
+            return nil
+        default:
+            server.log(.debug, "ignoring notification \(method)")
+            return nil
+        }
+    }
+
+    private func startRequest(id: RequestID, method: String, params: JSON?, reply: @escaping @Sendable (JSON?) -> Void) {
+        guard let entry = MethodTable.lookup(method) else {
+            reply(OutgoingMessage.error(id: id.json, .methodNotFound(method)))
+            return
+        }
+        if isShutDown {
+            reply(OutgoingMessage.error(id: id.json, ResponseError(
+                code: .invalidRequest, message: "Invalid request: the server is shutting down; only exit is accepted",
+                data: ["reason": "shutdown"])))
+            return
+        }
+        switch method {
+        case "shutdown":
+            // Decided in reading order: whatever is read after `shutdown` is refused.
+            lock.withLock { shutdownSeen = true }
+        case "initialize":
+            let again = lock.withLock { () -> Bool in
+                defer { initializeSeen = true }
+                return initializeSeen
+            }
+            if again {
+                reply(OutgoingMessage.error(id: id.json, .invalidRequest("initialize was already received")))
+                return
+            }
+        default:
+            break
+        }
+        let token = CancellationToken()
+        let duplicate = lock.withLock { () -> Bool in
+            if inFlight[id] != nil { return true }
+            inFlight[id] = token
+            return false
+        }
+        if duplicate {
+            reply(OutgoingMessage.error(id: id.json, .invalidRequest("a request with id \(id) is already in flight")))
+            return
+        }
+        let progress = (params?["workDoneToken"]).flatMap { token -> ProgressReporter? in
+            guard token.kind == .string || token.kind == .integer else { return nil }
+            return ProgressReporter(token: token, title: method, connection: connection, threshold: server.options.progressThreshold)
+        }
+        let context = RequestContext(
+            method: method, id: id, params: params, server: server, session: self,
+            cancellation: token, progress: progress)
+        let work: @Sendable () -> Void = { [self] in
+            let response = self.execute(entry, context)
+            lock.withLock { _ = inFlight.removeValue(forKey: id) }
+            reply(response)
+        }
+        ordering.async(flags: entry.ordering == .update ? .barrier : [], execute: work)
+    }
+
+    private func execute(_ entry: MethodTable.Entry, _ context: RequestContext) -> JSON {
+        let id = context.id!.json
+        server.countRequest()
+        if context.cancellation.isCancelled {
+            context.progress?.end("cancelled")
+            return OutgoingMessage.error(id: id, .cancelled)
+        }
+        do {
+            let result = try entry.handler(context)
+            context.progress?.end("done")
+            return OutgoingMessage.result(id: id, result)
+        } catch let error as ResponseError {
+            context.progress?.end("failed")
+            return OutgoingMessage.error(id: id, error)
+        } catch is CancellationError {
+            context.progress?.end("cancelled")
+            return OutgoingMessage.error(id: id, .cancelled)
+        } catch {
+            context.progress?.end("failed")
+            server.log(.error, "\(context.method) failed: \(error)")
+            return OutgoingMessage.error(id: id, .internalError("\(error)"))
+        }
+    }
+}
+
+/// Gathers the replies of one batch and sends them together, in request order.
+final class BatchCollector: @unchecked Sendable {
+    private let lock = NSLockish()
+    private var replies: [JSON?]
+    private var remaining: Int
+    private let done: ([JSON]) -> Void
+
+    init(count: Int, done: @escaping ([JSON]) -> Void) {
+        replies = Array(repeating: nil, count: count)
+        remaining = count
+        self.done = done
+    }
+
+    func complete(_ index: Int, _ reply: JSON?) {
+        let finished: [JSON]? = lock.withLock {
+            replies[index] = reply
+            remaining -= 1
+            return remaining == 0 ? replies.compactMap { $0 } : nil
+        }
+        if let finished { done(finished) }
+    }
+}

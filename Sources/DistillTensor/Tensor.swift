@@ -1,0 +1,156 @@
+/// The in-memory representation of model outputs shared by the numeric core,
+/// the stores and the server. Nothing here performs I/O: storage is handed in
+/// by whoever owns the bytes (a decoded request, a memory-mapped file).
+
+/// The element type of a stored tensor. Raw values match safetensors dtype names
+/// in lower case and the `dtype` field of the binary wire form.
+public enum ScalarType: String, Sendable, CaseIterable {
+    case float32, float16, bfloat16, float64, int32, int64, uint8, bool
+
+    /// Size of one element in bytes.
+    public var byteWidth: Int {
+        switch self {
+        case .float64, .int64: return 8
+        case .float32, .int32: return 4
+        case .float16, .bfloat16: return 2
+        case .uint8, .bool: return 1
+        }
+    }
+
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .float32, .float16, .bfloat16, .float64: return true
+        default: return false
+        }
+    }
+}
+
+/// Owns (or borrows, keeping its owner alive) a span of bytes.
+///
+/// - Important: storage is immutable once built, so it may be read from many
+///   threads at once. An analysis holding a `TensorStorage` keeps a consistent
+///   view even if the named teacher it came from is replaced meanwhile.
+public final class TensorStorage: @unchecked Sendable {
+    public let base: UnsafeRawPointer
+    public let byteCount: Int
+    private let release: (() -> Void)?
+    /// Anything that must outlive this storage (a mapped file, a parent buffer).
+    private let owner: AnyObject?
+
+    /// Takes ownership: `release` runs once when the storage is freed.
+    public init(base: UnsafeRawPointer, byteCount: Int, owner: AnyObject? = nil, release: (() -> Void)? = nil) {
+        self.base = base
+        self.byteCount = byteCount
+        self.owner = owner
+        self.release = release
+    }
+
+    /// Copies `bytes` into freshly allocated, 64-byte aligned memory.
+    public convenience init(copying bytes: UnsafeRawBufferPointer) {
+        let count = Swift.max(bytes.count, 1)
+        let p = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+        if let src = bytes.baseAddress, bytes.count > 0 { p.copyMemory(from: src, byteCount: bytes.count) }
+        self.init(base: UnsafeRawPointer(p), byteCount: bytes.count, release: { p.deallocate() })
+    }
+
+    /// Allocates `byteCount` bytes and lets `fill` write them before the storage is shared.
+    public convenience init(byteCount: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(byteCount, 1), alignment: 64)
+        do { try fill(UnsafeMutableRawBufferPointer(start: p, count: byteCount)) } catch {
+            p.deallocate()
+            throw error
+        }
+        self.init(base: UnsafeRawPointer(p), byteCount: byteCount, release: { p.deallocate() })
+    }
+
+    /// A view into part of another storage, keeping it alive.
+    public convenience init(slice parent: TensorStorage, offset: Int, byteCount: Int) {
+        precondition(offset >= 0 && byteCount >= 0 && offset + byteCount <= parent.byteCount)
+        self.init(base: parent.base + offset, byteCount: byteCount, owner: parent)
+    }
+
+    deinit { release?() }
+}
+
+/// A dense, C-ordered (row-major), little-endian tensor.
+public struct Tensor: @unchecked Sendable {
+    public let storage: TensorStorage
+    public let dtype: ScalarType
+    public let shape: [Int]
+
+    public enum ShapeError: Error, Equatable {
+        /// The bytes provided do not match `shape` × `dtype` width.
+        case byteCountMismatch(expected: Int, actual: Int)
+        case negativeDimension
+    }
+
+    public init(storage: TensorStorage, dtype: ScalarType, shape: [Int]) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw ShapeError.negativeDimension }
+        let expected = shape.reduce(1, *) * dtype.byteWidth
+        guard expected == storage.byteCount else {
+            throw ShapeError.byteCountMismatch(expected: expected, actual: storage.byteCount)
+        }
+        self.storage = storage
+        self.dtype = dtype
+        self.shape = shape
+    }
+
+    /// Builds a float32 tensor from Swift values (tests, inline requests).
+    public init(float32 values: [Float], shape: [Int]) {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match value count")
+        let s = values.withUnsafeBytes { TensorStorage(copying: $0) }
+        self.storage = s
+        self.dtype = .float32
+        self.shape = shape
+    }
+
+    /// Builds an int64 tensor from Swift values (top-k indices, labels).
+    public init(int64 values: [Int64], shape: [Int]) {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match value count")
+        let s = values.withUnsafeBytes { TensorStorage(copying: $0) }
+        self.storage = s
+        self.dtype = .int64
+        self.shape = shape
+    }
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    public var rank: Int { shape.count }
+}
+
+/// What the values of an output tensor mean.
+public enum OutputKind: String, Sendable, CaseIterable {
+    case logits, probs, logprobs
+}
+
+/// Model outputs for N examples × T positions over a vocabulary of V outputs.
+///
+/// Dense values have shape [N, T, V]; top-k values and indices have shape
+/// [N, T, K] and the remaining probability mass is unknown. The mask, when
+/// present, has shape [N, T] (uint8 or bool, non-zero = valid position).
+public struct ModelOutputs: @unchecked Sendable {
+    public enum Layout: @unchecked Sendable {
+        case dense(values: Tensor)
+        case topK(indices: Tensor, values: Tensor)
+    }
+
+    public let kind: OutputKind
+    public let layout: Layout
+    public let examples: Int
+    public let positions: Int
+    public let vocab: Int
+    public let mask: Tensor?
+
+    public init(kind: OutputKind, layout: Layout, examples: Int, positions: Int, vocab: Int, mask: Tensor? = nil) {
+        self.kind = kind
+        self.layout = layout
+        self.examples = examples
+        self.positions = positions
+        self.vocab = vocab
+        self.mask = mask
+    }
+
+    public var isTopK: Bool {
+        if case .topK = layout { return true }
+        return false
+    }
+}

@@ -1,0 +1,88 @@
+import DistillServer
+import DistillTransport
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The shared daemon: one `DistillServer`, a session per connection, each on its own thread.
+final class SocketServer: @unchecked Sendable {
+    let server: DistillServer
+    let path: String
+    let idleTimeout: Double
+    private let lock = NSLockish()
+    private var clients = 0
+    private var lastActivity = Date()
+
+    init(server: DistillServer, path: String, idleTimeout: Double) {
+        self.server = server
+        self.path = path
+        self.idleTimeout = idleTimeout
+    }
+
+    func run() throws -> Never {
+        let directory = (path as NSString).deletingLastPathComponent
+        if path == UnixSocket.defaultPath() {
+            try UnixSocket.securePrivateDirectory(directory)
+        }
+        let listener = try UnixSocket.listen(path: path)
+        server.log(.info, "listening on \(path)")
+        installSignalHandlers()
+        if idleTimeout > 0 { watchIdle() }
+        while let fd = UnixSocket.accept(listener) {
+            lock.withLock {
+                clients += 1
+                lastActivity = Date()
+            }
+            let thread = Thread { [self] in
+                let connection = Connection(input: fd, output: fd, maxMessageBytes: server.options.maxMessageBytes)
+                let ending = server.serve(connection)
+                server.log(.info, "client on fd \(fd) ended: \(ending)")
+                close(fd)
+                lock.withLock {
+                    clients -= 1
+                    lastActivity = Date()
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        stop(0)
+    }
+
+    private func stop(_ code: Int32) -> Never {
+        unlink(path)
+        Foundation.exit(code)
+    }
+
+    private var signalSources: [DispatchSourceSignal] = []
+
+    private func installSignalHandlers() {
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in
+                server.log(.info, "signal \(sig): removing \(path) and exiting")
+                stop(0)
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+    }
+
+    private func watchIdle() {
+        let timer = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: min(1, idleTimeout / 4))
+                let idle = lock.withLock { clients == 0 ? Date().timeIntervalSince(lastActivity) : 0 }
+                if idle >= idleTimeout {
+                    server.log(.info, "idle for \(Int(idle)) s with no client: exiting")
+                    stop(0)
+                }
+            }
+        }
+        timer.start()
+    }
+}

@@ -1,0 +1,92 @@
+import Testing
+@testable import DistillJSON
+
+struct JSONValueTests {
+    @Test func parsesAndWritesRoundTrip() throws {
+        let j = try JSON.parse(#"{"a":[1,2.5,"x",true,null],"b":{"c":-3}}"#)
+        #expect(j.kind == .object)
+        #expect(j["a"]?.count == 5)
+        #expect(j["a"]?[0]?.intValue == 1)
+        #expect(j["a"]?[1]?.doubleValue == 2.5)
+        #expect(j["a"]?[2]?.stringValue == "x")
+        #expect(j["a"]?[3]?.boolValue == true)
+        #expect(j["a"]?[4]?.isNull == true)
+        #expect(j["b"]?["c"]?.intValue == -3)
+        #expect(j.serializedString(sortKeys: true) == #"{"a":[1,2.5,"x",true,null],"b":{"c":-3}}"#)
+    }
+
+    @Test func rejectsDuplicateKeysAndGarbage() {
+        #expect(throws: JSONParseError.self) { try JSON.parse(#"{"a":1,"a":2}"#) }
+        #expect(throws: JSONParseError.self) { try JSON.parse("{") }
+        #expect(throws: JSONParseError.self) { try JSON.parse("") }
+    }
+
+    @Test func integersStayIntegers() throws {
+        let j = try JSON.parse("[1, 1.0, 9007199254740993]")
+        #expect(j[0]?.kind == .integer)
+        #expect(j[1]?.kind == .real)
+        #expect(j[1]?.intValue == nil)
+        #expect(j[2]?.intValue == 9_007_199_254_740_993)
+    }
+
+    @Test func nonFiniteNumbersAreSpelledAsStrings() {
+        #expect(JSON(Double.infinity).serializedString() == #""Infinity""#)
+        #expect(JSON(-Double.infinity).serializedString() == #""-Infinity""#)
+        #expect(JSON(Double.nan).serializedString() == #""NaN""#)
+        #expect(JSON("Infinity").doubleValue == .infinity)
+    }
+
+    @Test func childrenOutliveTheirParent() throws {
+        var parent: JSON? = try JSON.parse(#"{"k":{"deep":"value"}}"#)
+        let child = parent!["k"]!
+        parent = nil
+        #expect(child["deep"]?.stringValue == "value")
+    }
+
+    @Test func stringsKeepEmbeddedNulAndUnicode() throws {
+        let j = try JSON.parse(#"["a\u0000b", "é€😀"]"#)
+        #expect(j[0]?.stringValue == "a\u{0}b")
+        #expect(j[1]?.stringValue == "é€😀")
+        #expect(JSON("tab\there").serializedString() == #""tab\there""#)
+    }
+
+    @Test func literalsBuildValues() {
+        let j: JSON = ["name": "A", "loss": 0.5, "ok": true, "list": [1, 2]]
+        #expect(j.serializedString(sortKeys: true) == #"{"list":[1,2],"loss":0.5,"name":"A","ok":true}"#)
+    }
+}
+
+struct NumericArrayTests {
+    @Test func flattensRectangularArrays() throws {
+        let j = try JSON.parse("[[[1,2],[3,4]],[[5,6],[7,8]]]")
+        let (v, shape) = try j.flattenedNumbers()
+        #expect(shape == [2, 2, 2])
+        #expect(v == [1, 2, 3, 4, 5, 6, 7, 8])
+    }
+
+    @Test func namesTheRaggedOrNonNumericElement() throws {
+        let ragged = try JSON.parse("[[1,2],[3]]")
+        #expect {
+            try ragged.flattenedNumbers()
+        } throws: { error in
+            (error as? NumericArrayError)?.path == "[1]"
+        }
+        let text = try JSON.parse(#"[[1,2],[3,"x"]]"#)
+        #expect {
+            try text.flattenedNumbers()
+        } throws: { error in
+            (error as? NumericArrayError)?.path == "[1][1]"
+        }
+    }
+
+    @Test func readsNonFiniteSpellings() throws {
+        let (v, _) = try JSON.parse(#"[0, "-Infinity", "NaN"]"#).flattenedNumbers()
+        #expect(v[1] == -.infinity)
+        #expect(v[2].isNaN)
+    }
+
+    @Test func integersRejectFractions() throws {
+        #expect(try JSON.parse("[1,2,3]").flattenedIntegers().values == [1, 2, 3])
+        #expect(throws: NumericArrayError.self) { try JSON.parse("[1,2.5]").flattenedIntegers() }
+    }
+}

@@ -1,0 +1,117 @@
+import Testing
+@testable import DistillTransport
+
+/// Feeds `input` in pieces of `piece` bytes and collects every event, including end of input.
+private func frames(_ input: String, piece: Int = .max, max: Int = 1 << 20) -> [FrameEvent] {
+    var framer = MessageFramer(maxMessageBytes: max)
+    let bytes = Array(input.utf8)
+    var events: [FrameEvent] = []
+    var i = 0
+    while i < bytes.count {
+        let n = Swift.min(piece, bytes.count - i)
+        events += framer.feed(Array(bytes[i..<i + n]))
+        i += n
+    }
+    return events + framer.finish()
+}
+
+private func messages(_ events: [FrameEvent]) -> [String] {
+    events.compactMap { if case .message(let m) = $0 { return String(decoding: m, as: UTF8.self) } else { return nil } }
+}
+
+private func errors(_ events: [FrameEvent]) -> [FramingError] {
+    events.compactMap { if case .error(let e) = $0 { return e } else { return nil } }
+}
+
+struct ContentLengthFramingTests {
+    let twoMessages = "Content-Length: 7\r\n\r\n{\"a\":1}Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n[]"
+
+    @Test func backToBackMessages() {
+        #expect(messages(frames(twoMessages)) == ["{\"a\":1}", "[]"])
+    }
+
+    @Test func bytesFedOneAtATime() {
+        let events = frames(twoMessages, piece: 1)
+        #expect(messages(events) == ["{\"a\":1}", "[]"])
+        #expect(errors(events).isEmpty)
+    }
+
+    @Test(arguments: [1, 2, 3, 5, 7, 11, 64])
+    func anyChunkingGivesTheSameMessages(piece: Int) {
+        #expect(messages(frames(twoMessages, piece: piece)) == ["{\"a\":1}", "[]"])
+    }
+
+    @Test func headerNamesAreCaseInsensitiveAndUnknownHeadersIgnored() {
+        let input = "content-LENGTH: 2\r\nX-Whatever: yes\r\n\r\n{}"
+        #expect(messages(frames(input)) == ["{}"])
+    }
+
+    @Test func detectsFramingFromFirstByte() {
+        var framed = MessageFramer()
+        _ = framed.feed(Array("Content-Length: 2\r\n\r\n{}".utf8))
+        #expect(framed.framing == .contentLength)
+        var lines = MessageFramer()
+        _ = lines.feed(Array("  {}\n".utf8))
+        #expect(lines.framing == .lines)
+    }
+
+    @Test func badLengthIsReportedAndReadingResumesAtTheNextHeader() {
+        let input = "Content-Length: abc\r\n\r\n{\"lost\":true}Content-Length: 2\r\n\r\n{}"
+        let events = frames(input)
+        #expect(errors(events).count == 1)
+        #expect(errors(events).first?.kind == .badHeader)
+        #expect(messages(events) == ["{}"])
+    }
+
+    @Test func missingLengthIsReportedAndReadingResumes() {
+        let events = frames("Content-Type: x\r\n\r\n{}Content-Length: 2\r\n\r\n[]")
+        #expect(errors(events).count == 1)
+        #expect(messages(events) == ["[]"])
+    }
+
+    @Test func wrongCharsetSkipsExactlyThatBody() {
+        let events = frames("Content-Length: 2\r\nContent-Type: application/json; charset=latin1\r\n\r\n{}Content-Length: 2\r\n\r\n[]")
+        #expect(errors(events).map(\.kind) == [.badHeader])
+        #expect(messages(events) == ["[]"])
+    }
+
+    @Test func oversizedBodyIsSkippedWithoutBuffering() {
+        let big = String(repeating: "x", count: 100)
+        let events = frames("Content-Length: 100\r\n\r\n\(big)Content-Length: 2\r\n\r\n{}", piece: 9, max: 50)
+        #expect(errors(events).map(\.kind) == [.tooLarge])
+        #expect(messages(events) == ["{}"])
+    }
+
+    @Test func truncatedBodyAtEndOfInputIsAnError() {
+        let events = frames("Content-Length: 10\r\n\r\n{}")
+        #expect(messages(events).isEmpty)
+        #expect(errors(events).count == 1)
+    }
+
+    @Test func writesExactlyTheLSPHeader() {
+        let framed = MessageFramer.frame(Array("{}".utf8), as: .contentLength)
+        #expect(String(decoding: framed, as: UTF8.self) == "Content-Length: 2\r\n\r\n{}")
+    }
+}
+
+struct LineFramingTests {
+    @Test func oneMessagePerLineAndBlankLinesSkipped() {
+        let events = frames("{\"a\":1}\n\n  \r\n[1,2]\r\n{\"last\":true}")
+        #expect(messages(events) == ["{\"a\":1}", "[1,2]", "{\"last\":true}"])
+    }
+
+    @Test func linesFedOneByteAtATime() {
+        #expect(messages(frames("{\"a\":1}\n{\"b\":2}\n", piece: 1)) == ["{\"a\":1}", "{\"b\":2}"])
+    }
+
+    @Test func overlongLineIsRefusedAndTheNextLineRead() {
+        let long = "[" + String(repeating: "1,", count: 60) + "1]"
+        let events = frames("\(long)\n{}\n", piece: 7, max: 40)
+        #expect(errors(events).map(\.kind) == [.tooLarge])
+        #expect(messages(events) == ["{}"])
+    }
+
+    @Test func lineFramingAppendsANewline() {
+        #expect(MessageFramer.frame(Array("{}".utf8), as: .lines) == Array("{}\n".utf8))
+    }
+}
