@@ -193,6 +193,10 @@ public final class Session: @unchecked Sendable {
     private func execute(_ entry: MethodTable.Entry, _ context: RequestContext) -> JSON {
         let id = context.id!.json
         server.countRequest()
+        let started = ProgressReporter.now()
+        defer {
+            server.log(.debug, "\(context.method) \(context.id!) answered in \(Int((ProgressReporter.now() - started) * 1e6)) µs")
+        }
         if context.cancellation.isCancelled {
             context.progress?.end("cancelled")
             return OutgoingMessage.error(id: id, .cancelled)

@@ -1,0 +1,18 @@
+"""Client for distilld, the knowledge-distillation analysis daemon.
+
+    from distilld import Client
+    with Client.start() as d:                       # a private daemon on stdio
+        r = d.call("distill/score", teacher={"probs": [[0.7, 0.2, 0.1]]},
+                   students={"A": {"probs": [[0.6, 0.3, 0.1]]}},
+                   loss={"name": "forward_kl"})
+
+    d = Client.connect()                            # the shared daemon (started if needed)
+
+Standard library only. When numpy is installed, numpy arrays passed as
+parameters are sent in distilld's binary array form (dtype, shape, base64).
+"""
+
+from .client import Client, RPCError, encode_array, decode_array, default_socket_path
+
+__all__ = ["Client", "RPCError", "encode_array", "decode_array", "default_socket_path"]
+__version__ = "0.1.0"

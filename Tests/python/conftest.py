@@ -1,0 +1,124 @@
+"""Shared fixtures: the built daemon, raw byte-level sessions, and the Python client."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def daemon_path() -> str:
+    path = os.environ.get("DISTILLD") or os.path.join(ROOT, ".build", "release", "distilld")
+    if not os.path.exists(path):
+        pytest.fail(f"distilld binary not found at {path}; run `make release` first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def distilld() -> str:
+    return daemon_path()
+
+
+class Raw:
+    """A daemon on stdio driven byte by byte, for framing and protocol edge cases."""
+
+    def __init__(self, binary, args=(), env=None):
+        self.proc = subprocess.Popen([binary, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, bufsize=0, env=env)
+        self.buffer = b""
+
+    def write(self, data: bytes):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def send_line(self, obj):
+        self.write((obj if isinstance(obj, str) else json.dumps(obj)).encode() + b"\n")
+
+    def send_framed(self, obj):
+        body = (obj if isinstance(obj, str) else json.dumps(obj)).encode()
+        self.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def _fill(self):
+        chunk = self.proc.stdout.read1(65536) if hasattr(self.proc.stdout, "read1") else os.read(self.proc.stdout.fileno(), 65536)
+        if not chunk:
+            raise EOFError("daemon closed stdout")
+        self.buffer += chunk
+
+    def read_line(self):
+        while b"\n" not in self.buffer:
+            self._fill()
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return json.loads(line)
+
+    def read_framed(self, raw_header=False):
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        header, _, rest = self.buffer.partition(b"\r\n\r\n")
+        assert header.startswith(b"Content-Length: "), header
+        n = int(header[len(b"Content-Length: "):])
+        while len(rest) < n:
+            self._fill()
+            header, _, rest = self.buffer.partition(b"\r\n\r\n")
+        body, self.buffer = rest[:n], rest[n:]
+        return (header, json.loads(body)) if raw_header else json.loads(body)
+
+    def close(self, timeout=20):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture
+def raw(distilld):
+    sessions = []
+
+    def make(*args, env=None):
+        r = Raw(distilld, args, env)
+        sessions.append(r)
+        return r
+
+    yield make
+    for r in sessions:
+        if r.proc.poll() is None:
+            r.proc.kill()
+            r.proc.wait()
+
+
+@pytest.fixture
+def client(distilld):
+    from distilld import Client
+
+    c = Client.start(distilld, stderr=subprocess.DEVNULL)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def tmp_runtime(monkeypatch):
+    """A private XDG_RUNTIME_DIR so socket tests never touch a real shared daemon."""
+    d = tempfile.mkdtemp(prefix="distilld-rt-")
+    os.chmod(d, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", d)
+    yield d
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
