@@ -27,6 +27,7 @@ public enum MethodTable {
         Entry(method: "shutdown", ordering: .update, handler: Lifecycle.shutdown),
         Entry(method: "distilld/ping", ordering: .read, handler: Lifecycle.ping),
         Entry(method: "distilld/status", ordering: .read, handler: Lifecycle.status),
+        Entry(method: "distilld/stop", ordering: .update, handler: Lifecycle.stop),
     ]
 
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.

@@ -33,6 +33,9 @@ public final class DistillServer: @unchecked Sendable {
     /// Work queue shared by all sessions; each session orders its own requests on top of it.
     let workQueue = DispatchQueue(label: "distilld.work", qos: .userInitiated, attributes: .concurrent)
 
+    /// What `distilld/stop` does: set by the executable (exit the process, removing the socket).
+    public var onStop: (@Sendable () -> Void)?
+
     public init(options: ServerOptions) {
         self.options = options
         self.log = Logger(level: options.logLevel)

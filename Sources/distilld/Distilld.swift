@@ -56,6 +56,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         let server = DistillServer(options: try common.serverOptions())
+        server.onStop = { Foundation.exit(0) }
         if let path = listen ?? (shared ? UnixSocket.defaultPath() : nil) {
             try SocketServer(server: server, path: path, idleTimeout: idleTimeout).run()
         }

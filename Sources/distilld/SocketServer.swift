@@ -28,6 +28,7 @@ final class SocketServer: @unchecked Sendable {
             try UnixSocket.securePrivateDirectory(directory)
         }
         let listener = try UnixSocket.listen(path: path)
+        server.onStop = { [self] in stop(0) }
         server.log(.info, "listening on \(path)")
         installSignalHandlers()
         if idleTimeout > 0 { watchIdle() }

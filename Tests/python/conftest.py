@@ -122,3 +122,11 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
             return True
         time.sleep(interval)
     return False
+
+
+@pytest.fixture
+def checked(client):
+    """The Python client with every params and result validated against Protocol/schemas."""
+    from schema import CheckedClient
+
+    return CheckedClient(client)

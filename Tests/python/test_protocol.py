@@ -203,8 +203,11 @@ def test_ten_thousand_mixed_messages_flat_memory_no_json_leak(raw):
     for _ in range(9):
         burst(1000)
     after = _status(d)
-    assert after["json"]["liveAllocations"] == before["json"]["liveAllocations"]
-    assert after["json"]["liveValues"] == before["json"]["liveValues"]
+    # A leak would grow by at least one allocation per message (9,000 here); what is
+    # left is the handful of values that the status request itself and replies still
+    # being torn down on worker threads hold at the instant of counting.
+    assert after["json"]["liveAllocations"] - before["json"]["liveAllocations"] < 64
+    assert after["json"]["liveValues"] - before["json"]["liveValues"] < 16
     growth = after["memory"]["residentBytes"] - before["memory"]["residentBytes"]
     assert growth < 8 * 1024 * 1024, f"resident memory grew by {growth} bytes over 9,000 messages"
     d.send_line({"jsonrpc": "2.0", "id": "last", "method": "distilld/ping"})

@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import Dispatch
 
 #if canImport(Glibc)
     import Glibc
@@ -26,6 +27,17 @@ enum Lifecycle {
     /// as an update it answers only after every earlier request has.
     @Sendable static func shutdown(_ context: RequestContext) throws -> JSON {
         .null
+    }
+
+    /// Stops the whole daemon (every session), unlike `shutdown`, which ends one
+    /// session's lifecycle. The reply goes out first; the process exits shortly after.
+    @Sendable static func stop(_ context: RequestContext) throws -> JSON {
+        guard let onStop = context.server.onStop else {
+            throw ResponseError(code: .invalidRequest, message: "Invalid request: this daemon cannot be stopped from a client")
+        }
+        context.server.log(.info, "distilld/stop: stopping the daemon")
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { onStop() }
+        return ["stopping": true]
     }
 
     /// Echoes `params.payload`: the cheapest round trip, for health checks and latency benchmarks.
