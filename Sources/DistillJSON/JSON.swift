@@ -322,3 +322,11 @@ extension JSON {
         json_equal(raw, other.raw) != 0
     }
 }
+
+extension JSON {
+    /// Lends the UTF-8 bytes of a string value without copying them (nil for non-strings).
+    public func withStringBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T? {
+        guard cj_is_string(raw) != 0, let p = json_string_value(raw) else { return nil }
+        return try body(UnsafeRawBufferPointer(start: p, count: json_string_length(raw)))
+    }
+}

@@ -1,0 +1,99 @@
+"""Protocol benchmark: round-trip latency and throughput of a small request over stdio,
+in both framings. A benchmark, not a test: it prints figures and asserts nothing.
+
+Latency: one request at a time, wait for the reply (median and p99 of N round trips).
+Throughput: a pipelined burst (the client writes while a thread reads), requests per second.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BIN = os.environ.get("DISTILLD") or os.path.join(os.path.dirname(__file__), "..", "..", ".build", "release", "distilld")
+
+
+def frame(body: bytes, framing: str) -> bytes:
+    return body + b"\n" if framing == "lines" else b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class Reader:
+    def __init__(self, stream, framing):
+        self.stream, self.framing, self.buf = stream, framing, b""
+
+    def _fill(self):
+        chunk = os.read(self.stream.fileno(), 1 << 16)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+
+    def read(self):
+        if self.framing == "lines":
+            while b"\n" not in self.buf:
+                self._fill()
+            line, _, self.buf = self.buf.partition(b"\n")
+            return line
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        n = int(head.split(b":")[1])
+        while len(rest) < n:
+            self._fill()
+            head, _, rest = self.buf.partition(b"\r\n\r\n")
+        self.buf = rest[n:]
+        return rest[:n]
+
+
+def run(framing: str, latency_n=2000, burst_n=20000, repeats=5):
+    p = subprocess.Popen([BIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    r = Reader(p.stdout, framing)
+    msg = frame(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "distilld/ping", "params": {"payload": "x"}}).encode(), framing)
+    for _ in range(200):  # warm up
+        p.stdin.write(msg)
+        r.read()
+    lat = []
+    for _ in range(latency_n):
+        t = time.perf_counter()
+        p.stdin.write(msg)
+        r.read()
+        lat.append(time.perf_counter() - t)
+    rates = []
+    for _ in range(repeats):
+        data = msg * burst_n
+
+        def writer():
+            p.stdin.write(data)
+
+        t = time.perf_counter()
+        w = threading.Thread(target=writer)
+        w.start()
+        for _ in range(burst_n):
+            r.read()
+        w.join()
+        rates.append(burst_n / (time.perf_counter() - t))
+    p.stdin.close()
+    p.wait(10)
+    lat.sort()
+    return {
+        "framing": framing,
+        "latency_median_us": statistics.median(lat) * 1e6,
+        "latency_p99_us": lat[int(len(lat) * 0.99)] * 1e6,
+        "pipelined_requests_per_s_median": statistics.median(rates),
+    }
+
+
+def main():
+    print(f"protocol benchmark: distilld/ping over stdio ({BIN})")
+    print(f"{'framing':<16}{'median RTT':>14}{'p99 RTT':>12}{'pipelined req/s':>18}")
+    for framing in ("lines", "content-length"):
+        res = run(framing)
+        print(f"{framing:<16}{res['latency_median_us']:>11.1f} µs{res['latency_p99_us']:>9.1f} µs"
+              f"{res['pipelined_requests_per_s_median']:>18,.0f}")
+        print("json:", json.dumps(res))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
