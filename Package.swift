@@ -19,6 +19,8 @@ let package = Package(
         .target(name: "DistillJSON", dependencies: ["CJansson"]),
         // Tensors shared by the numeric core, the stores and the server: no I/O.
         .target(name: "DistillTensor"),
+        // Named teachers and datasets: file formats, memory maps, the registry.
+        .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor"]),
         // Message and error types, one per file; pure values over DistillJSON.
         .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
@@ -26,7 +28,7 @@ let package = Package(
         // Dispatch, sessions, cancellation, progress.
         .target(
             name: "DistillServer",
-            dependencies: ["DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor"]),
+            dependencies: ["DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor", "DistillStore"]),
         // The thin executable: flags, stdio set-up, socket mode, `connect`.
         .executableTarget(
             name: "distilld",
@@ -35,6 +37,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
+        .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",
