@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "DistillTensor"),
         // Named teachers and datasets: file formats, memory maps, the registry.
         .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor"]),
+        // Text matching, pair integrity checks and SVG charts for the analyses: no JSON, no I/O.
+        .target(name: "DistillText"),
         // Message and error types, one per file; pure values over DistillJSON.
         .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
@@ -37,6 +39,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
+        .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
