@@ -28,6 +28,15 @@ public enum MethodTable {
         Entry(method: "distilld/ping", ordering: .read, handler: Lifecycle.ping),
         Entry(method: "distilld/status", ordering: .read, handler: Lifecycle.status),
         Entry(method: "distilld/stop", ordering: .update, handler: Lifecycle.stop),
+        Entry(method: "teacher/load", ordering: .update, handler: StoreMethods.loadTeacher),
+        Entry(method: "teacher/list", ordering: .read, handler: StoreMethods.listTeachers),
+        Entry(method: "teacher/info", ordering: .read, handler: StoreMethods.teacherInfo),
+        Entry(method: "teacher/unload", ordering: .update, handler: StoreMethods.unloadTeacher),
+        Entry(method: "dataset/load", ordering: .update, handler: StoreMethods.loadDataset),
+        Entry(method: "dataset/list", ordering: .read, handler: StoreMethods.listDatasets),
+        Entry(method: "dataset/info", ordering: .read, handler: StoreMethods.datasetInfo),
+        Entry(method: "dataset/unload", ordering: .update, handler: StoreMethods.unloadDataset),
+        Entry(method: "dataset/examples", ordering: .read, handler: StoreMethods.examples),
     ]
 
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.

@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import DistillStore
 import DistillTransport
 import Dispatch
 import Synchronization
@@ -13,6 +14,10 @@ public struct ServerOptions: Sendable {
     public var logLevel: LogLevel = .warning
     /// Seconds of work before `$/progress` begins.
     public var progressThreshold: Double = 0.5
+    /// Resident + mapped bytes that loaded teachers and datasets may hold (nil: no limit).
+    public var memoryBudget: Int?
+    /// Where the names of loaded files are kept across restarts (nil: nowhere).
+    public var workspacePath: String?
 
     public init() {}
 }
@@ -27,6 +32,8 @@ public final class DistillServer: @unchecked Sendable {
 
     public let options: ServerOptions
     public let log: Logger
+    /// Named teachers and datasets, shared by every session.
+    public let registry: Registry
     let started = ProgressReporter.now()
     private let sessionCount = Atomic<Int>(0)
     private let requestCount = Atomic<Int>(0)
@@ -39,6 +46,14 @@ public final class DistillServer: @unchecked Sendable {
     public init(options: ServerOptions) {
         self.options = options
         self.log = Logger(level: options.logLevel)
+        self.registry = Registry(memoryBudget: options.memoryBudget, workspace: options.workspacePath.map { Workspace(path: $0) })
+    }
+
+    /// Reloads what the workspace file names; failures are logged, not fatal.
+    public func restoreWorkspace() {
+        guard options.workspacePath != nil else { return }
+        for warning in registry.restore() { log(.warning, "workspace: \(warning)") }
+        log(.info, "workspace restored: \(registry.list().count) entries")
     }
 
     public var uptime: Double { ProgressReporter.now() - started }

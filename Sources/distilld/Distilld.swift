@@ -26,6 +26,12 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Largest message accepted, in bytes.")
     var maxMessageBytes: Int = 256 << 20
 
+    @Option(help: "Memory budget for loaded teachers and datasets, in bytes (suffixes K, M, G accepted).")
+    var memoryBudget: String?
+
+    @Option(help: "Keep the names of loaded files in this file and reload them at start.")
+    var workspace: String?
+
     func serverOptions() throws -> ServerOptions {
         var options = ServerOptions()
         options.maxMessageBytes = maxMessageBytes
@@ -34,7 +40,26 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("unknown log level '\(name)'")
         }
         options.logLevel = level
+        if let budget = memoryBudget {
+            guard let bytes = Self.parseBytes(budget) else { throw ValidationError("--memory-budget: cannot read '\(budget)' as a size") }
+            options.memoryBudget = bytes
+        }
+        options.workspacePath = workspace
         return options
+    }
+
+    /// "512M", "4G", "1000": bytes.
+    static func parseBytes(_ text: String) -> Int? {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = text.uppercased()
+        if digits.hasSuffix("B") { digits.removeLast() }
+        var scale = 1
+        if let last = digits.last, let unit = units[last] {
+            scale = unit
+            digits.removeLast()
+        }
+        guard let value = Double(digits), value >= 0, value.isFinite else { return nil }
+        return Int(value * Double(scale))
     }
 }
 
@@ -54,9 +79,11 @@ struct Serve: ParsableCommand {
     var idleTimeout: Double = 0
 
     func run() throws {
+        CPUCheck.requireBuildFeatures()
         signal(SIGPIPE, SIG_IGN)
         let server = DistillServer(options: try common.serverOptions())
         server.onStop = { Foundation.exit(0) }
+        server.restoreWorkspace()
         if let path = listen ?? (shared ? UnixSocket.defaultPath() : nil) {
             try SocketServer(server: server, path: path, idleTimeout: idleTimeout).run()
         }

@@ -1,0 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Double-precision libm wrappers, so the rest of the module needs no
+/// platform import.
+@inline(__always) func dlog(_ x: Double) -> Double { log(x) }
+@inline(__always) func dexp(_ x: Double) -> Double { exp(x) }
+@inline(__always) func dlog1p(_ x: Double) -> Double { log1p(x) }
+@inline(__always) func dexpm1(_ x: Double) -> Double { expm1(x) }
+
+/// Online processors, for sizing the worker pool.
+func onlineProcessorCount() -> Int {
+    #if canImport(Glibc) || canImport(Musl) || canImport(Darwin)
+    return Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    #else
+    return 1
+    #endif
+}

@@ -1,0 +1,114 @@
+/// Loss formulas for one position, on dense rows (SIMD kernels) and on small
+/// explicit distributions (Double, used for top-k inputs).
+
+/// What one position contributes.
+struct RowOutput {
+    var loss: Double = 0
+    /// H(p), H(q) at the configured temperatures; NaN when not computed.
+    var teacherEntropy: Double = .nan
+    var studentEntropy: Double = .nan
+    /// H(p, q) = H(p) + KL(p‖q); NaN when not computed.
+    var crossEntropy: Double = .nan
+    var agree = false
+    /// Probability mass outside the compared outcomes (top-k inputs only).
+    var teacherTail: Double = 0
+    var studentTail: Double = 0
+}
+
+/// α·x that treats 0·∞ as 0: a term with zero weight is simply absent.
+@inline(__always)
+func weighted(_ w: Double, _ x: Double) -> Double { w == 0 ? 0 : w * x }
+
+/// Dense teacher row vs dense student row, both as float log-values.
+@inline(__always)
+func denseRowLoss(xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Float>, scanS: RowScan,
+                  sums: KLSums?, n: Int, config c: LossConfig, label: Int?) -> RowOutput {
+    var out = RowOutput()
+    out.agree = scanT.argmax == scanS.argmax
+    let itT = Float(1 / c.teacherTemperature), itS = Float(1 / c.studentTemperature)
+    if c.name == .logitMSE {
+        out.loss = weighted(c.softScale, logitSquaredDifferenceSum(xt, xs, n, invTauT: itT, invTauS: itS) / Double(n))
+        return out
+    }
+    guard let sums = sums, sums.isFinite else { out.loss = .nan; return out }
+    out.teacherEntropy = sums.teacherEntropy
+    out.studentEntropy = sums.studentEntropy
+    let kl = sums.forwardKL
+    out.crossEntropy = out.teacherEntropy + kl
+    let scale = c.softScale
+    switch c.name {
+    case .forwardKL: out.loss = weighted(scale, kl)
+    case .reverseKL: out.loss = weighted(scale, sums.reverseKL)
+    case .crossEntropy: out.loss = weighted(scale, out.crossEntropy)
+    case .jsd, .generalizedJSD, .skewKL, .skewReverseKL:
+        let w = c.mixtureWeight
+        let (klPM, klQM) = mixtureSums(xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
+                                       logSt: sums.logSt, logSs: sums.logSs, w: Float(w))
+        out.loss = weighted(scale, mixtureLoss(c, klPM: klPM, klQM: klQM))
+    case .tvd, .probMSE:
+        let (absSum, sqSum) = differenceSums(xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
+                                             invSt: 1 / sums.st, invSs: 1 / sums.ss)
+        out.loss = weighted(scale, c.name == .tvd ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
+    case .combined:
+        let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)
+        out.loss = weighted(c.alpha, hard) + weighted((1 - c.alpha) * scale, kl)
+    case .nll, .logitMSE:
+        break
+    }
+    return out
+}
+
+/// Combines KL(p‖m) and KL(q‖m) for the mixture losses (m = w·p + (1−w)·q).
+@inline(__always)
+func mixtureLoss(_ c: LossConfig, klPM: Double, klQM: Double) -> Double {
+    switch c.name {
+    case .jsd: return Swift.min(0.5 * klPM + 0.5 * klQM, 0.6931471805599453)
+    case .generalizedJSD: return weighted(c.beta, klPM) + weighted(1 - c.beta, klQM)
+    case .skewKL: return klPM
+    case .skewReverseKL: return klQM
+    default: return 0
+    }
+}
+
+/// −log softmax(x/τ)[y] for a dense row.
+@inline(__always)
+func hardLabelNLL(_ x: UnsafePointer<Float>, _ scan: RowScan, _ n: Int, invTau: Float, label y: Int) -> Double {
+    let s = expSum(x, n, max: scan.max, invTau: invTau)
+    let v = Double((x[y] - scan.max) * invTau)
+    if v == -.infinity { return .infinity }
+    return Swift.max(0, dlog(s) - v)
+}
+
+/// Loss between two explicit distributions given as natural-log
+/// probabilities (−inf allowed) over the same outcomes, in Double. Used for
+/// top-k inputs and as the definition the SIMD kernels must agree with.
+/// Returns (loss before soft scaling, H(p), H(q), KL(p‖q)).
+func explicitLoss(lp: UnsafeBufferPointer<Double>, lq: UnsafeBufferPointer<Double>, config c: LossConfig)
+    -> (loss: Double, hp: Double, hq: Double, kl: Double) {
+    var hp = 0.0, hq = 0.0, kl = 0.0, rkl = 0.0, absSum = 0.0, sqSum = 0.0, klPM = 0.0, klQM = 0.0
+    let w = c.mixtureWeight
+    for i in 0..<lp.count {
+        let a = lp[i], b = lq[i]
+        let p = dexp(a), q = dexp(b)
+        if p > 0 { hp -= p * a; kl += p * (a - b) }
+        if q > 0 { hq -= q * b; rkl += q * (b - a) }
+        absSum += abs(p - q)
+        sqSum += (p - q) * (p - q)
+        let m = w * p + (1 - w) * q
+        if p > 0 { klPM += p * (a - dlog(m)) }
+        if q > 0 { klQM += q * (b - dlog(m)) }
+    }
+    kl = Swift.max(0, kl)
+    let loss: Double
+    switch c.name {
+    case .forwardKL, .combined: loss = kl
+    case .reverseKL: loss = Swift.max(0, rkl)
+    case .crossEntropy: loss = hp + kl
+    case .tvd: loss = Swift.min(1, 0.5 * absSum)
+    case .probMSE: loss = sqSum / Double(lp.count)
+    case .jsd, .generalizedJSD, .skewKL, .skewReverseKL:
+        loss = mixtureLoss(c, klPM: Swift.max(0, klPM), klQM: Swift.max(0, klQM))
+    case .nll, .logitMSE: loss = 0
+    }
+    return (loss, Swift.max(0, hp), Swift.max(0, hq), kl)
+}

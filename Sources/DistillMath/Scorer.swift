@@ -1,0 +1,290 @@
+import Dispatch
+import Synchronization
+import DistillTensor
+
+/// Scores a student against a teacher over all N×T positions, in parallel.
+public enum LossScorer {
+    /// Computes `config.name` between `teacher` and `student`.
+    ///
+    /// - Parameters:
+    ///   - teacher: may be nil only for `nll`.
+    ///   - isCancelled: polled before every chunk of rows (from worker
+    ///     threads); once it returns true the run stops and throws
+    ///     `CancellationError`.
+    ///   - progress: called after every chunk with the fraction of rows done,
+    ///     strictly rising, serialised (never concurrently).
+    /// - Throws: `LossError` for invalid input or config, `CancellationError`.
+    public static func score(teacher: ModelOutputs?, student: ModelOutputs, config: LossConfig,
+                             isCancelled: () -> Bool = { false },
+                             progress: (Double) -> Void = { _ in }) throws -> LossResult {
+        try config.validate()
+        let plan = try ScorePlan(teacher: teacher, student: student, config: config)
+        return try plan.run(isCancelled: isCancelled, progress: progress)
+    }
+}
+
+/// Rows are handed out in chunks from a shared counter, one worker per core,
+/// so each worker allocates its scratch buffers exactly once.
+private final class RunState: @unchecked Sendable {
+    struct Shared {
+        var nextChunk = 0
+        var rowsDone = 0
+        var cancelled = false
+        var error: (row: Int, error: Error)?
+    }
+    let shared = Mutex(Shared())
+}
+
+/// Output columns written by workers at disjoint row indices.
+private struct Columns: @unchecked Sendable {
+    let loss, hp, hq, ce, tailT, tailS: UnsafeMutableBufferPointer<Double>
+    let valid, agree: UnsafeMutableBufferPointer<Bool>
+
+    init(rows: Int) {
+        func d() -> UnsafeMutableBufferPointer<Double> {
+            let b = UnsafeMutableBufferPointer<Double>.allocate(capacity: Swift.max(rows, 1))
+            b.initialize(repeating: 0)
+            return b
+        }
+        func b() -> UnsafeMutableBufferPointer<Bool> {
+            let x = UnsafeMutableBufferPointer<Bool>.allocate(capacity: Swift.max(rows, 1))
+            x.initialize(repeating: false)
+            return x
+        }
+        loss = d(); hp = d(); hq = d(); ce = d(); tailT = d(); tailS = d()
+        valid = b(); agree = b()
+    }
+
+    func free() {
+        for x in [loss, hp, hq, ce, tailT, tailS] { x.deallocate() }
+        valid.deallocate(); agree.deallocate()
+    }
+}
+
+struct ScorePlan: @unchecked Sendable {
+    let teacher: SideView?
+    let student: SideView
+    let config: LossConfig
+    let examples: Int
+    let positions: Int
+    let vocab: Int
+
+    init(teacher t: ModelOutputs?, student s: ModelOutputs, config c: LossConfig) throws {
+        config = c
+        student = try SideView(s, side: .student)
+        if c.name.needsTeacher {
+            guard let t = t else {
+                throw LossError(side: .teacher, field: "values", message: "loss \(c.name.rawValue) needs teacher outputs")
+            }
+            let tv = try SideView(t, side: .teacher)
+            guard tv.examples == student.examples, tv.positions == student.positions else {
+                throw LossError(side: .student, field: "shape",
+                                message: "teacher has shape [N=\(tv.examples), T=\(tv.positions)] but student has [N=\(student.examples), T=\(student.positions)]")
+            }
+            guard tv.vocab == student.vocab else {
+                throw LossError(side: .student, field: "vocab",
+                                message: "teacher vocab size \(tv.vocab) differs from student vocab size \(student.vocab)")
+            }
+            teacher = tv
+        } else {
+            teacher = nil
+        }
+        examples = student.examples
+        positions = student.positions
+        vocab = student.vocab
+        if c.name.usesLabels {
+            guard let l = c.labels else {
+                throw LossError.config("labels", "loss \(c.name.rawValue) needs labels [N, T]")
+            }
+            guard l.dtype == .int32 || l.dtype == .int64 else {
+                throw LossError.config("labels", "labels must be int32 or int64, got \(l.dtype.rawValue)")
+            }
+            guard l.shape == [examples, positions] else {
+                throw LossError.config("labels", "labels have shape \(l.shape), expected [\(examples), \(positions)]")
+            }
+            if student.isTopK {
+                throw LossError(side: .student, field: "layout", message: "loss \(c.name.rawValue) needs dense student outputs (the label's probability is unknown for top-k)")
+            }
+        }
+        if c.name == .logitMSE {
+            for v in [teacher!, student] {
+                if v.isTopK { throw LossError(side: v.side, field: "layout", message: "logit_mse needs dense outputs") }
+                if v.kind != .logits { throw LossError(side: v.side, field: "kind", message: "logit_mse needs logits, got \(v.kind.rawValue)") }
+            }
+        }
+    }
+
+    func label(_ r: Int) -> Int? {
+        guard config.name.usesLabels, let l = config.labels else { return nil }
+        if l.dtype == .int32 { return Int(l.storage.base.loadUnaligned(fromByteOffset: r * 4, as: Int32.self)) }
+        return Int(l.storage.base.loadUnaligned(fromByteOffset: r * 8, as: Int64.self))
+    }
+
+    func labelError(_ r: Int, _ y: Int) -> LossError {
+        LossError(side: .config, field: "labels", example: r / positions, position: r % positions,
+                  message: "label \(y) is outside [0, \(vocab)) (use a negative value such as -100 to ignore a position)")
+    }
+
+    /// Computes one valid position.
+    @inline(__always)
+    func process(row r: Int, label y: Int?, scratch: WorkerScratch) throws -> RowOutput {
+        let c = config
+        if let y = y, y >= vocab { throw labelError(r, y) }
+        if c.name == .nll {
+            let x = try student.logValueRow(r, scratch: scratch.studentBuf, renormalize: c.renormalize)
+            let scan = scanRow(x, vocab)
+            try checkScan(student, row: r, x, vocab, scan)
+            try checkLogProbs(student, row: r, x, scan)
+            var out = RowOutput()
+            out.loss = hardLabelNLL(x, scan, vocab, invTau: Float(1 / c.studentTemperature), label: y ?? 0)
+            if out.loss.isNaN { try locateBad(student, row: r, x); out.loss = 0 }
+            return out
+        }
+        let t = teacher!
+        if t.isTopK || student.isTopK {
+            return try topKRowLoss(teacher: t, student: student, row: r, scratch: scratch, config: c, label: y)
+        }
+        let xt = try t.logValueRow(r, scratch: scratch.teacherBuf, renormalize: c.renormalize)
+        let xs = try student.logValueRow(r, scratch: scratch.studentBuf, renormalize: c.renormalize)
+        let scanT: RowScan, scanS: RowScan, sums: KLSums?
+        if c.name == .logitMSE {
+            scanT = scanRow(xt, vocab)
+            scanS = scanRow(xs, vocab)
+            sums = nil
+        } else {
+            (sums, scanT, scanS) = klFused(xt, xs, vocab, invTauT: Float(1 / c.teacherTemperature),
+                                           invTauS: Float(1 / c.studentTemperature))
+        }
+        try checkScan(t, row: r, xt, vocab, scanT)
+        try checkScan(student, row: r, xs, vocab, scanS)
+        try checkLogProbs(t, row: r, xt, scanT)
+        try checkLogProbs(student, row: r, xs, scanS)
+        let out = denseRowLoss(xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, label: y)
+        if out.loss.isNaN || (sums.map { !$0.isFinite } ?? false) {
+            try locateBad(t, row: r, xt)
+            try locateBad(student, row: r, xs)
+            throw t.error(row: r, "internal: loss is NaN for finite inputs")
+        }
+        return out
+    }
+
+    /// Log-probability rows must be ≤ 0 and, unless renormalising, their
+    /// exponentials must sum to 1 within 1e-3.
+    @inline(__always)
+    func checkLogProbs(_ side: SideView, row r: Int, _ x: UnsafePointer<Float>, _ scan: RowScan) throws {
+        guard side.kind == .logprobs else { return }
+        if scan.max > LossConfig.logProbTolerance {
+            throw side.error(row: r, vocabIndex: scan.argmax, "log-probability \(scan.max) is > 0")
+        }
+        if !config.renormalize {
+            let s = dexp(Double(scan.max)) * expSum(x, side.rowLength, max: scan.max, invTau: 1)
+            if abs(s - 1) > LossConfig.probabilitySumTolerance {
+                throw side.error(row: r, "exp(log-probabilities) sums to \(s), not 1 (tolerance 1e-3; set renormalize to accept)")
+            }
+        }
+    }
+
+    func locateBad(_ side: SideView, row r: Int, _ x: UnsafePointer<Float>) throws {
+        if let (i, msg) = firstNonSoftmaxable(x, side.rowLength) { throw side.error(row: r, vocabIndex: i, msg) }
+    }
+
+    func rowIsValid(_ r: Int, label: Int?) -> Bool {
+        if !student.isValid(row: r) { return false }
+        if let t = teacher, !t.isValid(row: r) { return false }
+        if let y = label, y < 0 { return false }
+        return true
+    }
+
+    func run(isCancelled: () -> Bool, progress: (Double) -> Void) throws -> LossResult {
+        let rows = examples * positions
+        let cols = Columns(rows: rows)
+        defer { cols.free() }
+        let chunkRows = Swift.max(1, (rows + 63) / 64)
+        let chunks = (rows + chunkRows - 1) / chunkRows
+        // Tiny jobs are not worth waking a second core for.
+        let work = rows * Swift.max(vocab, 1)
+        let workers = Swift.max(1, Swift.min(onlineProcessorCount(), chunks, work < 1 << 16 ? 1 : Int.max))
+        let state = RunState()
+        let tLen = teacher?.rowLength ?? 0, sLen = student.rowLength
+
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let scratch = WorkerScratch(teacherLength: tLen, studentLength: sLen)
+            while true {
+                if isCancelled() {
+                    state.shared.withLock { $0.cancelled = true }
+                    return
+                }
+                let chunk = state.shared.withLock { s -> Int in
+                    if s.cancelled || s.error != nil { return -1 }
+                    let c = s.nextChunk
+                    s.nextChunk += 1
+                    return c < chunks ? c : -1
+                }
+                if chunk < 0 { return }
+                let start = chunk * chunkRows, end = Swift.min(rows, start + chunkRows)
+                for r in start..<end {
+                    let y = label(r)
+                    guard rowIsValid(r, label: y) else { continue }
+                    do {
+                        let out = try process(row: r, label: y, scratch: scratch)
+                        cols.valid[r] = true
+                        cols.loss[r] = out.loss
+                        cols.hp[r] = out.teacherEntropy
+                        cols.hq[r] = out.studentEntropy
+                        cols.ce[r] = out.crossEntropy
+                        cols.agree[r] = out.agree
+                        cols.tailT[r] = out.teacherTail
+                        cols.tailS[r] = out.studentTail
+                    } catch {
+                        state.shared.withLock { s in
+                            if s.error == nil || s.error!.row > r { s.error = (r, error) }
+                        }
+                        return
+                    }
+                }
+                state.shared.withLock { s in
+                    s.rowsDone += end - start
+                    progress(Double(s.rowsDone) / Double(rows))
+                }
+            }
+        }
+        let final = state.shared.withLock { $0 }
+        if let e = final.error { throw e.error }
+        if final.cancelled && final.rowsDone < rows { throw CancellationError() }
+        return assemble(cols, rows: rows)
+    }
+
+    private func assemble(_ cols: Columns, rows: Int) -> LossResult {
+        let valid = Array(cols.valid)
+        let perPosition = Array(cols.loss)
+        let red = ReducedLosses(perPosition: perPosition, valid: valid, examples: examples, positions: positions)
+        let (reduced, aggregate) = red.reduced(config.reduction, perPosition: perPosition)
+        var hp = [Double](repeating: 0, count: rows), hq = hp
+        var sumHp = 0.0, sumHq = 0.0, sumCe = 0.0, nH = 0, nQ = 0, nC = 0, agree = 0
+        var sumTT = 0.0, maxTT = 0.0, sumTS = 0.0, maxTS = 0.0
+        for r in 0..<rows where valid[r] {
+            if !cols.hp[r].isNaN { hp[r] = cols.hp[r]; sumHp += hp[r]; nH += 1 }
+            if !cols.hq[r].isNaN { hq[r] = cols.hq[r]; sumHq += hq[r]; nQ += 1 }
+            if !cols.ce[r].isNaN { sumCe += cols.ce[r]; nC += 1 }
+            if cols.agree[r] { agree += 1 }
+            sumTT += cols.tailT[r]; maxTT = Swift.max(maxTT, cols.tailT[r])
+            sumTS += cols.tailS[r]; maxTS = Swift.max(maxTS, cols.tailS[r])
+        }
+        let nv = red.validPositions
+        let anyTopK = (teacher?.isTopK ?? false) || student.isTopK
+        let extras = LossExtras(
+            meanTeacherEntropy: nH > 0 ? sumHp / Double(nH) : nil,
+            meanStudentEntropy: nQ > 0 ? sumHq / Double(nQ) : nil,
+            meanCrossEntropy: nC > 0 ? sumCe / Double(nC) : nil,
+            teacherEntropy: hp, studentEntropy: hq,
+            top1Agreement: config.name == .nll ? 0 : agree,
+            top1AgreementRate: nv > 0 && config.name != .nll ? Double(agree) / Double(nv) : 0,
+            tailPolicy: anyTopK ? config.topKTailPolicy : nil,
+            meanTeacherTailMass: nv > 0 ? sumTT / Double(nv) : 0, maxTeacherTailMass: maxTT,
+            meanStudentTailMass: nv > 0 ? sumTS / Double(nv) : 0, maxStudentTailMass: maxTS)
+        return LossResult(name: config.name, reduction: config.reduction, examples: examples, positions: positions,
+                          perPosition: perPosition, valid: valid, perSequenceSum: red.sequenceSums,
+                          perSequenceMean: red.sequenceMeans, validPerSequence: red.validPerSequence,
+                          reduced: reduced, aggregate: aggregate, validPositions: nv, extras: extras)
+    }
+}
