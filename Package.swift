@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "DistillText"),
         // The loss engine: every divergence, SIMD kernels, no JSON and no I/O.
         .target(name: "DistillMath", dependencies: ["DistillTensor"], swiftSettings: simdSettings),
+        // score, diagnose, explain: the analyses, over the loss engine, the stores and the text layer.
+        .target(name: "DistillAnalysis", dependencies: ["DistillMath", "DistillTensor", "DistillStore", "DistillText"]),
         // Message and error types, one per file; pure values over DistillJSON.
         .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
@@ -49,7 +51,7 @@ let package = Package(
             name: "DistillServer",
             dependencies: [
                 "DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor", "DistillStore", "DistillMath",
-                "DistillText",
+                "DistillText", "DistillAnalysis",
             ]),
         // The thin executable: flags, stdio set-up, socket mode, `connect`.
         .executableTarget(

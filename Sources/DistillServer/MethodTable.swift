@@ -37,6 +37,7 @@ public enum MethodTable {
         Entry(method: "dataset/info", ordering: .read, handler: StoreMethods.datasetInfo),
         Entry(method: "dataset/unload", ordering: .update, handler: StoreMethods.unloadDataset),
         Entry(method: "dataset/examples", ordering: .read, handler: StoreMethods.examples),
+        Entry(method: "distill/score", ordering: .read, handler: ScoreMethod.handle),
     ]
 
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.

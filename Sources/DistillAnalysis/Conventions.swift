@@ -1,0 +1,84 @@
+import DistillMath
+
+/// Other tools' ways of computing "the distillation loss", recomputed on the
+/// same data so numbers can be compared across tools.
+public enum Convention: String, Sendable, CaseIterable {
+    /// `torch.nn.KLDivLoss(reduction="batchmean")(log_softmax(z_s/τ), softmax(z_t/τ))`:
+    /// Σ over every position and output of p·(log p − log q), divided by the batch
+    /// size N (the first dimension), with no τ² factor.
+    case pytorchBatchmean = "pytorch_kldiv_batchmean"
+    /// The same with `reduction="mean"`: divided by the number of *elements*
+    /// N·T·V, so the value shrinks with the vocabulary. PyTorch warns about it.
+    case pytorchMean = "pytorch_kldiv_mean"
+    /// Hinton et al.: τ²·KL(p^τ‖q^τ), batch-averaged, so gradients keep their
+    /// size as τ changes.
+    case hinton = "hinton"
+    /// TRL's `generalized_jsd_loss` (GKD): β·KL(p‖m) + (1−β)·KL(q‖m) with
+    /// m = βp + (1−β)q, no τ², averaged over positions — except at β = 0, where it
+    /// switches to forward KL(p‖q), and at β = 1, to KL(q‖p).
+    case trlGeneralizedJSD = "trl_generalized_jsd"
+
+    /// The loss this convention computes, with its reduction and scale.
+    func config(from base: LossConfig) -> (LossConfig, divisor: Divisor) {
+        var c = base
+        c.labels = nil
+        switch self {
+        case .pytorchBatchmean:
+            c.name = .forwardKL
+            c.scaleBySquaredTemperature = false
+            c.reduction = .sum
+            return (c, .examples)
+        case .pytorchMean:
+            c.name = .forwardKL
+            c.scaleBySquaredTemperature = false
+            c.reduction = .sum
+            return (c, .elements)
+        case .hinton:
+            c.name = .forwardKL
+            c.scaleBySquaredTemperature = true
+            c.reduction = .sum
+            return (c, .examples)
+        case .trlGeneralizedJSD:
+            c.scaleBySquaredTemperature = false
+            c.reduction = .sum
+            if base.beta == 0 {
+                c.name = .forwardKL
+            } else if base.beta == 1 {
+                c.name = .reverseKL
+            } else {
+                c.name = .generalizedJSD
+            }
+            return (c, .positions)
+        }
+    }
+
+    enum Divisor { case examples, elements, positions }
+
+    /// One sentence on how this convention's number relates to distilld's.
+    func explanation(base: LossConfig, value: Double, ours: Double, examples: Int, positions: Int, vocab: Int) -> String {
+        let tau = base.teacherTemperature
+        switch self {
+        case .pytorchBatchmean:
+            return "PyTorch KLDivLoss(reduction='batchmean') sums p·log(p/q) over all \(positions) positions and \(vocab) outputs and divides by the batch size \(examples), with no τ² factor"
+                + (base.name == .forwardKL && base.reduction == .batchmean && !base.scaleBySquaredTemperature
+                    ? "; that is exactly distilld's forward_kl with reduction batchmean." : "; distilld's \(base.name.rawValue) with reduction \(base.reduction.rawValue) differs in loss or reduction.")
+        case .pytorchMean:
+            return "PyTorch KLDivLoss(reduction='mean') divides the same sum by the element count N·T·V = \(examples * positions * vocab), not by the batch: it is \(vocab)× smaller than the per-position KL and is almost never what a distillation loss should be."
+        case .hinton:
+            return "Hinton et al. multiply KL(p^τ‖q^τ) by τ² = \(tau * base.studentTemperature) so gradients keep their size as τ grows; divide by τ² to compare with an unscaled KL."
+        case .trlGeneralizedJSD:
+            if base.beta == 0 || base.beta == 1 {
+                return "At β = \(base.beta) TRL switches to \(base.beta == 0 ? "forward KL(p‖q)" : "reverse KL(q‖p)"), whereas distilld's generalized_jsd is continuous and equals 0 there; TRL also applies no τ² factor and averages over positions."
+            }
+            return "TRL's generalized JSD uses the same mixture m = βp + (1−β)q as distilld at β = \(base.beta), with no τ² factor and a mean over positions; differences from distilld come only from τ² scaling or the reduction."
+        }
+    }
+}
+
+/// A convention's number next to distilld's, with the reason they differ.
+public struct ConventionResult: Sendable {
+    public let convention: Convention
+    public let value: Double
+    public let distilld: Double
+    public let explanation: String
+}

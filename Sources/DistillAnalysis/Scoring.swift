@@ -1,0 +1,107 @@
+import DistillMath
+import DistillTensor
+
+/// distill/score's computation: every student against one teacher, with the
+/// per-example view, the spread, the ranking and other tools' conventions.
+public enum Scoring {
+    public struct Student: Sendable {
+        public let name: String
+        public let outputs: ModelOutputs
+        public init(name: String, outputs: ModelOutputs) {
+            self.name = name
+            self.outputs = outputs
+        }
+    }
+
+    public struct ExampleLoss: Sendable {
+        public let index: Int
+        public let id: String
+        public let loss: Double
+    }
+
+    public struct StudentReport: Sendable {
+        public let name: String
+        /// The ranking value: the aggregate under the reduction, or the mean of the
+        /// reduced values for none / sequence_sum / sequence_mean.
+        public let loss: Double
+        public let result: LossResult
+        /// Per example: the sum over its valid positions for sum, batchmean and
+        /// sequence_sum, else the mean over them.
+        public let perExample: [ExampleLoss]
+        public let spread: Spread
+        public let worst: [ExampleLoss]
+        public let conventions: [ConventionResult]
+    }
+
+    public struct Report: Sendable {
+        public let config: LossConfig
+        public let students: [StudentReport]
+        /// Student names, best (lowest loss) first.
+        public let ranking: [String]
+        /// Loss of the runner-up minus the best's (nil with one student).
+        public let margin: Double?
+    }
+
+    /// Scores every student. `progress` receives the overall fraction done.
+    public static func score(
+        teacher: ModelOutputs?, students: [Student], config: LossConfig, ids: [String], conventions: [Convention],
+        worst: Int, isCancelled: @escaping () -> Bool, progress: @escaping (Double) -> Void
+    ) throws -> Report {
+        let steps = Double(students.count * (1 + conventions.count))
+        var done = 0.0
+        var reports: [StudentReport] = []
+        for student in students {
+            let base = done
+            let result = try LossScorer.score(
+                teacher: teacher, student: student.outputs, config: config, isCancelled: isCancelled,
+                progress: { progress((base + $0) / steps) })
+            done += 1
+            let useSum = [.sum, .batchmean, .sequenceSum].contains(config.reduction)
+            let values = useSum ? result.perSequenceSum : result.perSequenceMean
+            let perExample = values.enumerated().map { ExampleLoss(index: $0, id: ids[$0], loss: $1) }
+            // Examples with no valid position say nothing about the student.
+            let counted = perExample.filter { result.validPerSequence[$0.index] > 0 }
+            let worstExamples = counted.sorted { $0.loss > $1.loss || ($0.loss == $1.loss && $0.index < $1.index) }.prefix(worst)
+            let loss = result.aggregate ?? (result.reduced.isEmpty ? 0 : result.reduced.reduce(0, +) / Double(result.reduced.count))
+            var conventionResults: [ConventionResult] = []
+            for convention in conventions {
+                let (c, divisor) = convention.config(from: config)
+                let base = done
+                let r = try LossScorer.score(
+                    teacher: teacher, student: student.outputs, config: c, isCancelled: isCancelled,
+                    progress: { progress((base + $0) / steps) })
+                done += 1
+                let sum = r.aggregate ?? 0
+                let n = Double(student.outputs.examples)
+                let value: Double
+                switch divisor {
+                case .examples: value = n > 0 ? sum / n : 0
+                case .elements: value = r.validPositions > 0 ? sum / Double(r.validPositions * student.outputs.vocab) : 0
+                case .positions: value = r.validPositions > 0 ? sum / Double(r.validPositions) : 0
+                }
+                conventionResults.append(ConventionResult(
+                    convention: convention, value: value, distilld: loss,
+                    explanation: convention.explanation(
+                        base: config, value: value, ours: loss, examples: student.outputs.examples,
+                        positions: student.outputs.positions, vocab: student.outputs.vocab)))
+            }
+            reports.append(StudentReport(
+                name: student.name, loss: loss, result: result, perExample: perExample,
+                spread: Spread(counted.map(\.loss)), worst: Array(worstExamples), conventions: conventionResults))
+        }
+        return rank(reports, config: config)
+    }
+
+    /// Orders reports by loss, lowest first; ties keep the order the students were given in.
+    public static func rank(_ reports: [StudentReport], config: LossConfig) -> Report {
+        let ranking = reports.enumerated().sorted {
+            $0.element.loss < $1.element.loss || ($0.element.loss == $1.element.loss && $0.offset < $1.offset)
+        }.map(\.element.name)
+        var margin: Double? = nil
+        if ranking.count > 1 {
+            let byName = Dictionary(uniqueKeysWithValues: reports.map { ($0.name, $0.loss) })
+            margin = byName[ranking[1]]! - byName[ranking[0]]!
+        }
+        return Report(config: config, students: reports, ranking: ranking, margin: margin)
+    }
+}
