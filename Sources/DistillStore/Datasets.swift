@@ -93,7 +93,8 @@ public enum DatasetLoader {
         return try map.withBytes { raw in try load(droppingBOM(raw), source, format) }
     }
 
-    static func load(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource, _ format: DatasetFormat) throws -> LoadedDataset {
+    /// Parses a dataset already in memory (an editor's buffer), as `load` parses a file.
+    public static func load(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource, _ format: DatasetFormat) throws -> LoadedDataset {
         switch (source.kind, format) {
         case (.paired, .jsonl): return try pairedJSONL(bytes, source)
         case (.paired, .csv): return try pairedCSV(bytes, source)
@@ -117,6 +118,9 @@ public enum DatasetLoader {
         var present = 0
         var warnings: [String] = []
         var bytes = 0
+        /// Editor mode: keep going past bad lines and duplicate ids, collecting them.
+        var lenient = false
+        var problems: [StoreError] = []
 
         mutating func add(id: String?, full: String, simplified: String, target: String?, label: DatasetLabel?, line: Int) throws {
             let key: String
@@ -131,7 +135,9 @@ public enum DatasetLoader {
                 missing += 1
             }
             if let first = seen[key] {
-                throw fileError(.duplicateId, path, line: line, numbers: ["firstLine": first], "id '\(key)' already appeared on line \(first)")
+                let error = fileError(.duplicateId, path, line: line, numbers: ["firstLine": first], "id '\(key)' already appeared on line \(first)")
+                guard lenient else { throw error }
+                problems.append(error)
             }
             seen[key] = line
             bytes += full.utf8.count + simplified.utf8.count + (target?.utf8.count ?? 0) + key.utf8.count + 64
@@ -145,41 +151,63 @@ public enum DatasetLoader {
         }
     }
 
+    /// Parses an editor's buffer of a paired JSON Lines dataset without stopping at
+    /// the first problem: bad lines and duplicate ids come back as `problems`, and
+    /// every example that could be read (duplicates included) as `examples`.
+    public static func parseLeniently(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) -> (examples: [Example], problems: [StoreError]) {
+        var b = PairedBuilder(path: source.path)
+        b.lenient = true
+        _ = try? pairedJSONL(bytes, source, builder: &b)
+        return (b.examples, b.problems)
+    }
+
     static func pairedJSONL(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) throws -> LoadedDataset {
+        var b = PairedBuilder(path: source.path)
+        return try pairedJSONL(bytes, source, builder: &b)
+    }
+
+    static func pairedJSONL(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource, builder b: inout PairedBuilder) throws -> LoadedDataset {
         let path = source.path
         let o = source.options
-        var b = PairedBuilder(path: path)
         try forEachLine(bytes) { line, text in
             if isBlank(text) { return }
-            let obj = try parseObjectLine(text, path: path, line: line)
-            func string(_ canonical: String, required: Bool) throws -> String? {
-                let name = o.field(canonical)
-                guard let v = obj[name], !v.isNull else {
-                    if required { throw fileError(.badLine, path, line: line, "the line lacks the field '\(name)'") }
-                    return nil
-                }
-                guard let s = v.stringValue else {
-                    throw fileError(.badLine, path, line: line, "'\(name)' is \(v.kindDescription), not a string")
-                }
-                return s
+            do {
+                try pairedLine(text, line: line, path: path, options: o, into: &b)
+            } catch let error as StoreError where b.lenient {
+                b.problems.append(error)
             }
-            var id: String?
-            if let v = obj[o.field("id")], !v.isNull {
-                if let s = v.stringValue { id = s } else if let i = v.intValue { id = String(i) } else {
-                    throw fileError(.badLine, path, line: line, "'\(o.field("id"))' is \(v.kindDescription), not a string or integer")
-                }
-            }
-            var label: DatasetLabel?
-            if let v = obj[o.field("label")], !v.isNull {
-                if let s = v.stringValue { label = .string(s) } else if let i = v.intValue { label = .integer(i) } else {
-                    throw fileError(.badLine, path, line: line, "'\(o.field("label"))' is \(v.kindDescription), not a string or integer")
-                }
-            }
-            try b.add(
-                id: id, full: string("full", required: true)!, simplified: string("simplified", required: true)!,
-                target: string("target", required: false), label: label, line: line)
         }
         return b.finish(.jsonl)
+    }
+
+    private static func pairedLine(_ text: UnsafeRawBufferPointer, line: Int, path: String, options o: DatasetOptions, into b: inout PairedBuilder) throws {
+        let obj = try parseObjectLine(text, path: path, line: line)
+        func string(_ canonical: String, required: Bool) throws -> String? {
+            let name = o.field(canonical)
+            guard let v = obj[name], !v.isNull else {
+                if required { throw fileError(.badLine, path, line: line, "the line lacks the field '\(name)'") }
+                return nil
+            }
+            guard let s = v.stringValue else {
+                throw fileError(.badLine, path, line: line, "'\(name)' is \(v.kindDescription), not a string")
+            }
+            return s
+        }
+        var id: String?
+        if let v = obj[o.field("id")], !v.isNull {
+            if let s = v.stringValue { id = s } else if let i = v.intValue { id = String(i) } else {
+                throw fileError(.badLine, path, line: line, "'\(o.field("id"))' is \(v.kindDescription), not a string or integer")
+            }
+        }
+        var label: DatasetLabel?
+        if let v = obj[o.field("label")], !v.isNull {
+            if let s = v.stringValue { label = .string(s) } else if let i = v.intValue { label = .integer(i) } else {
+                throw fileError(.badLine, path, line: line, "'\(o.field("label"))' is \(v.kindDescription), not a string or integer")
+            }
+        }
+        try b.add(
+            id: id, full: string("full", required: true)!, simplified: string("simplified", required: true)!,
+            target: string("target", required: false), label: label, line: line)
     }
 
     static func parseObjectLine(_ text: UnsafeRawBufferPointer, path: String, line: Int) throws -> JSON {

@@ -24,6 +24,13 @@ public struct FindingCode: Sendable, Equatable, Hashable {
     public var title: String
     public var description: String
     public var severity: Severity
+
+    public init(code: String, title: String, description: String, severity: Severity) {
+        self.code = code
+        self.title = title
+        self.description = description
+        self.severity = severity
+    }
 }
 
 /// A problem found in a paired dataset by ``checkPairs(_:)`` or ``checkPairsPerExample(_:)``.
