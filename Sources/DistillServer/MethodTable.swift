@@ -45,6 +45,7 @@ public enum MethodTable {
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.
     public static let notifications: [String] = [
         "initialized", "exit", "$/cancelRequest", "$/setTrace",
+        "textDocument/didOpen", "textDocument/didChange", "textDocument/didSave", "textDocument/didClose",
     ]
 
     static let byName: [String: Entry] = Dictionary(uniqueKeysWithValues: requests.map { ($0.method, $0) })

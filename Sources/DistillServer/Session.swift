@@ -20,6 +20,7 @@ public final class Session: @unchecked Sendable {
     private var inFlight: [RequestID: CancellationToken] = [:]
     /// Orders this session's requests: reads run concurrently, updates are barriers.
     private let ordering: DispatchQueue
+    private lazy var editor = EditorSync(session: self)
 
     init(server: DistillServer, connection: Connection) {
         self.server = server
@@ -126,6 +127,9 @@ public final class Session: @unchecked Sendable {
             let token = lock.withLock { inFlight[id] }
             token?.cancel()
             server.log(.debug, token == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
+            return nil
+        case _ where EditorSync.notifications.contains(method):
+            editor.handle(method, params)
             return nil
         case "$/setTrace":
             let value = params?["value"]?.stringValue

@@ -121,6 +121,8 @@ public enum DatasetLoader {
         /// Editor mode: keep going past bad lines and duplicate ids, collecting them.
         var lenient = false
         var problems: [StoreError] = []
+        /// Lines whose example had no id (its id was made from the line number).
+        var missingIdLines: [Int] = []
 
         mutating func add(id: String?, full: String, simplified: String, target: String?, label: DatasetLabel?, line: Int) throws {
             let key: String
@@ -129,6 +131,7 @@ public enum DatasetLoader {
                 present += 1
             } else {
                 key = String(line)
+                missingIdLines.append(line)
                 if missing == 0 {
                     warnings.append("\(path): examples without an id (first on line \(line)) are named by their line number")
                 }
@@ -154,11 +157,13 @@ public enum DatasetLoader {
     /// Parses an editor's buffer of a paired JSON Lines dataset without stopping at
     /// the first problem: bad lines and duplicate ids come back as `problems`, and
     /// every example that could be read (duplicates included) as `examples`.
-    public static func parseLeniently(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) -> (examples: [Example], problems: [StoreError]) {
+    public static func parseLeniently(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource)
+        -> (examples: [Example], problems: [StoreError], missingIdLines: Set<Int>)
+    {
         var b = PairedBuilder(path: source.path)
         b.lenient = true
         _ = try? pairedJSONL(bytes, source, builder: &b)
-        return (b.examples, b.problems)
+        return (b.examples, b.problems, Set(b.missingIdLines))
     }
 
     static func pairedJSONL(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) throws -> LoadedDataset {

@@ -1,5 +1,8 @@
 import DistillJSON
+import DistillAnalysis
+import DistillMath
 import DistillProtocol
+import DistillText
 import Dispatch
 
 #if canImport(Glibc)
@@ -84,6 +87,13 @@ enum Capabilities {
             "notifications": JSON.array(MethodTable.notifications),
             "framings": ["content-length", "lines"],
             "binaryArrays": ["dtypes": ["float32", "float16", "bfloat16", "float64", "int32", "int64"]],
+            "losses": JSON.array(LossName.allCases.map(\.rawValue)),
+            "reductions": JSON.array(Reduction.allCases.map(\.rawValue)),
+            "tailPolicies": JSON.array(TopKTailPolicy.allCases.map(\.rawValue)),
+            "conventions": JSON.array(Convention.allCases.map(\.rawValue)),
+            "diagnosticCodes": JSON.array((Finding.allCodes + Diagnosis.codes).map(\.code) + ["unreadable-line"]),
+            // LSP: full-text sync, so editors send didOpen/didChange/didSave for dataset files.
+            "textDocumentSync": ["openClose": true, "change": 1, "save": ["includeText": true]],
             "workDoneProgress": true,
             "cancellation": true,
             "errorCodes": JSON.object(ErrorCode.all.map { ($0.name, JSON($0.code.rawValue)) }),

@@ -1,0 +1,137 @@
+import DistillAnalysis
+import DistillJSON
+import DistillProtocol
+import DistillStore
+import DistillText
+import Dispatch
+
+/// The editor path: when an editor opens, changes or saves a JSON Lines file
+/// that is a loaded paired dataset, its findings are published on the lines
+/// concerned with `textDocument/publishDiagnostics`. Only diagnostics are
+/// published: the loaded dataset itself is never changed by an edit.
+final class EditorSync: @unchecked Sendable {
+    private let session: Session
+    /// Serial, so the diagnostics of one document are published in edit order.
+    private let queue = DispatchQueue(label: "distilld.editor")
+    private var texts: [String: String] = [:]
+
+    init(session: Session) { self.session = session }
+
+    static let notifications = ["textDocument/didOpen", "textDocument/didChange", "textDocument/didSave", "textDocument/didClose"]
+
+    func handle(_ method: String, _ params: JSON?) {
+        guard let doc = params?["textDocument"], let uri = doc["uri"]?.stringValue else {
+            session.server.log(.warning, "\(method) without params.textDocument.uri")
+            return
+        }
+        var text: String? = nil
+        switch method {
+        case "textDocument/didOpen":
+            text = doc["text"]?.stringValue
+        case "textDocument/didChange":
+            // Full synchronisation (textDocumentSync.change = 1): the last change holds the whole text.
+            text = params?["contentChanges"]?.arrayValue?.last?["text"]?.stringValue
+        case "textDocument/didSave":
+            text = params?["text"]?.stringValue
+        case "textDocument/didClose":
+            queue.async { [self] in
+                texts[uri] = nil
+                publish(uri, [])
+            }
+            return
+        default:
+            return
+        }
+        let version = doc["version"]?.intValue
+        queue.async { [self, text] in
+            if let text { texts[uri] = text }
+            guard let current = texts[uri] ?? Self.readFile(uri) else { return }
+            guard let dataset = datasetFor(uri) else {
+                session.server.log(.debug, "\(uri) is not a loaded paired dataset: no diagnostics")
+                return
+            }
+            publish(uri, diagnostics(current, dataset: dataset), version: version)
+        }
+    }
+
+    /// The loaded paired dataset whose file this URI names, if any.
+    private func datasetFor(_ uri: String) -> DatasetEntry? {
+        guard let path = Self.path(fromURI: uri) else { return nil }
+        for summary in session.server.registry.list() where summary.type == .dataset && summary.path == path {
+            if let d = try? session.server.registry.dataset(summary.name), d.kind == .paired { return d }
+        }
+        return nil
+    }
+
+    /// Integrity findings of the buffer, one diagnostic per example and code, plus
+    /// lines that cannot be read.
+    func diagnostics(_ text: String, dataset: DatasetEntry) -> [JSON] {
+        let source = dataset.source!
+        var copy = text
+        let parsed = copy.withUTF8 { DatasetLoader.parseLeniently(UnsafeRawBufferPointer($0), source) }
+        var out: [JSON] = []
+        for problem in parsed.problems {
+            let line = (problem.line ?? 1) - 1
+            out.append(Self.diagnostic(
+                line: line, severity: 1, code: problem.code == .duplicateId ? Finding.duplicateId : "unreadable-line",
+                message: problem.message, data: ["reason": JSON(problem.code.rawValue)]))
+        }
+        let pairs = parsed.examples.map {
+            TextPair(id: parsed.missingIdLines.contains($0.line) ? nil : $0.id, full: $0.full, simplified: $0.simplified,
+                     target: $0.target, label: $0.label?.description)
+        }
+        for finding in checkPairsPerExample(pairs) where finding.code != Finding.duplicateId {
+            for index in finding.exampleIndices {
+                let e = parsed.examples[index]
+                let data: JSON = ["exampleId": JSON(e.id)]
+                for (k, v) in finding.data.sorted(by: { $0.key < $1.key }) { data[k] = JSON(v) }
+                out.append(Self.diagnostic(line: e.line - 1, severity: finding.severity.rawValue, code: finding.code, message: finding.message, data: data))
+            }
+        }
+        return out
+    }
+
+    static func diagnostic(line: Int, severity: Int, code: String, message: String, data: JSON) -> JSON {
+        [
+            "range": ["start": ["line": JSON(max(line, 0)), "character": 0], "end": ["line": JSON(max(line, 0) + 1), "character": 0]],
+            "severity": JSON(severity), "code": JSON(code), "source": "distilld", "message": JSON(message), "data": data,
+        ]
+    }
+
+    private func publish(_ uri: String, _ diagnostics: [JSON], version: Int? = nil) {
+        let params: JSON = ["uri": JSON(uri), "diagnostics": JSON.array(diagnostics)]
+        if let version { params["version"] = JSON(version) }
+        session.connection.send(["jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": params])
+    }
+
+    static func readFile(_ uri: String) -> String? {
+        guard let path = path(fromURI: uri), let data = FileManagerCompat.read(path) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `file:///a%20b/c.jsonl` → `/a b/c.jsonl`; nil for other schemes.
+    static func path(fromURI uri: String) -> String? {
+        guard uri.hasPrefix("file://") else { return nil }
+        var rest = Array(uri.utf8.dropFirst(7))
+        // file://host/path: only the local host is ours.
+        if let slash = rest.firstIndex(of: UInt8(ascii: "/")), slash > 0 {
+            let host = String(decoding: rest[..<slash], as: UTF8.self)
+            guard host == "localhost" else { return nil }
+            rest = Array(rest[slash...])
+        }
+        var bytes: [UInt8] = []
+        var i = 0
+        while i < rest.count {
+            if rest[i] == UInt8(ascii: "%"), i + 2 < rest.count,
+                let v = UInt8(String(decoding: rest[(i + 1)...(i + 2)], as: UTF8.self), radix: 16)
+            {
+                bytes.append(v)
+                i += 3
+            } else {
+                bytes.append(rest[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
