@@ -4,7 +4,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin
-PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors
+PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
 
 .PHONY: all deps build release test swift-test python-test demo bench lint clean
 
@@ -18,7 +18,7 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors" 2>/dev/null || \
+	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
 
 build: deps

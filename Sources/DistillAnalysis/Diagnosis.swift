@@ -138,7 +138,7 @@ public enum Diagnosis {
             sentences.append("All \(ProseFormat.count(examples.count, "pair")) pass the integrity checks.")
         } else {
             let total = Set(findings.flatMap(\.exampleIndices)).count
-            sentences.append("\(ProseFormat.count(total, "pair")) of \(ProseFormat.count(examples.count)) have integrity problems (\(findings.map(\.code).joined(separator: ", "))).")
+            sentences.append("\(ProseFormat.count(total, "pair")) of \(ProseFormat.count(examples.count)) \(total == 1 ? "has" : "have") integrity problems (\(findings.map(\.code).joined(separator: ", "))).")
         }
         progress(0.6)
 

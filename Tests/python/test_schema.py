@@ -6,7 +6,10 @@ import re
 
 from schema import ROOT, has_schema, validate_envelope, validate_result, validate
 
-README = open(os.path.join(ROOT, "Protocol", "README.md")).read()
+# The specification may be split over several files in Protocol/.
+README = "\n".join(
+    open(os.path.join(ROOT, "Protocol", name)).read()
+    for name in sorted(os.listdir(os.path.join(ROOT, "Protocol"))) if name.endswith(".md"))
 
 
 def test_every_announced_method_is_documented_with_schemas(checked):

@@ -1,4 +1,5 @@
 import DistillStore
+import Foundation
 import DistillTensor
 
 /// The embedded default: a small teacher, two students, a paired dataset and a
@@ -9,7 +10,7 @@ import DistillTensor
 /// The task is next-word prediction over {apple, banana, cherry}; example `ex1`
 /// is the textbook case (teacher 0.7/0.2/0.1, student A 0.6/0.3/0.1, student B
 /// 0.8/0.1/0.1). The training inputs are mostly full contexts: the mistake
-/// `distill/diagnose` exists to catch.
+/// `distill/diagnose` exists to catch: most of them are full contexts.
 enum Builtin {
     static let labels = ["apple", "banana", "cherry"]
 
@@ -74,11 +75,24 @@ enum Builtin {
                 Example(id: ids[i], full: p.full, simplified: p.simplified, target: p.target, line: i + 1)
             })
         case "builtin:demo-inputs":
-            // What a student was "trained on": five full contexts and one simplified one.
-            let texts = pairs.prefix(5).map(\.full) + [pairs[5].simplified]
+            // What a student was "trained on": the full contexts (the mistake), one of
+            // them re-cased and re-spaced, one with a word edited, and one input
+            // from elsewhere. Example ex5 is left out: it was never simplified, so
+            // its input would be ambiguous.
+            let texts = [pairs[0].full, pairs[1].full, pairs[2].full, pairs[3].full, pairs[5].full,
+                         "  " + pairs[0].full.uppercased() + "  ",
+                         pairs[2].full.replacingFirst("whipped cream", with: "fresh cream"),
+                         "Which fruit is the sweetest of them all?"]
             return .inputs(texts.enumerated().map { InputRecord(text: $1, line: $0 + 1) })
         default:
             return nil
         }
+    }
+}
+
+extension String {
+    fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let r = range(of: target) else { return self }
+        return replacingCharacters(in: r, with: replacement)
     }
 }
