@@ -38,8 +38,12 @@ test: swift-test python-test
 demo: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh
 
+## Benchmarks print figures next to numpy (and PyTorch CPU when importable); they assert nothing.
 bench: release
+	$(SWIFT) build -c release --product distill-bench-kernels
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_protocol.py
+	DISTILL_BENCH_KERNELS=$(abspath .build/release/distill-bench-kernels) $(PYTHON) Tests/bench/bench_kernels.py
+	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_store_score.py
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
