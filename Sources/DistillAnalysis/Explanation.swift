@@ -65,12 +65,13 @@ public enum Explanation {
     /// over the rows; argmaxes are those of the first row.
     public static func run(
         teacher: ModelOutputs, students: [(String, ModelOutputs)], rows: [Int], labels: [String]?,
-        temperatures: [Double], temperature tau: Double, topK: Int, isCancelled: () -> Bool
+        temperatures: [Double], temperature tau: Double, topK: Int, isCancelled: () -> Bool,
+        progress: (Double) -> Void = { _ in }
     ) throws -> Report {
         let v = teacher.vocab
         func label(_ i: Int) -> String { labels.map { i < $0.count ? $0[i] : "#\(i)" } ?? "#\(i)" }
         var explanations: [StudentExplanation] = []
-        for (name, student) in students {
+        for (studentIndex, (name, student)) in students.enumerated() {
             var p = [Double](repeating: 0, count: v), q = p, terms = p, grad = p
             var fwd = 0.0, rev = 0.0, hp = 0.0, hq = 0.0
             var sweep = [Double](repeating: 0, count: temperatures.count)
@@ -79,6 +80,7 @@ public enum Explanation {
             var firstArgmax = (0, 0, 0.0)
             for (k, r) in rows.enumerated() {
                 if isCancelled() { throw CancellationError() }
+                if k % 64 == 0 { progress((Double(studentIndex) + Double(k) / Double(rows.count)) / Double(students.count)) }
                 let zt = try Rows.logValues(teacher, row: r)
                 let zs = try Rows.logValues(student, row: r)
                 let b = Explain.breakdown(teacherLogits: zt, studentLogits: zs, teacherTemperature: tau, studentTemperature: tau)

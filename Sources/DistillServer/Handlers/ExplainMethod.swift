@@ -55,7 +55,8 @@ enum ExplainMethod {
         let rows = try selectRows(params, teacher: teacher)
         let report = try Explanation.run(
             teacher: teacher.outputs, students: students.map { ($0.0, $0.1.outputs) }, rows: rows, labels: labels,
-            temperatures: sweep, temperature: tau, topK: topK, isCancelled: { context.cancellation.isCancelled })
+            temperatures: sweep, temperature: tau, topK: topK, isCancelled: { context.cancellation.isCancelled },
+            progress: { context.report($0, "explaining") })
         let result = encode(report, rows: rows, teacher: teacher)
         if try params.child("charts")?.bool() ?? true {
             let charts: JSON = [
