@@ -34,7 +34,7 @@ public enum Diagnosis {
         FindingCode(code: "ambiguous-inputs", title: "Training inputs cannot be told apart",
                     description: "Every matched training input is identical in D and D'.", severity: .information),
         FindingCode(code: "large-context-gap", title: "The simplification removes what the teacher relied on",
-                    description: "KL(Pr_t(·|x) ‖ Pr_t(·|x')) for these examples is the largest in the dataset.", severity: .information),
+                    description: "KL(Pr_t(·|x) ‖ Pr_t(·|x')) for these examples is at least twice the dataset's mean and in its top tenth.", severity: .information),
         FindingCode(code: "teacher-rows-unmatched", title: "Teacher rows and dataset examples do not line up",
                     description: "Some teacher rows have no dataset example, or the other way round.", severity: .warning),
     ]
@@ -91,8 +91,8 @@ public enum Diagnosis {
         }
     }
 
-    public static func pairs(_ examples: [Example], idsSynthesized: Bool) -> [TextPair] {
-        examples.map { TextPair(id: idsSynthesized ? nil : $0.id, full: $0.full, simplified: $0.simplified, target: $0.target, label: $0.label?.description) }
+    public static func pairs(_ examples: [Example]) -> [TextPair] {
+        examples.map { TextPair(id: $0.hasId ? $0.id : nil, full: $0.full, simplified: $0.simplified, target: $0.target, label: $0.label?.description) }
     }
 
     public static func run(
@@ -100,7 +100,7 @@ public enum Diagnosis {
         isCancelled: @escaping () -> Bool, progress: @escaping (Double) -> Void
     ) throws -> Report {
         let examples = dataset.examples
-        let textPairs = pairs(examples, idsSynthesized: dataset.idsSynthesized)
+        let textPairs = pairs(examples)
         var diagnostics: [Diagnostic] = []
         var sentences: [String] = []
 
@@ -206,12 +206,16 @@ public enum Diagnosis {
             per.append((dataset.examples[pair.example].id, gap.perSequenceMean[pair.teacherRow]))
         }
         let largest = per.sorted { $0.kl > $1.kl }.prefix(listLimit)
-        if !largest.isEmpty {
-            let lines = largest.compactMap { l in dataset.examples.first { $0.id == l.id }?.line }
+        // "Large" means at least twice the mean gap and in the top tenth of the dataset.
+        let spread = Spread(per.map(\.kl))
+        let cut = max(2 * spread.mean, spread.p90)
+        let large = largest.filter { $0.kl >= cut && $0.kl > 0 }
+        if !large.isEmpty {
+            let lines = large.compactMap { l in dataset.examples.first { $0.id == l.id }?.line }
             diagnostics.append(Diagnostic(
                 code: "large-context-gap", severity: 3,
-                message: "The simplification takes the most from the teacher on \(largest.map(\.id).prefix(5).joined(separator: ", ")) (KL up to \(ProseFormat.number(largest.first!.kl)) nats).",
-                exampleIds: largest.map(\.id), lines: lines, data: ["max": largest.first!.kl]))
+                message: "The simplification takes the most from the teacher on \(large.map(\.id).prefix(5).joined(separator: ", ")) (KL up to \(ProseFormat.number(large.first!.kl)) nats, against a mean of \(ProseFormat.number(spread.mean))).",
+                exampleIds: large.map(\.id), lines: lines, data: ["max": large.first!.kl, "mean": spread.mean, "threshold": cut]))
         }
         var split: StudentSplit? = nil
         if let student = m.student {
@@ -225,6 +229,6 @@ public enum Diagnosis {
             let t = mean(total), g = mean(gap)
             split = StudentSplit(total: t, contextGap: g, capacityGap: t - g, againstSimplifiedTeacher: mean(simplified))
         }
-        return ContextGap(perExample: per, spread: Spread(per.map(\.kl)), largest: Array(largest), student: split)
+        return ContextGap(perExample: per, spread: spread, largest: Array(largest), student: split)
     }
 }

@@ -62,7 +62,7 @@ public enum Scoring {
             // Examples with no valid position say nothing about the student.
             let counted = perExample.filter { result.validPerSequence[$0.index] > 0 }
             let worstExamples = counted.sorted { $0.loss > $1.loss || ($0.loss == $1.loss && $0.index < $1.index) }.prefix(worst)
-            let loss = result.aggregate ?? (result.reduced.isEmpty ? 0 : result.reduced.reduce(0, +) / Double(result.reduced.count))
+            let loss = result.aggregate ?? rankingValue(result)
             var conventionResults: [ConventionResult] = []
             for convention in conventions {
                 let (c, divisor) = convention.config(from: config)
@@ -76,7 +76,9 @@ public enum Scoring {
                 let value: Double
                 switch divisor {
                 case .examples: value = n > 0 ? sum / n : 0
-                case .elements: value = r.validPositions > 0 ? sum / Double(r.validPositions * student.outputs.vocab) : 0
+                case .elements:
+                    let elements = student.outputs.examples * student.outputs.positions * student.outputs.vocab
+                    value = elements > 0 ? sum / Double(elements) : 0
                 case .positions: value = r.validPositions > 0 ? sum / Double(r.validPositions) : 0
                 }
                 conventionResults.append(ConventionResult(
@@ -90,6 +92,19 @@ public enum Scoring {
                 spread: Spread(counted.map(\.loss)), worst: Array(worstExamples), conventions: conventionResults))
         }
         return rank(reports, config: config)
+    }
+
+    /// One number to rank by when the reduction keeps an array: for `none` the mean
+    /// over valid positions, for `sequence_sum` and `sequence_mean` the mean over the
+    /// examples that have a valid position. Masked entries never pull it down.
+    static func rankingValue(_ r: LossResult) -> Double {
+        switch r.reduction {
+        case .none:
+            return r.validPositions > 0 ? zip(r.perPosition, r.valid).reduce(0) { $0 + ($1.1 ? $1.0 : 0) } / Double(r.validPositions) : 0
+        default:
+            let counted = r.reduced.indices.filter { r.validPerSequence[$0] > 0 }
+            return counted.isEmpty ? 0 : counted.reduce(0) { $0 + r.reduced[$1] } / Double(counted.count)
+        }
     }
 
     /// Orders reports by loss, lowest first; ties keep the order the students were given in.

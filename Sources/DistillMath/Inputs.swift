@@ -122,7 +122,7 @@ struct SideView: @unchecked Sendable {
         if s <= 0 { throw error(row: r, "probabilities sum to 0") }
         var i = 0
         while i + 16 <= n {
-            UnsafeMutableRawPointer(scratch + i).storeBytes(of: vlog(loadVector(x, i)), as: FloatVector.self)
+            UnsafeMutableRawPointer(scratch + i).storeBytes(of: vlog16(loadVector(x, i)), as: FloatVector.self)
             i += 16
         }
         while i < n { scratch[i] = Float(dlog(Double(x[i]))); i += 1 }

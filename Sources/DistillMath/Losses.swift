@@ -22,7 +22,7 @@ func weighted(_ w: Double, _ x: Double) -> Double { w == 0 ? 0 : w * x }
 /// Dense teacher row vs dense student row, both as float log-values.
 @inline(__always)
 func denseRowLoss(xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Float>, scanS: RowScan,
-                  sums: KLSums?, n: Int, config c: LossConfig, label: Int?) -> RowOutput {
+                  sums: KLSums?, n: Int, config c: LossConfig, label: Int?, store: ExpStore? = nil) -> RowOutput {
     var out = RowOutput()
     out.agree = scanT.argmax == scanS.argmax
     let itT = Float(1 / c.teacherTemperature), itS = Float(1 / c.studentTemperature)
@@ -43,11 +43,11 @@ func denseRowLoss(xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Fl
     case .jsd, .generalizedJSD, .skewKL, .skewReverseKL:
         let w = c.mixtureWeight
         let (klPM, klQM) = mixtureSums(xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
-                                       logSt: sums.logSt, logSs: sums.logSs, w: Float(w))
+                                       st: sums.st, ss: sums.ss, w: Float(w), store: store!)
         out.loss = weighted(scale, mixtureLoss(c, klPM: klPM, klQM: klQM))
     case .tvd, .probMSE:
         let (absSum, sqSum) = differenceSums(xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
-                                             invSt: 1 / sums.st, invSs: 1 / sums.ss)
+                                             invSt: 1 / sums.st, invSs: 1 / sums.ss, store: store!)
         out.loss = weighted(scale, c.name == .tvd ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
     case .combined:
         let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)

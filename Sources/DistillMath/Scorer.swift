@@ -114,6 +114,14 @@ struct ScorePlan: @unchecked Sendable {
         }
     }
 
+    /// Losses whose second pass reuses the exponentials of the fused pass.
+    var needsStore: Bool {
+        switch config.name {
+        case .jsd, .generalizedJSD, .skewKL, .skewReverseKL, .tvd, .probMSE: return true
+        default: return false
+        }
+    }
+
     func label(_ r: Int) -> Int? {
         guard config.name.usesLabels, let l = config.labels else { return nil }
         if l.dtype == .int32 { return Int(l.storage.base.loadUnaligned(fromByteOffset: r * 4, as: Int32.self)) }
@@ -153,13 +161,14 @@ struct ScorePlan: @unchecked Sendable {
             sums = nil
         } else {
             (sums, scanT, scanS) = klFused(xt, xs, vocab, invTauT: Float(1 / c.teacherTemperature),
-                                           invTauS: Float(1 / c.studentTemperature))
+                                           invTauS: Float(1 / c.studentTemperature), store: needsStore ? scratch.expStore : nil)
         }
         try checkScan(t, row: r, xt, vocab, scanT)
         try checkScan(student, row: r, xs, vocab, scanS)
         try checkLogProbs(t, row: r, xt, scanT)
         try checkLogProbs(student, row: r, xs, scanS)
-        let out = denseRowLoss(xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, label: y)
+        let out = denseRowLoss(xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, label: y,
+                               store: needsStore ? scratch.expStore : nil)
         if out.loss.isNaN || (sums.map { !$0.isFinite } ?? false) {
             try locateBad(t, row: r, xt)
             try locateBad(student, row: r, xs)
@@ -208,7 +217,8 @@ struct ScorePlan: @unchecked Sendable {
         let tLen = teacher?.rowLength ?? 0, sLen = student.rowLength
 
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let scratch = WorkerScratch(teacherLength: tLen, studentLength: sLen)
+            let scratch = WorkerScratch(teacherLength: tLen, studentLength: sLen,
+                                        expStoreLength: needsStore && !(teacher?.isTopK ?? true) && !student.isTopK ? vocab : 0)
             while true {
                 if isCancelled() {
                     state.shared.withLock { $0.cancelled = true }

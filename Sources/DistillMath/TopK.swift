@@ -42,14 +42,24 @@ final class WorkerScratch {
     var lp: [Double] = []
     var lq: [Double] = []
 
-    init(teacherLength: Int, studentLength: Int) {
+    /// e_i / f_i of the fused pass for the two-pass dense losses (empty
+    /// buffers when unused).
+    let expStore: ExpStore
+
+    init(teacherLength: Int, studentLength: Int, expStoreLength: Int = 0) {
         teacherBuf = .allocate(capacity: Swift.max(teacherLength, 16))
         studentBuf = .allocate(capacity: Swift.max(studentLength, 16))
+        let blocks = ExpStore.blocks(expStoreLength)
+        expStore = ExpStore(e: .allocate(capacity: Swift.max(expStoreLength, 16)),
+                            f: .allocate(capacity: Swift.max(expStoreLength, 16)),
+                            blockMaxT: .allocate(capacity: blocks), blockMaxS: .allocate(capacity: blocks))
     }
 
     deinit {
         teacherBuf.deallocate()
         studentBuf.deallocate()
+        expStore.e.deallocate(); expStore.f.deallocate()
+        expStore.blockMaxT.deallocate(); expStore.blockMaxS.deallocate()
     }
 }
 

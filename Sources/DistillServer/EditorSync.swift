@@ -77,7 +77,7 @@ final class EditorSync: @unchecked Sendable {
                 message: problem.message, data: ["reason": JSON(problem.code.rawValue)]))
         }
         let pairs = parsed.examples.map {
-            TextPair(id: parsed.missingIdLines.contains($0.line) ? nil : $0.id, full: $0.full, simplified: $0.simplified,
+            TextPair(id: $0.hasId ? $0.id : nil, full: $0.full, simplified: $0.simplified,
                      target: $0.target, label: $0.label?.description)
         }
         for finding in checkPairsPerExample(pairs) where finding.code != Finding.duplicateId {

@@ -30,8 +30,14 @@ public struct Example: Sendable, Equatable {
     public let label: DatasetLabel?
     /// 1-based line in the file where the example starts.
     public let line: Int
+    /// False when the record had no id and `id` was made from its line or position.
+    public let hasId: Bool
 
-    public init(id: String, full: String, simplified: String, target: String? = nil, label: DatasetLabel? = nil, line: Int) {
+    public init(
+        id: String, full: String, simplified: String, target: String? = nil, label: DatasetLabel? = nil, line: Int,
+        hasId: Bool = true
+    ) {
+        self.hasId = hasId
         self.id = id
         self.full = full
         self.simplified = simplified
@@ -121,8 +127,6 @@ public enum DatasetLoader {
         /// Editor mode: keep going past bad lines and duplicate ids, collecting them.
         var lenient = false
         var problems: [StoreError] = []
-        /// Lines whose example had no id (its id was made from the line number).
-        var missingIdLines: [Int] = []
 
         mutating func add(id: String?, full: String, simplified: String, target: String?, label: DatasetLabel?, line: Int) throws {
             let key: String
@@ -131,7 +135,6 @@ public enum DatasetLoader {
                 present += 1
             } else {
                 key = String(line)
-                missingIdLines.append(line)
                 if missing == 0 {
                     warnings.append("\(path): examples without an id (first on line \(line)) are named by their line number")
                 }
@@ -144,7 +147,7 @@ public enum DatasetLoader {
             }
             seen[key] = line
             bytes += full.utf8.count + simplified.utf8.count + (target?.utf8.count ?? 0) + key.utf8.count + 64
-            examples.append(Example(id: key, full: full, simplified: simplified, target: target, label: label, line: line))
+            examples.append(Example(id: key, full: full, simplified: simplified, target: target, label: label, line: line, hasId: id != nil))
         }
 
         func finish(_ format: DatasetFormat) -> LoadedDataset {
@@ -157,13 +160,11 @@ public enum DatasetLoader {
     /// Parses an editor's buffer of a paired JSON Lines dataset without stopping at
     /// the first problem: bad lines and duplicate ids come back as `problems`, and
     /// every example that could be read (duplicates included) as `examples`.
-    public static func parseLeniently(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource)
-        -> (examples: [Example], problems: [StoreError], missingIdLines: Set<Int>)
-    {
+    public static func parseLeniently(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) -> (examples: [Example], problems: [StoreError]) {
         var b = PairedBuilder(path: source.path)
         b.lenient = true
         _ = try? pairedJSONL(bytes, source, builder: &b)
-        return (b.examples, b.problems, Set(b.missingIdLines))
+        return (b.examples, b.problems)
     }
 
     static func pairedJSONL(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) throws -> LoadedDataset {

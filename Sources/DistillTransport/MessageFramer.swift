@@ -152,7 +152,10 @@ public struct MessageFramer: Sendable {
                 }
             case .failure(let error):
                 events.append(.error(error.error))
-                if let length = error.skippableLength {
+                if let length = error.deliverableLength, length <= maxMessageBytes {
+                    // Junk before a valid Content-Length: the body itself is intact.
+                    state = .body(length: length)
+                } else if let length = error.skippableLength ?? error.deliverableLength {
                     state = .discard(remaining: length)
                 } else {
                     state = .resync
@@ -205,11 +208,12 @@ public struct MessageFramer: Sendable {
     private func parseHeader(_ header: ArraySlice<UInt8>) -> Result<Int, HeaderError> {
         var length: Int? = nil
         var problem: String? = nil
+        var junk: String? = nil
         for rawLine in header.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
             let line = trimLine(rawLine)
             if line.isEmpty { continue }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
-                problem = problem ?? "header line without a colon: \"\(Self.printable(line))\""
+                junk = junk ?? "header line without a colon: \"\(Self.printable(line))\""
                 continue
             }
             let name = String(decoding: line[..<colon], as: UTF8.self).trimmingBlanks().lowercased()
@@ -233,10 +237,13 @@ public struct MessageFramer: Sendable {
             }
         }
         guard let length else {
-            return .failure(HeaderError(FramingError(kind: .badHeader, message: problem ?? "header has no Content-Length"), skippable: nil))
+            return .failure(HeaderError(FramingError(kind: .badHeader, message: problem ?? junk ?? "header has no Content-Length"), skippable: nil))
         }
         if let problem {
             return .failure(HeaderError(FramingError(kind: .badHeader, message: problem), skippable: length))
+        }
+        if let junk {
+            return .failure(HeaderError(FramingError(kind: .badHeader, message: junk), deliverable: length))
         }
         return .success(length)
     }
@@ -297,11 +304,14 @@ public struct MessageFramer: Sendable {
 
 private struct HeaderError: Error {
     let error: FramingError
-    /// When the length is known, the body can be skipped exactly.
+    /// When the length is known but the body cannot be read (a wrong charset), it is skipped exactly.
     let skippableLength: Int?
-    init(_ error: FramingError, skippable: Int?) {
+    /// When only junk lines spoil an otherwise valid header, the body is still delivered.
+    let deliverableLength: Int?
+    init(_ error: FramingError, skippable: Int? = nil, deliverable: Int? = nil) {
         self.error = error
         self.skippableLength = skippable
+        self.deliverableLength = deliverable
     }
 }
 

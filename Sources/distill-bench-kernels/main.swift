@@ -2,11 +2,14 @@
 // float32 logits and compares with the machine's plain read bandwidth.
 //
 // Usage: distill-bench-kernels [--n 4096] [--v 32000,151936] [--runs 5]
-//          [--tau 2] [--losses forward_kl,jsd,...] [--npy-dir DIR] [--seed 1]
+//          [--tau 2] [--losses forward_kl,jsd,...] [--npy-dir DIR]
+//          [--npy-rows R] [--max-gb 12] [--seed 1]
 //
-// With --npy-dir it writes teacher_N_V.npy, student_N_V.npy and labels_N.npy
-// (int64 [N,1]) so Tests/python/bench_kernels_reference.py reads the same data.
+// With --npy-dir it writes teacher_R_V.npy, student_R_V.npy (float32 [R,V],
+// the first R rows, R = --npy-rows or N) and labels_R_V.npy (int64 [R,1]) so
+// Tests/python/bench_kernels_reference.py reads the same data.
 // Each measurement is printed in a table and as one JSON line ("JSON {...}").
+// If 2·N·V·4 bytes exceeds --max-gb, N is reduced for that V (and said so).
 
 import Dispatch
 import Foundation
@@ -23,6 +26,8 @@ struct Options {
     var tau = 2.0
     var losses: [LossName] = LossName.allCases
     var npyDir: String?
+    var npyRows: Int?
+    var maxGB = 12.0
     var seed: UInt64 = 1
 }
 
@@ -42,9 +47,11 @@ func parseOptions() -> Options {
         case "--tau": o.tau = Double(next())!
         case "--losses": o.losses = next().split(separator: ",").map { LossName(parsing: String($0))! }
         case "--npy-dir": o.npyDir = next()
+        case "--npy-rows": o.npyRows = Int(next())!
+        case "--max-gb": o.maxGB = Double(next())!
         case "--seed": o.seed = UInt64(next())!
         case "-h", "--help":
-            print("distill-bench-kernels [--n N] [--v V1,V2] [--runs R] [--tau T] [--losses a,b] [--npy-dir DIR] [--seed S]")
+            print("distill-bench-kernels [--n N] [--v V1,V2] [--runs R] [--tau T] [--losses a,b] [--npy-dir DIR] [--npy-rows R] [--max-gb G] [--seed S]")
             exit(0)
         default: fatalError("unknown argument \(a)")
         }
@@ -118,7 +125,7 @@ func writeNpy(path: String, descr: String, shape: [Int], bytes: UnsafeRawPointer
 
 /// Plain read bandwidth of both buffers: a SIMD sum on every core.
 func readBandwidth(_ bufs: [UnsafeMutablePointer<Float>], count: Int, runs: Int) -> Double {
-    let workers = 2
+    let workers = ProcessInfo.processInfo.activeProcessorCount
     var times: [Double] = []
     var sink = 0.0
     for _ in 0..<runs {
@@ -141,24 +148,31 @@ func readBandwidth(_ bufs: [UnsafeMutablePointer<Float>], count: Int, runs: Int)
 }
 
 let opts = parseOptions()
-print("distill-bench-kernels: N=\(opts.n) V=\(opts.vocabs) runs=\(opts.runs) tau=\(opts.tau) cores=\(2)")
+let cores = ProcessInfo.processInfo.activeProcessorCount
+print("distill-bench-kernels: N=\(opts.n) V=\(opts.vocabs) runs=\(opts.runs) tau=\(opts.tau) cores=\(cores)")
 for v in opts.vocabs {
-    let n = opts.n
+    var n = opts.n
+    while Double(2 * n * v * 4) / 1e9 > opts.maxGB && n > 1 { n /= 2 }
+    if n != opts.n {
+        print("NOTE: V=\(v): using N=\(n) rows instead of \(opts.n) (teacher+student would exceed --max-gb \(opts.maxGB) GB)")
+    }
     let t0 = now()
     let (t, s) = generate(n: n, v: v, seed: opts.seed)
-    print(String(format: "generated %d x %d float32 logits (x2) in %.1f s", n, v, now() - t0))
+    print(String(format: "generated %d x %d float32 logits (x2, %.2f GB) in %.1f s", n, v, Double(2 * n * v * 4) / 1e9, now() - t0))
     var labels = [Int64](repeating: 0, count: n)
     var ls = opts.seed ^ 0xABCD
     for i in 0..<n { labels[i] = Int64(mix(&ls) % UInt64(v)) }
     if let dir = opts.npyDir {
-        writeNpy(path: "\(dir)/teacher_\(n)_\(v).npy", descr: "<f4", shape: [n, v], bytes: t, count: n * v * 4)
-        writeNpy(path: "\(dir)/student_\(n)_\(v).npy", descr: "<f4", shape: [n, v], bytes: s, count: n * v * 4)
-        labels.withUnsafeBytes { writeNpy(path: "\(dir)/labels_\(n)_\(v).npy", descr: "<i8", shape: [n, 1], bytes: $0.baseAddress!, count: $0.count) }
-        print("wrote .npy files to \(dir)")
+        let r = Swift.min(opts.npyRows ?? n, n)
+        writeNpy(path: "\(dir)/teacher_\(r)_\(v).npy", descr: "<f4", shape: [r, v], bytes: t, count: r * v * 4)
+        writeNpy(path: "\(dir)/student_\(r)_\(v).npy", descr: "<f4", shape: [r, v], bytes: s, count: r * v * 4)
+        labels.withUnsafeBytes { writeNpy(path: "\(dir)/labels_\(r)_\(v).npy", descr: "<i8", shape: [r, 1], bytes: $0.baseAddress!, count: r * 8) }
+        print("wrote .npy files (first \(r) rows) to \(dir)")
+        print("JSON {\"impl\":\"swift\",\"op\":\"npy\",\"n\":\(n),\"v\":\(v),\"rows\":\(r),\"dir\":\"\(dir)\"}")
     }
     let bytes = Double(2 * n * v * 4)
     let readGBs = readBandwidth([t, s], count: n * v, runs: opts.runs)
-    print(String(format: "plain read bandwidth (SIMD sum of teacher+student): %.2f GB/s", readGBs))
+    print(String(format: "plain read bandwidth (SIMD sum of teacher+student, %d threads): %.2f GB/s", cores, readGBs))
     print("JSON {\"impl\":\"swift\",\"op\":\"read\",\"n\":\(n),\"v\":\(v),\"gbps\":\(readGBs)}")
     let ts = TensorStorage(base: UnsafeRawPointer(t), byteCount: n * v * 4)
     let ss = TensorStorage(base: UnsafeRawPointer(s), byteCount: n * v * 4)
@@ -167,11 +181,17 @@ for v in opts.vocabs {
     let student = ModelOutputs(kind: .logits, layout: .dense(values: try! Tensor(storage: ss, dtype: .float32, shape: [n, 1, v])),
                                examples: n, positions: 1, vocab: v)
     let labelTensor = Tensor(int64: labels, shape: [n, 1])
-    print("loss              tau   median ms    GB/s   rows/s      ratio-to-read  value")
-    for loss in opts.losses {
+    // Forward KL first, so every other loss can be quoted relative to it.
+    var order = opts.losses.filter { $0 == .forwardKL }
+    order += opts.losses.filter { $0 != .forwardKL }
+    var fklTime: Double?
+    print("V=\(v) N=\(n)")
+    print("loss              tau   median ms    GB/s     rows/s   x read-bw   x fwd-KL  value")
+    for loss in order {
         let cfg = LossConfig(name: loss, temperature: opts.tau, reduction: .batchmean, labels: labelTensor)
         var times: [Double] = []
         var value = 0.0
+        _ = try! LossScorer.score(teacher: teacher, student: student, config: cfg)   // warm-up
         for _ in 0..<opts.runs {
             let a = now()
             let res = try! LossScorer.score(teacher: teacher, student: student, config: cfg)
@@ -179,10 +199,16 @@ for v in opts.vocabs {
             value = res.aggregate ?? 0
         }
         let m = median(times)
+        if loss == .forwardKL { fklTime = m }
         let gbps = bytes / m / 1e9
         let rps = Double(n) / m
-        print(loss.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %5.2f %10.1f %8.2f %9.0f %12.2f     %.6f", opts.tau, m * 1e3, gbps, rps, gbps / readGBs, value))
-        print("JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"value\":\(value)}")
+        let rel = fklTime.map { m / $0 }
+        let relStr = rel.map { String(format: "%8.2f", $0) } ?? "     n/a"
+        print(loss.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
+              + String(format: " %5.2f %10.1f %8.2f %10.0f %10.2f  ", opts.tau, m * 1e3, gbps, rps, gbps / readGBs)
+              + relStr + String(format: "  %.6f", value))
+        let relJSON = rel.map { "\($0)" } ?? "null"
+        print("JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"ratio_to_forward_kl\":\(relJSON),\"read_gbps\":\(readGBs),\"value\":\(value)}")
     }
     t.deallocate()
     s.deallocate()

@@ -69,6 +69,12 @@ struct ContentLengthFramingTests {
         #expect(messages(events) == ["[]"])
     }
 
+    @Test func junkBeforeAValidHeaderIsReportedAndTheMessageStillDelivered() {
+        let events = frames("garbage here\r\nContent-Length: 2\r\n\r\n{}Content-Length: 2\r\n\r\n[]")
+        #expect(errors(events).map(\.kind) == [.badHeader])
+        #expect(messages(events) == ["{}", "[]"])
+    }
+
     @Test func wrongCharsetSkipsExactlyThatBody() {
         let events = frames("Content-Length: 2\r\nContent-Type: application/json; charset=latin1\r\n\r\n{}Content-Length: 2\r\n\r\n[]")
         #expect(errors(events).map(\.kind) == [.badHeader])

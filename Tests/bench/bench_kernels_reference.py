@@ -3,7 +3,12 @@ files written by `distill-bench-kernels --npy-dir DIR`, printing JSON lines in
 the same format ("JSON {...}") and the ratio to the Swift results when a file
 of Swift JSON lines is given.
 
-usage: python3 bench_kernels_reference.py DIR [--v 32000] [--rows 1024] [--runs 3] [--tau 2] [--swift swift.jsonl]
+usage: python3 bench_kernels_reference.py DIR [--n ROWS_IN_FILE] [--v 32000] [--rows 1024] [--runs 3] [--tau 2]
+                                          [--impls numpy,torch] [--swift swift.jsonl]
+
+Files: teacher_{n}_{v}.npy, student_{n}_{v}.npy (float32 [n, v]) and, if
+present, labels_{n}_{v}.npy (int64 [n, 1]) as written by
+`distill-bench-kernels --npy-dir DIR --npy-rows n`.
 """
 import argparse, json, os, sys, time
 import numpy as np
@@ -31,7 +36,20 @@ def numpy_losses(zt, zs, tau):
     def tvd():
         p = np.exp(log_softmax(zt / tau, axis=-1)); q = np.exp(log_softmax(zs / tau, axis=-1))
         return 0.5 * np.abs(p - q).sum(-1).mean()
-    return {"forward_kl": fkl, "reverse_kl": rkl, "jsd": jsd, "tvd": tvd}
+    def skew_kl(alpha=0.1):
+        lp = log_softmax(zt / tau, axis=-1); lq = log_softmax(zs / tau, axis=-1)
+        p = np.exp(lp); m = alpha * p + (1 - alpha) * np.exp(lq)
+        return (p * (lp - np.log(m))).sum(-1).mean()
+    def ce():
+        lp = log_softmax(zt / tau, axis=-1); lq = log_softmax(zs / tau, axis=-1)
+        return -(np.exp(lp) * lq).sum(-1).mean()
+    def prob_mse():
+        p = np.exp(log_softmax(zt / tau, axis=-1)); q = np.exp(log_softmax(zs / tau, axis=-1))
+        return ((p - q) ** 2).mean(-1).mean()
+    def logit_mse():
+        return (((zt - zs) / tau) ** 2).mean(-1).mean()
+    return {"forward_kl": fkl, "reverse_kl": rkl, "jsd": jsd, "skew_kl": skew_kl, "tvd": tvd,
+            "cross_entropy": ce, "prob_mse": prob_mse, "logit_mse": logit_mse}
 
 
 def torch_losses(zt, zs, tau):
@@ -53,7 +71,22 @@ def torch_losses(zt, zs, tau):
     def tvd():
         with torch.no_grad():
             return 0.5 * (F.softmax(t / tau, -1) - F.softmax(s / tau, -1)).abs().sum(-1).mean().item()
-    return {"forward_kl": fkl, "reverse_kl": rkl, "jsd": jsd, "tvd": tvd}
+    def skew_kl(alpha=0.1):
+        with torch.no_grad():
+            lp = F.log_softmax(t / tau, -1); lq = F.log_softmax(s / tau, -1)
+            lm = torch.logaddexp(lp + np.log(alpha), lq + np.log(1 - alpha))
+            return F.kl_div(lm, lp, log_target=True, reduction="batchmean").item()
+    def ce():
+        with torch.no_grad():
+            return -(F.softmax(t / tau, -1) * F.log_softmax(s / tau, -1)).sum(-1).mean().item()
+    def prob_mse():
+        with torch.no_grad():
+            return ((F.softmax(t / tau, -1) - F.softmax(s / tau, -1)) ** 2).mean().item()
+    def logit_mse():
+        with torch.no_grad():
+            return (((t - s) / tau) ** 2).mean().item()
+    return {"forward_kl": fkl, "reverse_kl": rkl, "jsd": jsd, "skew_kl": skew_kl, "tvd": tvd,
+            "cross_entropy": ce, "prob_mse": prob_mse, "logit_mse": logit_mse}
 
 
 def main():
@@ -61,6 +94,7 @@ def main():
     ap.add_argument("dir"); ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--v", type=int, default=32000); ap.add_argument("--rows", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=3); ap.add_argument("--tau", type=float, default=2.0)
+    ap.add_argument("--impls", default="numpy,torch", help="comma list of numpy,torch")
     ap.add_argument("--swift", help="file with the Swift bench output (JSON lines)")
     a = ap.parse_args()
     zt_all = np.load(os.path.join(a.dir, f"teacher_{a.n}_{a.v}.npy"), mmap_mode="r")
@@ -74,12 +108,15 @@ def main():
                 d = json.loads(line[5:])
                 if d.get("v") == a.v and "rows_per_s" in d:
                     swift[d["op"]] = d["rows_per_s"]
-    impls = [("numpy", numpy_losses)]
-    try:
-        import torch  # noqa: F401
-        impls.append(("torch", torch_losses))
-    except Exception as e:
-        print(f"torch not available: {e}", file=sys.stderr)
+    wanted = set(a.impls.split(","))
+    impls = [("numpy", numpy_losses)] if "numpy" in wanted else []
+    if "torch" in wanted:
+        try:
+            import torch  # noqa: F401
+            impls.append(("torch", torch_losses))
+        except Exception as e:
+            print(f"torch not available: {e}", file=sys.stderr)
+            print("JSON " + json.dumps({"impl": "torch", "op": "unavailable", "v": a.v, "error": str(e)}))
     bytes_ = 2 * rows * a.v * 4
     for impl, make in impls:
         for op, fn in make(zt, zs, a.tau).items():

@@ -130,3 +130,20 @@ def checked(client):
     from schema import CheckedClient
 
     return CheckedClient(client)
+
+
+@pytest.fixture(scope="module")
+def raw_factory(distilld):
+    """Like `raw`, for hypothesis tests (function-scoped fixtures are not reset between examples)."""
+    sessions = []
+
+    def make(*args, env=None):
+        r = Raw(distilld, args, env)
+        sessions.append(r)
+        return r
+
+    yield make
+    for r in sessions:
+        if r.proc.poll() is None:
+            r.proc.kill()
+            r.proc.wait()

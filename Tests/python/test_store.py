@@ -268,7 +268,8 @@ def test_inline_datasets_and_builtins(checked):
     assert [e["id"] for e in ex] == ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
     assert [e["target"] for e in ex][:3] == ["apple", "banana", "cherry"]
     info = checked.call("dataset/load", {"name": "demo-in", "path": "builtin:demo-inputs"})
-    assert info["kind"] == "inputs" and info["count"] == 6
+    assert info["kind"] == "inputs" and info["count"] >= 1
+    assert checked.call("dataset/examples", {"name": "demo-in"})["total"] == info["count"]
     names = [d["name"] for d in checked.call("dataset/list", {})["datasets"]]
     assert sorted(names) == ["demo", "demo-in", "x", "y"]
 

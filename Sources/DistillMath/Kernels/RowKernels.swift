@@ -108,284 +108,396 @@ struct KLSums {
     var reverseKL: Double { Swift.max(0, wr / ss - logSs + logSt) }
 }
 
-/// Float accumulators of one block (≤ `flushEvery` vectors).
-struct KLBlockAcc {
-    var st = FloatVector(), ss = FloatVector(), a = FloatVector()
-    var b = FloatVector(), wf = FloatVector(), wr = FloatVector()
+/// Vector type of the streaming kernels. Eight lanes = one AVX2 register:
+/// with sixteen lanes (two registers per value) the six accumulators, two
+/// exponentials and the constants no longer fit in the 16 ymm registers and
+/// the hot loop spills.
+typealias KVec = SIMD8<Float>
+/// Elements per block: each float accumulator lane takes `flushEvery` terms
+/// before it is added into a Double.
+let kBlock = flushEvery * KVec.scalarCount
+
+@inline(__always)
+func loadK(_ p: UnsafePointer<Float>, _ i: Int) -> KVec {
+    UnsafeRawPointer(p + i).loadUnaligned(as: KVec.self)
 }
 
 @inline(__always)
-func klStep(_ u: FloatVector, _ v: FloatVector, _ guarded: Bool, _ acc: inout KLBlockAcc) {
-    let e = vexpNonPositive(u)
-    let f = vexpNonPositive(v)
-    let d = u - v
-    if guarded {
-        // 0·(−inf) must count as 0 (0·log 0 = 0).
-        let ez = e .== 0, fz = f .== 0
-        let zero = FloatVector()
-        acc.a = acc.a.addingProduct(e, u.replacing(with: zero, where: ez))
-        acc.wf = acc.wf.addingProduct(e, d.replacing(with: zero, where: ez))
-        acc.b = acc.b.addingProduct(f, v.replacing(with: zero, where: fz))
-        acc.wr = acc.wr.addingProduct(f, (-d).replacing(with: zero, where: fz))
-    } else {
-        acc.a = acc.a.addingProduct(e, u)
-        acc.wf = acc.wf.addingProduct(e, d)
-        acc.b = acc.b.addingProduct(f, v)
-        acc.wr = acc.wr.addingProduct(f, -d)
-    }
-    acc.st += e
-    acc.ss += f
+func storeK(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ v: KVec) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: KVec.self)
 }
 
-/// Running max / first argmax / min of one side while streaming.
-struct ScanState {
-    var maxv = FloatVector(repeating: -.infinity)
-    var minv = FloatVector(repeating: .infinity)
-    var blockv = IntVector(repeating: 0)
-    var blk = IntVector(repeating: 0)
+@inline(__always)
+func loadTailK(_ p: UnsafePointer<Float>, _ i: Int, _ n: Int, pad: Float) -> KVec {
+    var v = KVec(repeating: pad)
+    var j = 0
+    while i + j < n { v[j] = p[i + j]; j += 1 }
+    return v
+}
 
-    /// Folds vectors [i, end) into the running lane maxima; returns the block
-    /// max and min.
-    @inline(__always)
-    mutating func scan(_ x: UnsafePointer<Float>, _ i: Int, _ end: Int) -> (Float, Float) {
-        var bmax = FloatVector(repeating: -.infinity)
-        var bmin = FloatVector(repeating: .infinity)
-        var j = i
-        let one = IntVector(repeating: 1)
-        while j < end {
-            let v = loadVector(x, j)
-            let gt = v .> maxv
-            maxv = maxv.replacing(with: v, where: gt)
-            blockv = blockv.replacing(with: blk, where: gt)
-            bmax = bmax.replacing(with: v, where: v .> bmax)
-            bmin = bmin.replacing(with: v, where: v .< bmin)
-            blk &+= one
-            j += 16
-        }
-        minv = minv.replacing(with: bmin, where: bmin .< minv)
-        return (bmax.max(), bmin.min())
-    }
+@inline(__always)
+func widenK(_ v: KVec) -> Double {
+    var s = 0.0
+    for l in 0..<KVec.scalarCount { s += Double(v[l]) }
+    return s
+}
 
-    /// Adds the scalar tail [i, n) and returns the row scan.
-    func finish(_ x: UnsafePointer<Float>, _ i: Int, _ n: Int) -> RowScan {
-        var best: Float = -.infinity
-        var bestIndex = Int.max
-        for lane in 0..<16 where maxv[lane] != -.infinity {
-            let idx = Int(blockv[lane]) * 16 + lane
-            if maxv[lane] > best || (maxv[lane] == best && idx < bestIndex) {
-                best = maxv[lane]
-                bestIndex = idx
-            }
+/// Float accumulators of one block.
+struct KLBlockAcc {
+    var st = KVec(), ss = KVec(), a = KVec()
+    var b = KVec(), wf = KVec(), wrNeg = KVec()
+
+    @_transparent
+    mutating func step(_ u: KVec, _ v: KVec, guarded: Bool) -> (KVec, KVec) {
+        let e = vexpNonPositive(u)
+        let f = vexpNonPositive(v)
+        let d = u - v
+        if guarded {
+            // 0·(−inf) must count as 0 (0·log 0 = 0).
+            let ez = e .== 0, fz = f .== 0
+            a = a.addingProduct(e, u.replacing(with: 0, where: ez))
+            wf = wf.addingProduct(e, d.replacing(with: 0, where: ez))
+            b = b.addingProduct(f, v.replacing(with: 0, where: fz))
+            wrNeg = wrNeg.addingProduct(f, d.replacing(with: 0, where: fz))
+        } else {
+            a = a.addingProduct(e, u)
+            wf = wf.addingProduct(e, d)
+            b = b.addingProduct(f, v)
+            wrNeg = wrNeg.addingProduct(f, d)
         }
-        var mn = minv.min()
-        var k = i
-        while k < n {
-            let v = x[k]
-            if v > best { best = v; bestIndex = k }
-            if v < mn || v.isNaN { mn = v }
-            k += 1
-        }
-        if bestIndex == Int.max { bestIndex = 0 }
-        return RowScan(max: best, argmax: bestIndex, min: mn)
+        st += e
+        ss += f
+        return (e, f)
     }
+}
+
+/// Per-row scratch for the losses that need p and q again after the fused
+/// pass: e_i, f_i as computed there and, per block, the running maxima they
+/// were taken against (so p_i = e_i·e^{(m_blk − M_t)/τ_t}/S_t exactly).
+struct ExpStore {
+    let e: UnsafeMutablePointer<Float>
+    let f: UnsafeMutablePointer<Float>
+    let blockMaxT: UnsafeMutablePointer<Float>
+    let blockMaxS: UnsafeMutablePointer<Float>
+
+    static func blocks(_ n: Int) -> Int { n / kBlock + 2 }
+}
+
+/// Max of one block of one side; NaNs are skipped (`v > acc` is false), so
+/// the select compiles to a single `vmaxps`.
+@inline(__always)
+func blockMaxMin(_ x: UnsafePointer<Float>, _ i: Int, _ end: Int) -> (Float, Float) {
+    var mx = KVec(repeating: -.infinity), mn = KVec(repeating: .infinity)
+    var j = i
+    while j < end {
+        let v = loadK(x, j)
+        mx = mx.replacing(with: v, where: v .> mx)
+        mn = mn.replacing(with: v, where: v .< mn)
+        j += KVec.scalarCount
+    }
+    return (mx.max(), mn.min())
+}
+
+/// First index in [i, end) holding m (the block is known to contain it).
+@inline(__always)
+func firstIndex(of m: Float, _ x: UnsafePointer<Float>, _ i: Int, _ end: Int) -> Int {
+    var j = i
+    while j < end { if x[j] == m { return j }; j += 1 }
+    return i
 }
 
 /// Fused single streaming pass for the KL family ("online softmax"): each
-/// block of 512 values is first scanned for its max (while it sits in L1),
-/// then exponentiated against the running max. When the running max rises by
-/// δ (in units of x/τ) the Double sums are rescaled exactly:
+/// block of `kBlock` values is first scanned for its max (while it sits in
+/// L1), then exponentiated against the running max. When the running max
+/// rises by δ (in units of x/τ) the Double sums are rescaled exactly:
 /// S' = c·S, A' = c·(A − δ·S), W_f' = c_t·(W_f − (δ_t − δ_s)·S_t), with
 /// c = e^{−δ}; so memory is read once per row. Returns the sums relative to
 /// the final maxima (as `scanRow` would give them) and both row scans.
+///
+/// The argmax is not tracked per lane: only the block where the running max
+/// last rose is remembered and searched once at the end.
+///
+/// With `store`, e_i and f_i of the full vectors are written out (see
+/// `ExpStore`) for the second pass of the mixture and difference losses.
 @inline(__always)
 func klFused(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-             invTauT: Float, invTauS: Float) -> (KLSums, RowScan, RowScan) {
-    var scT = ScanState(), scS = ScanState()
+             invTauT: Float, invTauS: Float, store: ExpStore? = nil) -> (KLSums, RowScan, RowScan) {
     var mT = -Float.infinity, mS = -Float.infinity
+    var minT = Float.infinity, minS = Float.infinity
+    var blkT = -1, blkS = -1
     var dSt = 0.0, dSs = 0.0, dA = 0.0, dB = 0.0, dWf = 0.0, dWr = 0.0
-    let it = FloatVector(repeating: invTauT), iS = FloatVector(repeating: invTauS)
-    let nFull = n & ~15
+    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+    let W = KVec.scalarCount
+    let nFull = n & ~(W - 1)
     var i = 0
 
     @inline(__always)
     func raise(_ newT: Float, _ newS: Float) {
-        // Sums so far were taken relative to (mT, mS); move them to the new maxima.
+        // Sums so far were taken relative to (mT, mS); move them to the new
+        // maxima. Both shifts are applied at once, so that W_f and W_r see
+        // δ_t − δ_s, which is exactly 0 for identical inputs.
+        var dt = 0.0, ds = 0.0
         if newT > mT {
-            if mT != -.infinity {
-                let dt = Double(newT - mT) * Double(invTauT)
-                let c = dexp(-dt)
-                dA = c * (dA - dt * dSt); dWf = c * (dWf - dt * dSt)
-                dWr = dWr + dt * dSs
-                dSt *= c
-            }
+            if mT != -.infinity { dt = Double(newT - mT) * Double(invTauT) }
             mT = newT
         }
         if newS > mS {
-            if mS != -.infinity {
-                let ds = Double(newS - mS) * Double(invTauS)
-                let c = dexp(-ds)
-                dB = c * (dB - ds * dSs); dWr = c * (dWr - ds * dSs)
-                dWf = dWf + ds * dSt
-                dSs *= c
-            }
+            if mS != -.infinity { ds = Double(newS - mS) * Double(invTauS) }
             mS = newS
         }
+        if dt == 0 && ds == 0 { return }
+        let ct = dt == 0 ? 1 : dexp(-dt), cs = ds == 0 ? 1 : dexp(-ds)
+        dA = ct * (dA - dt * dSt)
+        dB = cs * (dB - ds * dSs)
+        dWf = ct * (dWf - (dt - ds) * dSt)
+        dWr = cs * (dWr - (ds - dt) * dSs)
+        dSt *= ct
+        dSs *= cs
     }
 
+    @inline(__always)
+    func flush(_ acc: KLBlockAcc) {
+        dSt += widenK(acc.st); dSs += widenK(acc.ss); dA += widenK(acc.a)
+        dB += widenK(acc.b); dWf += widenK(acc.wf); dWr -= widenK(acc.wrNeg)
+    }
+
+    var blockNo = 0
     while i < nFull {
-        let end = Swift.min(i + flushEvery * 16, nFull)
-        let (bmT, bnT) = scT.scan(xt, i, end)
-        let (bmS, bnS) = scS.scan(xs, i, end)
+        let end = Swift.min(i + kBlock, nFull)
+        let (bmT, bnT) = blockMaxMin(xt, i, end)
+        let (bmS, bnS) = blockMaxMin(xs, i, end)
+        if bmT > mT { blkT = i }
+        if bmS > mS { blkS = i }
+        minT = Swift.min(minT, bnT); minS = Swift.min(minS, bnS)
         raise(bmT, bmS)
         // An all −inf prefix keeps the max at −inf; subtract 0 instead of −inf.
-        let mt = FloatVector(repeating: mT == -.infinity ? 0 : mT)
-        let ms = FloatVector(repeating: mS == -.infinity ? 0 : mS)
+        let mTu: Float = mT == -.infinity ? 0 : mT, mSu: Float = mS == -.infinity ? 0 : mS
+        let mt = KVec(repeating: mTu), ms = KVec(repeating: mSu)
         var acc = KLBlockAcc()
-        if bnT == -.infinity || bnS == -.infinity {
-            var j = i
+        let guarded = bnT == -.infinity || bnS == -.infinity
+        var j = i
+        if let st = store {
+            st.blockMaxT[blockNo] = mT; st.blockMaxS[blockNo] = mS
+            if guarded {
+                while j < end {
+                    let (e, f) = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: true)
+                    storeK(st.e, j, e); storeK(st.f, j, f)
+                    j += W
+                }
+            } else {
+                while j < end {
+                    let (e, f) = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: false)
+                    storeK(st.e, j, e); storeK(st.f, j, f)
+                    j += W
+                }
+            }
+        } else if guarded {
             while j < end {
-                klStep((loadVector(xt, j) - mt) * it, (loadVector(xs, j) - ms) * iS, true, &acc)
-                j += 16
+                _ = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: true)
+                j += W
             }
         } else {
-            var j = i
             while j < end {
-                klStep((loadVector(xt, j) - mt) * it, (loadVector(xs, j) - ms) * iS, false, &acc)
-                j += 16
+                _ = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: false)
+                j += W
             }
         }
-        dSt += widen(acc.st).sum(); dSs += widen(acc.ss).sum(); dA += widen(acc.a).sum()
-        dB += widen(acc.b).sum(); dWf += widen(acc.wf).sum(); dWr += widen(acc.wr).sum()
+        flush(acc)
         i = end
+        blockNo += 1
     }
-    let scanT = scT.finish(xt, i, n)
-    let scanS = scS.finish(xs, i, n)
+    let scanT = finishScan(xt, blk: blkT, max: mT, min: minT, i, n)
+    let scanS = finishScan(xs, blk: blkS, max: mS, min: minS, i, n)
     if i < n {
         raise(scanT.max, scanS.max)
-        let mt = FloatVector(repeating: mT == -.infinity ? 0 : mT)
-        let ms = FloatVector(repeating: mS == -.infinity ? 0 : mS)
+        let mt = KVec(repeating: mT == -.infinity ? 0 : mT)
+        let ms = KVec(repeating: mS == -.infinity ? 0 : mS)
         var acc = KLBlockAcc()
-        let u = (loadTail(xt, i, n, pad: -.infinity) - mt) * it
-        let v = (loadTail(xs, i, n, pad: -.infinity) - ms) * iS
-        klStep(u, v, true, &acc)
-        dSt += widen(acc.st).sum(); dSs += widen(acc.ss).sum(); dA += widen(acc.a).sum()
-        dB += widen(acc.b).sum(); dWf += widen(acc.wf).sum(); dWr += widen(acc.wr).sum()
+        let u = (loadTailK(xt, i, n, pad: -.infinity) - mt) * it
+        let v = (loadTailK(xs, i, n, pad: -.infinity) - ms) * iS
+        _ = acc.step(u, v, guarded: true)
+        flush(acc)
     }
     return (KLSums(st: dSt, ss: dSs, a: dA, b: dB, wf: dWf, wr: dWr), scanT, scanS)
+}
+
+/// Row scan from the block maxima plus the scalar tail [i, n): the argmax is
+/// the first index of the max inside the block where it first appeared,
+/// unless the tail holds a strictly larger value.
+@inline(__always)
+func finishScan(_ x: UnsafePointer<Float>, blk: Int, max m: Float, min mnIn: Float, _ i: Int, _ n: Int) -> RowScan {
+    var best = m
+    var bestIndex = blk >= 0 ? firstIndex(of: m, x, blk, Swift.min(blk + kBlock, i)) : 0
+    var mn = mnIn
+    var k = i
+    while k < n {
+        let v = x[k]
+        if v > best { best = v; bestIndex = k }
+        if v < mn || v.isNaN { mn = v }
+        k += 1
+    }
+    return RowScan(max: best, argmax: bestIndex, min: mn)
+}
+
+/// Float scale turning the stored e_i of block `b` into p_i:
+/// e^{(m_blk − M)/τ}/S (0 for an all −inf prefix, whose e_i are 0 anyway).
+@inline(__always)
+func blockScale(_ mBlk: Float, _ m: Float, invTau: Float, invS: Double) -> Float {
+    if mBlk == -.infinity { return 0 }
+    return Float(dexp(Double(mBlk - m) * Double(invTau)) * invS)
 }
 
 /// S = Σ e^{(x_i − M)/τ}: the log-sum-exp pass for a single row
 /// (log Σ e^{x/τ} = M/τ + log S).
 @inline(__always)
 func expSum(_ x: UnsafePointer<Float>, _ n: Int, max m: Float, invTau: Float) -> Double {
-    let mv = FloatVector(repeating: m), iv = FloatVector(repeating: invTau)
-    var d = SIMD8<Double>()
-    let nFull = n & ~15
+    let mv = KVec(repeating: m), iv = KVec(repeating: invTau)
+    var d = 0.0
+    let W = KVec.scalarCount
+    let nFull = n & ~(W - 1)
     var i = 0
     while i < nFull {
-        let end = Swift.min(i + flushEvery * 16, nFull)
-        var a = FloatVector()
-        while i < end {
-            a += vexpNonPositive((loadVector(x, i) - mv) * iv)
-            i += 16
+        let end = Swift.min(i + kBlock, nFull)
+        var a = KVec(), b = KVec()
+        while i + 2 * W <= end {
+            a += vexpNonPositive((loadK(x, i) - mv) * iv)
+            b += vexpNonPositive((loadK(x, i + W) - mv) * iv)
+            i += 2 * W
         }
-        d += widen(a)
+        if i < end { a += vexpNonPositive((loadK(x, i) - mv) * iv); i += W }
+        d += widenK(a) + widenK(b)
     }
-    if i < n { d += widen(vexpNonPositive((loadTail(x, i, n, pad: -.infinity) - mv) * iv)) }
-    return d.sum()
+    if i < n { d += widenK(vexpNonPositive((loadTailK(x, i, n, pad: -.infinity) - mv) * iv)) }
+    return d
 }
 
-/// Pass 3 for the mixture losses, m = w·p + (1−w)·q. Returns
+/// Pass 2 for the mixture losses, m = w·p + (1−w)·q. Returns
 /// (Σ p_i log(p_i/m_i), Σ q_i log(q_i/m_i)) = (KL(p‖m), KL(q‖m)).
 ///
 /// Each log ratio is formed from the ratio t = min(p,q)/max(p,q) ∈ [0,1]:
 /// if q ≤ p, log(m/p) = log(w + (1−w)·t) and log(m/q) = log(m/p) − log(q/p);
 /// otherwise symmetrically. log(q/p) = (v − u) + (log S_t − log S_s) comes
 /// from the log-values, so no term is the difference of two large logs.
+///
+/// p and q come from the exponentials stored by `klFused` (no exp here); the
+/// only transcendental per element is one log. Blocks are first summed
+/// without the 0·∞ guards; a block whose sum is NaN (some p or q is exactly
+/// 0) is redone with them.
 @inline(__always)
 func mixtureSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
                  maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
-                 logSt: Double, logSs: Double, w: Float) -> (Double, Double) {
-    let mt = FloatVector(repeating: maxT), ms = FloatVector(repeating: maxS)
-    let it = FloatVector(repeating: invTauT), iS = FloatVector(repeating: invTauS)
-    let lt = FloatVector(repeating: Float(logSt)), ls = FloatVector(repeating: Float(logSs))
-    let c = FloatVector(repeating: Float(logSt - logSs))
-    let wv = FloatVector(repeating: w), w1 = FloatVector(repeating: 1 - w)
-    var dP = SIMD8<Double>(), dQ = SIMD8<Double>()
-    var i = 0
+                 st: Double, ss: Double, w: Float, store: ExpStore) -> (Double, Double) {
+    let logSt = dlog(st), logSs = dlog(ss)
+    let mt = KVec(repeating: maxT), ms = KVec(repeating: maxS)
+    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+    let c = KVec(repeating: Float(logSt - logSs))
+    let wv = KVec(repeating: w), w1 = KVec(repeating: 1 - w)
+    // Arguments of the log lie in [min(w, 1−w), 1]: skip the special cases
+    // unless that bound is 0 or subnormal.
+    let normalArgs = Swift.min(w, 1 - w) >= Float.leastNormalMagnitude
+    var dP = 0.0, dQ = 0.0
+    let W = KVec.scalarCount
 
     @inline(__always)
-    func step(_ xtv: FloatVector, _ xsv: FloatVector, _ aP: inout FloatVector, _ aQ: inout FloatVector) {
+    func step(_ p: KVec, _ q: KVec, _ xtv: KVec, _ xsv: KVec, _ aP: inout KVec, _ aQ: inout KVec,
+              guarded: Bool, normal: Bool) {
         let u = (xtv - mt) * it
         let v = (xsv - ms) * iS
-        let p = vexpNonPositive(u - lt)
-        let q = vexpNonPositive(v - ls)
         let d = (v - u) + c                       // log(q/p)
-        let qSmall = q .<= p
-        let qBig = q .> p   // not `.!qSmall`: mask negation is scalarised by the compiler
+        let qBig = q .> p
         let hi = p.replacing(with: q, where: qBig)
         let lo = q.replacing(with: p, where: qBig)
-        let t = (lo / hi).replacing(with: 0, where: hi .== 0)
+        var t = lo / hi
+        if guarded { t = t.replacing(with: 0, where: hi .== 0) }
         // log(m/max(p,q)).
-        let arg = (wv + w1 * t).replacing(with: wv * t + w1, where: qBig)
-        let lmHi = vlog(arg)
-        let zero = FloatVector()
-        let lmP = lmHi.replacing(with: lmHi + d, where: qBig)    // log(m/p)
-        let lmQ = lmHi.replacing(with: lmHi - d, where: qSmall)      // log(m/q)
-        aP -= (p * lmP).replacing(with: zero, where: p .== 0)
-        aQ -= (q * lmQ).replacing(with: zero, where: q .== 0)
+        let arg = wv.addingProduct(w1, t).replacing(with: w1.addingProduct(wv, t), where: qBig)
+        let lmHi = normal ? vlogNormal(arg) : vlog(arg)
+        let lmP = lmHi.replacing(with: lmHi + d, where: qBig)     // log(m/p)
+        let lmQ = lmHi.replacing(with: lmHi - d, where: q .<= p)  // log(m/q)
+        if guarded {
+            aP = aP.addingProduct(p, lmP.replacing(with: 0, where: p .== 0))
+            aQ = aQ.addingProduct(q, lmQ.replacing(with: 0, where: q .== 0))
+        } else {
+            aP = aP.addingProduct(p, lmP)
+            aQ = aQ.addingProduct(q, lmQ)
+        }
     }
 
-    let nFull = n & ~15
-    while i < nFull {
-        let end = Swift.min(i + flushEvery * 16, nFull)
-        var aP = FloatVector(), aQ = FloatVector()
-        while i < end {
-            step(loadVector(xt, i), loadVector(xs, i), &aP, &aQ)
-            i += 16
+    @inline(__always)
+    func block(_ i: Int, _ end: Int, _ cT: KVec, _ cS: KVec, guarded: Bool, normal: Bool) -> (Double, Double) {
+        var aP = KVec(), aQ = KVec()
+        var j = i
+        while j < end {
+            step(loadK(store.e, j) * cT, loadK(store.f, j) * cS, loadK(xt, j), loadK(xs, j), &aP, &aQ,
+                 guarded: guarded, normal: normal)
+            j += W
         }
-        dP += widen(aP); dQ += widen(aQ)
+        return (widenK(aP), widenK(aQ))
+    }
+
+    let nFull = n & ~(W - 1)
+    var i = 0
+    var blockNo = 0
+    let invSt = 1 / st, invSs = 1 / ss
+    while i < nFull {
+        let end = Swift.min(i + kBlock, nFull)
+        let cT = KVec(repeating: blockScale(store.blockMaxT[blockNo], maxT, invTau: invTauT, invS: invSt))
+        let cS = KVec(repeating: blockScale(store.blockMaxS[blockNo], maxS, invTau: invTauS, invS: invSs))
+        var (bp, bq) = normalArgs ? block(i, end, cT, cS, guarded: false, normal: true)
+                                  : block(i, end, cT, cS, guarded: false, normal: false)
+        if bp.isNaN || bq.isNaN {
+            (bp, bq) = block(i, end, cT, cS, guarded: true, normal: false)
+        }
+        dP -= bp; dQ -= bq
+        i = end
+        blockNo += 1
     }
     if i < n {
-        var aP = FloatVector(), aQ = FloatVector()
-        step(loadTail(xt, i, n, pad: -.infinity), loadTail(xs, i, n, pad: -.infinity), &aP, &aQ)
-        dP += widen(aP); dQ += widen(aQ)
+        var aP = KVec(), aQ = KVec()
+        let xtv = loadTailK(xt, i, n, pad: -.infinity), xsv = loadTailK(xs, i, n, pad: -.infinity)
+        let p = vexpNonPositive((xtv - mt) * it - KVec(repeating: Float(logSt)))
+        let q = vexpNonPositive((xsv - ms) * iS - KVec(repeating: Float(logSs)))
+        step(p, q, xtv, xsv, &aP, &aQ, guarded: true, normal: false)
+        dP -= widenK(aP); dQ -= widenK(aQ)
     }
-    return (Swift.max(0, dP.sum()), Swift.max(0, dQ.sum()))
+    return (Swift.max(0, dP), Swift.max(0, dQ))
 }
 
-/// Pass 3 for TVD and prob-MSE: (Σ|p_i − q_i|, Σ(p_i − q_i)²).
+/// Pass 2 for TVD and prob-MSE: (Σ|p_i − q_i|, Σ(p_i − q_i)²), with p and q
+/// from the exponentials stored by `klFused`.
 @inline(__always)
 func differenceSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
                     maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
-                    invSt: Double, invSs: Double) -> (Double, Double) {
-    let mt = FloatVector(repeating: maxT), ms = FloatVector(repeating: maxS)
-    let it = FloatVector(repeating: invTauT), iS = FloatVector(repeating: invTauS)
-    let st = FloatVector(repeating: Float(invSt)), ss = FloatVector(repeating: Float(invSs))
-    var dA = SIMD8<Double>(), dS = SIMD8<Double>()
+                    invSt: Double, invSs: Double, store: ExpStore) -> (Double, Double) {
+    var dA = 0.0, dS = 0.0
+    let W = KVec.scalarCount
     var i = 0
-    let nFull = n & ~15
+    var blockNo = 0
+    let nFull = n & ~(W - 1)
     while i < nFull {
-        let end = Swift.min(i + flushEvery * 16, nFull)
-        var aA = FloatVector(), aS = FloatVector()
+        let end = Swift.min(i + kBlock, nFull)
+        let cT = KVec(repeating: blockScale(store.blockMaxT[blockNo], maxT, invTau: invTauT, invS: invSt))
+        let cS = KVec(repeating: blockScale(store.blockMaxS[blockNo], maxS, invTau: invTauS, invS: invSs))
+        var aA = KVec(), aS = KVec()
         while i < end {
-            let p = vexpNonPositive((loadVector(xt, i) - mt) * it) * st
-            let q = vexpNonPositive((loadVector(xs, i) - ms) * iS) * ss
-            let diff = p - q
+            let diff = loadK(store.e, i) * cT - loadK(store.f, i) * cS
             aA += diff.replacing(with: -diff, where: diff .< 0)
-            aS += diff * diff
-            i += 16
+            aS = aS.addingProduct(diff, diff)
+            i += W
         }
-        dA += widen(aA); dS += widen(aS)
+        dA += widenK(aA); dS += widenK(aS)
+        blockNo += 1
     }
     if i < n {
-        let p = vexpNonPositive((loadTail(xt, i, n, pad: -.infinity) - mt) * it) * st
-        let q = vexpNonPositive((loadTail(xs, i, n, pad: -.infinity) - ms) * iS) * ss
+        let mt = KVec(repeating: maxT), ms = KVec(repeating: maxS)
+        let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+        let p = vexpNonPositive((loadTailK(xt, i, n, pad: -.infinity) - mt) * it) * KVec(repeating: Float(invSt))
+        let q = vexpNonPositive((loadTailK(xs, i, n, pad: -.infinity) - ms) * iS) * KVec(repeating: Float(invSs))
         let diff = p - q
-        dA += widen(diff.replacing(with: -diff, where: diff .< 0))
-        dS += widen(diff * diff)
+        dA += widenK(diff.replacing(with: -diff, where: diff .< 0))
+        dS += widenK(diff * diff)
     }
-    return (dA.sum(), dS.sum())
+    return (dA, dS)
 }
 
 /// Σ (x_t,i/τ_t − x_s,i/τ_s)² over raw logits; positions where both are −inf

@@ -11,6 +11,8 @@
 
 public typealias FloatVector = SIMD16<Float>
 typealias IntVector = SIMD16<Int32>
+/// Integer lanes matching `KVec` (see RowKernels.swift).
+typealias KIVec = SIMD8<Int32>
 
 let vLog2e: Float = 1.44269504088896341
 /// ln 2 split so that `n * ln2Hi` is exact for |n| < 2^9 (Cody–Waite).
@@ -29,23 +31,28 @@ public let vexpUpperLimit: Float = 88.37626
 
 /// e^x for x ≤ 0 (the only case the softmax kernels need, after the row
 /// maximum has been subtracted). −inf → 0, NaN → NaN.
+///
+/// Written on the kernels' `KVec`, concrete on purpose: the generic SIMD
+/// comparison operators compile to per-lane loops.
 @inline(__always)
-func vexpNonPositive(_ x: FloatVector) -> FloatVector {
-    let t = FloatVector(repeating: vRoundMagic).addingProduct(x, FloatVector(repeating: vLog2e))
-    let n = t - vRoundMagic
+func vexpNonPositive(_ x: KVec) -> KVec {
+    let magic = KVec(repeating: vRoundMagic)
+    let t = magic.addingProduct(x, KVec(repeating: vLog2e))
+    let n = t - magic
     // r = x − n·ln2 in two steps keeps r exact to float precision.
-    var r = x.addingProduct(n, FloatVector(repeating: -vLn2Hi))
-    r = r.addingProduct(n, FloatVector(repeating: -vLn2Lo))
+    var r = x.addingProduct(n, KVec(repeating: -vLn2Hi))
+    r = r.addingProduct(n, KVec(repeating: -vLn2Lo))
     let r2 = r * r
-    var y = FloatVector(repeating: 1.3981999507e-3).addingProduct(FloatVector(repeating: 1.9875691500e-4), r)
-    y = FloatVector(repeating: 8.3334519073e-3).addingProduct(y, r)
-    y = FloatVector(repeating: 4.1665795894e-2).addingProduct(y, r)
-    y = FloatVector(repeating: 1.6666665459e-1).addingProduct(y, r)
-    y = FloatVector(repeating: 5.0000001201e-1).addingProduct(y, r)
-    y = (r + 1).addingProduct(y, r2)
-    // 2^n built directly in the exponent field.
-    let nBits = unsafeBitCast(t, to: IntVector.self) &- unsafeBitCast(FloatVector(repeating: vRoundMagic), to: IntVector.self)
-    let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: FloatVector.self)
+    var y = KVec(repeating: 1.3981999507e-3).addingProduct(KVec(repeating: 1.9875691500e-4), r)
+    y = KVec(repeating: 8.3334519073e-3).addingProduct(y, r)
+    y = KVec(repeating: 4.1665795894e-2).addingProduct(y, r)
+    y = KVec(repeating: 1.6666665459e-1).addingProduct(y, r)
+    y = KVec(repeating: 5.0000001201e-1).addingProduct(y, r)
+    y = (r + KVec(repeating: 1)).addingProduct(y, r2)
+    // 2^n built directly in the exponent field: the integer n sits in the low
+    // mantissa bits of t, so (bits(t) − bits(magic) + 127) << 23.
+    let nBits = unsafeBitCast(t, to: KIVec.self) &- unsafeBitCast(magic, to: KIVec.self)
+    let scale = unsafeBitCast((nBits &+ KIVec(repeating: 127)) &<< KIVec(repeating: 23), to: KVec.self)
     let result = y * scale
     return result.replacing(with: 0, where: x .< vexpLowerLimit)
 }
@@ -53,45 +60,52 @@ func vexpNonPositive(_ x: FloatVector) -> FloatVector {
 /// e^x over the whole float range: 0 below `vexpLowerLimit`, +inf above
 /// `vexpUpperLimit`, NaN for NaN.
 @inline(__always)
-func vexp(_ x: FloatVector) -> FloatVector {
+func vexp(_ x: KVec) -> KVec {
     let big = x .> vexpUpperLimit
     let clamped = x.replacing(with: 0, where: big)
     return vexpNonPositive(clamped).replacing(with: .infinity, where: big)
 }
 
+/// log(1 + x) − x for the reduced argument x ∈ [√½ − 1, √2 − 1), times
+/// nothing else: the Cephes polynomial, evaluated with FMAs (a chain of
+/// `y * x + c` on scalars is not contracted and was scalarised).
+@inline(__always)
+func vlogPoly(_ x: KVec, _ z: KVec) -> KVec {
+    var y = KVec(repeating: -1.1514610310e-1).addingProduct(KVec(repeating: 7.0376836292e-2), x)
+    y = KVec(repeating: 1.1676998740e-1).addingProduct(y, x)
+    y = KVec(repeating: -1.2420140846e-1).addingProduct(y, x)
+    y = KVec(repeating: 1.4249322787e-1).addingProduct(y, x)
+    y = KVec(repeating: -1.6668057665e-1).addingProduct(y, x)
+    y = KVec(repeating: 2.0000714765e-1).addingProduct(y, x)
+    y = KVec(repeating: -2.4999993993e-1).addingProduct(y, x)
+    y = KVec(repeating: 3.3333331174e-1).addingProduct(y, x)
+    return y * x * z
+}
+
 /// Natural log. 0 → −inf, negative → NaN, +inf → +inf, NaN → NaN; subnormal
 /// inputs are handled exactly (pre-scaled by 2^23).
 @inline(__always)
-func vlog(_ xIn: FloatVector) -> FloatVector {
-    let tiny = xIn .< Float.leastNormalMagnitude
+func vlog(_ xIn: KVec) -> KVec {
+        let tiny = xIn .< Float.leastNormalMagnitude
     var x = xIn.replacing(with: xIn * 8388608.0, where: tiny)   // 2^23
-    var bits = unsafeBitCast(x, to: IntVector.self)
+    var bits = unsafeBitCast(x, to: KIVec.self)
     // Exponent e and mantissa m in [0.5, 1).
-    var e = (bits &>> 23) &- 126
-    e = e.replacing(with: e &- 23, where: tiny)
-    bits = (bits & 0x007F_FFFF) | 0x3F00_0000
-    var m = unsafeBitCast(bits, to: FloatVector.self)
+    var e = (bits &>> KIVec(repeating: 23)) &- KIVec(repeating: 126)
+    e = e &- (unsafeBitCast(tiny, to: KIVec.self) & KIVec(repeating: 23))   // mask lanes are 0 / −1
+    bits = (bits & KIVec(repeating: 0x007F_FFFF)) | KIVec(repeating: 0x3F00_0000)
+    var m = unsafeBitCast(bits, to: KVec.self)
     // Move m to [√½, √2) so the polynomial argument is centred on 0.
     let small = m .< 0.707106781186547524
-    e = e.replacing(with: e &- 1, where: small)
+    e = e &+ unsafeBitCast(small, to: KIVec.self)
     m = m.replacing(with: m + m, where: small)
-    x = m - 1
-    let ef = int32ToFloat(e)
+    x = m - KVec(repeating: 1)
+    let ef: KVec = int32ToFloat(e)
     let z = x * x
-    var y = FloatVector(repeating: 7.0376836292e-2)
-    y = y * x - 1.1514610310e-1
-    y = y * x + 1.1676998740e-1
-    y = y * x - 1.2420140846e-1
-    y = y * x + 1.4249322787e-1
-    y = y * x - 1.6668057665e-1
-    y = y * x + 2.0000714765e-1
-    y = y * x - 2.4999993993e-1
-    y = y * x + 3.3333331174e-1
-    y = y * x * z
-    y = y + ef * vLn2Lo
-    y = y - 0.5 * z
+    var y = vlogPoly(x, z)
+    y = y.addingProduct(ef, KVec(repeating: vLn2Lo))
+    y = y.addingProduct(z, KVec(repeating: -0.5))
     var res = x + y
-    res = res + ef * vLn2Hi
+    res = res.addingProduct(ef, KVec(repeating: vLn2Hi))
     res = res.replacing(with: -.infinity, where: xIn .== 0)
     res = res.replacing(with: .nan, where: xIn .< 0)
     res = res.replacing(with: .infinity, where: xIn .== .infinity)
@@ -99,22 +113,55 @@ func vlog(_ xIn: FloatVector) -> FloatVector {
     return res
 }
 
+/// Natural log for inputs known to be positive, finite and normal (the
+/// mixture kernels' arguments lie in [min(w, 1−w), 1]): `vlog` without the
+/// special-case selects.
+@inline(__always)
+func vlogNormal(_ xIn: KVec) -> KVec {
+        var bits = unsafeBitCast(xIn, to: KIVec.self)
+    var e = (bits &>> KIVec(repeating: 23)) &- KIVec(repeating: 126)
+    bits = (bits & KIVec(repeating: 0x007F_FFFF)) | KIVec(repeating: 0x3F00_0000)
+    var m = unsafeBitCast(bits, to: KVec.self)
+    let small = m .< 0.707106781186547524
+    e = e &+ unsafeBitCast(small, to: KIVec.self)
+    m = m.replacing(with: m + m, where: small)
+    let x = m - KVec(repeating: 1)
+    let ef: KVec = int32ToFloat(e)
+    let z = x * x
+    var y = vlogPoly(x, z)
+    y = y.addingProduct(ef, KVec(repeating: vLn2Lo))
+    y = y.addingProduct(z, KVec(repeating: -0.5))
+    return (x + y).addingProduct(ef, KVec(repeating: vLn2Hi))
+}
+
 /// Exact Int32 → Float for |e| < 2^22 without the generic (per-lane, not
 /// inlined) SIMD conversion initialiser: add the bits to 1.5·2^23 and subtract.
 @inline(__always)
-func int32ToFloat(_ e: IntVector) -> FloatVector {
-    let magic = unsafeBitCast(FloatVector(repeating: vRoundMagic), to: IntVector.self)
-    return unsafeBitCast(e &+ magic, to: FloatVector.self) - vRoundMagic
+func int32ToFloat(_ e: KIVec) -> KVec {
+    let magicF = KVec(repeating: vRoundMagic)
+    let magic = unsafeBitCast(magicF, to: KIVec.self)
+    return unsafeBitCast(e &+ magic, to: KVec.self) - magicF
+}
+
+/// `vexp` / `vlog` on sixteen lanes, as two `KVec` halves.
+@inline(__always)
+func vexp16(_ x: FloatVector) -> FloatVector {
+    FloatVector(lowHalf: vexp(x.lowHalf), highHalf: vexp(x.highHalf))
+}
+
+@inline(__always)
+func vlog16(_ x: FloatVector) -> FloatVector {
+    FloatVector(lowHalf: vlog(x.lowHalf), highHalf: vlog(x.highHalf))
 }
 
 /// Scalar entry points for tests and small, non-hot code paths.
 public enum VectorMath {
     /// Lane-wise e^x (see `vexp`).
-    public static func exp(_ x: FloatVector) -> FloatVector { vexp(x) }
+    public static func exp(_ x: FloatVector) -> FloatVector { vexp16(x) }
     /// Lane-wise natural log (see `vlog`).
-    public static func log(_ x: FloatVector) -> FloatVector { vlog(x) }
-    public static func exp(_ x: Float) -> Float { vexp(FloatVector(repeating: x))[0] }
-    public static func log(_ x: Float) -> Float { vlog(FloatVector(repeating: x))[0] }
+    public static func log(_ x: FloatVector) -> FloatVector { vlog16(x) }
+    public static func exp(_ x: Float) -> Float { vexp(KVec(repeating: x))[0] }
+    public static func log(_ x: Float) -> Float { vlog(KVec(repeating: x))[0] }
     /// Σ x_i (SIMD, Double-flushed): the plain-read reference for benchmarks.
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double { plainSum(x, count) }
 }

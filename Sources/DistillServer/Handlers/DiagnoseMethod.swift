@@ -14,7 +14,7 @@ enum DiagnoseMethod {
         let params = try context.fields()
         try params.rejectUnknownKeys(keys)
         let datasetField = try params.required("dataset")
-        let dataset = try storeCall(wantTeacher: false) { try context.server.registry.dataset(try datasetField.string()) }
+        let dataset = try context.server.registry.dataset(named: try datasetField.string())
         guard dataset.kind == .paired else {
             throw datasetField.fail("'\(dataset.name)' is an input list; diagnose needs a paired dataset (full and simplified inputs)")
         }
@@ -59,7 +59,7 @@ enum DiagnoseMethod {
     /// Training inputs: a loaded input list, a file, or an inline list of strings.
     static func resolveInputs(_ field: Field, context: RequestContext) throws -> [InputRecord] {
         if let name = field.json.stringValue {
-            let d = try storeCall(wantTeacher: false) { try context.server.registry.dataset(name) }
+            let d = try context.server.registry.dataset(named: name)
             guard d.kind == .inputs else { throw field.fail("'\(name)' is a paired dataset; give an input list") }
             return d.inputs
         }

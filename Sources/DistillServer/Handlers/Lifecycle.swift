@@ -60,7 +60,14 @@ enum Lifecycle {
             "uptimeSeconds": JSON(server.uptime),
             "sessions": JSON(server.activeSessions),
             "requestsServed": JSON(server.requestsServed),
-            "memory": ["residentBytes": JSON(residentBytes())],
+            "memory": [
+                "residentBytes": JSON(residentBytes()),
+                "budgetBytes": server.options.memoryBudget.map { JSON($0) } ?? .null,
+                "entriesResidentBytes": JSON(server.registry.usage.resident),
+                "entriesMappedBytes": JSON(server.registry.usage.mapped),
+            ],
+            "teachers": JSON(server.registry.list().filter { $0.type == .teacher }.count),
+            "datasets": JSON(server.registry.list().filter { $0.type == .dataset }.count),
             "json": ["liveValues": JSON(live.wrappers), "liveAllocations": JSON(live.allocations)],
         ]
     }

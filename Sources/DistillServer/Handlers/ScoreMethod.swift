@@ -19,7 +19,7 @@ enum ScoreMethod {
         guard !studentMembers.isEmpty else { throw studentsField.fail("names no student") }
         let students = try studentMembers.map { try ModelResolution.resolve($0.value, context: context) }
         let dataset = try params.child("dataset").map { f in
-            try storeCall(wantTeacher: false) { try context.server.registry.dataset(try f.string()) }
+            try context.server.registry.dataset(named: try f.string())
         }
         let n = teacher.outputs.examples
         let matching = dataset.map { d in match(teacher: teacher, dataset: d) }

@@ -57,14 +57,14 @@ enum StoreMethods {
 
     @Sendable static func teacherInfo(_ context: RequestContext) throws -> JSON {
         let name = try context.fields().required("name").string()
-        return try storeCall(wantTeacher: true) { try context.server.registry.teacher(name) }.info
+        return try context.server.registry.teacher(named: name).info
     }
 
     @Sendable static func unloadTeacher(_ context: RequestContext) throws -> JSON {
         let name = try context.fields().required("name").string()
         let registry = context.server.registry
-        _ = try storeCall(wantTeacher: true) { try registry.teacher(name) }
-        try storeCall(wantTeacher: true) { try registry.unload(name: name) }
+        _ = try registry.teacher(named: name)
+        try storeCall(wantTeacher: true, name: name) { try registry.unload(name: name) }
         return ["unloaded": JSON(name)]
     }
 
@@ -117,14 +117,14 @@ enum StoreMethods {
 
     @Sendable static func datasetInfo(_ context: RequestContext) throws -> JSON {
         let name = try context.fields().required("name").string()
-        return try storeCall(wantTeacher: false) { try context.server.registry.dataset(name) }.info
+        return try context.server.registry.dataset(named: name).info
     }
 
     @Sendable static func unloadDataset(_ context: RequestContext) throws -> JSON {
         let name = try context.fields().required("name").string()
         let registry = context.server.registry
-        _ = try storeCall(wantTeacher: false) { try registry.dataset(name) }
-        try storeCall(wantTeacher: false) { try registry.unload(name: name) }
+        _ = try registry.dataset(named: name)
+        try storeCall(wantTeacher: false, name: name) { try registry.unload(name: name) }
         return ["unloaded": JSON(name)]
     }
 
@@ -134,9 +134,10 @@ enum StoreMethods {
         let name = try params.required("name").string()
         let offset = try params.child("offset")?.int(min: 0) ?? 0
         let limit = try params.child("limit")?.int(min: 0, max: 10_000) ?? 100
-        let page = try storeCall(wantTeacher: false) { try context.server.registry.examples(name, offset: offset, limit: limit) }
+        let kind = try context.server.registry.dataset(named: name).kind
+        let page = try storeCall(wantTeacher: false, name: name) { try context.server.registry.examples(name, offset: offset, limit: limit) }
         let result: JSON = ["total": JSON(page.total), "offset": JSON(page.offset)]
-        if !page.inputs.isEmpty || page.examples.isEmpty && (try? context.server.registry.dataset(name).kind) == .inputs {
+        if kind == .inputs {
             result["inputs"] = JSON.array(page.inputs.map { ["text": JSON($0.text), "line": JSON($0.line)] as JSON })
         } else {
             result["examples"] = JSON.array(page.examples.map(exampleJSON))
@@ -164,17 +165,18 @@ enum StoreMethods {
         try field.array().enumerated().map { index, item in
             _ = try item.object()
             try item.rejectUnknownKeys(["id", "full", "simplified", "target", "label"])
-            let id = try item.child("id").map { f -> String in
+            let given = try item.child("id").map { f -> String in
                 if let i = f.json.intValue { return String(i) }
                 return try f.string()
-            } ?? String(index + 1)
+            }
             let label: DatasetLabel? = try item.child("label").map { f in
                 if let i = f.json.intValue { return .integer(i) }
                 return .string(try f.string())
             }
             return Example(
-                id: id, full: try item.required("full").string(), simplified: try item.required("simplified").string(),
-                target: try item.child("target")?.string(), label: label, line: index + 1)
+                id: given ?? String(index + 1), full: try item.required("full").string(),
+                simplified: try item.required("simplified").string(), target: try item.child("target")?.string(),
+                label: label, line: index + 1, hasId: given != nil)
         }
     }
 

@@ -1,0 +1,309 @@
+"""The two clients end to end: the bash client Clients/distill (private one-off daemons and the
+shared daemon on a private XDG_RUNTIME_DIR) and the Python client Clients/python."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, daemon_path, wait_for
+
+DISTILL = os.path.join(ROOT, "Clients", "distill")
+PAIRS = [{"id": "a", "full": "the old keeper climbed the stairs to light the great lamp at dusk", "simplified": "the keeper lit the lamp"},
+         {"id": "b", "full": "the monkey ignored the nuts and reached for the long yellow fruit", "simplified": "the monkey reached for the fruit"}]
+
+
+def env_for(runtime=None, private=True):
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(os.path.abspath(daemon_path())) + os.pathsep + env.get("PATH", "")
+    env.pop("DISTILLD", None)  # the client finds `distilld` on PATH
+    if private:
+        env["DISTILL_PRIVATE"] = "1"
+    else:
+        env.pop("DISTILL_PRIVATE", None)
+    if runtime:
+        env["XDG_RUNTIME_DIR"] = runtime
+    return env
+
+
+def distill(*args, env=None, cwd=None, check=None):
+    p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=env or env_for(), cwd=cwd, timeout=60)
+    if check is not None:
+        assert p.returncode == check, (p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def ok(*args, **kw):
+    p = distill(*args, check=0, **kw)
+    assert p.stderr == "" or "error" not in p.stderr
+    return json.loads(p.stdout)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clientfiles")
+    np.save(d / "teacher.npy", np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], dtype=np.float32))
+    np.save(d / "student.npy", np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]], dtype=np.float32))
+    (d / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
+    (d / "inputs.txt").write_text("".join(p["full"] + "\n" for p in PAIRS))
+    return d
+
+
+@pytest.fixture(scope="module")
+def shared(files):
+    """A shared daemon on a private runtime directory, started by the first `distill` call."""
+    runtime = tempfile.mkdtemp(prefix="distilld-rt-")
+    os.chmod(runtime, 0o700)
+    env = env_for(runtime, private=False)
+    yield env
+    distill("shutdown", env=env)
+    sock = os.path.join(runtime, "distilld", "distilld.sock")
+    wait_for(lambda: not os.path.exists(sock), timeout=5)
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- bash client, private daemons
+
+def test_private_one_off_commands(files):
+    assert ok("ping") == {"pong": True}
+    status = ok("status")
+    assert status["pid"] > 0
+    assert ok("call", "distilld/ping", '{"payload": [1, "x"]}') == {"pong": True, "payload": [1, "x"]}
+    info = ok("teacher", "load", "t", "teacher.npy", "--kind", "probs", cwd=files)
+    assert info["name"] == "t" and info["examples"] == 2 and info["source"]["path"] == str(files / "teacher.npy")
+    info = ok("teacher", "load", "demo", "builtin:demo")
+    assert info["examples"] == 6 and info["vocab"] == 3
+    info = ok("dataset", "load", "d", str(files / "pairs.jsonl"))
+    assert info["count"] == 2
+    # one-off daemons forget: nothing is loaded in the next invocation
+    assert ok("teacher", "list") == {"teachers": []}
+    assert ok("dataset", "list") == {"datasets": []}
+    ok("--private", "ping", env=env_for(private=False))
+
+
+def test_private_score_and_explain_from_files(files, tmp_path):
+    r = ok("score", "--teacher-file", "teacher.npy", "--student", "A=student.npy", "--loss", "forward_kl",
+           "--temperature", "2", cwd=files)
+    assert r["students"][0]["name"] == "A" and r["loss"]["name"] == "forward_kl"
+    svg = tmp_path / "svg"
+    r = ok("explain", "--teacher-file", str(files / "teacher.npy"), "--student", f"A={files / 'student.npy'}",
+           "--temperatures", "0.5,1,2", "--svg", str(svg))
+    assert r["rows"] == 2
+    assert [p["temperature"] for p in r["students"][0]["temperature"]["sweep"]] == [0.5, 1, 2]
+    assert sorted(os.listdir(svg)) == ["contributions-A.svg", "temperature.svg"]
+    assert sorted(r["chartFiles"]) == sorted(str(svg / n) for n in os.listdir(svg))
+    for name in os.listdir(svg):
+        ET.parse(svg / name)
+
+
+def test_private_errors_and_usage(files):
+    p = distill("teacher", "info", "nope", check=1)
+    assert p.stdout == "" and "error 1001" in p.stderr and "nope" in p.stderr
+    p = distill("teacher", "load", "t", str(files / "missing.npy"), check=1)
+    assert p.stdout == "" and "error 1004" in p.stderr
+    p = distill("call", "distilld/ping", "{bad", check=1)
+    assert p.stdout == "" and p.stderr.startswith("distill:")
+    p = distill("call", "no/such/method", "{}", check=1)
+    assert "error -32601" in p.stderr
+    p = distill("explain", "--teacher-file", str(files / "teacher.npy"), "--student", f"A={files / 'student.npy'}",
+                "--temperatures", "1,0", check=1)
+    assert "params.temperatures[1]" in p.stderr
+    for args in (["bogus"], [], ["teacher"], ["teacher", "frob"], ["teacher", "load", "t"], ["dataset", "examples"],
+                 ["dataset", "examples", "d", "--limit", "x"], ["explain", "--temperatures", "a,b"],
+                 ["teacher", "examples", "t"], ["call"], ["score", "--frobnicate", "1"]):
+        p = distill(*args, check=2)
+        assert p.stdout == "" and "usage: distill" in p.stderr, args
+    assert distill("--help", check=0).stdout.startswith("usage: distill")
+
+
+# ---------------------------------------------------------------- bash client, shared daemon
+
+def test_shared_daemon_keeps_names_between_invocations(shared, files):
+    info = ok("teacher", "load", "t", str(files / "teacher.npy"), "--kind", "probs", env=shared)
+    assert info["name"] == "t"
+    listed = ok("teacher", "list", env=shared)
+    assert [t["name"] for t in listed["teachers"]] == ["t"]
+    assert ok("teacher", "info", "t", env=shared)["examples"] == 2
+    p = distill("teacher", "load", "t", str(files / "teacher.npy"), env=shared, check=1)
+    assert "error 1006" in p.stderr
+    assert ok("teacher", "load", "t", str(files / "teacher.npy"), "--kind", "probs", "--replace", env=shared)["name"] == "t"
+    ok("teacher", "load", "s", str(files / "student.npy"), "--kind", "probs", env=shared)
+    r = ok("score", "--teacher", "t", "--student", "S=@s", env=shared)
+    assert r["teacher"]["kind"] == "probs" and r["students"][0]["loss"] > 0
+    r = ok("explain", "--teacher", "t", "--student", "S=@s", env=shared)
+    assert r["rows"] == 2
+    ok("teacher", "load", "demo", "builtin:demo", env=shared)
+    ok("teacher", "load", "demoA", "builtin:demo-student-A", env=shared)
+    r = ok("explain", "--teacher", "demo", "--student", "A=@demoA", "--example", "ex1", env=shared)
+    assert r["example"] == "ex1" and r["students"][0]["contributions"][0]["label"] == "apple"
+    assert r["students"][0]["direction"]["forwardKl"] == pytest.approx(0.7 * np.log(7 / 6) + 0.2 * np.log(2 / 3), abs=1e-6)
+    ok("teacher", "unload", "demo", env=shared)
+    ok("teacher", "unload", "demoA", env=shared)
+    # datasets
+    assert ok("dataset", "load", "d", str(files / "pairs.jsonl"), env=shared)["count"] == 2
+    assert ok("dataset", "load", "inp", str(files / "inputs.txt"), "--kind", "inputs", env=shared)["kind"] == "inputs"
+    assert sorted(d["name"] for d in ok("dataset", "list", env=shared)["datasets"]) == ["d", "inp"]
+    assert ok("dataset", "info", "d", env=shared)["source"]["path"] == str(files / "pairs.jsonl")
+    ex = ok("dataset", "examples", "d", "--offset", "1", "--limit", "1", env=shared)
+    assert ex["total"] == 2 and [e["id"] for e in ex["examples"]] == ["b"]
+    r = ok("diagnose", "--dataset", "d", "--inputs", "inp", env=shared)
+    assert r["classification"]["regime"] == "mostly-full"
+    r2 = ok("diagnose", "--dataset", "d", "--inputs-file", str(files / "inputs.txt"), env=shared)
+    assert r2["classification"] == r["classification"]
+    # the Python client on the same socket sees the same names
+    from distilld import Client
+    c = Client.connect(os.path.join(shared["XDG_RUNTIME_DIR"], "distilld", "distilld.sock"), autostart=False)
+    try:
+        assert {t["name"] for t in c.call("teacher/list")["teachers"]} == {"t", "s"}
+    finally:
+        c.close()
+    # unload
+    assert ok("dataset", "unload", "inp", env=shared) is not None
+    assert ok("teacher", "unload", "s", env=shared) is not None
+    assert [t["name"] for t in ok("teacher", "list", env=shared)["teachers"]] == ["t"]
+    assert distill("teacher", "info", "s", env=shared, check=1).stderr.startswith("distill: error 1001")
+
+
+def test_shared_daemon_load_list_shutdown(tmp_runtime, files):
+    """`distill teacher load` and a second `distill teacher list` see one daemon; `distill shutdown` stops it."""
+    env = env_for(tmp_runtime, private=False)
+    ok("teacher", "load", "t", "builtin:demo", env=env)
+    assert [t["name"] for t in ok("teacher", "list", env=env)["teachers"]] == ["t"]
+    sock = os.path.join(tmp_runtime, "distilld", "distilld.sock")
+    assert os.path.exists(sock)
+    assert ok("shutdown", env=env) == {"stopping": True}
+    assert wait_for(lambda: not os.path.exists(sock), timeout=10)
+    # a new invocation starts a fresh daemon with nothing loaded
+    assert ok("teacher", "list", env=env) == {"teachers": []}
+    ok("shutdown", env=env)
+
+
+# ---------------------------------------------------------------- the Python client
+
+@pytest.fixture
+def py():
+    from distilld import Client
+    c = Client.start(daemon_path(), stderr=subprocess.DEVNULL)
+    yield c
+    c.close()
+
+
+def test_python_client_numpy_arrays_go_binary_and_match_lists(py):
+    import distilld
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(4, 3, 7)).astype(np.float32)
+    s = rng.normal(size=(4, 3, 7)).astype(np.float32)
+    sent = []
+    orig = py._send
+    py._send = lambda m: (sent.append(m), orig(m))[1]
+    try:
+        a = py.call("distill/score", {"teacher": {"logits": t}, "students": {"s": {"logits": s}}, "loss": {"name": "forward_kl"}})
+    finally:
+        py._send = orig
+    logits = sent[0]["params"]["teacher"]["logits"]
+    assert logits["dtype"] == "float32" and logits["shape"] == [4, 3, 7]
+    assert np.array_equal(distilld.decode_array(logits), t)
+    b = py.call("distill/score", {"teacher": {"logits": t.tolist()}, "students": {"s": {"logits": s.tolist()}},
+                                  "loss": {"name": "forward_kl"}})
+    assert a["students"][0]["loss"] == b["students"][0]["loss"]
+    assert a["students"][0]["perExample"] == b["students"][0]["perExample"]
+    # float64 arrays travel as float64
+    assert distilld.encode_array(t.astype(np.float64))["dtype"] == "float64"
+    c = py.call("distill/score", {"teacher": {"logits": t.astype(np.float64)}, "students": {"s": {"logits": s.astype(np.float64)}},
+                                  "loss": {"name": "forward_kl"}})
+    assert c["students"][0]["loss"] == pytest.approx(b["students"][0]["loss"], rel=1e-6)
+
+
+def test_python_client_errors_cancel_and_progress(py):
+    from distilld import RPCError
+    with pytest.raises(RPCError) as e:
+        py.call("distill/explain", {"teacher": {"probs": [[0.5, 0.5]]}, "students": {"A": {"probs": [[0.5, 0.5]]}}, "temperature": 0})
+    assert e.value.code == -32602 and e.value.data["field"] == "params.temperature"
+    assert "params.temperature" in e.value.message and str(e.value).startswith("-32602: ")
+    with pytest.raises(RPCError) as e:
+        py.call("teacher/info", name="nope")
+    assert e.value.code == 1001 and "nope" in e.value.message
+    with pytest.raises(TypeError):
+        py.call_async("distilld/ping", {"a": 1}, payload=2)
+    # a long request: progress notifications reach the callback; cancel ends it with -32800
+    big = np.random.default_rng(1).normal(size=(64, 16, 1024)).astype(np.float32)
+    seen = []
+    fut = py.call_async("distill/score", {"teacher": {"logits": big}, "students": {"a": {"logits": big[::-1].copy()},
+                                                                                  "b": {"logits": big * 0.5}},
+                                          "loss": {"name": "jsd"}}, progress=seen.append)
+    wait_for(lambda: seen or fut.done(), timeout=20)
+    py.cancel(fut)
+    try:
+        fut.result(30)
+        cancelled = False
+    except RPCError as err:
+        assert err.code == -32800
+        cancelled = True
+    if seen:
+        assert seen[0]["kind"] == "begin" and seen[0]["cancellable"] is True
+    assert cancelled or fut.done()
+    # the session goes on
+    assert py.call("distilld/ping", payload="after") == {"pong": True, "payload": "after"}
+
+
+def test_python_client_context_manager_and_connect(tmp_runtime):
+    from distilld import Client, default_socket_path
+    with Client.start(daemon_path(), stderr=subprocess.DEVNULL) as c:
+        assert c.call("distilld/ping") == {"pong": True}
+    assert c._process.returncode == 0
+    assert c.close() == 0  # idempotent
+    assert default_socket_path() == os.path.join(tmp_runtime, "distilld", "distilld.sock")
+    # no daemon yet: autostart=False fails, autostart starts one through `distilld connect`
+    with pytest.raises(OSError):
+        Client.connect(autostart=False)
+    a = Client.connect(binary=daemon_path())
+    try:
+        a.call("teacher/load", {"name": "t", "path": "builtin:demo"})
+        assert wait_for(lambda: os.path.exists(default_socket_path()), timeout=10)
+        b = Client.connect(autostart=False)
+        try:
+            assert [t["name"] for t in b.call("teacher/list")["teachers"]] == ["t"]
+            assert b._socket is not None
+        finally:
+            b.close()
+        assert a.call("distilld/stop") == {"stopping": True}
+    finally:
+        a.close()
+    assert wait_for(lambda: not os.path.exists(default_socket_path()), timeout=10)
+
+
+def test_pip_install_of_the_python_client(tmp_path):
+    target = tmp_path / "site"
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                        "--target", str(target), os.path.join(ROOT, "Clients", "python")],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0 and "No module named pip" in p.stderr:
+        pytest.skip("pip not available")
+    assert p.returncode == 0, p.stderr
+    code = ("import distilld, sys; print(distilld.__file__); "
+            "c = distilld.Client.start(sys.argv[1]); print(c.call('distilld/ping', payload=3)); c.close()")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)
+    r = subprocess.run([sys.executable, "-c", code, daemon_path()], capture_output=True, text=True, env=env,
+                       cwd=str(tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()[:2]
+    assert first.startswith(str(target))
+    assert second == "{'pong': True, 'payload': 3}"
+
+
+def test_explain_example_index_from_the_shell(files):
+    r = ok("explain", "--teacher-file", str(files / "teacher.npy"), "--student", f"A={files / 'student.npy'}", "--example", "1")
+    assert r["example"] == "1"
+
+
+def test_malformed_student_is_a_usage_error():
+    p = distill("score", "--teacher", "t", "--student", "nope")
+    assert p.returncode == 2
