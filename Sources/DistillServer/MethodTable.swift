@@ -38,6 +38,7 @@ public enum MethodTable {
         Entry(method: "dataset/unload", ordering: .update, handler: StoreMethods.unloadDataset),
         Entry(method: "dataset/examples", ordering: .read, handler: StoreMethods.examples),
         Entry(method: "distill/score", ordering: .read, handler: ScoreMethod.handle),
+        Entry(method: "distill/sequence", ordering: .read, handler: SequenceMethod.handle),
         Entry(method: "distill/diagnose", ordering: .read, handler: DiagnoseMethod.handle),
         Entry(method: "distill/explain", ordering: .read, handler: ExplainMethod.handle),
     ]

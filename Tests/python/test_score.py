@@ -598,3 +598,62 @@ def test_cancel_a_long_score(client, big_file):
     assert client.call("distilld/ping", {"payload": "after"})["payload"] == "after"
     r = client.call("distill/score", {"teacher": {"probs": SEED_T}, "students": {"A": {"probs": SEED_A}}})
     assert abs(r["students"][0]["loss"] - 0.02681) < 1e-5
+
+
+# -- sequence level ------------------------------------------------------------------------------
+
+
+def test_sequence_level_seed_case(checked):
+    """The textbook sequence-level case: teacher A 0.8, B 0.15, C 0.05 against
+    Student 1 (0.6, 0.3, 0.1) and Student 2 (0.6, 0.1, 0.3)."""
+    pt = np.array([0.8, 0.15, 0.05])
+    students = {"Student 1": np.array([0.6, 0.3, 0.1]), "Student 2": np.array([0.6, 0.1, 0.3])}
+    r = checked.call("distill/sequence", {"labels": ["A", "B", "C"], "teacher": pt.tolist(),
+                                          "students": {k: v.tolist() for k, v in students.items()}})
+    assert r["teacherCoverage"] == pytest.approx(1.0, abs=1e-12)
+    for s in r["students"]:
+        q = students[s["name"]]
+        ce = -np.sum(pt * np.log(q))
+        kl = np.sum(pt * np.log(pt / q))
+        h = -np.sum(pt * np.log(pt))
+        assert s["crossEntropy"] == pytest.approx(ce, abs=1e-12)
+        assert s["kl"] == pytest.approx(kl, abs=1e-12)
+        assert s["crossEntropy"] == pytest.approx(s["teacherEntropy"] + s["kl"], abs=1e-12)
+        assert [c["label"] for c in s["candidates"]] == ["A", "B", "C"]
+    assert r["students"][0]["crossEntropy"] == pytest.approx(0.704386, abs=1e-6)
+    assert r["students"][1]["crossEntropy"] == pytest.approx(0.814247, abs=1e-6)
+    assert r["best"] == "Student 1" and r["ranking"] == ["Student 1", "Student 2"]
+
+
+def test_sequence_level_partial_coverage_and_renormalising(checked):
+    pt = np.array([0.5, 0.2, 0.1])          # the set covers 80 % of the teacher's mass
+    q = np.array([0.3, 0.3, 0.2])
+    lq = np.log(q)
+    plain = checked.call("distill/sequence", {"teacher": {"probs": pt.tolist()}, "students": {"s": {"logprobs": lq.tolist()}}})
+    assert plain["teacherCoverage"] == pytest.approx(0.8, abs=1e-12)
+    assert plain["students"][0]["crossEntropy"] == pytest.approx(-np.sum(pt * lq), abs=1e-9)
+    assert plain["students"][0]["studentCoverage"] == pytest.approx(0.8, abs=1e-9)
+    renorm = checked.call("distill/sequence", {"teacher": pt.tolist(), "students": {"s": q.tolist()}, "renormalize": True})
+    p2, q2 = pt / pt.sum(), q / q.sum()
+    assert renorm["renormalized"] is True
+    assert renorm["students"][0]["kl"] == pytest.approx(np.sum(p2 * np.log(p2 / q2)), abs=1e-12)
+    assert renorm["students"][0]["kl"] >= 0
+
+
+def test_sequence_level_errors(client):
+    from distilld import RPCError
+
+    with pytest.raises(RPCError) as e:
+        client.call("distill/sequence", teacher=[0.5, 0.7], students={"s": [0.5, 0.5]})
+    assert e.value.code == -32602 and e.value.data["field"] == "params.teacher"
+    with pytest.raises(RPCError) as e:
+        client.call("distill/sequence", teacher=[0.5, 0.5], students={"s": [0.5, 1.5]})
+    assert e.value.code == -32602 and e.value.data["field"] == "params.students.s[1]"
+    with pytest.raises(RPCError) as e:
+        client.call("distill/sequence", teacher=[0.5, 0.5], students={"s": [0.5, 0.25, 0.25]})
+    assert e.value.code == 1003
+    with pytest.raises(RPCError) as e:
+        client.call("distill/sequence", teacher=[0.5, 0.5], students={"s": {"logprobs": [-1, 0.5]}})
+    assert e.value.code == -32602 and e.value.data["field"] == "params.students.s.logprobs[1]"
+    zero = client.call("distill/sequence", teacher=[0.5, 0.5], students={"s": [1.0, 0.0]})
+    assert zero["students"][0]["crossEntropy"] == "Infinity"
