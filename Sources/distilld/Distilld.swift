@@ -32,6 +32,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Keep the names of loaded files in this file and reload them at start.")
     var workspace: String?
 
+    @Option(help: "Seconds a request with a workDoneToken runs before $/progress begins.")
+    var progressAfter: Double = 0.5
+
     func serverOptions() throws -> ServerOptions {
         var options = ServerOptions()
         options.maxMessageBytes = maxMessageBytes
@@ -45,6 +48,8 @@ struct CommonOptions: ParsableArguments {
             options.memoryBudget = bytes
         }
         options.workspacePath = workspace
+        guard progressAfter >= 0, progressAfter.isFinite else { throw ValidationError("--progress-after must be ≥ 0") }
+        options.progressThreshold = progressAfter
         return options
     }
 

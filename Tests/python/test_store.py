@@ -753,3 +753,30 @@ def test_score_while_the_teacher_is_replaced_stays_consistent(socket_daemon, tmp
     finally:
         c1.close()
         c2.close()
+
+
+def test_teacher_load_reports_progress(raw, tmp_path):
+    """Loads report $/progress; --progress-after 0 makes even a quick load show it."""
+    n, v = 512, 32000                                  # 64 MiB of float32 logits: eight 8 MiB scan chunks
+    path = tmp_path / "t.safetensors"
+    header = json.dumps({"logits": {"dtype": "F32", "shape": [n, v], "data_offsets": [0, n * v * 4]}}).encode()
+    header += b" " * (-len(header) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header)
+        f.write(np.zeros((n, v), np.float32).tobytes())
+    d = raw("--progress-after", "0")
+    d.send_line({"jsonrpc": "2.0", "id": 1, "method": "teacher/load",
+                 "params": {"name": "t", "path": str(path), "workDoneToken": "load-1"}})
+    progress = []
+    while True:
+        m = d.read_line()
+        if m.get("method") == "$/progress":
+            assert m["params"]["token"] == "load-1"
+            progress.append(m["params"]["value"])
+        elif m.get("id") == 1:
+            assert m["result"]["examples"] == n
+            break
+    kinds = [p["kind"] for p in progress]
+    assert kinds[0] == "begin" and kinds[-1] == "end" and kinds.count("report") >= 2
+    percents = [p["percentage"] for p in progress if p["kind"] == "report"]
+    assert percents == sorted(percents) and len(set(percents)) == len(percents) and percents[-1] == 100
