@@ -8,6 +8,13 @@ import tempfile
 import time
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on a fixed sequence of examples, so a landing is never
+# decided by the luck of the draw; locally they explore afresh each run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
@@ -81,8 +88,8 @@ class Raw:
                 self.proc.kill()
 
 
-@pytest.fixture
-def raw(distilld):
+def _raw_sessions(distilld):
+    """Yields a factory of raw sessions and kills whatever is left running afterwards."""
     sessions = []
 
     def make(*args, env=None):
@@ -95,6 +102,11 @@ def raw(distilld):
         if r.proc.poll() is None:
             r.proc.kill()
             r.proc.wait()
+
+
+@pytest.fixture
+def raw(distilld):
+    yield from _raw_sessions(distilld)
 
 
 @pytest.fixture
@@ -135,15 +147,4 @@ def checked(client):
 @pytest.fixture(scope="module")
 def raw_factory(distilld):
     """Like `raw`, for hypothesis tests (function-scoped fixtures are not reset between examples)."""
-    sessions = []
-
-    def make(*args, env=None):
-        r = Raw(distilld, args, env)
-        sessions.append(r)
-        return r
-
-    yield make
-    for r in sessions:
-        if r.proc.poll() is None:
-            r.proc.kill()
-            r.proc.wait()
+    yield from _raw_sessions(distilld)

@@ -340,7 +340,9 @@ def test_tau_squared_kl_approaches_logit_matching(shared, pair):
         r = score(shared, {"logits": zt.astype(np.float32)[None]}, {"s": {"logits": zs.astype(np.float32)[None]}}, wire_config(cfg))
         got = r["students"][0]["loss"]
         want = ref.loss(zt.astype(np.float32)[None, None], zs.astype(np.float32)[None, None], cfg)
-        assert abs(got - want) <= 3e-3 * want + tau * tau * 2e-8, (tau, got, want)  # float32: ~2e-8 absolute on KL
+        # float32 resolves KL to about eps·|log p| ≈ 1e-7 absolute (KL itself is ~1e-8 here at τ = 300,
+        # e.g. z_s = [0, 0.125]); τ² scales that resolution, so the bound is τ²·1e-7.
+        assert abs(got - want) <= 3e-3 * want + tau * tau * 1e-7, (tau, got, want)
         errs.append(abs(got - limit))
     assert errs[-1] <= 0.05 * limit + 3e-3, (errs, limit)
     assert errs[-1] <= errs[0] + 3e-3, errs
