@@ -38,8 +38,11 @@ test: swift-test python-test
 demo: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh
 
-## Benchmarks print figures next to numpy (and PyTorch CPU when importable); they assert nothing.
+## Benchmarks print figures next to numpy and PyTorch CPU (the 190 MB CPU-only wheel, installed
+## here if missing); they assert nothing.
 bench: release
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "torch==2.13.0+cpu" || \
+	  echo "PyTorch CPU could not be installed: its columns will read n/a"
 	$(SWIFT) build -c release --product distill-bench-kernels
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_protocol.py
 	DISTILL_BENCH_KERNELS=$(abspath .build/release/distill-bench-kernels) $(PYTHON) Tests/bench/bench_kernels.py
