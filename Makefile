@@ -33,7 +33,7 @@ swift-test: deps
 python-test: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
-test: swift-test python-test
+test: lint swift-test python-test
 
 demo: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh

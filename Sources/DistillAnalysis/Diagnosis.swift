@@ -21,22 +21,30 @@ public enum Diagnosis {
 
     /// Codes distilld adds beyond the pair-integrity codes of `Finding.allCodes`.
     public static let codes: [FindingCode] = [
-        FindingCode(code: "trained-on-full-context", title: "Student trained on the full-context dataset",
-                    description: "At least 90 % of the training inputs that match the dataset are full contexts: the student sees D, not D'.",
-                    severity: .error),
-        FindingCode(code: "mixed-contexts", title: "Training inputs mix full and simplified contexts",
-                    description: "Between 10 % and 90 % of the matched training inputs are full contexts.", severity: .warning),
-        FindingCode(code: "some-full-contexts", title: "A few training inputs are full contexts",
-                    description: "Up to 10 % of the matched training inputs are full contexts: a little of D leaked into D'.",
-                    severity: .warning),
-        FindingCode(code: "unknown-inputs", title: "Most training inputs are not in the dataset",
-                    description: "More than half of the training inputs match neither a full nor a simplified input.", severity: .warning),
-        FindingCode(code: "ambiguous-inputs", title: "Training inputs cannot be told apart",
-                    description: "Every matched training input is identical in D and D'.", severity: .information),
-        FindingCode(code: "large-context-gap", title: "The simplification removes what the teacher relied on",
-                    description: "KL(Pr_t(·|x) ‖ Pr_t(·|x')) for these examples is at least twice the dataset's mean and in its top tenth.", severity: .information),
-        FindingCode(code: "teacher-rows-unmatched", title: "Teacher rows and dataset examples do not line up",
-                    description: "Some teacher rows have no dataset example, or the other way round.", severity: .warning),
+        FindingCode(
+            code: "trained-on-full-context", title: "Student trained on the full-context dataset",
+            description: "At least 90 % of the training inputs that match the dataset are full contexts: the student sees D, not D'.",
+            severity: .error),
+        FindingCode(
+            code: "mixed-contexts", title: "Training inputs mix full and simplified contexts",
+            description: "Between 10 % and 90 % of the matched training inputs are full contexts.", severity: .warning),
+        FindingCode(
+            code: "some-full-contexts", title: "A few training inputs are full contexts",
+            description: "Up to 10 % of the matched training inputs are full contexts: a little of D leaked into D'.",
+            severity: .warning),
+        FindingCode(
+            code: "unknown-inputs", title: "Most training inputs are not in the dataset",
+            description: "More than half of the training inputs match neither a full nor a simplified input.", severity: .warning),
+        FindingCode(
+            code: "ambiguous-inputs", title: "Training inputs cannot be told apart",
+            description: "Every matched training input is identical in D and D'.", severity: .information),
+        FindingCode(
+            code: "large-context-gap", title: "The simplification removes what the teacher relied on",
+            description: "KL(Pr_t(·|x) ‖ Pr_t(·|x')) for these examples is at least twice the dataset's mean and in its top tenth.",
+            severity: .information),
+        FindingCode(
+            code: "teacher-rows-unmatched", title: "Teacher rows and dataset examples do not line up",
+            description: "Some teacher rows have no dataset example, or the other way round.", severity: .warning),
     ]
 
     public struct ClassifiedInput: Sendable {
@@ -92,7 +100,9 @@ public enum Diagnosis {
     }
 
     public static func pairs(_ examples: [Example]) -> [TextPair] {
-        examples.map { TextPair(id: $0.hasId ? $0.id : nil, full: $0.full, simplified: $0.simplified, target: $0.target, label: $0.label?.description) }
+        examples.map {
+            TextPair(id: $0.hasId ? $0.id : nil, full: $0.full, simplified: $0.simplified, target: $0.target, label: $0.label?.description)
+        }
     }
 
     public static func run(
@@ -129,16 +139,19 @@ public enum Diagnosis {
         try check(isCancelled)
         for f in findings {
             let indices = Array(f.exampleIndices.prefix(listLimit))
-            diagnostics.append(Diagnostic(
-                code: f.code, severity: f.severity.rawValue, message: f.message,
-                exampleIds: indices.map { examples[$0].id }, lines: indices.map { examples[$0].line },
-                data: f.data.merging(["count": Double(f.exampleIndices.count)]) { a, _ in a }))
+            diagnostics.append(
+                Diagnostic(
+                    code: f.code, severity: f.severity.rawValue, message: f.message,
+                    exampleIds: indices.map { examples[$0].id }, lines: indices.map { examples[$0].line },
+                    data: f.data.merging(["count": Double(f.exampleIndices.count)]) { a, _ in a }))
         }
         if findings.isEmpty {
             sentences.append("All \(ProseFormat.count(examples.count, "pair")) pass the integrity checks.")
         } else {
             let total = Set(findings.flatMap(\.exampleIndices)).count
-            sentences.append("\(ProseFormat.count(total, "pair")) of \(ProseFormat.count(examples.count)) \(total == 1 ? "has" : "have") integrity problems (\(findings.map(\.code).joined(separator: ", "))).")
+            sentences.append(
+                "\(ProseFormat.count(total, "pair")) of \(ProseFormat.count(examples.count)) \(total == 1 ? "has" : "have") integrity problems (\(findings.map(\.code).joined(separator: ", ")))."
+            )
         }
         progress(0.6)
 
@@ -147,10 +160,14 @@ public enum Diagnosis {
         if let models {
             gap = try contextGap(models, dataset: dataset, listLimit: listLimit, isCancelled: isCancelled, diagnostics: &diagnostics)
             if let g = gap {
-                sentences.append("On average the simplification moves the teacher by KL(Pr_t(·|x) ‖ Pr_t(·|x')) = \(ProseFormat.number(g.spread.mean)) nats per example (max \(ProseFormat.number(g.spread.max)), example \(g.largest.first?.id ?? "-")).")
+                sentences.append(
+                    "On average the simplification moves the teacher by KL(Pr_t(·|x) ‖ Pr_t(·|x')) = \(ProseFormat.number(g.spread.mean)) nats per example (max \(ProseFormat.number(g.spread.max)), example \(g.largest.first?.id ?? "-"))."
+                )
                 if let s = g.student {
                     let share = s.total > 0 ? s.contextGap / s.total : 0
-                    sentences.append("Of the student's loss against the full-context teacher, \(ProseFormat.number(s.total)), the context gap accounts for \(ProseFormat.number(s.contextGap)) (\(ProseFormat.percent(share))) and the capacity gap for \(ProseFormat.number(s.capacityGap)).")
+                    sentences.append(
+                        "Of the student's loss against the full-context teacher, \(ProseFormat.number(s.total)), the context gap accounts for \(ProseFormat.number(s.contextGap)) (\(ProseFormat.percent(share))) and the capacity gap for \(ProseFormat.number(s.capacityGap))."
+                    )
                 }
             }
         }
@@ -181,8 +198,10 @@ public enum Diagnosis {
         return Diagnostic(
             code: code, severity: severity, message: c.verdict + " " + c.consequence,
             exampleIds: pairIndices.map { examples[$0].id }, lines: pairIndices.map { examples[$0].line },
-            data: ["full": Double(c.counts.full), "simplified": Double(c.counts.simplified), "unknown": Double(c.counts.unknown),
-                   "ambiguous": Double(c.counts.ambiguous), "total": Double(c.counts.total), "fullRate": c.fullRate])
+            data: [
+                "full": Double(c.counts.full), "simplified": Double(c.counts.simplified), "unknown": Double(c.counts.unknown),
+                "ambiguous": Double(c.counts.ambiguous), "total": Double(c.counts.total), "fullRate": c.fullRate,
+            ])
     }
 
     static func contextGap(
@@ -192,11 +211,13 @@ public enum Diagnosis {
         if !matching.isComplete {
             let rows = matching.unmatchedTeacherRows.count
             let missing = matching.unmatchedExamples.prefix(listLimit).map { dataset.examples[$0] }
-            diagnostics.append(Diagnostic(
-                code: "teacher-rows-unmatched", severity: 2,
-                message: "\(ProseFormat.count(rows, "teacher row")) match no example and \(ProseFormat.count(matching.unmatchedExamples.count, "example")) have no teacher row (matched by \(matching.method.rawValue)).",
-                exampleIds: missing.map(\.id), lines: missing.map(\.line),
-                data: ["unmatchedTeacherRows": Double(rows), "unmatchedExamples": Double(matching.unmatchedExamples.count)]))
+            diagnostics.append(
+                Diagnostic(
+                    code: "teacher-rows-unmatched", severity: 2,
+                    message:
+                        "\(ProseFormat.count(rows, "teacher row")) match no example and \(ProseFormat.count(matching.unmatchedExamples.count, "example")) have no teacher row (matched by \(matching.method.rawValue)).",
+                    exampleIds: missing.map(\.id), lines: missing.map(\.line),
+                    data: ["unmatchedTeacherRows": Double(rows), "unmatchedExamples": Double(matching.unmatchedExamples.count)]))
         }
         var kl = LossConfig(name: .forwardKL, reduction: .sequenceMean)
         kl.renormalize = true
@@ -212,10 +233,12 @@ public enum Diagnosis {
         let large = largest.filter { $0.kl >= cut && $0.kl > 0 }
         if !large.isEmpty {
             let lines = large.compactMap { l in dataset.examples.first { $0.id == l.id }?.line }
-            diagnostics.append(Diagnostic(
-                code: "large-context-gap", severity: 3,
-                message: "The simplification takes the most from the teacher on \(large.map(\.id).prefix(5).joined(separator: ", ")) (KL up to \(ProseFormat.number(large.first!.kl)) nats, against a mean of \(ProseFormat.number(spread.mean))).",
-                exampleIds: large.map(\.id), lines: lines, data: ["max": large.first!.kl, "mean": spread.mean, "threshold": cut]))
+            diagnostics.append(
+                Diagnostic(
+                    code: "large-context-gap", severity: 3,
+                    message:
+                        "The simplification takes the most from the teacher on \(large.map(\.id).prefix(5).joined(separator: ", ")) (KL up to \(ProseFormat.number(large.first!.kl)) nats, against a mean of \(ProseFormat.number(spread.mean))).",
+                    exampleIds: large.map(\.id), lines: lines, data: ["max": large.first!.kl, "mean": spread.mean, "threshold": cut]))
         }
         var split: StudentSplit? = nil
         if let student = m.student {

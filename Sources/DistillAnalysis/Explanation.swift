@@ -90,8 +90,10 @@ public enum Explanation {
                     terms[c.index] += c.contribution
                 }
                 fwd += b.kl
-                rev += Explain.breakdown(
-                    p: Explain.softmax(zs, temperature: tau), q: Explain.softmax(zt, temperature: tau)).kl
+                rev +=
+                    Explain.breakdown(
+                        p: Explain.softmax(zs, temperature: tau), q: Explain.softmax(zt, temperature: tau)
+                    ).kl
                 hp += b.teacherEntropy
                 hq += b.studentEntropy
                 for (j, t) in temperatures.enumerated() {
@@ -116,25 +118,32 @@ public enum Explanation {
             let kl = fwd / n
             let k = min(topK, v)
             let topShare = kl > 0 && kl.isFinite ? termList.prefix(k).reduce(0) { $0 + $1.term } / kl : 0
-            let points = temperatures.indices.map { SweepPoint(temperature: temperatures[$0], kl: sweepKL[$0] / n, scaledKL: sweep[$0] / n) }
+            let points = temperatures.indices.map {
+                SweepPoint(temperature: temperatures[$0], kl: sweepKL[$0] / n, scaledKL: sweep[$0] / n)
+            }
             let lim = limit.map { $0 / n }
             let reverse = rev / n
-            explanations.append(StudentExplanation(
-                name: name, forwardKL: kl, reverseKL: reverse, teacherEntropy: hp / n, studentEntropy: hq / n,
-                crossEntropy: hp / n + kl, terms: termList, topShare: topShare, topK: k, sweep: points,
-                largeTemperatureLimit: lim, teacherArgmax: firstArgmax.0, studentArgmax: firstArgmax.1,
-                argmaxDisagreementCost: firstArgmax.2, gradient: grad.map { $0 / n },
-                temperatureSentence: temperatureSentence(tau: tau, points: points, limit: lim, agree: firstArgmax.0 == firstArgmax.1,
-                                                         cost: firstArgmax.2, teacherLabel: label(firstArgmax.0), studentLabel: label(firstArgmax.1)),
-                directionSentence: directionSentence(name: name, forward: kl, reverse: reverse),
-                sensitiveTo: abs(kl - reverse) <= 0.1 * max(kl, reverse) ? "both" : (kl > reverse ? "forward" : "reverse")))
+            explanations.append(
+                StudentExplanation(
+                    name: name, forwardKL: kl, reverseKL: reverse, teacherEntropy: hp / n, studentEntropy: hq / n,
+                    crossEntropy: hp / n + kl, terms: termList, topShare: topShare, topK: k, sweep: points,
+                    largeTemperatureLimit: lim, teacherArgmax: firstArgmax.0, studentArgmax: firstArgmax.1,
+                    argmaxDisagreementCost: firstArgmax.2, gradient: grad.map { $0 / n },
+                    temperatureSentence: temperatureSentence(
+                        tau: tau, points: points, limit: lim, agree: firstArgmax.0 == firstArgmax.1,
+                        cost: firstArgmax.2, teacherLabel: label(firstArgmax.0), studentLabel: label(firstArgmax.1)),
+                    directionSentence: directionSentence(name: name, forward: kl, reverse: reverse),
+                    sensitiveTo: abs(kl - reverse) <= 0.1 * max(kl, reverse) ? "both" : (kl > reverse ? "forward" : "reverse")))
         }
         let (closer, comparison) = compare(explanations, rows: rows.count)
         let bars = explanations.map { e -> (String, String) in
             let shown = e.terms.prefix(24)
-            return (e.name, barChartSVG(
-                title: "Contributions p·log(p/q) to KL(teacher ‖ \(e.name)) at τ = \(ProseFormat.number(tau))",
-                labels: shown.map(\.label), values: shown.map(\.term), valueLabel: "nats"))
+            return (
+                e.name,
+                barChartSVG(
+                    title: "Contributions p·log(p/q) to KL(teacher ‖ \(e.name)) at τ = \(ProseFormat.number(tau))",
+                    labels: shown.map(\.label), values: shown.map(\.term), valueLabel: "nats")
+            )
         }
         var lineChart: String? = nil
         if !temperatures.isEmpty {
@@ -157,7 +166,8 @@ public enum Explanation {
 
     static func directionSentence(name: String, forward: Double, reverse: Double) -> String {
         let f = ProseFormat.number(forward), r = ProseFormat.number(reverse)
-        let lead = "Forward KL(teacher ‖ \(name)) = \(f) rewards covering every output the teacher gives mass to (mode covering); reverse KL(\(name) ‖ teacher) = \(r) rewards putting mass only where the teacher does (mode seeking)."
+        let lead =
+            "Forward KL(teacher ‖ \(name)) = \(f) rewards covering every output the teacher gives mass to (mode covering); reverse KL(\(name) ‖ teacher) = \(r) rewards putting mass only where the teacher does (mode seeking)."
         if abs(forward - reverse) <= 0.1 * max(forward, reverse) {
             return lead + " They agree within 10 %, so the choice of direction matters little here."
         }
@@ -167,9 +177,12 @@ public enum Explanation {
         return lead + " Reverse KL is the larger: \(name) puts mass where the teacher has little, which reverse KL punishes more."
     }
 
-    static func temperatureSentence(tau: Double, points: [SweepPoint], limit: Double?, agree: Bool, cost: Double,
-                                    teacherLabel: String, studentLabel: String) -> String {
-        let argmax = agree
+    static func temperatureSentence(
+        tau: Double, points: [SweepPoint], limit: Double?, agree: Bool, cost: Double,
+        teacherLabel: String, studentLabel: String
+    ) -> String {
+        let argmax =
+            agree
             ? "As τ → 0 the loss becomes label matching; both put their top output on \(teacherLabel), so τ²·KL → 0."
             : "As τ → 0 the loss becomes label matching; the student prefers \(studentLabel) to the teacher's \(teacherLabel), and that disagreement costs τ·KL → \(ProseFormat.number(cost))."
         guard let limit else {
@@ -181,9 +194,11 @@ public enum Explanation {
         if let at, limit > 0 {
             let ratio = at / limit
             if abs(ratio - 1) < 0.1 {
-                place = " At τ = \(ProseFormat.number(tau)), τ²·KL = \(ProseFormat.number(at)) is within 10 % of that limit: this τ is in the logit-matching regime."
+                place =
+                    " At τ = \(ProseFormat.number(tau)), τ²·KL = \(ProseFormat.number(at)) is within 10 % of that limit: this τ is in the logit-matching regime."
             } else {
-                place = " At τ = \(ProseFormat.number(tau)), τ²·KL = \(ProseFormat.number(at)) is \(ProseFormat.number(ratio)) × the limit: this τ sits between label matching and logit matching."
+                place =
+                    " At τ = \(ProseFormat.number(tau)), τ²·KL = \(ProseFormat.number(at)) is \(ProseFormat.number(ratio)) × the limit: this τ sits between label matching and logit matching."
             }
         }
         return argmax + " " + logit + place
@@ -205,14 +220,16 @@ public enum Explanation {
         for x in [best, next] {
             if let top = x.terms.first, top.term != 0 {
                 let how = top.q < top.p ? "under-predicts" : "over-predicts"
-                s += " Most of \(x.name)'s loss comes from \(top.label), which \(x.name) \(how) (\(n(top.q, 3)) against the teacher's \(n(top.p, 3))): that term is \(n(top.term, 3)) nats."
+                s +=
+                    " Most of \(x.name)'s loss comes from \(top.label), which \(x.name) \(how) (\(n(top.q, 3)) against the teacher's \(n(top.p, 3))): that term is \(n(top.term, 3)) nats."
             }
         }
         let reverseOrder = e.sorted { $0.reverseKL < $1.reverseKL }
         if reverseOrder[0].name == best.name {
             s += " Reverse KL agrees (\(n(best.reverseKL, 3)) against \(n(next.reverseKL, 3)))."
         } else {
-            s += " Reverse KL ranks them the other way (\(best.name) \(n(best.reverseKL, 3)), \(reverseOrder[0].name) \(n(reverseOrder[0].reverseKL, 3))): which student is closer depends on the direction."
+            s +=
+                " Reverse KL ranks them the other way (\(best.name) \(n(best.reverseKL, 3)), \(reverseOrder[0].name) \(n(reverseOrder[0].reverseKL, 3))): which student is closer depends on the direction."
         }
         return (best.name, s)
     }

@@ -81,15 +81,17 @@ public enum Scoring {
                     value = elements > 0 ? sum / Double(elements) : 0
                 case .positions: value = r.validPositions > 0 ? sum / Double(r.validPositions) : 0
                 }
-                conventionResults.append(ConventionResult(
-                    convention: convention, value: value, distilld: loss,
-                    explanation: convention.explanation(
-                        base: config, value: value, ours: loss, examples: student.outputs.examples,
-                        positions: student.outputs.positions, vocab: student.outputs.vocab)))
+                conventionResults.append(
+                    ConventionResult(
+                        convention: convention, value: value, distilld: loss,
+                        explanation: convention.explanation(
+                            base: config, value: value, ours: loss, examples: student.outputs.examples,
+                            positions: student.outputs.positions, vocab: student.outputs.vocab)))
             }
-            reports.append(StudentReport(
-                name: student.name, loss: loss, result: result, perExample: perExample,
-                spread: Spread(counted.map(\.loss)), worst: Array(worstExamples), conventions: conventionResults))
+            reports.append(
+                StudentReport(
+                    name: student.name, loss: loss, result: result, perExample: perExample,
+                    spread: Spread(counted.map(\.loss)), worst: Array(worstExamples), conventions: conventionResults))
         }
         return rank(reports, config: config)
     }

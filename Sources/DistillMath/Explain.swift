@@ -47,8 +47,10 @@ public enum Explain {
     }
 
     /// Breakdown of logits at temperatures τ_t, τ_s.
-    public static func breakdown(teacherLogits: [Float], studentLogits: [Float], teacherTemperature: Double = 1,
-                                 studentTemperature: Double = 1) -> RowBreakdown {
+    public static func breakdown(
+        teacherLogits: [Float], studentLogits: [Float], teacherTemperature: Double = 1,
+        studentTemperature: Double = 1
+    ) -> RowBreakdown {
         breakdown(p: softmax(teacherLogits, temperature: teacherTemperature), q: softmax(studentLogits, temperature: studentTemperature))
     }
 
@@ -67,8 +69,10 @@ public enum Explain {
     }
 
     /// τ²·KL(p^τ‖q^τ) at each temperature.
-    public static func temperatureSweep(teacherLogits zt: [Float], studentLogits zs: [Float],
-                                        temperatures: [Double]) -> [(temperature: Double, scaledKL: Double)] {
+    public static func temperatureSweep(
+        teacherLogits zt: [Float], studentLogits zs: [Float],
+        temperatures: [Double]
+    ) -> [(temperature: Double, scaledKL: Double)] {
         temperatures.map { ($0, $0 * $0 * kl(teacherLogits: zt, studentLogits: zs, temperature: $0)) }
     }
 
@@ -88,7 +92,8 @@ public enum Explain {
     /// which it prefers its own argmax over the teacher's: the "cost of argmax
     /// disagreement". It is 0 iff the argmaxes agree, and τ²·KL → 0 linearly.
     public static func argmaxDisagreementCost(teacherLogits zt: [Float], studentLogits zs: [Float])
-        -> (teacherArgmax: Int, studentArgmax: Int, cost: Double) {
+        -> (teacherArgmax: Int, studentArgmax: Int, cost: Double)
+    {
         let at = zt.indices.max { zt[$0] < zt[$1] || (zt[$0] == zt[$1] && $0 > $1) } ?? 0
         let ast = zs.indices.max { zs[$0] < zs[$1] || (zs[$0] == zs[$1] && $0 > $1) } ?? 0
         return (at, ast, Double(zs[ast]) - Double(zs[at]))

@@ -26,22 +26,28 @@ struct SideView: @unchecked Sendable {
         vocab = o.vocab
         mask = o.mask
         guard o.examples >= 0, o.positions >= 0, o.vocab >= 1 else {
-            throw LossError(side: side, field: "shape", message: "invalid sizes N=\(o.examples) T=\(o.positions) V=\(o.vocab); V must be ≥ 1")
+            throw LossError(
+                side: side, field: "shape", message: "invalid sizes N=\(o.examples) T=\(o.positions) V=\(o.vocab); V must be ≥ 1")
         }
         switch o.layout {
         case .dense(let v):
             guard v.shape == [o.examples, o.positions, o.vocab] else {
-                throw LossError(side: side, field: "values", message: "dense values have shape \(v.shape), expected [\(o.examples), \(o.positions), \(o.vocab)]")
+                throw LossError(
+                    side: side, field: "values",
+                    message: "dense values have shape \(v.shape), expected [\(o.examples), \(o.positions), \(o.vocab)]")
             }
             values = v
             indices = nil
             rowLength = o.vocab
         case .topK(let idx, let v):
             guard v.rank == 3, v.shape[0] == o.examples, v.shape[1] == o.positions, v.shape[2] >= 1 else {
-                throw LossError(side: side, field: "values", message: "top-k values have shape \(v.shape), expected [\(o.examples), \(o.positions), K] with K ≥ 1")
+                throw LossError(
+                    side: side, field: "values",
+                    message: "top-k values have shape \(v.shape), expected [\(o.examples), \(o.positions), K] with K ≥ 1")
             }
             guard idx.shape == v.shape else {
-                throw LossError(side: side, field: "indices", message: "top-k indices have shape \(idx.shape) but values have shape \(v.shape)")
+                throw LossError(
+                    side: side, field: "indices", message: "top-k indices have shape \(idx.shape) but values have shape \(v.shape)")
             }
             guard idx.dtype == .int32 || idx.dtype == .int64 else {
                 throw LossError(side: side, field: "indices", message: "top-k indices must be int32 or int64, got \(idx.dtype.rawValue)")
@@ -54,7 +60,8 @@ struct SideView: @unchecked Sendable {
             rowLength = v.shape[2]
         }
         guard values.dtype.isFloatingPoint else {
-            throw LossError(side: side, field: "values", message: "values must be float32, float16, bfloat16 or float64, got \(values.dtype.rawValue)")
+            throw LossError(
+                side: side, field: "values", message: "values must be float32, float16, bfloat16 or float64, got \(values.dtype.rawValue)")
         }
         if let m = mask {
             guard m.dtype == .uint8 || m.dtype == .bool else {
@@ -72,8 +79,9 @@ struct SideView: @unchecked Sendable {
     }
 
     func error(_ field: String = "values", row r: Int, vocabIndex: Int? = nil, _ message: String) -> LossError {
-        LossError(side: side, field: field, example: positions > 0 ? r / positions : r,
-                  position: positions > 0 ? r % positions : 0, vocabIndex: vocabIndex, message: message)
+        LossError(
+            side: side, field: field, example: positions > 0 ? r / positions : r,
+            position: positions > 0 ? r % positions : 0, vocabIndex: vocabIndex, message: message)
     }
 
     /// The row's values as float32: a pointer straight into the tensor for

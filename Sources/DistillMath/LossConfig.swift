@@ -31,17 +31,19 @@ public struct LossConfig: Sendable {
     /// Largest log-probability accepted before it counts as "> 0".
     public static let logProbTolerance: Float = 1e-4
 
-    public init(name: LossName,
-                temperature: Double = 1,
-                teacherTemperature: Double? = nil,
-                studentTemperature: Double? = nil,
-                scaleBySquaredTemperature: Bool? = nil,
-                alpha: Double? = nil,
-                beta: Double? = nil,
-                reduction: Reduction = .mean,
-                topKTailPolicy: TopKTailPolicy = .renormalize,
-                renormalize: Bool = false,
-                labels: Tensor? = nil) {
+    public init(
+        name: LossName,
+        temperature: Double = 1,
+        teacherTemperature: Double? = nil,
+        studentTemperature: Double? = nil,
+        scaleBySquaredTemperature: Bool? = nil,
+        alpha: Double? = nil,
+        beta: Double? = nil,
+        reduction: Reduction = .mean,
+        topKTailPolicy: TopKTailPolicy = .renormalize,
+        renormalize: Bool = false,
+        labels: Tensor? = nil
+    ) {
         self.name = name
         self.teacherTemperature = teacherTemperature ?? temperature
         self.studentTemperature = studentTemperature ?? temperature
@@ -56,29 +58,36 @@ public struct LossConfig: Sendable {
 
     /// Parses wire names; unknown names throw with field `loss.name` (or
     /// `loss.reduction`, `loss.tail_policy`).
-    public init(name: String,
-                temperature: Double = 1,
-                teacherTemperature: Double? = nil,
-                studentTemperature: Double? = nil,
-                scaleBySquaredTemperature: Bool? = nil,
-                alpha: Double? = nil,
-                beta: Double? = nil,
-                reduction: String = "mean",
-                topKTailPolicy: String = "renormalize",
-                renormalize: Bool = false,
-                labels: Tensor? = nil) throws {
+    public init(
+        name: String,
+        temperature: Double = 1,
+        teacherTemperature: Double? = nil,
+        studentTemperature: Double? = nil,
+        scaleBySquaredTemperature: Bool? = nil,
+        alpha: Double? = nil,
+        beta: Double? = nil,
+        reduction: String = "mean",
+        topKTailPolicy: String = "renormalize",
+        renormalize: Bool = false,
+        labels: Tensor? = nil
+    ) throws {
         guard let n = LossName(parsing: name) else {
-            throw LossError.config("loss.name", "unknown loss '\(name)'; expected one of \(LossName.allCases.map(\.rawValue).joined(separator: ", ")) or hinton")
+            throw LossError.config(
+                "loss.name",
+                "unknown loss '\(name)'; expected one of \(LossName.allCases.map(\.rawValue).joined(separator: ", ")) or hinton")
         }
         guard let r = Reduction(rawValue: reduction) else {
-            throw LossError.config("loss.reduction", "unknown reduction '\(reduction)'; expected one of \(Reduction.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw LossError.config(
+                "loss.reduction",
+                "unknown reduction '\(reduction)'; expected one of \(Reduction.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let tp = TopKTailPolicy(rawValue: topKTailPolicy) else {
             throw LossError.config("loss.tail_policy", "unknown top-k tail policy '\(topKTailPolicy)'; expected renormalize or tail_bucket")
         }
-        self.init(name: n, temperature: temperature, teacherTemperature: teacherTemperature,
-                  studentTemperature: studentTemperature, scaleBySquaredTemperature: scaleBySquaredTemperature,
-                  alpha: alpha, beta: beta, reduction: r, topKTailPolicy: tp, renormalize: renormalize, labels: labels)
+        self.init(
+            name: n, temperature: temperature, teacherTemperature: teacherTemperature,
+            studentTemperature: studentTemperature, scaleBySquaredTemperature: scaleBySquaredTemperature,
+            alpha: alpha, beta: beta, reduction: r, topKTailPolicy: tp, renormalize: renormalize, labels: labels)
         try validate()
     }
 

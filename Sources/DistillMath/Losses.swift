@@ -21,8 +21,10 @@ func weighted(_ w: Double, _ x: Double) -> Double { w == 0 ? 0 : w * x }
 
 /// Dense teacher row vs dense student row, both as float log-values.
 @inline(__always)
-func denseRowLoss(xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Float>, scanS: RowScan,
-                  sums: KLSums?, n: Int, config c: LossConfig, label: Int?, store: ExpStore? = nil) -> RowOutput {
+func denseRowLoss(
+    xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Float>, scanS: RowScan,
+    sums: KLSums?, n: Int, config c: LossConfig, label: Int?, store: ExpStore? = nil
+) -> RowOutput {
     var out = RowOutput()
     out.agree = scanT.argmax == scanS.argmax
     let itT = Float(1 / c.teacherTemperature), itS = Float(1 / c.studentTemperature)
@@ -42,12 +44,14 @@ func denseRowLoss(xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Fl
     case .crossEntropy: out.loss = weighted(scale, out.crossEntropy)
     case .jsd, .generalizedJSD, .skewKL, .skewReverseKL:
         let w = c.mixtureWeight
-        let (klPM, klQM) = mixtureSums(xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
-                                       st: sums.st, ss: sums.ss, w: Float(w), store: store!)
+        let (klPM, klQM) = mixtureSums(
+            xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
+            st: sums.st, ss: sums.ss, w: Float(w), store: store!)
         out.loss = weighted(scale, mixtureLoss(c, klPM: klPM, klQM: klQM))
     case .tvd, .probMSE:
-        let (absSum, sqSum) = differenceSums(xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
-                                             invSt: 1 / sums.st, invSs: 1 / sums.ss, store: store!)
+        let (absSum, sqSum) = differenceSums(
+            xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
+            invSt: 1 / sums.st, invSs: 1 / sums.ss, store: store!)
         out.loss = weighted(scale, c.name == .tvd ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
     case .combined:
         let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)
@@ -84,7 +88,8 @@ func hardLabelNLL(_ x: UnsafePointer<Float>, _ scan: RowScan, _ n: Int, invTau: 
 /// top-k inputs and as the definition the SIMD kernels must agree with.
 /// Returns (loss before soft scaling, H(p), H(q), KL(p‖q)).
 func explicitLoss(lp: UnsafeBufferPointer<Double>, lq: UnsafeBufferPointer<Double>, config c: LossConfig)
-    -> (loss: Double, hp: Double, hq: Double, kl: Double) {
+    -> (loss: Double, hp: Double, hq: Double, kl: Double)
+{
     var hp = 0.0, hq = 0.0, kl = 0.0, rkl = 0.0, absSum = 0.0, sqSum = 0.0, klPM = 0.0, klQM = 0.0
     let w = c.mixtureWeight
     for i in 0..<lp.count {

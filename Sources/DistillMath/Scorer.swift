@@ -1,6 +1,6 @@
 import Dispatch
-import Synchronization
 import DistillTensor
+import Synchronization
 
 /// Scores a student against a teacher over all N×T positions, in parallel.
 public enum LossScorer {
@@ -14,9 +14,11 @@ public enum LossScorer {
     ///   - progress: called after every chunk with the fraction of rows done,
     ///     strictly rising, serialised (never concurrently).
     /// - Throws: `LossError` for invalid input or config, `CancellationError`.
-    public static func score(teacher: ModelOutputs?, student: ModelOutputs, config: LossConfig,
-                             isCancelled: () -> Bool = { false },
-                             progress: (Double) -> Void = { _ in }) throws -> LossResult {
+    public static func score(
+        teacher: ModelOutputs?, student: ModelOutputs, config: LossConfig,
+        isCancelled: () -> Bool = { false },
+        progress: (Double) -> Void = { _ in }
+    ) throws -> LossResult {
         try config.validate()
         let plan = try ScorePlan(teacher: teacher, student: student, config: config)
         return try plan.run(isCancelled: isCancelled, progress: progress)
@@ -78,12 +80,16 @@ struct ScorePlan: @unchecked Sendable {
             }
             let tv = try SideView(t, side: .teacher)
             guard tv.examples == student.examples, tv.positions == student.positions else {
-                throw LossError(side: .student, field: "shape",
-                                message: "teacher has shape [N=\(tv.examples), T=\(tv.positions)] but student has [N=\(student.examples), T=\(student.positions)]")
+                throw LossError(
+                    side: .student, field: "shape",
+                    message:
+                        "teacher has shape [N=\(tv.examples), T=\(tv.positions)] but student has [N=\(student.examples), T=\(student.positions)]"
+                )
             }
             guard tv.vocab == student.vocab else {
-                throw LossError(side: .student, field: "vocab",
-                                message: "teacher vocab size \(tv.vocab) differs from student vocab size \(student.vocab)")
+                throw LossError(
+                    side: .student, field: "vocab",
+                    message: "teacher vocab size \(tv.vocab) differs from student vocab size \(student.vocab)")
             }
             teacher = tv
         } else {
@@ -103,13 +109,17 @@ struct ScorePlan: @unchecked Sendable {
                 throw LossError.config("labels", "labels have shape \(l.shape), expected [\(examples), \(positions)]")
             }
             if student.isTopK {
-                throw LossError(side: .student, field: "layout", message: "loss \(c.name.rawValue) needs dense student outputs (the label's probability is unknown for top-k)")
+                throw LossError(
+                    side: .student, field: "layout",
+                    message: "loss \(c.name.rawValue) needs dense student outputs (the label's probability is unknown for top-k)")
             }
         }
         if c.name == .logitMSE {
             for v in [teacher!, student] {
                 if v.isTopK { throw LossError(side: v.side, field: "layout", message: "logit_mse needs dense outputs") }
-                if v.kind != .logits { throw LossError(side: v.side, field: "kind", message: "logit_mse needs logits, got \(v.kind.rawValue)") }
+                if v.kind != .logits {
+                    throw LossError(side: v.side, field: "kind", message: "logit_mse needs logits, got \(v.kind.rawValue)")
+                }
             }
         }
     }
@@ -129,8 +139,9 @@ struct ScorePlan: @unchecked Sendable {
     }
 
     func labelError(_ r: Int, _ y: Int) -> LossError {
-        LossError(side: .config, field: "labels", example: r / positions, position: r % positions,
-                  message: "label \(y) is outside [0, \(vocab)) (use a negative value such as -100 to ignore a position)")
+        LossError(
+            side: .config, field: "labels", example: r / positions, position: r % positions,
+            message: "label \(y) is outside [0, \(vocab)) (use a negative value such as -100 to ignore a position)")
     }
 
     /// Computes one valid position.
@@ -160,15 +171,17 @@ struct ScorePlan: @unchecked Sendable {
             scanS = scanRow(xs, vocab)
             sums = nil
         } else {
-            (sums, scanT, scanS) = klFused(xt, xs, vocab, invTauT: Float(1 / c.teacherTemperature),
-                                           invTauS: Float(1 / c.studentTemperature), store: needsStore ? scratch.expStore : nil)
+            (sums, scanT, scanS) = klFused(
+                xt, xs, vocab, invTauT: Float(1 / c.teacherTemperature),
+                invTauS: Float(1 / c.studentTemperature), store: needsStore ? scratch.expStore : nil)
         }
         try checkScan(t, row: r, xt, vocab, scanT)
         try checkScan(student, row: r, xs, vocab, scanS)
         try checkLogProbs(t, row: r, xt, scanT)
         try checkLogProbs(student, row: r, xs, scanS)
-        let out = denseRowLoss(xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, label: y,
-                               store: needsStore ? scratch.expStore : nil)
+        let out = denseRowLoss(
+            xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, label: y,
+            store: needsStore ? scratch.expStore : nil)
         if out.loss.isNaN || (sums.map { !$0.isFinite } ?? false) {
             try locateBad(t, row: r, xt)
             try locateBad(student, row: r, xs)
@@ -217,8 +230,9 @@ struct ScorePlan: @unchecked Sendable {
         let tLen = teacher?.rowLength ?? 0, sLen = student.rowLength
 
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let scratch = WorkerScratch(teacherLength: tLen, studentLength: sLen,
-                                        expStoreLength: needsStore && !(teacher?.isTopK ?? true) && !student.isTopK ? vocab : 0)
+            let scratch = WorkerScratch(
+                teacherLength: tLen, studentLength: sLen,
+                expStoreLength: needsStore && !(teacher?.isTopK ?? true) && !student.isTopK ? vocab : 0)
             while true {
                 if isCancelled() {
                     state.shared.withLock { $0.cancelled = true }
@@ -292,9 +306,10 @@ struct ScorePlan: @unchecked Sendable {
             tailPolicy: anyTopK ? config.topKTailPolicy : nil,
             meanTeacherTailMass: nv > 0 ? sumTT / Double(nv) : 0, maxTeacherTailMass: maxTT,
             meanStudentTailMass: nv > 0 ? sumTS / Double(nv) : 0, maxStudentTailMass: maxTS)
-        return LossResult(name: config.name, reduction: config.reduction, examples: examples, positions: positions,
-                          perPosition: perPosition, valid: valid, perSequenceSum: red.sequenceSums,
-                          perSequenceMean: red.sequenceMeans, validPerSequence: red.validPerSequence,
-                          reduced: reduced, aggregate: aggregate, validPositions: nv, extras: extras)
+        return LossResult(
+            name: config.name, reduction: config.reduction, examples: examples, positions: positions,
+            perPosition: perPosition, valid: valid, perSequenceSum: red.sequenceSums,
+            perSequenceMean: red.sequenceMeans, validPerSequence: red.validPerSequence,
+            reduced: reduced, aggregate: aggregate, validPositions: nv, extras: extras)
     }
 }

@@ -28,7 +28,9 @@ public enum SequenceLevel {
     /// coverage > 1 + 1e-6, or zero coverage with `renormalize`.
     public static func loss(teacher: [Double], student: [Double], renormalize: Bool = false) throws -> SequenceLevelResult {
         guard teacher.count == student.count else {
-            throw LossError(side: .student, field: "sequences", message: "teacher has \(teacher.count) candidate probabilities, student \(student.count)")
+            throw LossError(
+                side: .student, field: "sequences",
+                message: "teacher has \(teacher.count) candidate probabilities, student \(student.count)")
         }
         for (side, xs) in [(LossError.Side.teacher, teacher), (.student, student)] {
             for (i, x) in xs.enumerated() where !(x >= 0 && x <= 1) {
@@ -53,7 +55,8 @@ public enum SequenceLevel {
             h -= p * dlog(p)
             kl += p * (dlog(p) - dlog(q))
         }
-        return SequenceLevelResult(crossEntropy: ce, klOnSet: kl, teacherEntropyOnSet: h,
-                                   teacherCoverage: ct, studentCoverage: cs, renormalized: renormalize)
+        return SequenceLevelResult(
+            crossEntropy: ce, klOnSet: kl, teacherEntropyOnSet: h,
+            teacherCoverage: ct, studentCoverage: cs, renormalized: renormalize)
     }
 }

@@ -50,9 +50,10 @@ final class WorkerScratch {
         teacherBuf = .allocate(capacity: Swift.max(teacherLength, 16))
         studentBuf = .allocate(capacity: Swift.max(studentLength, 16))
         let blocks = ExpStore.blocks(expStoreLength)
-        expStore = ExpStore(e: .allocate(capacity: Swift.max(expStoreLength, 16)),
-                            f: .allocate(capacity: Swift.max(expStoreLength, 16)),
-                            blockMaxT: .allocate(capacity: blocks), blockMaxS: .allocate(capacity: blocks))
+        expStore = ExpStore(
+            e: .allocate(capacity: Swift.max(expStoreLength, 16)),
+            f: .allocate(capacity: Swift.max(expStoreLength, 16)),
+            blockMaxT: .allocate(capacity: blocks), blockMaxS: .allocate(capacity: blocks))
     }
 
     deinit {
@@ -64,8 +65,10 @@ final class WorkerScratch {
 }
 
 /// Prepares one side of a top-k comparison.
-func prepareTopKSide(_ side: SideView, row r: Int, buf: UnsafeMutablePointer<Float>, tau: Double,
-                     renormalizeInput: Bool, policy: TopKTailPolicy) throws -> TopKRowInput {
+func prepareTopKSide(
+    _ side: SideView, row r: Int, buf: UnsafeMutablePointer<Float>, tau: Double,
+    renormalizeInput: Bool, policy: TopKTailPolicy
+) throws -> TopKRowInput {
     var input = TopKRowInput()
     input.invTau = 1 / tau
     let x = try side.logValueRow(r, scratch: buf, renormalize: renormalizeInput)
@@ -126,13 +129,17 @@ func checkScan(_ side: SideView, row r: Int, _ x: UnsafePointer<Float>, _ n: Int
 }
 
 /// One position where at least one side is top-k.
-func topKRowLoss(teacher: SideView, student: SideView, row r: Int, scratch: WorkerScratch,
-                 config c: LossConfig, label: Int?) throws -> RowOutput {
+func topKRowLoss(
+    teacher: SideView, student: SideView, row r: Int, scratch: WorkerScratch,
+    config c: LossConfig, label: Int?
+) throws -> RowOutput {
     let policy = c.topKTailPolicy
-    let ti = try prepareTopKSide(teacher, row: r, buf: scratch.teacherBuf, tau: c.teacherTemperature,
-                                 renormalizeInput: c.renormalize, policy: policy)
-    let si = try prepareTopKSide(student, row: r, buf: scratch.studentBuf, tau: c.studentTemperature,
-                                 renormalizeInput: c.renormalize, policy: policy)
+    let ti = try prepareTopKSide(
+        teacher, row: r, buf: scratch.teacherBuf, tau: c.teacherTemperature,
+        renormalizeInput: c.renormalize, policy: policy)
+    let si = try prepareTopKSide(
+        student, row: r, buf: scratch.studentBuf, tau: c.studentTemperature,
+        renormalizeInput: c.renormalize, policy: policy)
     // Union of known indices: key = vocab << 21 | side << 20 | slot.
     scratch.keys.removeAll(keepingCapacity: true)
     for (sideBit, view) in [(0, teacher), (1, student)] where view.isTopK {

@@ -1,9 +1,9 @@
+import Dispatch
 import DistillAnalysis
 import DistillJSON
 import DistillProtocol
 import DistillStore
 import DistillText
-import Dispatch
 
 /// The editor path: when an editor opens, changes or saves a JSON Lines file
 /// that is a loaded paired dataset, its findings are published on the lines
@@ -72,20 +72,24 @@ final class EditorSync: @unchecked Sendable {
         var out: [JSON] = []
         for problem in parsed.problems {
             let line = (problem.line ?? 1) - 1
-            out.append(Self.diagnostic(
-                line: line, severity: 1, code: problem.code == .duplicateId ? Finding.duplicateId : "unreadable-line",
-                message: problem.message, data: ["reason": JSON(problem.code.rawValue)]))
+            out.append(
+                Self.diagnostic(
+                    line: line, severity: 1, code: problem.code == .duplicateId ? Finding.duplicateId : "unreadable-line",
+                    message: problem.message, data: ["reason": JSON(problem.code.rawValue)]))
         }
         let pairs = parsed.examples.map {
-            TextPair(id: $0.hasId ? $0.id : nil, full: $0.full, simplified: $0.simplified,
-                     target: $0.target, label: $0.label?.description)
+            TextPair(
+                id: $0.hasId ? $0.id : nil, full: $0.full, simplified: $0.simplified,
+                target: $0.target, label: $0.label?.description)
         }
         for finding in checkPairsPerExample(pairs) where finding.code != Finding.duplicateId {
             for index in finding.exampleIndices {
                 let e = parsed.examples[index]
                 let data: JSON = ["exampleId": JSON(e.id)]
                 for (k, v) in finding.data.sorted(by: { $0.key < $1.key }) { data[k] = JSON(v) }
-                out.append(Self.diagnostic(line: e.line - 1, severity: finding.severity.rawValue, code: finding.code, message: finding.message, data: data))
+                out.append(
+                    Self.diagnostic(
+                        line: e.line - 1, severity: finding.severity.rawValue, code: finding.code, message: finding.message, data: data))
             }
         }
         return out

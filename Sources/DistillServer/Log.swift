@@ -45,7 +45,9 @@ public final class Logger: @unchecked Sendable {
 
     public func subscribe(_ connection: Connection, level: LogLevel?) {
         lock.withLock {
-            if let level { subscribers[ObjectIdentifier(connection)] = (level, connection) } else {
+            if let level {
+                subscribers[ObjectIdentifier(connection)] = (level, connection)
+            } else {
                 subscribers[ObjectIdentifier(connection)] = nil
             }
         }

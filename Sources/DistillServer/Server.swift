@@ -1,8 +1,8 @@
+import Dispatch
 import DistillJSON
 import DistillProtocol
 import DistillStore
 import DistillTransport
-import Dispatch
 import Synchronization
 
 #if canImport(Glibc)

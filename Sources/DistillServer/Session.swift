@@ -1,7 +1,7 @@
+import Dispatch
 import DistillJSON
 import DistillProtocol
 import DistillTransport
-import Dispatch
 
 /// One client connection: its lifecycle, its requests in flight, their order.
 public final class Session: @unchecked Sendable {
@@ -38,9 +38,11 @@ public final class Session: @unchecked Sendable {
             switch event {
             case .error(let framingError):
                 server.log(.warning, "framing: \(framingError.message)")
-                let code: ResponseError = framingError.kind == .tooLarge
-                    ? ResponseError(code: .limitExceeded, message: "Message too large: \(framingError.message)",
-                                    data: ["limit": JSON(server.options.maxMessageBytes)])
+                let code: ResponseError =
+                    framingError.kind == .tooLarge
+                    ? ResponseError(
+                        code: .limitExceeded, message: "Message too large: \(framingError.message)",
+                        data: ["limit": JSON(server.options.maxMessageBytes)])
                     : .parseError(framingError.message)
                 connection.send(OutgoingMessage.error(id: nil, code))
                 return true
@@ -148,9 +150,12 @@ public final class Session: @unchecked Sendable {
             return
         }
         if isShutDown {
-            reply(OutgoingMessage.error(id: id.json, ResponseError(
-                code: .invalidRequest, message: "Invalid request: the server is shutting down; only exit is accepted",
-                data: ["reason": "shutdown"])))
+            reply(
+                OutgoingMessage.error(
+                    id: id.json,
+                    ResponseError(
+                        code: .invalidRequest, message: "Invalid request: the server is shutting down; only exit is accepted",
+                        data: ["reason": "shutdown"])))
             return
         }
         switch method {

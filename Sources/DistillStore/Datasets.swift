@@ -141,13 +141,15 @@ public enum DatasetLoader {
                 missing += 1
             }
             if let first = seen[key] {
-                let error = fileError(.duplicateId, path, line: line, numbers: ["firstLine": first], "id '\(key)' already appeared on line \(first)")
+                let error = fileError(
+                    .duplicateId, path, line: line, numbers: ["firstLine": first], "id '\(key)' already appeared on line \(first)")
                 guard lenient else { throw error }
                 problems.append(error)
             }
             seen[key] = line
             bytes += full.utf8.count + simplified.utf8.count + (target?.utf8.count ?? 0) + key.utf8.count + 64
-            examples.append(Example(id: key, full: full, simplified: simplified, target: target, label: label, line: line, hasId: id != nil))
+            examples.append(
+                Example(id: key, full: full, simplified: simplified, target: target, label: label, line: line, hasId: id != nil))
         }
 
         func finish(_ format: DatasetFormat) -> LoadedDataset {
@@ -160,7 +162,9 @@ public enum DatasetLoader {
     /// Parses an editor's buffer of a paired JSON Lines dataset without stopping at
     /// the first problem: bad lines and duplicate ids come back as `problems`, and
     /// every example that could be read (duplicates included) as `examples`.
-    public static func parseLeniently(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) -> (examples: [Example], problems: [StoreError]) {
+    public static func parseLeniently(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource) -> (
+        examples: [Example], problems: [StoreError]
+    ) {
         var b = PairedBuilder(path: source.path)
         b.lenient = true
         _ = try? pairedJSONL(bytes, source, builder: &b)
@@ -172,7 +176,9 @@ public enum DatasetLoader {
         return try pairedJSONL(bytes, source, builder: &b)
     }
 
-    static func pairedJSONL(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource, builder b: inout PairedBuilder) throws -> LoadedDataset {
+    static func pairedJSONL(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource, builder b: inout PairedBuilder) throws
+        -> LoadedDataset
+    {
         let path = source.path
         let o = source.options
         try forEachLine(bytes) { line, text in
@@ -186,7 +192,9 @@ public enum DatasetLoader {
         return b.finish(.jsonl)
     }
 
-    private static func pairedLine(_ text: UnsafeRawBufferPointer, line: Int, path: String, options o: DatasetOptions, into b: inout PairedBuilder) throws {
+    private static func pairedLine(
+        _ text: UnsafeRawBufferPointer, line: Int, path: String, options o: DatasetOptions, into b: inout PairedBuilder
+    ) throws {
         let obj = try parseObjectLine(text, path: path, line: line)
         func string(_ canonical: String, required: Bool) throws -> String? {
             let name = o.field(canonical)
@@ -201,13 +209,21 @@ public enum DatasetLoader {
         }
         var id: String?
         if let v = obj[o.field("id")], !v.isNull {
-            if let s = v.stringValue { id = s } else if let i = v.intValue { id = String(i) } else {
+            if let s = v.stringValue {
+                id = s
+            } else if let i = v.intValue {
+                id = String(i)
+            } else {
                 throw fileError(.badLine, path, line: line, "'\(o.field("id"))' is \(v.kindDescription), not a string or integer")
             }
         }
         var label: DatasetLabel?
         if let v = obj[o.field("label")], !v.isNull {
-            if let s = v.stringValue { label = .string(s) } else if let i = v.intValue { label = .integer(i) } else {
+            if let s = v.stringValue {
+                label = .string(s)
+            } else if let i = v.intValue {
+                label = .integer(i)
+            } else {
                 throw fileError(.badLine, path, line: line, "'\(o.field("label"))' is \(v.kindDescription), not a string or integer")
             }
         }
@@ -339,7 +355,8 @@ public enum DatasetLoader {
         var size = 0
         for r in records.dropFirst() {
             guard r.fields.count == header.fields.count else {
-                throw fileError(.badLine, path, line: r.line, "the record has \(r.fields.count) fields where the header has \(header.fields.count)")
+                throw fileError(
+                    .badLine, path, line: r.line, "the record has \(r.fields.count) fields where the header has \(header.fields.count)")
             }
             size += r.fields[col].utf8.count + 32
             inputs.append(InputRecord(text: r.fields[col], line: r.line))
@@ -416,7 +433,8 @@ public enum CSV {
                     guard d == delimiter || d == 0x0A || atCRLF else {
                         throw fileError(
                             .csvQuoting, path, line: line,
-                            "unexpected '\(String(UnicodeScalar(d)))' after a closing quote (a quote inside a quoted field is written as two quotes)")
+                            "unexpected '\(String(UnicodeScalar(d)))' after a closing quote (a quote inside a quoted field is written as two quotes)"
+                        )
                     }
                 }
                 continue

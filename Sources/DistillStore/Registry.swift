@@ -322,10 +322,13 @@ public final class Registry: @unchecked Sendable {
         for e in entries.values {
             switch e {
             case .teacher(let t):
-                if let s = t.source { items.append(.teacher(name: t.name, source: TeacherSource(path: s.path, format: t.format, options: s.options))) }
+                if let s = t.source {
+                    items.append(.teacher(name: t.name, source: TeacherSource(path: s.path, format: t.format, options: s.options)))
+                }
             case .dataset(let d):
                 if let s = d.source {
-                    items.append(.dataset(name: d.name, source: DatasetSource(path: s.path, kind: s.kind, format: d.format, options: s.options)))
+                    items.append(
+                        .dataset(name: d.name, source: DatasetSource(path: s.path, kind: s.kind, format: d.format, options: s.options)))
                 }
             }
         }

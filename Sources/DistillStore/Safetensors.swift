@@ -108,7 +108,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             var shape: [Int] = []
             for d in shapeJSON {
                 guard let v = d.intValue, v >= 0 else {
-                    throw fileError(.malformedHeader, path, tensor: name, "the shape holds \(d.serializedString()), not a non-negative integer")
+                    throw fileError(
+                        .malformedHeader, path, tensor: name, "the shape holds \(d.serializedString()), not a non-negative integer")
                 }
                 shape.append(v)
             }

@@ -163,7 +163,8 @@ public struct DatasetOptions: Sendable, Equatable {
                     guard Self.canonicalFields.contains(k) else {
                         throw StoreError(
                             .unknownFormat,
-                            "option fields: unknown field '\(k)' (expected one of \(Self.canonicalFields.sorted().joined(separator: ", ")))")
+                            "option fields: unknown field '\(k)' (expected one of \(Self.canonicalFields.sorted().joined(separator: ", ")))"
+                        )
                     }
                     guard let s = v.stringValue else {
                         throw StoreError(.unknownFormat, "option fields: '\(k)' must map to a string")

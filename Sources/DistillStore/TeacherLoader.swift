@@ -316,7 +316,8 @@ public enum TeacherLoader {
         default:
             throw fileError(
                 .shapeMismatch, path, tensor: name,
-                "\(what) have shape \(t.shape); expected [N, \(what == "top-k values" ? "K" : "V")] or [N, T, \(what == "top-k values" ? "K" : "V")]")
+                "\(what) have shape \(t.shape); expected [N, \(what == "top-k values" ? "K" : "V")] or [N, T, \(what == "top-k values" ? "K" : "V")]"
+            )
         }
     }
 
@@ -338,11 +339,14 @@ public enum TeacherLoader {
             kind = topk[0]
             valuesName = "topk_" + kind.rawValue
         } else if dense.count + topk.count == 0 {
-            let wanted = source.options.kind.map { "'\($0.rawValue)' or 'topk_\($0.rawValue)'" } ?? "logits, probs, logprobs or topk_logits, topk_probs, topk_logprobs"
+            let wanted =
+                source.options.kind.map { "'\($0.rawValue)' or 'topk_\($0.rawValue)'" }
+                ?? "logits, probs, logprobs or topk_logits, topk_probs, topk_logprobs"
             throw fileError(.malformedHeader, path, "no value tensor: expected one of \(wanted)")
         } else {
             let names = dense.map(\.rawValue) + topk.map { "topk_" + $0.rawValue }
-            throw fileError(.malformedHeader, path, "several value tensors (\(names.joined(separator: ", "))); choose one with the kind option")
+            throw fileError(
+                .malformedHeader, path, "several value tensors (\(names.joined(separator: ", "))); choose one with the kind option")
         }
         let isTopK = valuesName.hasPrefix("topk_")
         let (raw, valuesCopied) = try file.tensor(valuesName)
@@ -362,7 +366,8 @@ public enum TeacherLoader {
             }
             let (rawIdx, idxCopied) = try file.tensor("topk_indices")
             guard rawIdx.dtype == .int32 || rawIdx.dtype == .int64 else {
-                throw fileError(.unsupportedDtype, path, tensor: "topk_indices", "dtype \(file.entries["topk_indices"]!.dtypeName) is not I32 or I64")
+                throw fileError(
+                    .unsupportedDtype, path, tensor: "topk_indices", "dtype \(file.entries["topk_indices"]!.dtypeName) is not I32 or I64")
             }
             let idx = try asThreeD(rawIdx, path: path, name: "topk_indices", what: "top-k values")
             guard idx.shape == values.shape else {
@@ -446,7 +451,8 @@ public enum TeacherLoader {
             }
             let i3 = try asThreeD(idx.tensor, path: ipath, name: "indices", what: "top-k values")
             guard i3.shape == values.shape else {
-                throw fileError(.shapeMismatch, ipath, "the indices have shape \(idx.tensor.shape) but the values have \(array.tensor.shape)")
+                throw fileError(
+                    .shapeMismatch, ipath, "the indices have shape \(idx.tensor.shape) but the values have \(array.tensor.shape)")
             }
             indices = i3
             mapped += idx.map.size
@@ -485,113 +491,118 @@ public enum TeacherLoader {
         var anyId = false
         var anyMissingId = false
         var firstLine = 0
-        try map.withBytes { raw in try forEachLine(droppingBOM(raw)) { lineNo, bytes in
-            if isBlank(bytes) { return }
-            if firstLine == 0 { firstLine = lineNo }
-            let obj: JSON
-            do { obj = try JSON.parse(bytes) } catch let e as JSONParseError {
-                throw fileError(.badLine, path, line: lineNo, numbers: ["column": e.column], "not JSON: \(e.message) (column \(e.column))")
-            }
-            guard obj.isObject else {
-                throw fileError(.badLine, path, line: lineNo, "the line holds \(obj.kindDescription), not an object")
-            }
-            var id: String?
-            if let j = obj["id"] {
-                if let s = j.stringValue {
-                    id = s
-                } else if let i = j.intValue {
-                    id = String(i)
+        try map.withBytes { raw in
+            try forEachLine(droppingBOM(raw)) { lineNo, bytes in
+                if isBlank(bytes) { return }
+                if firstLine == 0 { firstLine = lineNo }
+                let obj: JSON
+                do { obj = try JSON.parse(bytes) } catch let e as JSONParseError {
+                    throw fileError(
+                        .badLine, path, line: lineNo, numbers: ["column": e.column], "not JSON: \(e.message) (column \(e.column))")
+                }
+                guard obj.isObject else {
+                    throw fileError(.badLine, path, line: lineNo, "the line holds \(obj.kindDescription), not an object")
+                }
+                var id: String?
+                if let j = obj["id"] {
+                    if let s = j.stringValue {
+                        id = s
+                    } else if let i = j.intValue {
+                        id = String(i)
+                    } else {
+                        throw fileError(.badLine, path, line: lineNo, "'id' is \(j.kindDescription), not a string or integer")
+                    }
+                }
+                if id == nil { anyMissingId = true } else { anyId = true }
+                if anyId && anyMissingId {
+                    throw fileError(.badLine, path, line: lineNo, "the lines disagree: some have an 'id' and some do not")
+                }
+                let wanted = source.options.kind.map { [$0] } ?? OutputKind.allCases
+                let dense = wanted.filter { obj[$0.rawValue] != nil }
+                let hasTopK = obj["topk_indices"] != nil || obj["topk_values"] != nil
+                let topK: Bool
+                var lineKind: OutputKind
+                var row = Row(line: lineNo, id: id, values: [], indices: [], positions: 0, mask: nil)
+                func numbers(_ field: String) throws -> (values: [Float], shape: [Int]) {
+                    do { return try obj[field]!.flattenedNumbers(maxRank: 2) } catch let e as NumericArrayError {
+                        throw fileError(.badLine, path, line: lineNo, "'\(field)'\(e.path): \(e.message)")
+                    }
+                }
+                if dense.count == 1, !hasTopK {
+                    topK = false
+                    lineKind = dense[0]
+                    let (v, shape) = try numbers(lineKind.rawValue)
+                    row.values = v
+                    row.positions = shape.count == 2 ? shape[0] : 1
+                    let w = shape.last!
+                    if width < 0 { width = w }
+                    guard w == width else {
+                        throw fileError(
+                            .shapeMismatch, path, line: lineNo, numbers: ["expected": width, "actual": w],
+                            "'\(lineKind.rawValue)' has \(w) values per position where earlier lines have \(width)")
+                    }
+                } else if dense.isEmpty, hasTopK {
+                    topK = true
+                    guard obj["topk_indices"] != nil, obj["topk_values"] != nil else {
+                        throw fileError(.badLine, path, line: lineNo, "top-k outputs need both 'topk_indices' and 'topk_values'")
+                    }
+                    lineKind = source.options.kind ?? .logits
+                    if let k = obj["kind"] {
+                        guard let s = k.stringValue, let kk = OutputKind(rawValue: s) else {
+                            throw fileError(.badLine, path, line: lineNo, "'kind' must be one of logits, probs, logprobs")
+                        }
+                        if let wantedKind = source.options.kind, wantedKind != kk {
+                            throw fileError(
+                                .badLine, path, line: lineNo, "'kind' is \(s) but the kind option asks for \(wantedKind.rawValue)")
+                        }
+                        lineKind = kk
+                    }
+                    let (v, shape) = try numbers("topk_values")
+                    let (ix, ishape): ([Int64], [Int])
+                    do { (ix, ishape) = try obj["topk_indices"]!.flattenedIntegers(maxRank: 2) } catch let e as NumericArrayError {
+                        throw fileError(.badLine, path, line: lineNo, "'topk_indices'\(e.path): \(e.message)")
+                    }
+                    guard ishape == shape else {
+                        throw fileError(
+                            .shapeMismatch, path, line: lineNo, "'topk_indices' has shape \(ishape) but 'topk_values' has \(shape)")
+                    }
+                    row.values = v
+                    row.indices = ix
+                    row.positions = shape.count == 2 ? shape[0] : 1
+                    let w = shape.last!
+                    if width < 0 { width = w }
+                    guard w == width else {
+                        throw fileError(
+                            .shapeMismatch, path, line: lineNo, numbers: ["expected": width, "actual": w],
+                            "the line has k = \(w) where earlier lines have k = \(width)")
+                    }
+                } else if dense.isEmpty {
+                    let names = source.options.kind.map { "'\($0.rawValue)'" } ?? "'logits', 'probs' or 'logprobs'"
+                    throw fileError(.badLine, path, line: lineNo, "the line lacks a \(names) field (or 'topk_indices' and 'topk_values')")
                 } else {
-                    throw fileError(.badLine, path, line: lineNo, "'id' is \(j.kindDescription), not a string or integer")
+                    throw fileError(.badLine, path, line: lineNo, "the line holds several value fields; choose one with the kind option")
                 }
-            }
-            if id == nil { anyMissingId = true } else { anyId = true }
-            if anyId && anyMissingId {
-                throw fileError(.badLine, path, line: lineNo, "the lines disagree: some have an 'id' and some do not")
-            }
-            let wanted = source.options.kind.map { [$0] } ?? OutputKind.allCases
-            let dense = wanted.filter { obj[$0.rawValue] != nil }
-            let hasTopK = obj["topk_indices"] != nil || obj["topk_values"] != nil
-            let topK: Bool
-            var lineKind: OutputKind
-            var row = Row(line: lineNo, id: id, values: [], indices: [], positions: 0, mask: nil)
-            func numbers(_ field: String) throws -> (values: [Float], shape: [Int]) {
-                do { return try obj[field]!.flattenedNumbers(maxRank: 2) } catch let e as NumericArrayError {
-                    throw fileError(.badLine, path, line: lineNo, "'\(field)'\(e.path): \(e.message)")
+                if let l = layoutTopK, l != topK {
+                    throw fileError(.badLine, path, line: lineNo, "the line mixes dense and top-k outputs with earlier lines")
                 }
-            }
-            if dense.count == 1, !hasTopK {
-                topK = false
-                lineKind = dense[0]
-                let (v, shape) = try numbers(lineKind.rawValue)
-                row.values = v
-                row.positions = shape.count == 2 ? shape[0] : 1
-                let w = shape.last!
-                if width < 0 { width = w }
-                guard w == width else {
+                layoutTopK = topK
+                if let k = kind, k != lineKind {
                     throw fileError(
-                        .shapeMismatch, path, line: lineNo, numbers: ["expected": width, "actual": w],
-                        "'\(lineKind.rawValue)' has \(w) values per position where earlier lines have \(width)")
+                        .badLine, path, line: lineNo, "the line holds \(lineKind.rawValue) where earlier lines hold \(k.rawValue)")
                 }
-            } else if dense.isEmpty, hasTopK {
-                topK = true
-                guard obj["topk_indices"] != nil, obj["topk_values"] != nil else {
-                    throw fileError(.badLine, path, line: lineNo, "top-k outputs need both 'topk_indices' and 'topk_values'")
-                }
-                lineKind = source.options.kind ?? .logits
-                if let k = obj["kind"] {
-                    guard let s = k.stringValue, let kk = OutputKind(rawValue: s) else {
-                        throw fileError(.badLine, path, line: lineNo, "'kind' must be one of logits, probs, logprobs")
+                kind = lineKind
+                if let m = obj["mask"] {
+                    guard let items = m.arrayValue, items.count == row.positions else {
+                        throw fileError(.shapeMismatch, path, line: lineNo, "'mask' must be a list of \(row.positions) booleans or 0/1")
                     }
-                    if let wantedKind = source.options.kind, wantedKind != kk {
-                        throw fileError(.badLine, path, line: lineNo, "'kind' is \(s) but the kind option asks for \(wantedKind.rawValue)")
+                    row.mask = try items.map { item in
+                        if let b = item.boolValue { return b ? 1 : 0 }
+                        if let i = item.intValue { return i != 0 ? 1 : 0 }
+                        throw fileError(.badLine, path, line: lineNo, "'mask' holds \(item.kindDescription)")
                     }
-                    lineKind = kk
                 }
-                let (v, shape) = try numbers("topk_values")
-                let (ix, ishape): ([Int64], [Int])
-                do { (ix, ishape) = try obj["topk_indices"]!.flattenedIntegers(maxRank: 2) } catch let e as NumericArrayError {
-                    throw fileError(.badLine, path, line: lineNo, "'topk_indices'\(e.path): \(e.message)")
-                }
-                guard ishape == shape else {
-                    throw fileError(.shapeMismatch, path, line: lineNo, "'topk_indices' has shape \(ishape) but 'topk_values' has \(shape)")
-                }
-                row.values = v
-                row.indices = ix
-                row.positions = shape.count == 2 ? shape[0] : 1
-                let w = shape.last!
-                if width < 0 { width = w }
-                guard w == width else {
-                    throw fileError(
-                        .shapeMismatch, path, line: lineNo, numbers: ["expected": width, "actual": w],
-                        "the line has k = \(w) where earlier lines have k = \(width)")
-                }
-            } else if dense.isEmpty {
-                let names = source.options.kind.map { "'\($0.rawValue)'" } ?? "'logits', 'probs' or 'logprobs'"
-                throw fileError(.badLine, path, line: lineNo, "the line lacks a \(names) field (or 'topk_indices' and 'topk_values')")
-            } else {
-                throw fileError(.badLine, path, line: lineNo, "the line holds several value fields; choose one with the kind option")
+                rows.append(row)
             }
-            if let l = layoutTopK, l != topK {
-                throw fileError(.badLine, path, line: lineNo, "the line mixes dense and top-k outputs with earlier lines")
-            }
-            layoutTopK = topK
-            if let k = kind, k != lineKind {
-                throw fileError(.badLine, path, line: lineNo, "the line holds \(lineKind.rawValue) where earlier lines hold \(k.rawValue)")
-            }
-            kind = lineKind
-            if let m = obj["mask"] {
-                guard let items = m.arrayValue, items.count == row.positions else {
-                    throw fileError(.shapeMismatch, path, line: lineNo, "'mask' must be a list of \(row.positions) booleans or 0/1")
-                }
-                row.mask = try items.map { item in
-                    if let b = item.boolValue { return b ? 1 : 0 }
-                    if let i = item.intValue { return i != 0 ? 1 : 0 }
-                    throw fileError(.badLine, path, line: lineNo, "'mask' holds \(item.kindDescription)")
-                }
-            }
-            rows.append(row)
-        }
         }
         guard let topK = layoutTopK, let kind else {
             throw fileError(.badLine, path, line: 1, "the file holds no examples")

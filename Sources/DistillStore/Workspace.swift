@@ -133,7 +133,8 @@ public struct Workspace: Sendable {
                     guard let ff = TeacherFormat(rawValue: f) else { throw StoreError(.unknownFormat, "unknown format '\(f)'") }
                     format = ff
                 }
-                items.append(.teacher(name: name, source: TeacherSource(path: p, format: format, options: try TeacherOptions(json: t["options"]))))
+                items.append(
+                    .teacher(name: name, source: TeacherSource(path: p, format: format, options: try TeacherOptions(json: t["options"]))))
             } catch {
                 warnings.append("\(path): skipped a teacher entry: \(error)")
             }
@@ -149,7 +150,10 @@ public struct Workspace: Sendable {
                     guard let ff = DatasetFormat(rawValue: f) else { throw StoreError(.unknownFormat, "unknown format '\(f)'") }
                     format = ff
                 }
-                items.append(.dataset(name: name, source: DatasetSource(path: p, kind: kind, format: format, options: try DatasetOptions(json: d["options"]))))
+                items.append(
+                    .dataset(
+                        name: name,
+                        source: DatasetSource(path: p, kind: kind, format: format, options: try DatasetOptions(json: d["options"]))))
             } catch {
                 warnings.append("\(path): skipped a dataset entry: \(error)")
             }

@@ -1,8 +1,9 @@
 import Dispatch
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `transform` applied to every element, using all cores for large inputs;
@@ -28,9 +29,9 @@ func parallelMap<T, R>(_ items: [T], _ transform: (T) -> R) -> [R] {
 enum ProcessInfoLite {
     static let activeProcessorCount: Int = {
         #if canImport(Glibc) || canImport(Darwin)
-        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         #else
-        return 1
+            return 1
         #endif
     }()
 }
@@ -204,7 +205,8 @@ public func classifyInputs(pairs: [TextPair], inputs: [String], nearThreshold: D
         let key = String(String.UnicodeScalarView(sc))
         switch (fullExact[key], simpExact[key]) {
         case let (f?, s?):
-            matches.append(InputMatch(inputIndex: k, kind: .ambiguous(fullPairIndex: f, simplifiedPairIndex: s), method: .exact, similarity: 1))
+            matches.append(
+                InputMatch(inputIndex: k, kind: .ambiguous(fullPairIndex: f, simplifiedPairIndex: s), method: .exact, similarity: 1))
         case let (f?, nil):
             matches.append(InputMatch(inputIndex: k, kind: .full(f), method: .exact, similarity: 1))
         case let (nil, s?):
@@ -237,7 +239,9 @@ public func classifyInputs(pairs: [TextPair], inputs: [String], nearThreshold: D
                 } else if s.sim > f.sim {
                     m = InputMatch(inputIndex: k, kind: .simplified(s.pair), method: .near, similarity: s.sim)
                 } else {
-                    m = InputMatch(inputIndex: k, kind: .ambiguous(fullPairIndex: f.pair, simplifiedPairIndex: s.pair), method: .near, similarity: f.sim)
+                    m = InputMatch(
+                        inputIndex: k, kind: .ambiguous(fullPairIndex: f.pair, simplifiedPairIndex: s.pair), method: .near,
+                        similarity: f.sim)
                 }
             case let (f?, nil):
                 m = InputMatch(inputIndex: k, kind: .full(f.pair), method: .near, similarity: f.sim)
@@ -300,16 +304,20 @@ func makeClassification(matches: [InputMatch], counts c: ClassificationCounts, t
         consequence = "Pass the inputs the student was actually trained on."
     case .allSimplified:
         if c.simplified == c.total {
-            verdict = c.total == 1
+            verdict =
+                c.total == 1
                 ? "The only training input is a simplified input: the student is trained on D', as intended."
                 : "All \(totalText) training inputs are simplified inputs: the student is trained on D', as intended."
         } else {
-            verdict = "\(F.ratio(c.simplified, of: c.total)) \(inputsWord) are simplified inputs and none is a full context: the student is trained on D', as intended."
+            verdict =
+                "\(F.ratio(c.simplified, of: c.total)) \(inputsWord) are simplified inputs and none is a full context: the student is trained on D', as intended."
         }
-        consequence = "It learns from the same information it will have when deployed, so training loss is a fair guide to deployed quality."
+        consequence =
+            "It learns from the same information it will have when deployed, so training loss is a fair guide to deployed quality."
     case .mostlyFull:
         if c.full == c.total {
-            verdict = c.total == 1
+            verdict =
+                c.total == 1
                 ? "The only training input is a full context: the student is being trained on D, not D'."
                 : "All \(totalText) training inputs are full contexts: the student is being trained on D, not D'."
         } else {
@@ -317,21 +325,30 @@ func makeClassification(matches: [InputMatch], counts c: ClassificationCounts, t
         }
         consequence = "It learns from context it will not have when deployed; expect training loss to look better than deployed quality."
     case .mixed:
-        verdict = "\(F.ratio(c.full, of: c.total)) \(inputsWord) are full contexts and \(F.count(c.simplified)) are simplified inputs: the training set mixes D and D'."
-        consequence = "Both datasets were probably concatenated, or the wrong split was used; the student partly learns from context it will not have when deployed, so training loss overstates deployed quality."
+        verdict =
+            "\(F.ratio(c.full, of: c.total)) \(inputsWord) are full contexts and \(F.count(c.simplified)) are simplified inputs: the training set mixes D and D'."
+        consequence =
+            "Both datasets were probably concatenated, or the wrong split was used; the student partly learns from context it will not have when deployed, so training loss overstates deployed quality."
     case .mostlySimplified:
-        verdict = "\(F.ratio(c.full, of: c.total)) \(inputsWord) are full contexts while \(F.count(c.simplified)) are simplified inputs: a few examples of D leaked into the student's training set D'."
-        consequence = "Those examples teach the student to rely on context it will not have when deployed; replace them with their simplified inputs."
+        verdict =
+            "\(F.ratio(c.full, of: c.total)) \(inputsWord) are full contexts while \(F.count(c.simplified)) are simplified inputs: a few examples of D leaked into the student's training set D'."
+        consequence =
+            "Those examples teach the student to rely on context it will not have when deployed; replace them with their simplified inputs."
     case .mostlyUnknown:
         let matched = c.total - c.unknown
-        var v = "\(F.ratio(c.unknown, of: c.total)) \(inputsWord) match neither the full contexts nor the simplified inputs of this dataset: the inputs do not come from this paired dataset."
+        var v =
+            "\(F.ratio(c.unknown, of: c.total)) \(inputsWord) match neither the full contexts nor the simplified inputs of this dataset: the inputs do not come from this paired dataset."
         if matched > 0 {
-            v = String(v.dropLast()) + " (of the \(F.count(matched)) that match, \(F.count(c.full)) \(c.full == 1 ? "is a full context" : "are full contexts") and \(F.count(c.simplified)) \(c.simplified == 1 ? "is simplified" : "are simplified"))."
+            v =
+                String(v.dropLast())
+                + " (of the \(F.count(matched)) that match, \(F.count(c.full)) \(c.full == 1 ? "is a full context" : "are full contexts") and \(F.count(c.simplified)) \(c.simplified == 1 ? "is simplified" : "are simplified"))."
         }
         verdict = v
-        consequence = "Check that the right paired dataset was given and that the logged inputs were not transformed (templated, truncated, tokenised) first; nothing can be said about D versus D' until they match."
+        consequence =
+            "Check that the right paired dataset was given and that the logged inputs were not transformed (templated, truncated, tokenised) first; nothing can be said about D versus D' until they match."
     case .inconclusive:
-        verdict = "Every matched training input is identical in D and D' (its simplified input equals its full context), so it cannot be told which dataset was used."
+        verdict =
+            "Every matched training input is identical in D and D' (its simplified input equals its full context), so it cannot be told which dataset was used."
         consequence = "Fix the pairs whose simplified input is not simplified, then classify again."
     }
 
@@ -340,10 +357,14 @@ func makeClassification(matches: [InputMatch], counts c: ClassificationCounts, t
         notes.append("\(F.ratio(c.unknown, of: c.total)) \(inputsWord) match neither dataset.")
     }
     if c.ambiguous > 0 {
-        notes.append("\(F.count(c.ambiguous, "input")) \(c.ambiguous == 1 ? "matches" : "match") a full context and a simplified input equally well and \(c.ambiguous == 1 ? "was" : "were") not counted as either.")
+        notes.append(
+            "\(F.count(c.ambiguous, "input")) \(c.ambiguous == 1 ? "matches" : "match") a full context and a simplified input equally well and \(c.ambiguous == 1 ? "was" : "were") not counted as either."
+        )
     }
     if c.near > 0 {
-        notes.append("\(F.count(c.near, "input")) \(c.near == 1 ? "was" : "were") matched as edited near-duplicates (character 5-gram Jaccard similarity ≥ \(F.number(threshold))) rather than exactly.")
+        notes.append(
+            "\(F.count(c.near, "input")) \(c.near == 1 ? "was" : "were") matched as edited near-duplicates (character 5-gram Jaccard similarity ≥ \(F.number(threshold))) rather than exactly."
+        )
     }
 
     return Classification(

@@ -42,7 +42,7 @@ func isPunctuationScalar(_ s: Unicode.Scalar) -> Bool {
         // ASCII fast path: !"#%&'()*,-./:;?@[\]_{}  (the P* ones; $+<=>^`|~ are symbols)
         switch s.value {
         case 0x21, 0x22, 0x23, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2C, 0x2D, 0x2E, 0x2F,
-             0x3A, 0x3B, 0x3F, 0x40, 0x5B, 0x5C, 0x5D, 0x5F, 0x7B, 0x7D:
+            0x3A, 0x3B, 0x3F, 0x40, 0x5B, 0x5C, 0x5D, 0x5F, 0x7B, 0x7D:
             return true
         default:
             return false
@@ -50,7 +50,7 @@ func isPunctuationScalar(_ s: Unicode.Scalar) -> Bool {
     }
     switch s.properties.generalCategory {
     case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-         .initialPunctuation, .finalPunctuation, .otherPunctuation:
+        .initialPunctuation, .finalPunctuation, .otherPunctuation:
         return true
     default:
         return false

@@ -77,30 +77,46 @@ public struct Finding: Sendable, Equatable {
     /// Every code this module can report, in report order, with a title and a
     /// one-paragraph description (including the keys of `data`).
     public static let allCodes: [FindingCode] = [
-        FindingCode(code: emptyFull, title: "Empty full context",
-                    description: "The full-context input x is empty after normalisation, so the teacher has nothing to read. data: none per example; grouped: count.",
-                    severity: .error),
-        FindingCode(code: emptySimplified, title: "Empty simplified input",
-                    description: "The simplified input x' is empty after normalisation, so the student has nothing to read. data: none per example; grouped: count.",
-                    severity: .error),
-        FindingCode(code: identicalSimplification, title: "Nothing was simplified",
-                    description: "The simplified input x' is identical to the full context x after normalisation (case, whitespace and edge punctuation ignored): the student sees exactly what the teacher sees. data: characters; grouped: count.",
-                    severity: .warning),
-        FindingCode(code: simplifiedLonger, title: "Simplified input is longer",
-                    description: "The simplified input x' has more characters than its full context x after normalisation, which a simplification should not. data: fullCharacters, simplifiedCharacters, lengthRatio (simplified/full); grouped: count, meanLengthRatio, maxLengthRatio.",
-                    severity: .information),
-        FindingCode(code: contextLeak, title: "Full context leaks into the simplified input",
-                    description: "The simplified input x' is not identical to x but contains at least 90% of the distinct word 5-grams of x (n = number of words of x when x has fewer than 5), so the student still sees most of the teacher's context. data: coverage, ngramSize; grouped: count, meanCoverage, minCoverage.",
-                    severity: .warning),
-        FindingCode(code: unrelatedSimplification, title: "Simplified input unrelated to its full context",
-                    description: "The simplified input x' shares almost no words with its full context x: the token-overlap coefficient |A∩B| / min(|A|,|B|) of their word sets is below 0.1, which suggests the pairs are misaligned. data: tokenOverlap; grouped: count, meanTokenOverlap, maxTokenOverlap.",
-                    severity: .warning),
-        FindingCode(code: duplicateId, title: "Duplicate id",
-                    description: "The same id (compared exactly) is used by more than one example, so results keyed by id are ambiguous. data: occurrences; grouped: count (examples), distinctIds.",
-                    severity: .error),
-        FindingCode(code: missingId, title: "Missing id",
-                    description: "The example has no id, or an id that is empty or only whitespace; it can only be referred to by position. data: none per example; grouped: count.",
-                    severity: .warning),
+        FindingCode(
+            code: emptyFull, title: "Empty full context",
+            description:
+                "The full-context input x is empty after normalisation, so the teacher has nothing to read. data: none per example; grouped: count.",
+            severity: .error),
+        FindingCode(
+            code: emptySimplified, title: "Empty simplified input",
+            description:
+                "The simplified input x' is empty after normalisation, so the student has nothing to read. data: none per example; grouped: count.",
+            severity: .error),
+        FindingCode(
+            code: identicalSimplification, title: "Nothing was simplified",
+            description:
+                "The simplified input x' is identical to the full context x after normalisation (case, whitespace and edge punctuation ignored): the student sees exactly what the teacher sees. data: characters; grouped: count.",
+            severity: .warning),
+        FindingCode(
+            code: simplifiedLonger, title: "Simplified input is longer",
+            description:
+                "The simplified input x' has more characters than its full context x after normalisation, which a simplification should not. data: fullCharacters, simplifiedCharacters, lengthRatio (simplified/full); grouped: count, meanLengthRatio, maxLengthRatio.",
+            severity: .information),
+        FindingCode(
+            code: contextLeak, title: "Full context leaks into the simplified input",
+            description:
+                "The simplified input x' is not identical to x but contains at least 90% of the distinct word 5-grams of x (n = number of words of x when x has fewer than 5), so the student still sees most of the teacher's context. data: coverage, ngramSize; grouped: count, meanCoverage, minCoverage.",
+            severity: .warning),
+        FindingCode(
+            code: unrelatedSimplification, title: "Simplified input unrelated to its full context",
+            description:
+                "The simplified input x' shares almost no words with its full context x: the token-overlap coefficient |A∩B| / min(|A|,|B|) of their word sets is below 0.1, which suggests the pairs are misaligned. data: tokenOverlap; grouped: count, meanTokenOverlap, maxTokenOverlap.",
+            severity: .warning),
+        FindingCode(
+            code: duplicateId, title: "Duplicate id",
+            description:
+                "The same id (compared exactly) is used by more than one example, so results keyed by id are ambiguous. data: occurrences; grouped: count (examples), distinctIds.",
+            severity: .error),
+        FindingCode(
+            code: missingId, title: "Missing id",
+            description:
+                "The example has no id, or an id that is empty or only whitespace; it can only be referred to by position. data: none per example; grouped: count.",
+            severity: .warning),
     ]
 
     static func catalogueEntry(_ code: String) -> FindingCode {
@@ -191,16 +207,22 @@ private func rawFindings(_ pairs: [TextPair]) -> [RawFinding] {
                 out.append(RawFinding(code: Finding.identicalSimplification, index: i, data: ["characters": Double(m.fullChars)]))
             } else {
                 if m.simpChars > m.fullChars {
-                    out.append(RawFinding(code: Finding.simplifiedLonger, index: i, data: [
-                        "fullCharacters": Double(m.fullChars),
-                        "simplifiedCharacters": Double(m.simpChars),
-                        "lengthRatio": Double(m.simpChars) / Double(m.fullChars),
-                    ]))
+                    out.append(
+                        RawFinding(
+                            code: Finding.simplifiedLonger, index: i,
+                            data: [
+                                "fullCharacters": Double(m.fullChars),
+                                "simplifiedCharacters": Double(m.simpChars),
+                                "lengthRatio": Double(m.simpChars) / Double(m.fullChars),
+                            ]))
                 }
                 if m.coverage >= IntegrityThresholds.leakCoverage {
-                    out.append(RawFinding(code: Finding.contextLeak, index: i, data: [
-                        "coverage": m.coverage, "ngramSize": Double(m.ngramSize),
-                    ]))
+                    out.append(
+                        RawFinding(
+                            code: Finding.contextLeak, index: i,
+                            data: [
+                                "coverage": m.coverage, "ngramSize": Double(m.ngramSize),
+                            ]))
                 }
                 if m.tokenOverlap < IntegrityThresholds.unrelatedOverlap {
                     out.append(RawFinding(code: Finding.unrelatedSimplification, index: i, data: ["tokenOverlap": m.tokenOverlap]))
@@ -208,8 +230,10 @@ private func rawFindings(_ pairs: [TextPair]) -> [RawFinding] {
             }
         }
         if let id = p.id, let group = byId[id], group.count > 1 {
-            out.append(RawFinding(code: Finding.duplicateId, index: i, related: group.filter { $0 != i },
-                                  data: ["occurrences": Double(group.count)]))
+            out.append(
+                RawFinding(
+                    code: Finding.duplicateId, index: i, related: group.filter { $0 != i },
+                    data: ["occurrences": Double(group.count)]))
         }
         if idIsMissing(p.id) { out.append(RawFinding(code: Finding.missingId, index: i)) }
     }
@@ -250,22 +274,27 @@ public func checkPairsPerExample(_ pairs: [TextPair]) -> [Finding] {
         case Finding.emptySimplified:
             message = "The simplified input is empty, so the student has nothing to read."
         case Finding.identicalSimplification:
-            message = "The simplified input is the same as the full context (ignoring case, whitespace and edge punctuation): nothing was simplified."
+            message =
+                "The simplified input is the same as the full context (ignoring case, whitespace and edge punctuation): nothing was simplified."
         case Finding.simplifiedLonger:
-            message = "The simplified input is longer than the full context (\(F.count(Int(r.data["simplifiedCharacters"]!))) vs \(F.count(Int(r.data["fullCharacters"]!))) characters, \(F.number(r.data["lengthRatio"]!))×)."
+            message =
+                "The simplified input is longer than the full context (\(F.count(Int(r.data["simplifiedCharacters"]!))) vs \(F.count(Int(r.data["fullCharacters"]!))) characters, \(F.number(r.data["lengthRatio"]!))×)."
         case Finding.contextLeak:
-            message = "The simplified input contains \(F.percent(r.data["coverage"]!)) of the full context's word \(Int(r.data["ngramSize"]!))-grams: the student still sees most of the teacher's context."
+            message =
+                "The simplified input contains \(F.percent(r.data["coverage"]!)) of the full context's word \(Int(r.data["ngramSize"]!))-grams: the student still sees most of the teacher's context."
         case Finding.unrelatedSimplification:
-            message = "The simplified input shares almost no words with its full context (token overlap \(F.number(r.data["tokenOverlap"]!))): the pair may be misaligned."
+            message =
+                "The simplified input shares almost no words with its full context (token overlap \(F.number(r.data["tokenOverlap"]!))): the pair may be misaligned."
         case Finding.duplicateId:
             message = "The id \(ref(pairs, r.index)) is also used by \(refListIndices(r.related))."
         default:
             message = "The example has no id."
         }
         let indices = [r.index] + r.related
-        return Finding(code: r.code, severity: entry.severity, message: message,
-                       exampleIndices: indices, exampleIds: indices.map { idIsMissing(pairs[$0].id) ? nil : pairs[$0].id },
-                       data: r.data)
+        return Finding(
+            code: r.code, severity: entry.severity, message: message,
+            exampleIndices: indices, exampleIds: indices.map { idIsMissing(pairs[$0].id) ? nil : pairs[$0].id },
+            data: r.data)
     }
 }
 
@@ -310,12 +339,14 @@ public func checkPairs(_ pairs: [TextPair]) -> [Finding] {
             let v = values("coverage")
             data["meanCoverage"] = v.reduce(0, +) / Double(v.count)
             data["minCoverage"] = v.min()!
-            message = "In \(examples) the simplified input still contains most of the full context (at least \(F.percent(v.min()!)) of its word 5-grams), so the student sees what the teacher sees: \(list)."
+            message =
+                "In \(examples) the simplified input still contains most of the full context (at least \(F.percent(v.min()!)) of its word 5-grams), so the student sees what the teacher sees: \(list)."
         case Finding.unrelatedSimplification:
             let v = values("tokenOverlap")
             data["meanTokenOverlap"] = v.reduce(0, +) / Double(v.count)
             data["maxTokenOverlap"] = v.max()!
-            message = "\(examples) \(has) a simplified input that shares almost no words with its full context (token overlap below \(F.number(IntegrityThresholds.unrelatedOverlap))); the pairs may be misaligned: \(list)."
+            message =
+                "\(examples) \(has) a simplified input that shares almost no words with its full context (token overlap below \(F.number(IntegrityThresholds.unrelatedOverlap))); the pairs may be misaligned: \(list)."
         case Finding.duplicateId:
             var distinct: [String] = []
             var seen = Set<String>()
@@ -323,14 +354,17 @@ public func checkPairs(_ pairs: [TextPair]) -> [Finding] {
             data["distinctIds"] = Double(distinct.count)
             let shownIds = distinct.prefix(5).map { "\"\($0)\"" }.joined(separator: ", ")
             let more = distinct.count > 5 ? " and \(F.count(distinct.count - 5)) more" : ""
-            message = "\(examples) share \(distinct.count == 1 ? "an id" : "\(F.count(distinct.count)) ids") with another example: \(shownIds)\(more)."
+            message =
+                "\(examples) share \(distinct.count == 1 ? "an id" : "\(F.count(distinct.count)) ids") with another example: \(shownIds)\(more)."
         default:
             message = "\(examples) \(has) no id: \(refListIndicesPlain(indices))."
         }
-        result.append(Finding(code: entry.code, severity: entry.severity, message: message,
-                              exampleIndices: indices,
-                              exampleIds: indices.map { idIsMissing(pairs[$0].id) ? nil : pairs[$0].id },
-                              data: data))
+        result.append(
+            Finding(
+                code: entry.code, severity: entry.severity, message: message,
+                exampleIndices: indices,
+                exampleIds: indices.map { idIsMissing(pairs[$0].id) ? nil : pairs[$0].id },
+                data: data))
     }
     return result
 }

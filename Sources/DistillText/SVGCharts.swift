@@ -82,16 +82,21 @@ private struct SVGWriter {
         self.width = width
         self.height = height
         body += "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
-        body += "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"DejaVu Sans, Arial, Helvetica, sans-serif\" font-size=\"12\">\n"
+        body +=
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"DejaVu Sans, Arial, Helvetica, sans-serif\" font-size=\"12\">\n"
         body += "<title>\(svgEscape(title))</title>\n"
         body += "<desc>\(svgEscape(description))</desc>\n"
         body += "<rect x=\"0\" y=\"0\" width=\"\(width)\" height=\"\(height)\" fill=\"#ffffff\"/>\n"
         text(Double(width) / 2, 26, title, anchor: "middle", size: 16, weight: "bold")
     }
     mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width w: Double = 1, dash: String? = nil) {
-        body += "<line x1=\"\(svgNum(x1))\" y1=\"\(svgNum(y1))\" x2=\"\(svgNum(x2))\" y2=\"\(svgNum(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(svgNum(w))\"\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>\n"
+        body +=
+            "<line x1=\"\(svgNum(x1))\" y1=\"\(svgNum(y1))\" x2=\"\(svgNum(x2))\" y2=\"\(svgNum(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(svgNum(w))\"\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>\n"
     }
-    mutating func text(_ x: Double, _ y: Double, _ s: String, anchor: String = "start", size: Int = 12, weight: String? = nil, fill: String = "#222222", rotate: Double? = nil, baseline: String? = nil) {
+    mutating func text(
+        _ x: Double, _ y: Double, _ s: String, anchor: String = "start", size: Int = 12, weight: String? = nil, fill: String = "#222222",
+        rotate: Double? = nil, baseline: String? = nil
+    ) {
         var attrs = "x=\"\(svgNum(x))\" y=\"\(svgNum(y))\" text-anchor=\"\(anchor)\" font-size=\"\(size)\" fill=\"\(fill)\""
         if let weight { attrs += " font-weight=\"\(weight)\"" }
         if let baseline { attrs += " dominant-baseline=\"\(baseline)\"" }
@@ -156,7 +161,9 @@ public func barChartSVG(title: String, labels: [String], values: [Double], value
         if v.isFinite {
             let top = min(y(v), zeroY), h = Swift.abs(y(v) - zeroY)
             let colour = v < 0 ? negativeColor : positiveColor
-            w.raw("<rect x=\"\(svgNum(cx - barW / 2))\" y=\"\(svgNum(top))\" width=\"\(svgNum(barW))\" height=\"\(svgNum(max(h, 0.5)))\" fill=\"\(colour)\"><title>\(svgEscape(names[i])): \(svgEscape(ProseFormat.number(v, significantDigits: 4)))</title></rect>\n")
+            w.raw(
+                "<rect x=\"\(svgNum(cx - barW / 2))\" y=\"\(svgNum(top))\" width=\"\(svgNum(barW))\" height=\"\(svgNum(max(h, 0.5)))\" fill=\"\(colour)\"><title>\(svgEscape(names[i])): \(svgEscape(ProseFormat.number(v, significantDigits: 4)))</title></rect>\n"
+            )
             if n <= 30 {
                 let ty = v < 0 ? y(v) + 13 : y(v) - 4
                 w.text(cx, ty, ProseFormat.number(v), anchor: "middle", size: 10, fill: "#333333")
@@ -191,7 +198,10 @@ public func barChartSVG(title: String, labels: [String], values: [Double], value
         w.text(left + plotW / 2, top + plotH / 2, "No values to plot", anchor: "middle", size: 13, fill: "#888888")
     }
     if skipped > 0 {
-        w.text(left, Double(height) - 10, "\(ProseFormat.count(skipped, "value")) \(skipped == 1 ? "is" : "are") not finite (infinity or NaN) and \(skipped == 1 ? "is" : "are") not drawn.", size: 11, fill: "#a94442")
+        w.text(
+            left, Double(height) - 10,
+            "\(ProseFormat.count(skipped, "value")) \(skipped == 1 ? "is" : "are") not finite (infinity or NaN) and \(skipped == 1 ? "is" : "are") not drawn.",
+            size: 11, fill: "#a94442")
     }
     return w.finish()
 }
@@ -203,8 +213,10 @@ public func barChartSVG(title: String, labels: [String], values: [Double], value
 /// lies between two drawn ones, and a note under the chart counts them.
 /// With `logX` the x axis is logarithmic with ticks at 1, 2 and 5 × 10^k
 /// (only 10^k when that would give more than 9 ticks).
-public func lineChartSVG(title: String, xLabel: String, yLabel: String,
-                         series: [(name: String, points: [(Double, Double)])], logX: Bool = false) -> String {
+public func lineChartSVG(
+    title: String, xLabel: String, yLabel: String,
+    series: [(name: String, points: [(Double, Double)])], logX: Bool = false
+) -> String {
     let width = 760, height = 460
     let left = 84.0, right = 190.0, top = 54.0, bottom = 84.0
     let plotW = Double(width) - left - right, plotH = Double(height) - top - bottom
@@ -285,7 +297,8 @@ public func lineChartSVG(title: String, xLabel: String, yLabel: String,
     func px(_ x: Double) -> Double { left + (xToU(x) - xLo) / (xHi - xLo) * plotW }
     func py(_ y: Double) -> Double { top + (yHi - y) / (yHi - yLo) * plotH }
 
-    let desc = "Line chart of \(yLabel) against \(xLabel)\(logX ? " (logarithmic x axis)" : "") with \(ProseFormat.count(series.count, "series", plural: "series"))."
+    let desc =
+        "Line chart of \(yLabel) against \(xLabel)\(logX ? " (logarithmic x axis)" : "") with \(ProseFormat.count(series.count, "series", plural: "series"))."
     var w = SVGWriter(width: width, height: height, title: title, description: desc)
 
     for (t, label) in zip(yTicks, yTicks.map { ProseFormat.fixed($0, decimals: yDec) }) {
@@ -326,7 +339,9 @@ public func lineChartSVG(title: String, xLabel: String, yLabel: String,
         let colour = palette[i % palette.count]
         let name = series[i].name
         for case let p? in pts {
-            w.raw("<circle cx=\"\(svgNum(px(p.0)))\" cy=\"\(svgNum(py(p.1)))\" r=\"3\" fill=\"\(colour)\"><title>\(svgEscape(name)): \(svgEscape(ProseFormat.number(p.0, significantDigits: 4))), \(svgEscape(ProseFormat.number(p.1, significantDigits: 4)))</title></circle>\n")
+            w.raw(
+                "<circle cx=\"\(svgNum(px(p.0)))\" cy=\"\(svgNum(py(p.1)))\" r=\"3\" fill=\"\(colour)\"><title>\(svgEscape(name)): \(svgEscape(ProseFormat.number(p.0, significantDigits: 4))), \(svgEscape(ProseFormat.number(p.1, significantDigits: 4)))</title></circle>\n"
+            )
         }
     }
 

@@ -82,7 +82,10 @@ public struct MessageFramer: Sendable {
             let line = trimLine(rest)
             return line.isEmpty ? [] : [.message(Array(line))]
         case (.contentLength, .body(let length)):
-            return [.error(FramingError(kind: .badHeader, message: "input ended \(length - rest.count) bytes short of a \(length)-byte message"))]
+            return [
+                .error(
+                    FramingError(kind: .badHeader, message: "input ended \(length - rest.count) bytes short of a \(length)-byte message"))
+            ]
         case (.contentLength, .header) where !rest.allSatisfy(Self.isBlank):
             return [.error(FramingError(kind: .badHeader, message: "input ended inside a message header"))]
         default:
@@ -119,7 +122,10 @@ public struct MessageFramer: Sendable {
         let line = trimLine(buffer[start..<newline])
         start = newline + 1
         if line.count > maxMessageBytes {
-            events.append(.error(FramingError(kind: .tooLarge, message: "line of \(line.count) bytes exceeds the \(maxMessageBytes)-byte message limit")))
+            events.append(
+                .error(
+                    FramingError(kind: .tooLarge, message: "line of \(line.count) bytes exceeds the \(maxMessageBytes)-byte message limit"))
+            )
         } else if !line.isEmpty {
             events.append(.message(Array(line)))
         }
@@ -145,7 +151,9 @@ public struct MessageFramer: Sendable {
             switch parseHeader(header) {
             case .success(let length):
                 if length > maxMessageBytes {
-                    events.append(.error(FramingError(kind: .tooLarge, message: "message of \(length) bytes exceeds the \(maxMessageBytes)-byte limit")))
+                    events.append(
+                        .error(
+                            FramingError(kind: .tooLarge, message: "message of \(length) bytes exceeds the \(maxMessageBytes)-byte limit")))
                     state = .discard(remaining: length)
                 } else {
                     state = .body(length: length)
@@ -221,7 +229,10 @@ public struct MessageFramer: Sendable {
             switch name {
             case "content-length":
                 guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), value.utf8.count <= 18, let n = Int(value) else {
-                    return .failure(HeaderError(FramingError(kind: .badHeader, message: "Content-Length is not a non-negative integer: \"\(value)\""), skippable: nil))
+                    return .failure(
+                        HeaderError(
+                            FramingError(kind: .badHeader, message: "Content-Length is not a non-negative integer: \"\(value)\""),
+                            skippable: nil))
                 }
                 length = n
             case "content-type":
@@ -237,7 +248,8 @@ public struct MessageFramer: Sendable {
             }
         }
         guard let length else {
-            return .failure(HeaderError(FramingError(kind: .badHeader, message: problem ?? junk ?? "header has no Content-Length"), skippable: nil))
+            return .failure(
+                HeaderError(FramingError(kind: .badHeader, message: problem ?? junk ?? "header has no Content-Length"), skippable: nil))
         }
         if let problem {
             return .failure(HeaderError(FramingError(kind: .badHeader, message: problem), skippable: length))

@@ -46,7 +46,9 @@ public enum UnixSocket {
             throw SystemError("socket directory", code: EPERM, detail: "\(directory) is owned by uid \(st.st_uid), not \(getuid())")
         }
         if st.st_mode & 0o077 != 0 {
-            throw SystemError("socket directory", code: EPERM, detail: "\(directory) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8)))")
+            throw SystemError(
+                "socket directory", code: EPERM,
+                detail: "\(directory) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8)))")
         }
     }
 

@@ -12,11 +12,12 @@
 // If 2·N·V·4 bytes exceeds --max-gb, N is reduced for that V (and said so).
 
 import Dispatch
-import Foundation
 import DistillMath
 import DistillTensor
+import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Options {
@@ -51,7 +52,9 @@ func parseOptions() -> Options {
         case "--max-gb": o.maxGB = Double(next())!
         case "--seed": o.seed = UInt64(next())!
         case "-h", "--help":
-            print("distill-bench-kernels [--n N] [--v V1,V2] [--runs R] [--tau T] [--losses a,b] [--npy-dir DIR] [--npy-rows R] [--max-gb G] [--seed S]")
+            print(
+                "distill-bench-kernels [--n N] [--v V1,V2] [--runs R] [--tau T] [--losses a,b] [--npy-dir DIR] [--npy-rows R] [--max-gb G] [--seed S]"
+            )
             exit(0)
         default: fatalError("unknown argument \(a)")
         }
@@ -166,7 +169,9 @@ for v in opts.vocabs {
         let r = Swift.min(opts.npyRows ?? n, n)
         writeNpy(path: "\(dir)/teacher_\(r)_\(v).npy", descr: "<f4", shape: [r, v], bytes: t, count: r * v * 4)
         writeNpy(path: "\(dir)/student_\(r)_\(v).npy", descr: "<f4", shape: [r, v], bytes: s, count: r * v * 4)
-        labels.withUnsafeBytes { writeNpy(path: "\(dir)/labels_\(r)_\(v).npy", descr: "<i8", shape: [r, 1], bytes: $0.baseAddress!, count: r * 8) }
+        labels.withUnsafeBytes {
+            writeNpy(path: "\(dir)/labels_\(r)_\(v).npy", descr: "<i8", shape: [r, 1], bytes: $0.baseAddress!, count: r * 8)
+        }
         print("wrote .npy files (first \(r) rows) to \(dir)")
         print("JSON {\"impl\":\"swift\",\"op\":\"npy\",\"n\":\(n),\"v\":\(v),\"rows\":\(r),\"dir\":\"\(dir)\"}")
     }
@@ -176,10 +181,12 @@ for v in opts.vocabs {
     print("JSON {\"impl\":\"swift\",\"op\":\"read\",\"n\":\(n),\"v\":\(v),\"gbps\":\(readGBs)}")
     let ts = TensorStorage(base: UnsafeRawPointer(t), byteCount: n * v * 4)
     let ss = TensorStorage(base: UnsafeRawPointer(s), byteCount: n * v * 4)
-    let teacher = ModelOutputs(kind: .logits, layout: .dense(values: try! Tensor(storage: ts, dtype: .float32, shape: [n, 1, v])),
-                               examples: n, positions: 1, vocab: v)
-    let student = ModelOutputs(kind: .logits, layout: .dense(values: try! Tensor(storage: ss, dtype: .float32, shape: [n, 1, v])),
-                               examples: n, positions: 1, vocab: v)
+    let teacher = ModelOutputs(
+        kind: .logits, layout: .dense(values: try! Tensor(storage: ts, dtype: .float32, shape: [n, 1, v])),
+        examples: n, positions: 1, vocab: v)
+    let student = ModelOutputs(
+        kind: .logits, layout: .dense(values: try! Tensor(storage: ss, dtype: .float32, shape: [n, 1, v])),
+        examples: n, positions: 1, vocab: v)
     let labelTensor = Tensor(int64: labels, shape: [n, 1])
     // Forward KL first, so every other loss can be quoted relative to it.
     var order = opts.losses.filter { $0 == .forwardKL }
@@ -191,7 +198,7 @@ for v in opts.vocabs {
         let cfg = LossConfig(name: loss, temperature: opts.tau, reduction: .batchmean, labels: labelTensor)
         var times: [Double] = []
         var value = 0.0
-        _ = try! LossScorer.score(teacher: teacher, student: student, config: cfg)   // warm-up
+        _ = try! LossScorer.score(teacher: teacher, student: student, config: cfg)  // warm-up
         for _ in 0..<opts.runs {
             let a = now()
             let res = try! LossScorer.score(teacher: teacher, student: student, config: cfg)
@@ -204,11 +211,14 @@ for v in opts.vocabs {
         let rps = Double(n) / m
         let rel = fklTime.map { m / $0 }
         let relStr = rel.map { String(format: "%8.2f", $0) } ?? "     n/a"
-        print(loss.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
-              + String(format: " %5.2f %10.1f %8.2f %10.0f %10.2f  ", opts.tau, m * 1e3, gbps, rps, gbps / readGBs)
-              + relStr + String(format: "  %.6f", value))
+        print(
+            loss.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
+                + String(format: " %5.2f %10.1f %8.2f %10.0f %10.2f  ", opts.tau, m * 1e3, gbps, rps, gbps / readGBs)
+                + relStr + String(format: "  %.6f", value))
         let relJSON = rel.map { "\($0)" } ?? "null"
-        print("JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"ratio_to_forward_kl\":\(relJSON),\"read_gbps\":\(readGBs),\"value\":\(value)}")
+        print(
+            "JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"ratio_to_forward_kl\":\(relJSON),\"read_gbps\":\(readGBs),\"value\":\(value)}"
+        )
     }
     t.deallocate()
     s.deallocate()

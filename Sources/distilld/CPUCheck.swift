@@ -13,8 +13,9 @@ enum CPUCheck {
             let missing = ["avx2", "fma"].filter { !set.contains($0) }
             if !missing.isEmpty {
                 FileHandle.standardError.write(
-                    Data(("distilld: this build needs a CPU with \(missing.joined(separator: " and ")); "
-                        + "rebuild with DISTILLD_PORTABLE=1 for this machine\n").utf8))
+                    Data(
+                        ("distilld: this build needs a CPU with \(missing.joined(separator: " and ")); "
+                            + "rebuild with DISTILLD_PORTABLE=1 for this machine\n").utf8))
                 exit(70)
             }
         #endif

@@ -1,7 +1,7 @@
 import ArgumentParser
+import Dispatch
 import DistillServer
 import DistillTransport
-import Dispatch
 import Foundation
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
+import Dispatch
 import DistillServer
 import DistillTransport
-import Dispatch
 import Foundation
 
 #if canImport(Glibc)

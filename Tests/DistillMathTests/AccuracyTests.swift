@@ -3,7 +3,9 @@ import DistillTensor
 import Foundation
 import Testing
 
-let distributionLosses: [LossName] = [.forwardKL, .reverseKL, .jsd, .generalizedJSD, .skewKL, .skewReverseKL, .tvd, .crossEntropy, .probMSE]
+let distributionLosses: [LossName] = [
+    .forwardKL, .reverseKL, .jsd, .generalizedJSD, .skewKL, .skewReverseKL, .tvd, .crossEntropy, .probMSE,
+]
 
 /// Random logits for `rows` rows of size v: scale 10 gives peaked, 0.1 flat
 /// distributions; `negInf` masks a few vocabulary entries with −inf.
@@ -24,8 +26,10 @@ func perturb(_ x: [Float], by s: Double, seed: UInt64) -> [Float] {
     return x.map { $0 == -.infinity ? $0 : $0 + Float(r.normal() * s) }
 }
 
-func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf: Bool, seed: UInt64,
-                           losses: [LossName] = distributionLosses) throws {
+func checkAgainstReference(
+    v: Int, rows: Int, scale: Double, tau: Double, negInf: Bool, seed: UInt64,
+    losses: [LossName] = distributionLosses
+) throws {
     let zt = makeLogits(rows: rows, v: v, scale: scale, seed: seed, negInf: negInf)
     let zs = perturb(zt, by: scale * 0.5 + 0.3, seed: seed + 1)
     let t = dense(zt, n: rows, t: 1, v: v), s = dense(zs, n: rows, t: 1, v: v)
@@ -33,8 +37,8 @@ func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf
         let cfg = LossConfig(name: name, temperature: tau, alpha: 0.2, beta: 0.3, reduction: .none)
         let res = try LossScorer.score(teacher: t, student: s, config: cfg)
         for row in 0..<rows {
-            let p = Ref.dist(Array(zt[row * v ..< (row + 1) * v]), kind: .logits, tau: tau)
-            let q = Ref.dist(Array(zs[row * v ..< (row + 1) * v]), kind: .logits, tau: tau)
+            let p = Ref.dist(Array(zt[row * v..<(row + 1) * v]), kind: .logits, tau: tau)
+            let q = Ref.dist(Array(zs[row * v..<(row + 1) * v]), kind: .logits, tau: tau)
             let want = Ref.loss(name, p, q, alpha: 0.2, beta: 0.3)
             let got = res.perPosition[row]
             #expect(close(got, want), "\(name.rawValue) V=\(v) scale=\(scale) tau=\(tau) row=\(row): got \(got) want \(want)")
@@ -58,13 +62,15 @@ func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf
 
     @Test func largeVocab32000() throws {
         try checkAgainstReference(v: 32000, rows: 1, scale: 3, tau: 2, negInf: false, seed: 5)
-        try checkAgainstReference(v: 32000, rows: 1, scale: 0.05, tau: 1, negInf: true, seed: 6,
-                                  losses: [.forwardKL, .jsd, .tvd])
+        try checkAgainstReference(
+            v: 32000, rows: 1, scale: 0.05, tau: 1, negInf: true, seed: 6,
+            losses: [.forwardKL, .jsd, .tvd])
     }
 
     @Test func largeVocab256000() throws {
-        try checkAgainstReference(v: 256_000, rows: 1, scale: 4, tau: 2, negInf: false, seed: 9,
-                                  losses: [.forwardKL, .reverseKL, .jsd, .tvd])
+        try checkAgainstReference(
+            v: 256_000, rows: 1, scale: 4, tau: 2, negInf: false, seed: 9,
+            losses: [.forwardKL, .reverseKL, .jsd, .tvd])
     }
 
     /// The same distributions given as logits, probs and log-probs agree.
@@ -72,14 +78,15 @@ func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf
         let v = 50, rows = 4
         let zt = makeLogits(rows: rows, v: v, scale: 2, seed: 11), zs = perturb(zt, by: 1, seed: 12)
         func probs(_ z: [Float]) -> [Float] {
-            (0..<rows).flatMap { r in Ref.softmax(z[r * v ..< (r + 1) * v].map(Double.init), tau: 1).map(Float.init) }
+            (0..<rows).flatMap { r in Ref.softmax(z[r * v..<(r + 1) * v].map(Double.init), tau: 1).map(Float.init) }
         }
         let pt = probs(zt), ps = probs(zs)
         for name in [LossName.forwardKL, .jsd, .tvd] {
             let cfg = LossConfig(name: name, temperature: 2, reduction: .none)
             let a = try LossScorer.score(teacher: dense(zt, n: rows, t: 1, v: v), student: dense(zs, n: rows, t: 1, v: v), config: cfg)
-            let b = try LossScorer.score(teacher: dense(pt, n: rows, t: 1, v: v, kind: .probs),
-                                         student: dense(ps.map { log($0) }, n: rows, t: 1, v: v, kind: .logprobs), config: cfg)
+            let b = try LossScorer.score(
+                teacher: dense(pt, n: rows, t: 1, v: v, kind: .probs),
+                student: dense(ps.map { log($0) }, n: rows, t: 1, v: v, kind: .logprobs), config: cfg)
             for r in 0..<rows {
                 #expect(abs(a.perPosition[r] - b.perPosition[r]) < 2e-5, "\(name) \(a.perPosition[r]) vs \(b.perPosition[r])")
             }
@@ -108,10 +115,12 @@ func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf
         let (tt, bt) = encode(zt), (ts, bs) = encode(zs)
         let teacher = ModelOutputs(kind: .logits, layout: .dense(values: tt), examples: rows, positions: 1, vocab: v)
         let student = ModelOutputs(kind: .logits, layout: .dense(values: ts), examples: rows, positions: 1, vocab: v)
-        let res = try LossScorer.score(teacher: teacher, student: student, config: LossConfig(name: .forwardKL, temperature: 1.5, reduction: .none))
+        let res = try LossScorer.score(
+            teacher: teacher, student: student, config: LossConfig(name: .forwardKL, temperature: 1.5, reduction: .none))
         for r in 0..<rows {
-            let want = Ref.kl(Ref.dist(Array(bt[r * v ..< (r + 1) * v]), kind: .logits, tau: 1.5),
-                              Ref.dist(Array(bs[r * v ..< (r + 1) * v]), kind: .logits, tau: 1.5))
+            let want = Ref.kl(
+                Ref.dist(Array(bt[r * v..<(r + 1) * v]), kind: .logits, tau: 1.5),
+                Ref.dist(Array(bs[r * v..<(r + 1) * v]), kind: .logits, tau: 1.5))
             #expect(close(res.perPosition[r], want), "\(dtype) row \(r): \(res.perPosition[r]) vs \(want)")
         }
         // Subnormal / inf / nan half patterns convert exactly.
@@ -129,21 +138,23 @@ func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf
         let zt = makeLogits(rows: n * t, v: v, scale: 2, seed: 31), zs = perturb(zt, by: 1, seed: 32)
         let labels: [Int64] = [5, -100, 17, 299, 0, 42]
         let lt = Tensor(int64: labels, shape: [n, t])
-        let nll = try LossScorer.score(teacher: nil, student: dense(zs, n: n, t: t, v: v),
-                                       config: LossConfig(name: .nll, reduction: .none, labels: lt))
-        let comb = try LossScorer.score(teacher: dense(zt, n: n, t: t, v: v), student: dense(zs, n: n, t: t, v: v),
-                                        config: LossConfig(name: .combined, temperature: 2, alpha: 0.3, reduction: .mean, labels: lt))
+        let nll = try LossScorer.score(
+            teacher: nil, student: dense(zs, n: n, t: t, v: v),
+            config: LossConfig(name: .nll, reduction: .none, labels: lt))
+        let comb = try LossScorer.score(
+            teacher: dense(zt, n: n, t: t, v: v), student: dense(zs, n: n, t: t, v: v),
+            config: LossConfig(name: .combined, temperature: 2, alpha: 0.3, reduction: .mean, labels: lt))
         var sum = 0.0
         for r in 0..<(n * t) {
-            let q1 = Ref.dist(Array(zs[r * v ..< (r + 1) * v]), kind: .logits, tau: 1)
+            let q1 = Ref.dist(Array(zs[r * v..<(r + 1) * v]), kind: .logits, tau: 1)
             guard labels[r] >= 0 else {
                 #expect(nll.perPosition[r] == 0 && !nll.valid[r])
                 continue
             }
             let ce = -log(q1[Int(labels[r])])
             #expect(close(nll.perPosition[r], ce))
-            let p = Ref.dist(Array(zt[r * v ..< (r + 1) * v]), kind: .logits, tau: 2)
-            let q = Ref.dist(Array(zs[r * v ..< (r + 1) * v]), kind: .logits, tau: 2)
+            let p = Ref.dist(Array(zt[r * v..<(r + 1) * v]), kind: .logits, tau: 2)
+            let q = Ref.dist(Array(zs[r * v..<(r + 1) * v]), kind: .logits, tau: 2)
             let want = 0.3 * ce + 0.7 * 4 * Ref.kl(p, q)
             #expect(close(comb.perPosition[r], want), "combined row \(r)")
             sum += want
@@ -155,8 +166,9 @@ func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf
     @Test func logitMSE() throws {
         let v = 33
         let zt = makeLogits(rows: 2, v: v, scale: 2, seed: 41), zs = perturb(zt, by: 1, seed: 42)
-        let res = try LossScorer.score(teacher: dense(zt, n: 2, t: 1, v: v), student: dense(zs, n: 2, t: 1, v: v),
-                                       config: LossConfig(name: .logitMSE, temperature: 2, reduction: .none))
+        let res = try LossScorer.score(
+            teacher: dense(zt, n: 2, t: 1, v: v), student: dense(zs, n: 2, t: 1, v: v),
+            config: LossConfig(name: .logitMSE, temperature: 2, reduction: .none))
         for r in 0..<2 {
             var s = 0.0
             for i in 0..<v { let d = (Double(zt[r * v + i]) - Double(zs[r * v + i])) / 2; s += d * d }
@@ -166,12 +178,14 @@ func checkAgainstReference(v: Int, rows: Int, scale: Double, tau: Double, negInf
 
     @Test func infiniteKLWhenStudentHasZeroMass() throws {
         let zt: [Float] = [1, 2, 3, 0], zs: [Float] = [1, 2, -.infinity, 0]
-        let res = try LossScorer.score(teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
-                                       config: LossConfig(name: .forwardKL))
+        let res = try LossScorer.score(
+            teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
+            config: LossConfig(name: .forwardKL))
         #expect(res.aggregate == .infinity)
         // Reverse KL is finite (student's zero is 0·log 0 = 0).
-        let rev = try LossScorer.score(teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
-                                       config: LossConfig(name: .reverseKL))
+        let rev = try LossScorer.score(
+            teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
+            config: LossConfig(name: .reverseKL))
         #expect(rev.aggregate!.isFinite)
         let p = Ref.dist(zt, kind: .logits, tau: 1), q = Ref.dist(zs, kind: .logits, tau: 1)
         #expect(close(rev.aggregate!, Ref.kl(q, p)))

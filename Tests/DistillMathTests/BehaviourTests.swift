@@ -36,23 +36,27 @@ import Testing
 
     @Test func disjointSupportJSDIsLn2() throws {
         let zt: [Float] = [0, -.infinity, -.infinity, 0], zs: [Float] = [-.infinity, 0, 0, -.infinity]
-        let res = try LossScorer.score(teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
-                                       config: LossConfig(name: .jsd))
+        let res = try LossScorer.score(
+            teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
+            config: LossConfig(name: .jsd))
         #expect(abs(res.aggregate! - log(2.0)) < 1e-6)
-        let tvd = try LossScorer.score(teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
-                                       config: LossConfig(name: .tvd))
+        let tvd = try LossScorer.score(
+            teacher: dense(zt, n: 1, t: 1, v: 4), student: dense(zs, n: 1, t: 1, v: 4),
+            config: LossConfig(name: .tvd))
         #expect(abs(tvd.aggregate! - 1) < 1e-6)
     }
 
     @Test func generalizedJSDIsContinuousAtEnds() throws {
         let zt = makeLogits(rows: 1, v: 20, scale: 2, seed: 3), zs = perturb(zt, by: 1, seed: 4)
         for beta in [0.0, 1.0] {
-            let r = try LossScorer.score(teacher: dense(zt, n: 1, t: 1, v: 20), student: dense(zs, n: 1, t: 1, v: 20),
-                                         config: LossConfig(name: .generalizedJSD, beta: beta))
+            let r = try LossScorer.score(
+                teacher: dense(zt, n: 1, t: 1, v: 20), student: dense(zs, n: 1, t: 1, v: 20),
+                config: LossConfig(name: .generalizedJSD, beta: beta))
             #expect(r.aggregate! < 1e-7)
         }
-        let nearZero = try LossScorer.score(teacher: dense(zt, n: 1, t: 1, v: 20), student: dense(zs, n: 1, t: 1, v: 20),
-                                            config: LossConfig(name: .generalizedJSD, beta: 1e-4))
+        let nearZero = try LossScorer.score(
+            teacher: dense(zt, n: 1, t: 1, v: 20), student: dense(zs, n: 1, t: 1, v: 20),
+            config: LossConfig(name: .generalizedJSD, beta: 1e-4))
         #expect(nearZero.aggregate! < 1e-3)
     }
 
@@ -63,8 +67,9 @@ import Testing
         let limit = Explain.largeTemperatureLimit(teacherLogits: zt, studentLogits: zs)
         var last = Double.infinity
         for tau in [2.0, 8.0, 32.0, 128.0] {
-            let r = try LossScorer.score(teacher: dense(zt, n: 1, t: 1, v: v), student: dense(zs, n: 1, t: 1, v: v),
-                                         config: LossConfig(name: .forwardKL, temperature: tau, scaleBySquaredTemperature: true))
+            let r = try LossScorer.score(
+                teacher: dense(zt, n: 1, t: 1, v: v), student: dense(zs, n: 1, t: 1, v: v),
+                config: LossConfig(name: .forwardKL, temperature: tau, scaleBySquaredTemperature: true))
             let rel = abs(r.aggregate! - limit) / limit
             #expect(rel < last, "tau \(tau): rel \(rel) not below \(last)")
             last = rel
@@ -86,7 +91,9 @@ import Testing
         let bad = dense([1, 2, 3, 4, 0, 0, .nan, 0], n: 1, t: 2, v: 4)
         let e = expectError { try score(good(), bad) }
         #expect(e?.side == .student && e?.field == "values" && e?.example == 0 && e?.position == 1 && e?.vocabIndex == 2)
-        let e2 = expectError { try score(dense([0.1, 0.2, 0.3, 0.4, 0.25, 0.25, .nan, 0.25], n: 1, t: 2, v: 4, kind: .probs), good(.probs)) }
+        let e2 = expectError {
+            try score(dense([0.1, 0.2, 0.3, 0.4, 0.25, 0.25, .nan, 0.25], n: 1, t: 2, v: 4, kind: .probs), good(.probs))
+        }
         #expect(e2?.side == .teacher && e2?.vocabIndex == 2 && e2?.position == 1)
     }
 
@@ -129,11 +136,13 @@ import Testing
     }
 
     @Test func configChecks() {
-        for (c, field) in [(LossConfig(name: .forwardKL, temperature: 0), "loss.temperature"),
-                           (LossConfig(name: .forwardKL, temperature: .nan), "loss.temperature"),
-                           (LossConfig(name: .forwardKL, teacherTemperature: 1, studentTemperature: -1), "loss.student_temperature"),
-                           (LossConfig(name: .skewKL, alpha: 1.5), "loss.alpha"),
-                           (LossConfig(name: .generalizedJSD, beta: -0.1), "loss.beta")] {
+        for (c, field) in [
+            (LossConfig(name: .forwardKL, temperature: 0), "loss.temperature"),
+            (LossConfig(name: .forwardKL, temperature: .nan), "loss.temperature"),
+            (LossConfig(name: .forwardKL, teacherTemperature: 1, studentTemperature: -1), "loss.student_temperature"),
+            (LossConfig(name: .skewKL, alpha: 1.5), "loss.alpha"),
+            (LossConfig(name: .generalizedJSD, beta: -0.1), "loss.beta"),
+        ] {
             let e = expectError { try c.validate() }
             #expect(e?.field == field && e?.side == .config)
         }
@@ -159,12 +168,14 @@ import Testing
         let mask: [UInt8] = [1, 1, 0, 0, 1, 0]
         var per = [Double](repeating: 0, count: n * t)
         for r in 0..<(n * t) where mask[r] != 0 {
-            per[r] = Ref.kl(Ref.dist(Array(zt[r * v ..< (r + 1) * v]), kind: .logits, tau: 1),
-                            Ref.dist(Array(zs[r * v ..< (r + 1) * v]), kind: .logits, tau: 1))
+            per[r] = Ref.kl(
+                Ref.dist(Array(zt[r * v..<(r + 1) * v]), kind: .logits, tau: 1),
+                Ref.dist(Array(zs[r * v..<(r + 1) * v]), kind: .logits, tau: 1))
         }
         func run(_ red: Reduction) throws -> LossResult {
-            try LossScorer.score(teacher: dense(zt, n: n, t: t, v: v, mask: mask), student: dense(zs, n: n, t: t, v: v),
-                                 config: LossConfig(name: .forwardKL, reduction: red))
+            try LossScorer.score(
+                teacher: dense(zt, n: n, t: t, v: v, mask: mask), student: dense(zs, n: n, t: t, v: v),
+                config: LossConfig(name: .forwardKL, reduction: red))
         }
         let none = try run(.none)
         for r in 0..<(n * t) { #expect(close(none.reduced[r], per[r])) }
@@ -181,8 +192,9 @@ import Testing
 
     @Test func nothingValid() throws {
         let z = makeLogits(rows: 2, v: 3, scale: 1, seed: 1)
-        let r = try LossScorer.score(teacher: dense(z, n: 1, t: 2, v: 3, mask: [0, 0]), student: dense(z, n: 1, t: 2, v: 3),
-                                     config: LossConfig(name: .jsd, reduction: .mean))
+        let r = try LossScorer.score(
+            teacher: dense(z, n: 1, t: 2, v: 3, mask: [0, 0]), student: dense(z, n: 1, t: 2, v: 3),
+            config: LossConfig(name: .jsd, reduction: .mean))
         #expect(r.validPositions == 0 && r.aggregate == 0 && r.perSequenceMean == [0])
         #expect(!r.perPosition.contains { $0.isNaN })
     }
@@ -216,7 +228,7 @@ import Testing
         // Outcomes {0,1,2,tail}: p = (.5,.4,0,.1), q = (0,.5,.3,.2).
         #expect(close(bucket.aggregate!, 0.5 * (0.5 + 0.1 + 0.3 + 0.1)))
         let renorm = try LossScorer.score(teacher: t, student: s, config: LossConfig(name: .reverseKL, topKTailPolicy: .renormalize))
-        #expect(renorm.aggregate == .infinity) // student mass on index 2 where the renormalised teacher has none
+        #expect(renorm.aggregate == .infinity)  // student mass on index 2 where the renormalised teacher has none
     }
 }
 
@@ -227,8 +239,9 @@ import Testing
         let t = dense(z, n: rows, t: 1, v: v)
         let counter = Counter()
         #expect(throws: CancellationError.self) {
-            _ = try LossScorer.score(teacher: t, student: t, config: LossConfig(name: .forwardKL),
-                                     isCancelled: { counter.increment() > 3 })
+            _ = try LossScorer.score(
+                teacher: t, student: t, config: LossConfig(name: .forwardKL),
+                isCancelled: { counter.increment() > 3 })
         }
         var fractions: [Double] = []
         _ = try LossScorer.score(teacher: t, student: t, config: LossConfig(name: .forwardKL), progress: { fractions.append($0) })
@@ -261,9 +274,10 @@ final class Counter: @unchecked Sendable {
     @Test func seedKLExample() throws {
         let p: [Double] = [0.7, 0.2, 0.1]
         for (q, want) in [([0.6, 0.3, 0.1], 0.02681), ([0.8, 0.1, 0.1], 0.04516)] {
-            let r = try LossScorer.score(teacher: dense(p.map(Float.init), n: 1, t: 1, v: 3, kind: .probs),
-                                         student: dense(q.map(Float.init), n: 1, t: 1, v: 3, kind: .probs),
-                                         config: LossConfig(name: .forwardKL))
+            let r = try LossScorer.score(
+                teacher: dense(p.map(Float.init), n: 1, t: 1, v: 3, kind: .probs),
+                student: dense(q.map(Float.init), n: 1, t: 1, v: 3, kind: .probs),
+                config: LossConfig(name: .forwardKL))
             #expect(abs(r.aggregate! - want) < 5e-6)
             let b = Explain.breakdown(p: p, q: q)
             #expect(abs(b.kl - want) < 5e-6 && abs(b.crossEntropy - (b.teacherEntropy + b.kl)) < 1e-12)
@@ -290,8 +304,10 @@ final class Counter: @unchecked Sendable {
         for i in 0..<4 {
             var a = zs, b = zs
             a[i] += 1e-2; b[i] -= 1e-2
-            let fd = tau * tau * (Explain.kl(teacherLogits: zt, studentLogits: a, temperature: tau)
-                - Explain.kl(teacherLogits: zt, studentLogits: b, temperature: tau)) / Double(a[i] - b[i])
+            let fd =
+                tau * tau
+                * (Explain.kl(teacherLogits: zt, studentLogits: a, temperature: tau)
+                    - Explain.kl(teacherLogits: zt, studentLogits: b, temperature: tau)) / Double(a[i] - b[i])
             #expect(abs(fd - g[i]) < 1e-4)
         }
         let sweep = Explain.temperatureSweep(teacherLogits: zt, studentLogits: zs, temperatures: [1, 4])

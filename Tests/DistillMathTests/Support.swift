@@ -22,13 +22,15 @@ struct Rng {
 
 func dense(_ values: [Float], n: Int, t: Int, v: Int, kind: OutputKind = .logits, mask: [UInt8]? = nil) -> ModelOutputs {
     let m = mask.map { bytes in bytes.withUnsafeBytes { try! Tensor(storage: TensorStorage(copying: $0), dtype: .uint8, shape: [n, t]) } }
-    return ModelOutputs(kind: kind, layout: .dense(values: Tensor(float32: values, shape: [n, t, v])),
-                        examples: n, positions: t, vocab: v, mask: m)
+    return ModelOutputs(
+        kind: kind, layout: .dense(values: Tensor(float32: values, shape: [n, t, v])),
+        examples: n, positions: t, vocab: v, mask: m)
 }
 
 func topK(_ idx: [Int64], _ values: [Float], n: Int, t: Int, k: Int, v: Int, kind: OutputKind = .probs) -> ModelOutputs {
-    ModelOutputs(kind: kind, layout: .topK(indices: Tensor(int64: idx, shape: [n, t, k]), values: Tensor(float32: values, shape: [n, t, k])),
-                 examples: n, positions: t, vocab: v)
+    ModelOutputs(
+        kind: kind, layout: .topK(indices: Tensor(int64: idx, shape: [n, t, k]), values: Tensor(float32: values, shape: [n, t, k])),
+        examples: n, positions: t, vocab: v)
 }
 
 /// Float64 reference, written from the formulas (independent of the kernels).

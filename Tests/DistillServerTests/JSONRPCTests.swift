@@ -64,7 +64,9 @@ struct JSONRPCTests {
 
     @Test func batchesGetBatchesBack() {
         let client = TestClient()
-        client.sendRaw(#"[{"jsonrpc":"2.0","id":1,"method":"distilld/ping"},{"jsonrpc":"2.0","method":"initialized"},{"jsonrpc":"2.0","id":"b","method":"nope"},42]"# + "\n")
+        client.sendRaw(
+            #"[{"jsonrpc":"2.0","id":1,"method":"distilld/ping"},{"jsonrpc":"2.0","method":"initialized"},{"jsonrpc":"2.0","id":"b","method":"nope"},42]"#
+                + "\n")
         let replies = client.receive()
         #expect(replies?.isArray == true)
         #expect(replies?.count == 3)

@@ -11,7 +11,10 @@ struct CorruptTests {
     let dir = TempDir()
     let good: [UInt8] = safetensorsBytes([("logits", "F32", [2, 3], f32Bytes([1, 2, 3, 4, 5, 6]))])
 
-    func teacherError(_ bytes: [UInt8], name: String = "bad.safetensors", _ options: TeacherOptions = TeacherOptions(), format: TeacherFormat? = .safetensors) -> (StoreError?, String) {
+    func teacherError(
+        _ bytes: [UInt8], name: String = "bad.safetensors", _ options: TeacherOptions = TeacherOptions(),
+        format: TeacherFormat? = .safetensors
+    ) -> (StoreError?, String) {
         let path = dir.write(name, bytes)
         return (storeError { _ = try TeacherLoader.load(TeacherSource(path: path, format: format, options: options)) }, path)
     }
@@ -49,7 +52,8 @@ struct CorruptTests {
     }
 
     @Test func malformedHeaderJSON() {
-        let (e, p) = teacherError(safetensorsBytes([("logits", "F32", [1], f32Bytes([1]))], headerOverride: #"{"logits": {"dtype": "F32",,}"#))
+        let (e, p) = teacherError(
+            safetensorsBytes([("logits", "F32", [1], f32Bytes([1]))], headerOverride: #"{"logits": {"dtype": "F32",,}"#))
         #expect(e?.code == .malformedHeader)
         #expect(e?.message.contains(p) == true)
         let (e2, _) = teacherError(safetensorsBytes([], headerOverride: #"{"logits": {"dtype": "F32", "shape": [1]}}"#))

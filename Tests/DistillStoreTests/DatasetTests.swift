@@ -50,12 +50,15 @@ struct DatasetTests {
         #expect(notJSON?.code == .badLine)
         #expect(notJSON?.line == 2)
         #expect(notJSON?.file == dir.file("n.jsonl"))
-        let lacking = storeError { _ = try paired("l.jsonl", "{\"id\":\"1\",\"full\":\"a\",\"simplified\":\"b\"}\n\n{\"id\":\"2\",\"full\":\"a\"}\n") }
+        let lacking = storeError {
+            _ = try paired("l.jsonl", "{\"id\":\"1\",\"full\":\"a\",\"simplified\":\"b\"}\n\n{\"id\":\"2\",\"full\":\"a\"}\n")
+        }
         #expect(lacking?.code == .badLine)
         #expect(lacking?.line == 3)
         #expect(lacking?.message.contains("simplified") == true)
         let dup = storeError {
-            _ = try paired("d.jsonl", "{\"id\":\"x\",\"full\":\"a\",\"simplified\":\"b\"}\n{\"id\":\"x\",\"full\":\"a\",\"simplified\":\"b\"}\n")
+            _ = try paired(
+                "d.jsonl", "{\"id\":\"x\",\"full\":\"a\",\"simplified\":\"b\"}\n{\"id\":\"x\",\"full\":\"a\",\"simplified\":\"b\"}\n")
         }
         #expect(dup?.code == .duplicateId)
         #expect(dup?.line == 2)
@@ -66,7 +69,8 @@ struct DatasetTests {
     @Test func missingIdsUseLineNumbersAndWarnOnce() throws {
         let d = try paired(
             "m.jsonl",
-            "{\"full\":\"a\",\"simplified\":\"b\"}\n{\"id\":7,\"full\":\"c\",\"simplified\":\"d\"}\n\n{\"full\":\"e\",\"simplified\":\"f\"}\n")
+            "{\"full\":\"a\",\"simplified\":\"b\"}\n{\"id\":7,\"full\":\"c\",\"simplified\":\"d\"}\n\n{\"full\":\"e\",\"simplified\":\"f\"}\n"
+        )
         #expect(d.examples.map(\.id) == ["1", "7", "4"])
         #expect(d.warnings.count == 1)
         #expect(!d.idsSynthesized)

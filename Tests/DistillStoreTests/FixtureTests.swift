@@ -199,7 +199,8 @@ struct FixtureTests {
             #expect(!d.idsSynthesized)
         }
         let mapped = try DatasetLoader.load(
-            DatasetSource(path: Fixtures.path("paired_fields.jsonl"), options: DatasetOptions(fields: ["full": "context", "simplified": "query"])))
+            DatasetSource(
+                path: Fixtures.path("paired_fields.jsonl"), options: DatasetOptions(fields: ["full": "context", "simplified": "query"])))
         #expect(mapped.examples.map(\.full) == ["long context one", "long context two"])
         #expect(mapped.examples.map(\.id) == ["1", "2"])
         #expect(mapped.idsSynthesized)

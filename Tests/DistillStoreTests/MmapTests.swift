@@ -66,7 +66,8 @@ struct MmapTests {
         var calls = 0
         #expect(throws: CancellationError.self) {
             _ = try TeacherLoader.load(
-                TeacherSource(path: path), isCancelled: {
+                TeacherSource(path: path),
+                isCancelled: {
                     calls += 1
                     return calls >= 2
                 })

@@ -89,7 +89,10 @@ struct RegistryTests {
             try r.loadTeacher(name: "t", source: TeacherSource(path: a, options: TeacherOptions(allowNonFinite: true, vocabulary: vocab)))
             try r.loadDataset(name: "d", source: DatasetSource(path: d, options: DatasetOptions(fields: ["full": "context"])))
             try r.loadTeacher(name: "gone", source: TeacherSource(path: teacherFile("gone.safetensors", [1, 2])))
-            try r.addTeacher(name: "inline", outputs: ModelOutputs(kind: .logits, layout: .dense(values: Tensor(float32: [1, 2], shape: [1, 1, 2])), examples: 1, positions: 1, vocab: 2))
+            try r.addTeacher(
+                name: "inline",
+                outputs: ModelOutputs(
+                    kind: .logits, layout: .dense(values: Tensor(float32: [1, 2], shape: [1, 1, 2])), examples: 1, positions: 1, vocab: 2))
             #expect(r.lastWorkspaceError == nil)
         }
         let text = try MappedFile(path: ws.path).withBytes { String(decoding: $0, as: UTF8.self) }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DistillText
 
 @Suite("Input classification")
@@ -16,9 +17,10 @@ struct ClassificationTests {
         #expect(c.regime == .allSimplified)
         #expect(c.verdict == "All 1,000 training inputs are simplified inputs: the student is trained on D', as intended.")
         #expect(c.notes.isEmpty)
-        #expect(c.matches.enumerated().allSatisfy { k, m in
-            m.kind == .simplified(k) && m.pairIndex == k && m.method == .exact && m.similarity == 1
-        })
+        #expect(
+            c.matches.enumerated().allSatisfy { k, m in
+                m.kind == .simplified(k) && m.pairIndex == k && m.method == .exact && m.similarity == 1
+            })
     }
 
     @Test func allFullIsWrongDataset() {
@@ -27,7 +29,9 @@ struct ClassificationTests {
         #expect(c.counts.full == 1_000 && c.counts.simplified == 0)
         #expect(c.regime == .mostlyFull)
         #expect(c.verdict == "All 1,000 training inputs are full contexts: the student is being trained on D, not D'.")
-        #expect(c.consequence == "It learns from context it will not have when deployed; expect training loss to look better than deployed quality.")
+        #expect(
+            c.consequence
+                == "It learns from context it will not have when deployed; expect training loss to look better than deployed quality.")
         #expect(c.matches[17].kind == .full(17))
     }
 
@@ -47,7 +51,8 @@ struct ClassificationTests {
         let c = classifyInputs(pairs: pairs, inputs: inputs)
         #expect(c.counts.full == 500 && c.counts.simplified == 500)
         #expect(c.regime == .mixed)
-        #expect(c.verdict == "500 of 1,000 training inputs are full contexts and 500 are simplified inputs: the training set mixes D and D'.")
+        #expect(
+            c.verdict == "500 of 1,000 training inputs are full contexts and 500 are simplified inputs: the training set mixes D and D'.")
         #expect(c.consequence.contains("concatenated"))
         #expect(c.consequence.contains("wrong split"))
     }
@@ -66,7 +71,10 @@ struct ClassificationTests {
         let c = classifyInputs(pairs: pairs, inputs: inputs)
         #expect(c.counts.full == 30 && c.counts.simplified == 970)
         #expect(c.regime == .mostlySimplified)
-        #expect(c.verdict == "30 of 1,000 training inputs are full contexts while 970 are simplified inputs: a few examples of D leaked into the student's training set D'.")
+        #expect(
+            c.verdict
+                == "30 of 1,000 training inputs are full contexts while 970 are simplified inputs: a few examples of D leaked into the student's training set D'."
+        )
     }
 
     @Test func foreignInputsAreMostlyUnknown() {
@@ -77,7 +85,10 @@ struct ClassificationTests {
         #expect(c.counts.unknown == 800 && c.counts.full == 150 && c.counts.simplified == 50)
         #expect(c.unknownRate == 0.8)
         #expect(c.regime == .mostlyUnknown)
-        #expect(c.verdict == "800 of 1,000 training inputs match neither the full contexts nor the simplified inputs of this dataset: the inputs do not come from this paired dataset (of the 200 that match, 150 are full contexts and 50 are simplified).")
+        #expect(
+            c.verdict
+                == "800 of 1,000 training inputs match neither the full contexts nor the simplified inputs of this dataset: the inputs do not come from this paired dataset (of the 200 that match, 150 are full contexts and 50 are simplified)."
+        )
         #expect(c.matches[0].kind == .unknown && c.matches[0].method == nil && c.matches[0].pairIndex == nil)
     }
 
@@ -86,7 +97,10 @@ struct ClassificationTests {
         let inputs = pairs.map(\.simplified) + ["something else entirely, unrelated to anything"]
         let c = classifyInputs(pairs: pairs, inputs: inputs)
         #expect(c.regime == .allSimplified)
-        #expect(c.verdict == "100 of 101 training inputs are simplified inputs and none is a full context: the student is trained on D', as intended.")
+        #expect(
+            c.verdict
+                == "100 of 101 training inputs are simplified inputs and none is a full context: the student is trained on D', as intended."
+        )
         #expect(c.notes == ["1 of 101 training inputs match neither dataset."])
     }
 
@@ -136,7 +150,10 @@ struct ClassificationTests {
         }
         #expect(wrong.isEmpty)
         #expect(c.regime == .mixed)
-        #expect(c.notes == ["800 inputs were matched as edited near-duplicates (character 5-gram Jaccard similarity ≥ 0.8) rather than exactly."])
+        #expect(
+            c.notes == [
+                "800 inputs were matched as edited near-duplicates (character 5-gram Jaccard similarity ≥ 0.8) rather than exactly."
+            ])
     }
 
     @Test func heavilyEditedTextIsUnknown() {
@@ -166,7 +183,7 @@ struct ClassificationTests {
 
     @Test func nearTieIsAmbiguousAndHigherSimilarityWins() {
         var pairs = Array(Self.pairs.prefix(10))
-        pairs[7].simplified = pairs[2].full   // same text on both sides, different pairs
+        pairs[7].simplified = pairs[2].full  // same text on both sides, different pairs
         var rng = TestRNG(seed: 1)
         let edited = Fixtures.changeWords(pairs[2].full, count: 2, rng: &rng)
         let c = classifyInputs(pairs: pairs, inputs: [edited])
@@ -179,7 +196,7 @@ struct ClassificationTests {
         p2[6].full = Fixtures.changeWords(base, count: 1, rng: &rng)  // a full context close to pair 5's x'
         var words = base.split(separator: " ").map(String.init)
         words[5] += "s"
-        let probe = words.joined(separator: " ")                      // closer still to pair 5's x'
+        let probe = words.joined(separator: " ")  // closer still to pair 5's x'
         #expect(probe != base)
         let c2 = classifyInputs(pairs: p2, inputs: [probe])
         let simToSimp = shingleJaccard(probe, p2[5].simplified)
@@ -199,8 +216,10 @@ struct ClassificationTests {
         let noPairs = classifyInputs(pairs: [], inputs: ["hello"])
         #expect(noPairs.counts.unknown == 1)
         // Duplicate texts across pairs report the lowest pair index.
-        let dup = [TextPair(id: "a", full: "same full text here", simplified: "s1"),
-                   TextPair(id: "b", full: "same full text here", simplified: "s2")]
+        let dup = [
+            TextPair(id: "a", full: "same full text here", simplified: "s1"),
+            TextPair(id: "b", full: "same full text here", simplified: "s2"),
+        ]
         #expect(classifyInputs(pairs: dup, inputs: ["Same full text here."]).matches[0].kind == .full(0))
     }
 

@@ -1,9 +1,11 @@
 import Testing
+
 @testable import DistillText
 
 @Suite("Pair integrity")
 struct IntegrityTests {
-    static let full = "The meeting was moved from Tuesday to Thursday because the main room was booked. Anna will bring the slides and the budget. Question: when is the meeting?"
+    static let full =
+        "The meeting was moved from Tuesday to Thursday because the main room was booked. Anna will bring the slides and the budget. Question: when is the meeting?"
     static let simple = "When is the meeting, now that it was moved?"
 
     static var clean: [TextPair] {
@@ -19,11 +21,16 @@ struct IntegrityTests {
 
     @Test func catalogue() {
         let codes = Finding.allCodes.map(\.code)
-        #expect(codes == ["empty-full", "empty-simplified", "identical-simplification", "simplified-longer",
-                          "context-leak", "unrelated-simplification", "duplicate-id", "missing-id"])
+        #expect(
+            codes == [
+                "empty-full", "empty-simplified", "identical-simplification", "simplified-longer",
+                "context-leak", "unrelated-simplification", "duplicate-id", "missing-id",
+            ])
         #expect(Set(codes).count == codes.count)
         for c in Finding.allCodes { #expect(!c.title.isEmpty && !c.description.isEmpty) }
-        #expect(Severity.error.rawValue == 1 && Severity.warning.rawValue == 2 && Severity.information.rawValue == 3 && Severity.hint.rawValue == 4)
+        #expect(
+            Severity.error.rawValue == 1 && Severity.warning.rawValue == 2 && Severity.information.rawValue == 3
+                && Severity.hint.rawValue == 4)
     }
 
     @Test func identicalSimplification() {
@@ -50,8 +57,11 @@ struct IntegrityTests {
     }
 
     @Test func simplifiedLonger() {
-        let p = [TextPair(id: "a", full: "Paris is the capital of France.",
-                          simplified: "Paris is the capital city of the country called France, in Europe.")]
+        let p = [
+            TextPair(
+                id: "a", full: "Paris is the capital of France.",
+                simplified: "Paris is the capital city of the country called France, in Europe.")
+        ]
         #expect(codes(p) == ["simplified-longer"])
         let f = checkPairsPerExample(p)[0]
         #expect(f.severity == .information)
@@ -77,7 +87,8 @@ struct IntegrityTests {
         let longer = TextPair(id: "l2", full: Self.full, simplified: Self.full + " Please answer in one short sentence.")
         #expect(codes([longer]) == ["simplified-longer", "context-leak"])
         // Keeping half of the context is not a leak.
-        let half = TextPair(id: "h", full: Self.full, simplified: "Anna will bring the slides and the budget. Question: when is the meeting?")
+        let half = TextPair(
+            id: "h", full: Self.full, simplified: "Anna will bring the slides and the budget. Question: when is the meeting?")
         #expect(codes([half]).isEmpty)
     }
 
@@ -107,16 +118,21 @@ struct IntegrityTests {
         let g = checkPairs(p)
         #expect(g.count == 2)
         #expect(g[0].code == "identical-simplification" && g[0].exampleIndices == [0, 4, 8, 15, 16, 23, 42])
-        #expect(g[0].message == "7 examples have a simplified input identical to the full context, so nothing was simplified: \"ex-0\", the example at index 4, \"ex-8\", \"ex-15\", \"ex-16\" and 2 more.")
+        #expect(
+            g[0].message
+                == "7 examples have a simplified input identical to the full context, so nothing was simplified: \"ex-0\", the example at index 4, \"ex-8\", \"ex-15\", \"ex-16\" and 2 more."
+        )
         let per = checkPairsPerExample(p)
         #expect(per.count == 8)
         #expect(per.filter { $0.exampleIndices == [4] }.map(\.code) == ["identical-simplification", "missing-id"])
     }
 
     @Test func stats() {
-        let p = [TextPair(id: "a", full: "one two three four", simplified: "one two"),
-                 TextPair(id: "b", full: "alpha beta gamma delta epsilon zeta", simplified: "alpha beta gamma"),
-                 TextPair(id: "c", full: "", simplified: "x")]
+        let p = [
+            TextPair(id: "a", full: "one two three four", simplified: "one two"),
+            TextPair(id: "b", full: "alpha beta gamma delta epsilon zeta", simplified: "alpha beta gamma"),
+            TextPair(id: "c", full: "", simplified: "x"),
+        ]
         let s = simplificationStats(p)
         #expect(s.pairCount == 2 && s.skippedCount == 1)
         #expect(s.meanTokenRatio == 0.5 && s.medianTokenRatio == 0.5)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DistillText
 
 @Suite("Normalisation and prose formatting")
@@ -8,7 +9,7 @@ struct NormalizationTests {
         #expect(normalizeText("  Hello,\t\tWORLD!\n", options: .keepPunctuation) == "hello, world!")
         #expect(normalizeText("«Bonjour»") == "bonjour")
         #expect(normalizeText("a\u{00A0}\u{3000}b") == "a b")
-        #expect(normalizeText("$5 + 3") == "$5 + 3")              // symbols are kept
+        #expect(normalizeText("$5 + 3") == "$5 + 3")  // symbols are kept
         #expect(normalizeText("... (\"quoted\") ...") == "quoted")
         #expect(normalizeText("?!") == "")
         // NFC: decomposed and precomposed forms give the same scalars.

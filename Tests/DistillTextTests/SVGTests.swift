@@ -1,16 +1,21 @@
-import Testing
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
+import Testing
+
 @testable import DistillText
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 final class SVGCollector: NSObject, XMLParserDelegate {
     var elements: [String] = []
     var texts: [String] = []
     var attributes: [[String: String]] = []
     private var current = ""
-    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName qName: String?,
+        attributes attributeDict: [String: String] = [:]
+    ) {
         elements.append(elementName)
         attributes.append(attributeDict)
         current = ""
@@ -35,7 +40,8 @@ struct SVGTests {
     static let values = [0.0412, -0.0113, 0.0268, .nan, -0.02]
 
     @Test func barChartIsWellFormedAndLabelled() throws {
-        let svg = barChartSVG(title: "Contributions to KL(p‖q) <per output>", labels: Self.labels, values: Self.values, valueLabel: "p·log(p/q)")
+        let svg = barChartSVG(
+            title: "Contributions to KL(p‖q) <per output>", labels: Self.labels, values: Self.values, valueLabel: "p·log(p/q)")
         let doc = try #require(parseSVG(svg))
         #expect(doc.elements.first == "svg")
         let root = doc.attributes[0]
@@ -49,13 +55,19 @@ struct SVGTests {
         #expect(doc.texts.contains { $0.hasPrefix("1 value is not finite") })
         #expect(svg.contains("&lt;eos&gt;") && svg.contains("dog &amp; bird"))
         // Positive and negative bars are coloured differently; 4 finite values → 4 bars.
-        let bars = doc.elements.enumerated().filter { $0.element == "rect" && doc.attributes[$0.offset]["title"] == nil && doc.attributes[$0.offset]["width"] != "10" && doc.attributes[$0.offset]["x"] != "0" }
+        let bars = doc.elements.enumerated().filter {
+            $0.element == "rect" && doc.attributes[$0.offset]["title"] == nil && doc.attributes[$0.offset]["width"] != "10"
+                && doc.attributes[$0.offset]["x"] != "0"
+        }
         #expect(bars.count == 4)
         #expect(svg.contains("#d9534f") && svg.contains("#337ab7"))
         // Axis ticks span negatives and positives.
         #expect(doc.texts.contains("0.00") && doc.texts.contains("-0.02") && doc.texts.contains("0.04"))
         // Deterministic.
-        #expect(svg == barChartSVG(title: "Contributions to KL(p‖q) <per output>", labels: Self.labels, values: Self.values, valueLabel: "p·log(p/q)"))
+        #expect(
+            svg
+                == barChartSVG(
+                    title: "Contributions to KL(p‖q) <per output>", labels: Self.labels, values: Self.values, valueLabel: "p·log(p/q)"))
     }
 
     @Test func barChartEdgeCases() throws {
@@ -66,7 +78,8 @@ struct SVGTests {
         #expect(!d.texts.contains("positive"))
         let missing = barChartSVG(title: "Pad", labels: ["x"], values: [1, 2], valueLabel: "v")
         #expect(try #require(parseSVG(missing)).texts.contains("#2"))
-        let many = barChartSVG(title: "Many", labels: (0..<200).map { "t\($0)" }, values: (0..<200).map { Double($0) - 100 }, valueLabel: "v")
+        let many = barChartSVG(
+            title: "Many", labels: (0..<200).map { "t\($0)" }, values: (0..<200).map { Double($0) - 100 }, valueLabel: "v")
         #expect(parseSVG(many) != nil)
         let control = barChartSVG(title: "bad\u{1}char", labels: ["x\u{0}"], values: [1], valueLabel: "v")
         #expect(parseSVG(control) != nil)
@@ -82,10 +95,14 @@ struct SVGTests {
         let doc = try #require(parseSVG(svg))
         let root = doc.attributes[0]
         #expect(root["xmlns"] == "http://www.w3.org/2000/svg" && root["viewBox"] != nil)
-        for l in ["Loss vs temperature", "temperature (log scale)", "loss", "distillation loss", "student <CE>", "0.5", "1", "2", "5", "10", "20"] {
+        for l in [
+            "Loss vs temperature", "temperature (log scale)", "loss", "distillation loss", "student <CE>", "0.5", "1", "2", "5", "10", "20",
+        ] {
             #expect(doc.texts.contains(l), "missing text \(l)")
         }
-        #expect(doc.texts.contains("Skipped 2 points with an infinite or NaN value. Skipped 1 point with x ≤ 0, which a log scale cannot show."))
+        #expect(
+            doc.texts.contains("Skipped 2 points with an infinite or NaN value. Skipped 1 point with x ≤ 0, which a log scale cannot show.")
+        )
         // Series 2 is broken at the infinite point: one polyline for series 1, two for series 2
         // ((1, 1.18) alone before the gap has no line; (5, 1.1)–(20, 0.8) after it).
         #expect(doc.elements.filter { $0 == "polyline" }.count == 2)
@@ -101,7 +118,8 @@ struct SVGTests {
         #expect(try #require(parseSVG(none)).texts.contains("No finite points to plot"))
         let single = lineChartSVG(title: "One", xLabel: "T", yLabel: "L", series: [(name: "a", points: [(2, 1)])], logX: true)
         #expect(parseSVG(single) != nil)
-        let narrow = lineChartSVG(title: "Narrow", xLabel: "T", yLabel: "L", series: [(name: "a", points: [(1.1, 1), (1.3, 2)])], logX: true)
+        let narrow = lineChartSVG(
+            title: "Narrow", xLabel: "T", yLabel: "L", series: [(name: "a", points: [(1.1, 1), (1.3, 2)])], logX: true)
         #expect(try #require(parseSVG(narrow)).texts.contains("1.2"))
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DistillTransport
 
 /// Feeds `input` in pieces of `piece` bytes and collects every event, including end of input.
@@ -24,7 +25,8 @@ private func errors(_ events: [FrameEvent]) -> [FramingError] {
 }
 
 struct ContentLengthFramingTests {
-    let twoMessages = "Content-Length: 7\r\n\r\n{\"a\":1}Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n[]"
+    let twoMessages =
+        "Content-Length: 7\r\n\r\n{\"a\":1}Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n[]"
 
     @Test func backToBackMessages() {
         #expect(messages(frames(twoMessages)) == ["{\"a\":1}", "[]"])

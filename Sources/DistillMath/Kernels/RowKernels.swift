@@ -220,8 +220,10 @@ func firstIndex(of m: Float, _ x: UnsafePointer<Float>, _ i: Int, _ end: Int) ->
 /// With `store`, e_i and f_i of the full vectors are written out (see
 /// `ExpStore`) for the second pass of the mixture and difference losses.
 @inline(__always)
-func klFused(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-             invTauT: Float, invTauS: Float, store: ExpStore? = nil) -> (KLSums, RowScan, RowScan) {
+func klFused(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    invTauT: Float, invTauS: Float, store: ExpStore? = nil
+) -> (KLSums, RowScan, RowScan) {
     var mT = -Float.infinity, mS = -Float.infinity
     var minT = Float.infinity, minS = Float.infinity
     var blkT = -1, blkS = -1
@@ -384,9 +386,11 @@ func expSum(_ x: UnsafePointer<Float>, _ n: Int, max m: Float, invTau: Float) ->
 /// without the 0·∞ guards; a block whose sum is NaN (some p or q is exactly
 /// 0) is redone with them.
 @inline(__always)
-func mixtureSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-                 maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
-                 st: Double, ss: Double, w: Float, store: ExpStore) -> (Double, Double) {
+func mixtureSums(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
+    st: Double, ss: Double, w: Float, store: ExpStore
+) -> (Double, Double) {
     let logSt = dlog(st), logSs = dlog(ss)
     let mt = KVec(repeating: maxT), ms = KVec(repeating: maxS)
     let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
@@ -399,11 +403,13 @@ func mixtureSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: In
     let W = KVec.scalarCount
 
     @inline(__always)
-    func step(_ p: KVec, _ q: KVec, _ xtv: KVec, _ xsv: KVec, _ aP: inout KVec, _ aQ: inout KVec,
-              guarded: Bool, normal: Bool) {
+    func step(
+        _ p: KVec, _ q: KVec, _ xtv: KVec, _ xsv: KVec, _ aP: inout KVec, _ aQ: inout KVec,
+        guarded: Bool, normal: Bool
+    ) {
         let u = (xtv - mt) * it
         let v = (xsv - ms) * iS
-        let d = (v - u) + c                       // log(q/p)
+        let d = (v - u) + c  // log(q/p)
         let qBig = q .> p
         let hi = p.replacing(with: q, where: qBig)
         let lo = q.replacing(with: p, where: qBig)
@@ -412,7 +418,7 @@ func mixtureSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: In
         // log(m/max(p,q)).
         let arg = wv.addingProduct(w1, t).replacing(with: w1.addingProduct(wv, t), where: qBig)
         let lmHi = normal ? vlogNormal(arg) : vlog(arg)
-        let lmP = lmHi.replacing(with: lmHi + d, where: qBig)     // log(m/p)
+        let lmP = lmHi.replacing(with: lmHi + d, where: qBig)  // log(m/p)
         let lmQ = lmHi.replacing(with: lmHi - d, where: q .<= p)  // log(m/q)
         if guarded {
             aP = aP.addingProduct(p, lmP.replacing(with: 0, where: p .== 0))
@@ -428,8 +434,9 @@ func mixtureSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: In
         var aP = KVec(), aQ = KVec()
         var j = i
         while j < end {
-            step(loadK(store.e, j) * cT, loadK(store.f, j) * cS, loadK(xt, j), loadK(xs, j), &aP, &aQ,
-                 guarded: guarded, normal: normal)
+            step(
+                loadK(store.e, j) * cT, loadK(store.f, j) * cS, loadK(xt, j), loadK(xs, j), &aP, &aQ,
+                guarded: guarded, normal: normal)
             j += W
         }
         return (widenK(aP), widenK(aQ))
@@ -443,8 +450,10 @@ func mixtureSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: In
         let end = Swift.min(i + kBlock, nFull)
         let cT = KVec(repeating: blockScale(store.blockMaxT[blockNo], maxT, invTau: invTauT, invS: invSt))
         let cS = KVec(repeating: blockScale(store.blockMaxS[blockNo], maxS, invTau: invTauS, invS: invSs))
-        var (bp, bq) = normalArgs ? block(i, end, cT, cS, guarded: false, normal: true)
-                                  : block(i, end, cT, cS, guarded: false, normal: false)
+        var (bp, bq) =
+            normalArgs
+            ? block(i, end, cT, cS, guarded: false, normal: true)
+            : block(i, end, cT, cS, guarded: false, normal: false)
         if bp.isNaN || bq.isNaN {
             (bp, bq) = block(i, end, cT, cS, guarded: true, normal: false)
         }
@@ -466,9 +475,11 @@ func mixtureSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: In
 /// Pass 2 for TVD and prob-MSE: (Σ|p_i − q_i|, Σ(p_i − q_i)²), with p and q
 /// from the exponentials stored by `klFused`.
 @inline(__always)
-func differenceSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-                    maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
-                    invSt: Double, invSs: Double, store: ExpStore) -> (Double, Double) {
+func differenceSums(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
+    invSt: Double, invSs: Double, store: ExpStore
+) -> (Double, Double) {
     var dA = 0.0, dS = 0.0
     let W = KVec.scalarCount
     var i = 0
@@ -503,8 +514,10 @@ func differenceSums(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n:
 /// Σ (x_t,i/τ_t − x_s,i/τ_s)² over raw logits; positions where both are −inf
 /// (the same masked vocabulary entry) contribute 0, one-sided −inf gives +inf.
 @inline(__always)
-func logitSquaredDifferenceSum(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-                               invTauT: Float, invTauS: Float) -> Double {
+func logitSquaredDifferenceSum(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    invTauT: Float, invTauS: Float
+) -> Double {
     let it = FloatVector(repeating: invTauT), iS = FloatVector(repeating: invTauS)
     var d = SIMD8<Double>()
     var i = 0

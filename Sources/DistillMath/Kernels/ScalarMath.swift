@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Double-precision libm wrappers, so the rest of the module needs no
@@ -16,8 +16,8 @@ import Darwin
 /// Online processors, for sizing the worker pool.
 func onlineProcessorCount() -> Int {
     #if canImport(Glibc) || canImport(Musl) || canImport(Darwin)
-    return Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     #else
-    return 1
+        return 1
     #endif
 }

@@ -86,12 +86,12 @@ func vlogPoly(_ x: KVec, _ z: KVec) -> KVec {
 /// inputs are handled exactly (pre-scaled by 2^23).
 @inline(__always)
 func vlog(_ xIn: KVec) -> KVec {
-        let tiny = xIn .< Float.leastNormalMagnitude
-    var x = xIn.replacing(with: xIn * 8388608.0, where: tiny)   // 2^23
+    let tiny = xIn .< Float.leastNormalMagnitude
+    var x = xIn.replacing(with: xIn * 8388608.0, where: tiny)  // 2^23
     var bits = unsafeBitCast(x, to: KIVec.self)
     // Exponent e and mantissa m in [0.5, 1).
     var e = (bits &>> KIVec(repeating: 23)) &- KIVec(repeating: 126)
-    e = e &- (unsafeBitCast(tiny, to: KIVec.self) & KIVec(repeating: 23))   // mask lanes are 0 / −1
+    e = e &- (unsafeBitCast(tiny, to: KIVec.self) & KIVec(repeating: 23))  // mask lanes are 0 / −1
     bits = (bits & KIVec(repeating: 0x007F_FFFF)) | KIVec(repeating: 0x3F00_0000)
     var m = unsafeBitCast(bits, to: KVec.self)
     // Move m to [√½, √2) so the polynomial argument is centred on 0.
@@ -118,7 +118,7 @@ func vlog(_ xIn: KVec) -> KVec {
 /// special-case selects.
 @inline(__always)
 func vlogNormal(_ xIn: KVec) -> KVec {
-        var bits = unsafeBitCast(xIn, to: KIVec.self)
+    var bits = unsafeBitCast(xIn, to: KIVec.self)
     var e = (bits &>> KIVec(repeating: 23)) &- KIVec(repeating: 126)
     bits = (bits & KIVec(repeating: 0x007F_FFFF)) | KIVec(repeating: 0x3F00_0000)
     var m = unsafeBitCast(bits, to: KVec.self)

@@ -29,6 +29,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable {
         ("InternalError", .internalError), ("RequestCancelled", .requestCancelled),
         ("UnknownTeacher", .unknownTeacher), ("UnknownDataset", .unknownDataset),
         ("ShapeMismatch", .shapeMismatch), ("LoadFailed", .loadFailed),
-        ("LimitExceeded", .limitExceeded), ("NameExists", .nameExists)
+        ("LimitExceeded", .limitExceeded), ("NameExists", .nameExists),
     ]
 }

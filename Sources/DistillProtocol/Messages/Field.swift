@@ -88,8 +88,9 @@ public struct Field: @unchecked Sendable {
     public func oneOf(_ allowed: [String]) throws -> String {
         let s = try string()
         guard allowed.contains(s) else {
-            throw fail("unknown value \"\(s)\"; expected one of \(allowed.joined(separator: ", "))",
-                       extra: [("allowed", JSON.array(allowed))])
+            throw fail(
+                "unknown value \"\(s)\"; expected one of \(allowed.joined(separator: ", "))",
+                extra: [("allowed", JSON.array(allowed))])
         }
         return s
     }

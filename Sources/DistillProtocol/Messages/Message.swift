@@ -17,7 +17,8 @@ public enum IncomingMessage: @unchecked Sendable {
         var id: RequestID? = nil
         if let rawID {
             guard let parsed = RequestID(rawID) else {
-                return .failure(EnvelopeError(error: .invalidRequest("id must be a string, a number or null, got \(rawID.kindDescription)"), id: nil))
+                return .failure(
+                    EnvelopeError(error: .invalidRequest("id must be a string, a number or null, got \(rawID.kindDescription)"), id: nil))
             }
             id = parsed
         }
@@ -31,11 +32,14 @@ public enum IncomingMessage: @unchecked Sendable {
             return .failure(EnvelopeError(error: .invalidRequest("method is missing"), id: id?.json))
         }
         guard let method = methodJSON.stringValue else {
-            return .failure(EnvelopeError(error: .invalidRequest("method must be a string, got \(methodJSON.kindDescription)"), id: id?.json))
+            return .failure(
+                EnvelopeError(error: .invalidRequest("method must be a string, got \(methodJSON.kindDescription)"), id: id?.json))
         }
         let params = message["params"]
         if let params, !(params.isObject || params.isArray || params.isNull) {
-            return .failure(EnvelopeError(error: .invalidRequest("params must be an object, an array or null, got \(params.kindDescription)"), id: id?.json))
+            return .failure(
+                EnvelopeError(
+                    error: .invalidRequest("params must be an object, an array or null, got \(params.kindDescription)"), id: id?.json))
         }
         let normalised = (params?.isNull ?? true) ? nil : params
         if let id {

@@ -1,6 +1,6 @@
 import DistillStore
-import Foundation
 import DistillTensor
+import Foundation
 
 /// The embedded default: a small teacher, two students, a paired dataset and a
 /// list of training inputs, loadable with `"path": "builtin:demo"` (and
@@ -54,35 +54,50 @@ enum Builtin {
     }
 
     static let pairs: [(full: String, simplified: String, target: String)] = [
-        ("In the orchard behind the farmhouse the trees hang heavy with red fruit, and the children always ask grandma for the crisp one. She hands each of them an",
-         "She hands each of them an", "apple"),
-        ("The monkey at the zoo ignored the oranges and the nuts the keeper brought and reached straight for the long yellow",
-         "The monkey reached for the long yellow", "banana"),
-        ("The cake was finished with whipped cream and, on the very top, one small dark red",
-         "On top of the cake sat one small dark red", "cherry"),
-        ("For the school lunchbox her mother packed a sandwich, a juice and a piece of fruit that would not bruise: an",
-         "Her mother packed a sandwich and an", "apple"),
-        ("The cocktail was garnished the classic way, with a stem still attached to a single glossy",
-         "The cocktail was garnished the classic way, with a stem still attached to a single glossy", "cherry"),
-        ("Asked to pick any fruit at all from the market stall, he hesitated for a long time and finally chose a",
-         "He finally chose a", "banana"),
+        (
+            "In the orchard behind the farmhouse the trees hang heavy with red fruit, and the children always ask grandma for the crisp one. She hands each of them an",
+            "She hands each of them an", "apple"
+        ),
+        (
+            "The monkey at the zoo ignored the oranges and the nuts the keeper brought and reached straight for the long yellow",
+            "The monkey reached for the long yellow", "banana"
+        ),
+        (
+            "The cake was finished with whipped cream and, on the very top, one small dark red",
+            "On top of the cake sat one small dark red", "cherry"
+        ),
+        (
+            "For the school lunchbox her mother packed a sandwich, a juice and a piece of fruit that would not bruise: an",
+            "Her mother packed a sandwich and an", "apple"
+        ),
+        (
+            "The cocktail was garnished the classic way, with a stem still attached to a single glossy",
+            "The cocktail was garnished the classic way, with a stem still attached to a single glossy", "cherry"
+        ),
+        (
+            "Asked to pick any fruit at all from the market stall, he hesitated for a long time and finally chose a",
+            "He finally chose a", "banana"
+        ),
     ]
 
     static func dataset(_ path: String) -> Dataset? {
         switch path {
         case "builtin:demo":
-            return .paired(pairs.enumerated().map { i, p in
-                Example(id: ids[i], full: p.full, simplified: p.simplified, target: p.target, line: i + 1)
-            })
+            return .paired(
+                pairs.enumerated().map { i, p in
+                    Example(id: ids[i], full: p.full, simplified: p.simplified, target: p.target, line: i + 1)
+                })
         case "builtin:demo-inputs":
             // What a student was "trained on": the full contexts (the mistake), one of
             // them re-cased and re-spaced, one with a word edited, and one input
             // from elsewhere. Example ex5 is left out: it was never simplified, so
             // its input would be ambiguous.
-            let texts = [pairs[0].full, pairs[1].full, pairs[2].full, pairs[3].full, pairs[5].full,
-                         "  " + pairs[0].full.uppercased() + "  ",
-                         pairs[2].full.replacingFirst("whipped cream", with: "fresh cream"),
-                         "Which fruit is the sweetest of them all?"]
+            let texts = [
+                pairs[0].full, pairs[1].full, pairs[2].full, pairs[3].full, pairs[5].full,
+                "  " + pairs[0].full.uppercased() + "  ",
+                pairs[2].full.replacingFirst("whipped cream", with: "fresh cream"),
+                "Which fruit is the sweetest of them all?",
+            ]
             return .inputs(texts.enumerated().map { InputRecord(text: $1, line: $0 + 1) })
         default:
             return nil

@@ -58,13 +58,17 @@ enum LossDecoding {
                 renormalize: try f.child("renormalize")?.bool() ?? false,
                 labels: labels)
             if config.name.usesLabels && labels == nil {
-                throw ResponseError.invalidParams(field: f.path + ".labels", "loss \(config.name.rawValue) needs hard labels: an integer array [N, T] or \"dataset\"")
+                throw ResponseError.invalidParams(
+                    field: f.path + ".labels", "loss \(config.name.rawValue) needs hard labels: an integer array [N, T] or \"dataset\"")
             }
             return config
         } catch let e as LossError {
-            throw ModelResolution.error(e, teacher: nil, student: ResolvedModel(
-                outputs: ModelOutputs(kind: .probs, layout: .dense(values: Tensor(float32: [1], shape: [1, 1, 1])), examples: 1, positions: 1, vocab: 1),
-                ids: nil, labels: nil, field: f, source: "", inlineKey: nil, inlineRank: nil))
+            throw ModelResolution.error(
+                e, teacher: nil,
+                student: ResolvedModel(
+                    outputs: ModelOutputs(
+                        kind: .probs, layout: .dense(values: Tensor(float32: [1], shape: [1, 1, 1])), examples: 1, positions: 1, vocab: 1),
+                    ids: nil, labels: nil, field: f, source: "", inlineKey: nil, inlineRank: nil))
         }
     }
 

@@ -19,9 +19,11 @@ struct ResolvedModel {
     let inlineRank: Int?
 
     var sourceJSON: JSON {
-        let o: JSON = ["source": JSON(source), "examples": JSON(outputs.examples), "positions": JSON(outputs.positions),
-                       "vocab": JSON(outputs.vocab), "kind": JSON(outputs.kind.rawValue),
-                       "layout": JSON(outputs.isTopK ? "topk" : "dense")]
+        let o: JSON = [
+            "source": JSON(source), "examples": JSON(outputs.examples), "positions": JSON(outputs.positions),
+            "vocab": JSON(outputs.vocab), "kind": JSON(outputs.kind.rawValue),
+            "layout": JSON(outputs.isTopK ? "topk" : "dense"),
+        ]
         return o
     }
 }
@@ -42,8 +44,9 @@ enum ModelResolution {
             try field.rejectUnknownKeys(["path", "format", "options"])
             let path = try pathField.nonEmptyString()
             if let builtin = Builtin.teacher(path) {
-                return ResolvedModel(outputs: builtin.outputs, ids: builtin.ids, labels: builtin.labels, field: field,
-                                     source: path, inlineKey: nil, inlineRank: nil)
+                return ResolvedModel(
+                    outputs: builtin.outputs, ids: builtin.ids, labels: builtin.labels, field: field,
+                    source: path, inlineKey: nil, inlineRank: nil)
             }
             let format = try field.child("format").map { TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))! }
             let options = try StoreMethods.parseOptions(field.child("options")) { try TeacherOptions(json: $0) }
@@ -52,8 +55,9 @@ enum ModelResolution {
                     TeacherSource(path: absolutePathForRequest(path), format: format, options: options),
                     progress: nil, isCancelled: { context.cancellation.isCancelled })
             }
-            return ResolvedModel(outputs: loaded.outputs, ids: loaded.ids, labels: loaded.vocabulary, field: field,
-                                 source: absolutePathForRequest(path), inlineKey: nil, inlineRank: nil)
+            return ResolvedModel(
+                outputs: loaded.outputs, ids: loaded.ids, labels: loaded.vocabulary, field: field,
+                source: absolutePathForRequest(path), inlineKey: nil, inlineRank: nil)
         }
         let outputs = try OutputsDecoding.outputs(field)
         let key = (OutputsDecoding.denseKeys + ["topk"]).first { field.child($0) != nil }!
@@ -68,8 +72,9 @@ enum ModelResolution {
 
     static func loaded(_ name: String, field: Field, context: RequestContext) throws -> ResolvedModel {
         let entry = try context.server.registry.teacher(named: name)
-        return ResolvedModel(outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field,
-                             source: "teacher '\(name)'", inlineKey: nil, inlineRank: nil)
+        return ResolvedModel(
+            outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field,
+            source: "teacher '\(name)'", inlineKey: nil, inlineRank: nil)
     }
 
     /// The rank of an inline array as sent (nested JSON or binary form).

@@ -69,7 +69,8 @@ enum OutputsDecoding {
         }
         guard indices.shape == values.shape else {
             throw ResponseError(
-                code: .shapeMismatch, message: "\(valuesField.path) has shape \(values.shape) but \(indicesField.path) has \(indices.shape)",
+                code: .shapeMismatch,
+                message: "\(valuesField.path) has shape \(values.shape) but \(indicesField.path) has \(indices.shape)",
                 data: ["field": JSON(valuesField.path), "valuesShape": JSON.array(values.shape), "indicesShape": JSON.array(indices.shape)])
         }
         guard values.shape[2] <= vocab else {

@@ -19,11 +19,12 @@ enum DiagnoseMethod {
             throw datasetField.fail("'\(dataset.name)' is an input list; diagnose needs a paired dataset (full and simplified inputs)")
         }
         let inputs = try params.child("inputs").map { try resolveInputs($0, context: context) }
-        let threshold = try params.child("nearThreshold").map { f -> Double in
-            let v = try f.double()
-            guard v > 0, v <= 1 else { throw f.fail("must be in (0, 1], got \(v)") }
-            return v
-        } ?? 0.8
+        let threshold =
+            try params.child("nearThreshold").map { f -> Double in
+                let v = try f.double()
+                guard v > 0, v <= 1 else { throw f.fail("must be in (0, 1], got \(v)") }
+                return v
+            } ?? 0.8
         let listLimit = try params.child("maxExamples")?.int(min: 1, max: 100_000) ?? 20
         var models: Diagnosis.Models? = nil
         if let gap = params.child("contextGap") {
@@ -38,7 +39,8 @@ enum DiagnoseMethod {
                 else {
                     throw ResponseError(
                         code: .shapeMismatch,
-                        message: "\(other.field.path) has shape [\(other.outputs.examples), \(other.outputs.positions), \(other.outputs.vocab)] but \(full.field.path) has [\(full.outputs.examples), \(full.outputs.positions), \(full.outputs.vocab)]",
+                        message:
+                            "\(other.field.path) has shape [\(other.outputs.examples), \(other.outputs.positions), \(other.outputs.vocab)] but \(full.field.path) has [\(full.outputs.examples), \(full.outputs.positions), \(full.outputs.vocab)]",
                         data: ["field": JSON(other.field.path)])
                 }
             }
@@ -73,7 +75,8 @@ enum DiagnoseMethod {
         let format = try field.child("format").map { DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))! }
         let options = try StoreMethods.parseOptions(field.child("options")) { try DatasetOptions(json: $0) }
         let loaded = try storeCall {
-            try DatasetLoader.load(DatasetSource(path: ModelResolution.absolutePathForRequest(path), kind: .inputs, format: format, options: options))
+            try DatasetLoader.load(
+                DatasetSource(path: ModelResolution.absolutePathForRequest(path), kind: .inputs, format: format, options: options))
         }
         return loaded.inputs
     }
@@ -86,25 +89,33 @@ enum DiagnoseMethod {
                 "total": JSON(counts.total), "full": JSON(counts.full), "simplified": JSON(counts.simplified),
                 "ambiguous": JSON(counts.ambiguous), "unknown": JSON(counts.unknown),
                 "exact": JSON(counts.exact), "near": JSON(counts.near),
-                "rates": ["full": JSON(c.fullRate), "simplified": JSON(c.simplifiedRate), "ambiguous": JSON(c.ambiguousRate),
-                          "unknown": JSON(c.unknownRate), "fullShareOfMatched": JSON(c.fullShareOfMatched)],
+                "rates": [
+                    "full": JSON(c.fullRate), "simplified": JSON(c.simplifiedRate), "ambiguous": JSON(c.ambiguousRate),
+                    "unknown": JSON(c.unknownRate), "fullShareOfMatched": JSON(c.fullShareOfMatched),
+                ],
                 "nearThreshold": JSON(c.nearThreshold), "regime": JSON(c.regime.rawValue),
                 "verdict": JSON(c.verdict), "consequence": JSON(c.consequence), "notes": JSON.array(c.notes),
-                "inputs": JSON.array(r.classified.map { i in
-                    let o: JSON = ["index": JSON(i.index), "line": JSON(i.line), "kind": JSON(i.kind), "similarity": JSON(i.similarity)]
-                    if let m = i.method { o["method"] = JSON(m) }
-                    if let id = i.exampleId { o["exampleId"] = JSON(id) }
-                    return o
-                }),
+                "inputs": JSON.array(
+                    r.classified.map { i in
+                        let o: JSON = [
+                            "index": JSON(i.index), "line": JSON(i.line), "kind": JSON(i.kind), "similarity": JSON(i.similarity),
+                        ]
+                        if let m = i.method { o["method"] = JSON(m) }
+                        if let id = i.exampleId { o["exampleId"] = JSON(id) }
+                        return o
+                    }),
             ]
         }
         let s = r.stats
         result["integrity"] = [
-            "findings": JSON.array(r.integrity.map { f in
-                ["code": JSON(f.code), "severity": JSON(f.severity.rawValue), "message": JSON(f.message),
-                 "count": JSON(f.exampleIndices.count),
-                 "exampleIds": JSON.array(f.exampleIndices.map { dataset.examples[$0].id })] as JSON
-            }),
+            "findings": JSON.array(
+                r.integrity.map { f in
+                    [
+                        "code": JSON(f.code), "severity": JSON(f.severity.rawValue), "message": JSON(f.message),
+                        "count": JSON(f.exampleIndices.count),
+                        "exampleIds": JSON.array(f.exampleIndices.map { dataset.examples[$0].id }),
+                    ] as JSON
+                }),
             "stats": [
                 "pairs": JSON(s.pairCount), "skipped": JSON(s.skippedCount),
                 "meanCharacterRatio": JSON(s.meanCharacterRatio), "medianCharacterRatio": JSON(s.medianCharacterRatio),
@@ -141,10 +152,16 @@ enum DiagnoseMethod {
         for (k, v) in d.data.sorted(by: { $0.key < $1.key }) { data[k] = JSON(v) }
         o["data"] = data
         if let uri, d.lines.count > 1 {
-            o["relatedInformation"] = JSON.array(zip(d.exampleIds, d.lines).dropFirst().prefix(20).map { id, l in
-                ["location": ["uri": JSON(uri), "range": ["start": ["line": JSON(l - 1), "character": 0], "end": ["line": JSON(l), "character": 0]]],
-                 "message": JSON("also example \(id)")] as JSON
-            })
+            o["relatedInformation"] = JSON.array(
+                zip(d.exampleIds, d.lines).dropFirst().prefix(20).map { id, l in
+                    [
+                        "location": [
+                            "uri": JSON(uri),
+                            "range": ["start": ["line": JSON(l - 1), "character": 0], "end": ["line": JSON(l), "character": 0]],
+                        ],
+                        "message": JSON("also example \(id)"),
+                    ] as JSON
+                })
         }
         return o
     }

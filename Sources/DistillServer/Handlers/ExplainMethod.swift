@@ -26,9 +26,12 @@ enum ExplainMethod {
             guard o.examples == t.examples, o.positions == t.positions, o.vocab == t.vocab else {
                 throw ResponseError(
                     code: .shapeMismatch,
-                    message: "\(m.value.path) has shape [\(o.examples), \(o.positions), \(o.vocab)] but the teacher has [\(t.examples), \(t.positions), \(t.vocab)]",
-                    data: ["field": JSON(m.value.path), "teacherShape": JSON.array([t.examples, t.positions, t.vocab]),
-                           "studentShape": JSON.array([o.examples, o.positions, o.vocab])])
+                    message:
+                        "\(m.value.path) has shape [\(o.examples), \(o.positions), \(o.vocab)] but the teacher has [\(t.examples), \(t.positions), \(t.vocab)]",
+                    data: [
+                        "field": JSON(m.value.path), "teacherShape": JSON.array([t.examples, t.positions, t.vocab]),
+                        "studentShape": JSON.array([o.examples, o.positions, o.vocab]),
+                    ])
             }
             return (m.key, s)
         }
@@ -46,11 +49,12 @@ enum ExplainMethod {
             return v
         }
         let sweep = params.child("temperatures") == nil ? [0.5, 1, 2, 4, 8] : temperatures
-        let tau = try params.child("temperature").map { f -> Double in
-            let v = try f.double()
-            guard v > 0 else { throw f.fail("must be greater than 0, got \(v)") }
-            return v
-        } ?? 1
+        let tau =
+            try params.child("temperature").map { f -> Double in
+                let v = try f.double()
+                guard v > 0 else { throw f.fail("must be greater than 0, got \(v)") }
+                return v
+            } ?? 1
         let topK = try params.child("topK")?.int(min: 1, max: 1000) ?? 3
         let rows = try selectRows(params, teacher: teacher)
         let report = try Explanation.run(
@@ -60,7 +64,7 @@ enum ExplainMethod {
         let result = encode(report, rows: rows, teacher: teacher)
         if try params.child("charts")?.bool() ?? true {
             let charts: JSON = [
-                "contributions": JSON.object(report.contributionCharts.map { ($0.student, JSON($0.svg)) }),
+                "contributions": JSON.object(report.contributionCharts.map { ($0.student, JSON($0.svg)) })
             ]
             if let t = report.temperatureChart { charts["temperature"] = JSON(t) }
             result["charts"] = charts
@@ -106,42 +110,48 @@ enum ExplainMethod {
             result["example"] = JSON(teacher.ids?[rows[0] / t] ?? String(rows[0] / t))
             result["position"] = JSON(rows[0] % t)
         }
-        result["students"] = JSON.array(r.students.map { s in
-            let o: JSON = ["name": JSON(s.name)]
-            o["contributions"] = JSON.array(s.terms.prefix(50).map {
-                ["index": JSON($0.index), "label": JSON($0.label), "p": JSON($0.p), "q": JSON($0.q), "term": JSON($0.term)] as JSON
+        result["students"] = JSON.array(
+            r.students.map { s in
+                let o: JSON = ["name": JSON(s.name)]
+                o["contributions"] = JSON.array(
+                    s.terms.prefix(50).map {
+                        ["index": JSON($0.index), "label": JSON($0.label), "p": JSON($0.p), "q": JSON($0.q), "term": JSON($0.term)] as JSON
+                    })
+                o["topShare"] = ["k": JSON(s.topK), "share": JSON(s.topShare)]
+                o["entropy"] = ["teacher": JSON(s.teacherEntropy), "student": JSON(s.studentEntropy), "crossEntropy": JSON(s.crossEntropy)]
+                o["direction"] = [
+                    "forwardKl": JSON(s.forwardKL), "reverseKl": JSON(s.reverseKL), "sensitiveTo": JSON(s.sensitiveTo),
+                    "text": JSON(s.directionSentence),
+                ]
+                let temperature: JSON = [
+                    "sweep": JSON.array(
+                        s.sweep.map { ["temperature": JSON($0.temperature), "kl": JSON($0.kl), "scaledKl": JSON($0.scaledKL)] as JSON }),
+                    "largeTemperatureLimit": s.largeTemperatureLimit.map { JSON($0) } ?? .null,
+                    "smallTemperature": [
+                        "teacherArgmax": JSON(s.terms.first { $0.index == s.teacherArgmax }?.label ?? String(s.teacherArgmax)),
+                        "studentArgmax": JSON(s.terms.first { $0.index == s.studentArgmax }?.label ?? String(s.studentArgmax)),
+                        "agree": JSON(s.teacherArgmax == s.studentArgmax),
+                        "argmaxDisagreementCost": JSON(s.argmaxDisagreementCost),
+                    ],
+                    "text": JSON(s.temperatureSentence),
+                ]
+                o["temperature"] = temperature
+                let labelOf = Dictionary(uniqueKeysWithValues: s.terms.map { ($0.index, $0.label) })
+                let order = s.gradient.indices.sorted { s.gradient[$0] < s.gradient[$1] }
+                // Round-off leaves ±1e-9 where p = q; only real pushes are named.
+                let floor = 1e-6 * (s.gradient.map { abs($0) }.max() ?? 0)
+                o["gradient"] = [
+                    "temperature": JSON(r.temperature),
+                    "values": JSON.array(
+                        s.gradient.indices.prefix(1000).map {
+                            ["index": JSON($0), "label": JSON(labelOf[$0] ?? "#\($0)"), "value": JSON(s.gradient[$0])] as JSON
+                        }),
+                    // Gradient descent moves logits against the gradient: negative entries are pushed up.
+                    "pushedUp": JSON.array(order.prefix(5).filter { s.gradient[$0] < -floor }.map { labelOf[$0] ?? "#\($0)" }),
+                    "pushedDown": JSON.array(order.reversed().prefix(5).filter { s.gradient[$0] > floor }.map { labelOf[$0] ?? "#\($0)" }),
+                ]
+                return o
             })
-            o["topShare"] = ["k": JSON(s.topK), "share": JSON(s.topShare)]
-            o["entropy"] = ["teacher": JSON(s.teacherEntropy), "student": JSON(s.studentEntropy), "crossEntropy": JSON(s.crossEntropy)]
-            o["direction"] = [
-                "forwardKl": JSON(s.forwardKL), "reverseKl": JSON(s.reverseKL), "sensitiveTo": JSON(s.sensitiveTo),
-                "text": JSON(s.directionSentence),
-            ]
-            let temperature: JSON = [
-                "sweep": JSON.array(s.sweep.map { ["temperature": JSON($0.temperature), "kl": JSON($0.kl), "scaledKl": JSON($0.scaledKL)] as JSON }),
-                "largeTemperatureLimit": s.largeTemperatureLimit.map { JSON($0) } ?? .null,
-                "smallTemperature": [
-                    "teacherArgmax": JSON(s.terms.first { $0.index == s.teacherArgmax }?.label ?? String(s.teacherArgmax)),
-                    "studentArgmax": JSON(s.terms.first { $0.index == s.studentArgmax }?.label ?? String(s.studentArgmax)),
-                    "agree": JSON(s.teacherArgmax == s.studentArgmax),
-                    "argmaxDisagreementCost": JSON(s.argmaxDisagreementCost),
-                ],
-                "text": JSON(s.temperatureSentence),
-            ]
-            o["temperature"] = temperature
-            let labelOf = Dictionary(uniqueKeysWithValues: s.terms.map { ($0.index, $0.label) })
-            let order = s.gradient.indices.sorted { s.gradient[$0] < s.gradient[$1] }
-            // Round-off leaves ±1e-9 where p = q; only real pushes are named.
-            let floor = 1e-6 * (s.gradient.map { abs($0) }.max() ?? 0)
-            o["gradient"] = [
-                "temperature": JSON(r.temperature),
-                "values": JSON.array(s.gradient.indices.prefix(1000).map { ["index": JSON($0), "label": JSON(labelOf[$0] ?? "#\($0)"), "value": JSON(s.gradient[$0])] as JSON }),
-                // Gradient descent moves logits against the gradient: negative entries are pushed up.
-                "pushedUp": JSON.array(order.prefix(5).filter { s.gradient[$0] < -floor }.map { labelOf[$0] ?? "#\($0)" }),
-                "pushedDown": JSON.array(order.reversed().prefix(5).filter { s.gradient[$0] > floor }.map { labelOf[$0] ?? "#\($0)" }),
-            ]
-            return o
-        })
         if let c = r.closer { result["closer"] = JSON(c) }
         if let c = r.comparison { result["comparison"] = JSON(c) }
         return result

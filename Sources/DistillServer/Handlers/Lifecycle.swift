@@ -1,9 +1,9 @@
-import DistillJSON
+import Dispatch
 import DistillAnalysis
+import DistillJSON
 import DistillMath
 import DistillProtocol
 import DistillText
-import Dispatch
 
 #if canImport(Glibc)
     import Glibc

@@ -26,7 +26,9 @@ enum ScoreMethod {
         let ids = try exampleIDs(params.child("ids"), teacher: teacher, dataset: dataset, matching: matching)
         let config = try LossDecoding.config(
             params.child("loss"), examples: n, positions: teacher.outputs.positions,
-            datasetLabels: dataset.map { d in { try datasetLabels(d, teacher: teacher, matching: matching!, field: params.child("loss")!.child("labels")!) } })
+            datasetLabels: dataset.map { d in
+                { try datasetLabels(d, teacher: teacher, matching: matching!, field: params.child("loss")!.child("labels")!) }
+            })
         let conventions = try (params.child("conventions")?.array() ?? []).map {
             Convention(rawValue: try $0.oneOf(Convention.allCases.map(\.rawValue)))!
         }
@@ -56,7 +58,8 @@ enum ScoreMethod {
         let result: JSON = ["loss": LossDecoding.echo(config), "teacher": teacher.sourceJSON]
         let list = JSON.array()
         for s in report.students {
-            list.append(studentJSON(s, model: students[studentMembers.firstIndex { $0.key == s.name }!], config: config, perExample: perExample))
+            list.append(
+                studentJSON(s, model: students[studentMembers.firstIndex { $0.key == s.name }!], config: config, perExample: perExample))
         }
         result["students"] = list
         result["ranking"] = JSON.array(report.ranking)
@@ -93,17 +96,22 @@ enum ScoreMethod {
             ]
         }
         if !s.conventions.isEmpty {
-            o["conventions"] = JSON.array(s.conventions.map {
-                ["name": JSON($0.convention.rawValue), "value": JSON($0.value), "distilld": JSON($0.distilld),
-                 "explanation": JSON($0.explanation)] as JSON
-            })
+            o["conventions"] = JSON.array(
+                s.conventions.map {
+                    [
+                        "name": JSON($0.convention.rawValue), "value": JSON($0.value), "distilld": JSON($0.distilld),
+                        "explanation": JSON($0.explanation),
+                    ] as JSON
+                })
         }
         return o
     }
 
     static func spreadJSON(_ s: Spread) -> JSON {
-        ["count": JSON(s.count), "mean": JSON(s.mean), "std": JSON(s.std), "min": JSON(s.min), "p50": JSON(s.p50),
-         "p90": JSON(s.p90), "p99": JSON(s.p99), "max": JSON(s.max)]
+        [
+            "count": JSON(s.count), "mean": JSON(s.mean), "std": JSON(s.std), "min": JSON(s.min), "p50": JSON(s.p50),
+            "p90": JSON(s.p90), "p99": JSON(s.p99), "max": JSON(s.max),
+        ]
     }
 
     // MARK: - Examples, ids and labels
@@ -140,7 +148,8 @@ enum ScoreMethod {
     static func datasetLabels(_ d: DatasetEntry, teacher: ResolvedModel, matching: Matching, field: Field) throws -> Tensor {
         let n = teacher.outputs.examples
         guard teacher.outputs.positions == 1 else {
-            throw field.fail("dataset labels give one label per example; the teacher has \(teacher.outputs.positions) positions per example")
+            throw field.fail(
+                "dataset labels give one label per example; the teacher has \(teacher.outputs.positions) positions per example")
         }
         var labels = [Int64](repeating: -100, count: n)
         let vocab = teacher.labels.map { Dictionary($0.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }) }
@@ -151,7 +160,8 @@ enum ScoreMethod {
                 labels[pair.teacherRow] = Int64(i)
             case .string(let s)?:
                 guard let id = vocab?[s] else {
-                    throw field.fail("example '\(example.id)' (line \(example.line)) has label \"\(s)\", which is not in the teacher's vocabulary")
+                    throw field.fail(
+                        "example '\(example.id)' (line \(example.line)) has label \"\(s)\", which is not in the teacher's vocabulary")
                 }
                 labels[pair.teacherRow] = Int64(id)
             case nil:

@@ -42,22 +42,24 @@ enum SequenceMethod {
         }
         let ct = rows[0].result.teacherCoverage
         let nt = renormalize ? ct : 1
-        let students = JSON.array(rows.map { row in
-            let r = row.result
-            let ns = renormalize ? r.studentCoverage : 1
-            let per = JSON.array(teacher.indices.map { i -> JSON in
-                let p = teacher[i] / nt, q = row.q[i] / ns
-                let term: Double = p == 0 ? 0 : (q == 0 ? .infinity : p * (log(p) - log(q)))
-                let o: JSON = ["index": JSON(i), "p": JSON(p), "q": JSON(q), "klTerm": JSON(term)]
-                if let labels { o["label"] = JSON(labels[i]) }
-                return o
+        let students = JSON.array(
+            rows.map { row in
+                let r = row.result
+                let ns = renormalize ? r.studentCoverage : 1
+                let per = JSON.array(
+                    teacher.indices.map { i -> JSON in
+                        let p = teacher[i] / nt, q = row.q[i] / ns
+                        let term: Double = p == 0 ? 0 : (q == 0 ? .infinity : p * (log(p) - log(q)))
+                        let o: JSON = ["index": JSON(i), "p": JSON(p), "q": JSON(q), "klTerm": JSON(term)]
+                        if let labels { o["label"] = JSON(labels[i]) }
+                        return o
+                    })
+                return [
+                    "name": JSON(row.name), "crossEntropy": JSON(r.crossEntropy), "kl": JSON(r.klOnSet),
+                    "teacherEntropy": JSON(r.teacherEntropyOnSet), "studentCoverage": JSON(r.studentCoverage),
+                    "candidates": per,
+                ] as JSON
             })
-            return [
-                "name": JSON(row.name), "crossEntropy": JSON(r.crossEntropy), "kl": JSON(r.klOnSet),
-                "teacherEntropy": JSON(r.teacherEntropyOnSet), "studentCoverage": JSON(r.studentCoverage),
-                "candidates": per,
-            ] as JSON
-        })
         let ranking = rows.enumerated().sorted {
             $0.element.result.crossEntropy < $1.element.result.crossEntropy
                 || ($0.element.result.crossEntropy == $1.element.result.crossEntropy && $0.offset < $1.offset)

@@ -34,7 +34,9 @@ enum StoreMethods {
                         name: name, outputs: builtin.outputs, ids: builtin.ids, vocabulary: builtin.labels, replace: replace)
                 }
             } else {
-                let format = try params.child("format").map { TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))! }
+                let format = try params.child("format").map {
+                    TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))!
+                }
                 let options = try parseOptions(params.child("options")) { try TeacherOptions(json: $0) }
                 let source = TeacherSource(path: path, format: format, options: options)
                 entry = try storeCall {
@@ -98,7 +100,9 @@ enum StoreMethods {
                 }
             } else {
                 let kind = DatasetKind(rawValue: try params.child("kind")?.oneOf(DatasetKind.allCases.map(\.rawValue)) ?? "paired")!
-                let format = try params.child("format").map { DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))! }
+                let format = try params.child("format").map {
+                    DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))!
+                }
                 let options = try parseOptions(params.child("options")) { try DatasetOptions(json: $0) }
                 let source = DatasetSource(path: path, kind: kind, format: format, options: options)
                 context.report(0, "reading")
@@ -135,7 +139,9 @@ enum StoreMethods {
         let offset = try params.child("offset")?.int(min: 0) ?? 0
         let limit = try params.child("limit")?.int(min: 0, max: 10_000) ?? 100
         let kind = try context.server.registry.dataset(named: name).kind
-        let page = try storeCall(wantTeacher: false, name: name) { try context.server.registry.examples(name, offset: offset, limit: limit) }
+        let page = try storeCall(wantTeacher: false, name: name) {
+            try context.server.registry.examples(name, offset: offset, limit: limit)
+        }
         let result: JSON = ["total": JSON(page.total), "offset": JSON(page.offset)]
         if kind == .inputs {
             result["inputs"] = JSON.array(page.inputs.map { ["text": JSON($0.text), "line": JSON($0.line)] as JSON })
