@@ -88,19 +88,20 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let server = DistillServer(options: try common.serverOptions())
         server.onStop = { Foundation.exit(0) }
-        server.restoreWorkspace()
         if let path = listen ?? (shared ? UnixSocket.defaultPath() : nil) {
+            server.restoreWorkspace()
             try SocketServer(server: server, path: path, idleTimeout: idleTimeout).run()
         }
-        let code = serveStdio(server)
-        Foundation.exit(code)
-    }
-
-    /// stdout carries protocol only: the real stdout is kept for messages and fd 1
-    /// is pointed at stderr, so a stray print cannot corrupt the stream.
-    func serveStdio(_ server: DistillServer) -> Int32 {
+        // stdout carries protocol only: the real stdout is kept for messages and fd 1
+        // is pointed at stderr before anything else runs, so a stray print cannot
+        // corrupt the stream.
         let protocolOut = dup(1)
         dup2(2, 1)
+        server.restoreWorkspace()
+        Foundation.exit(serveStdio(server, output: protocolOut))
+    }
+
+    func serveStdio(_ server: DistillServer, output protocolOut: Int32) -> Int32 {
         let connection = Connection(input: 0, output: protocolOut, maxMessageBytes: server.options.maxMessageBytes)
         switch server.serve(connection) {
         case .exit(let afterShutdown): return afterShutdown ? 0 : 1
