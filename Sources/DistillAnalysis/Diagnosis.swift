@@ -73,6 +73,9 @@ public enum Diagnosis {
         public let capacityGap: Double
         /// KL(p_simplified ‖ q): what the student misses of what the teacher says from x' alone.
         public let againstSimplifiedTeacher: Double
+        /// KL(p_full ‖ q(·|x)): the student's loss when it, too, reads the full context
+        /// (given student outputs on x); `total` minus this is what x' costs the student.
+        public let onFullContext: Double?
     }
 
     public struct Report: Sendable {
@@ -88,13 +91,20 @@ public enum Diagnosis {
     public struct Models: Sendable {
         public let teacherFull: ModelOutputs
         public let teacherSimplified: ModelOutputs
+        /// The student's outputs on the simplified inputs x' (what it is deployed on).
         public let student: ModelOutputs?
-        /// Ids of the rows (shared by the three), or nil to match by order.
+        /// The student's outputs on the full contexts x, when available.
+        public let studentFull: ModelOutputs?
+        /// Ids of the rows (shared by all), or nil to match by order.
         public let ids: [String]?
-        public init(teacherFull: ModelOutputs, teacherSimplified: ModelOutputs, student: ModelOutputs?, ids: [String]?) {
+        public init(
+            teacherFull: ModelOutputs, teacherSimplified: ModelOutputs, student: ModelOutputs?, studentFull: ModelOutputs? = nil,
+            ids: [String]?
+        ) {
             self.teacherFull = teacherFull
             self.teacherSimplified = teacherSimplified
             self.student = student
+            self.studentFull = studentFull
             self.ids = ids
         }
     }
@@ -163,6 +173,11 @@ public enum Diagnosis {
                 sentences.append(
                     "On average the simplification moves the teacher by KL(Pr_t(·|x) ‖ Pr_t(·|x')) = \(ProseFormat.number(g.spread.mean)) nats per example (max \(ProseFormat.number(g.spread.max)), example \(g.largest.first?.id ?? "-"))."
                 )
+                if let s = g.student, let onFull = s.onFullContext {
+                    sentences.append(
+                        "Reading the full context too, the student's loss would be \(ProseFormat.number(onFull)) instead of \(ProseFormat.number(s.total)): the simplification costs it \(ProseFormat.number(s.total - onFull)) nats per example."
+                    )
+                }
                 if let s = g.student {
                     let share = s.total > 0 ? s.contextGap / s.total : 0
                     sentences.append(
@@ -250,7 +265,11 @@ public enum Diagnosis {
                 return v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count)
             }
             let t = mean(total), g = mean(gap)
-            split = StudentSplit(total: t, contextGap: g, capacityGap: t - g, againstSimplifiedTeacher: mean(simplified))
+            let onFull = try m.studentFull.map {
+                mean(try LossScorer.score(teacher: m.teacherFull, student: $0, config: kl, isCancelled: isCancelled))
+            }
+            split = StudentSplit(
+                total: t, contextGap: g, capacityGap: t - g, againstSimplifiedTeacher: mean(simplified), onFullContext: onFull)
         }
         return ContextGap(perExample: per, spread: spread, largest: Array(largest), student: split)
     }

@@ -476,3 +476,38 @@ def test_errors(client, params, code, field):
     assert e.value.code == code, e.value.message
     if field:
         assert e.value.data["field"] == field
+
+
+def test_student_outputs_on_both_contexts(checked):
+    """With the student's outputs on x as well as x', diagnose says what the simplification costs it:
+    KL(p_f‖q(·|x')) − KL(p_f‖q(·|x)), each checked against numpy."""
+    pairs = make_pairs(4, seed=21)
+    load_inline(checked, "both", pairs)
+    rng = np.random.default_rng(21)
+    zf, zs, zq, zqf = (rng.normal(size=(4, 6)) * 2 for _ in range(4))
+
+    def softmax(z):
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    pf, q, qf = softmax(zf), softmax(zq), softmax(zqf)
+    r = checked.call("distill/diagnose", {"dataset": "both", "contextGap": {
+        "teacherFull": {"logits": zf.tolist()}, "teacherSimplified": {"logits": zs.tolist()},
+        "student": {"logits": zq.tolist()}, "studentFull": {"logits": zqf.tolist()}}})
+    s = r["contextGap"]["student"]
+    total = np.sum(pf * np.log(pf / q), -1).mean()
+    on_full = np.sum(pf * np.log(pf / qf), -1).mean()
+    assert s["total"] == pytest.approx(total, abs=TOL)
+    assert s["onFullContext"] == pytest.approx(on_full, abs=TOL)
+    assert "the simplification costs it" in r["summary"]
+
+
+def test_student_full_needs_the_simplified_student(client):
+    from distilld import RPCError
+
+    load_inline(client, "lonely", make_pairs(2, seed=3))
+    z = np.zeros((2, 3)).tolist()
+    with pytest.raises(RPCError) as e:
+        client.call("distill/diagnose", {"dataset": "lonely", "contextGap": {
+            "teacherFull": {"logits": z}, "teacherSimplified": {"logits": z}, "studentFull": {"logits": z}}})
+    assert e.value.code == -32602 and e.value.data["field"] == "params.contextGap.studentFull"

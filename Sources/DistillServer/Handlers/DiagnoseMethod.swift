@@ -29,11 +29,15 @@ enum DiagnoseMethod {
         var models: Diagnosis.Models? = nil
         if let gap = params.child("contextGap") {
             _ = try gap.object()
-            try gap.rejectUnknownKeys(["teacherFull", "teacherSimplified", "student"])
+            try gap.rejectUnknownKeys(["teacherFull", "teacherSimplified", "student", "studentFull"])
             let full = try ModelResolution.resolve(try gap.required("teacherFull"), context: context)
             let simplified = try ModelResolution.resolve(try gap.required("teacherSimplified"), context: context)
             let student = try gap.child("student").map { try ModelResolution.resolve($0, context: context) }
-            for other in [simplified] + (student.map { [$0] } ?? []) {
+            let studentFull = try gap.child("studentFull").map { try ModelResolution.resolve($0, context: context) }
+            if studentFull != nil && student == nil {
+                throw gap.child("studentFull")!.fail("needs params.contextGap.student (the outputs on the simplified inputs) too")
+            }
+            for other in [simplified] + [student, studentFull].compactMap({ $0 }) {
                 guard other.outputs.examples == full.outputs.examples, other.outputs.positions == full.outputs.positions,
                     other.outputs.vocab == full.outputs.vocab
                 else {
@@ -45,7 +49,8 @@ enum DiagnoseMethod {
                 }
             }
             models = Diagnosis.Models(
-                teacherFull: full.outputs, teacherSimplified: simplified.outputs, student: student?.outputs, ids: full.ids)
+                teacherFull: full.outputs, teacherSimplified: simplified.outputs, student: student?.outputs,
+                studentFull: studentFull?.outputs, ids: full.ids)
         }
         let report: Diagnosis.Report
         do {
@@ -130,10 +135,12 @@ enum DiagnoseMethod {
                 "largest": JSON.array(g.largest.map { ["id": JSON($0.id), "kl": JSON($0.kl)] as JSON }),
             ]
             if let st = g.student {
-                o["student"] = [
+                let split: JSON = [
                     "total": JSON(st.total), "contextGap": JSON(st.contextGap), "capacityGap": JSON(st.capacityGap),
                     "againstSimplifiedTeacher": JSON(st.againstSimplifiedTeacher),
                 ]
+                if let onFull = st.onFullContext { split["onFullContext"] = JSON(onFull) }
+                o["student"] = split
             }
             result["contextGap"] = o
         }
