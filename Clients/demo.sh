@@ -7,7 +7,7 @@ DISTILLD=${DISTILLD:-distilld}
 export DISTILLD
 work=$(mktemp -d /tmp/distilld-demo.XXXXXX)
 sock=$work/demo.sock
-trap '"$DISTILLD" connect --socket "$sock" --no-start </dev/null >/dev/null 2>&1 || true; kill "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 distill() { "$here/distill" --socket "$sock" "$@"; }
 pretty() { if command -v python3 >/dev/null; then python3 -m json.tool; else cat; fi; }
@@ -50,4 +50,4 @@ distill diagnose --dataset pairs --inputs trained |
 say "Stop the shared daemon."
 step shutdown
 wait "$daemon" 2>/dev/null || true
-printf '\nDemo finished. The daemon log is in %s until this script exits.\n' "$work/daemon.log"
+printf "\nDemo finished.\n"
