@@ -21,8 +21,8 @@ public enum Scoring {
 
     public struct StudentReport: Sendable {
         public let name: String
-        /// The ranking value: the aggregate under the reduction, or the mean of the
-        /// reduced values for none / sequence_sum / sequence_mean.
+        /// The ranking value: the aggregate under the reduction, or `rankingValue`
+        /// for none / sequence_sum / sequence_mean.
         public let loss: Double
         public let result: LossResult
         /// Per example: the sum over its valid positions for sum, batchmean and
@@ -111,14 +111,19 @@ public enum Scoring {
 
     /// Orders reports by loss, lowest first; ties keep the order the students were given in.
     public static func rank(_ reports: [StudentReport], config: LossConfig) -> Report {
-        let ranking = reports.enumerated().sorted {
-            $0.element.loss < $1.element.loss || ($0.element.loss == $1.element.loss && $0.offset < $1.offset)
-        }.map(\.element.name)
+        let ranking = rankedNames(reports.map { ($0.name, $0.loss) })
         var margin: Double? = nil
         if ranking.count > 1 {
             let byName = Dictionary(uniqueKeysWithValues: reports.map { ($0.name, $0.loss) })
             margin = byName[ranking[1]]! - byName[ranking[0]]!
         }
         return Report(config: config, students: reports, ranking: ranking, margin: margin)
+    }
+
+    /// Names ordered by value, lowest first; ties keep the order given.
+    public static func rankedNames(_ values: [(name: String, value: Double)]) -> [String] {
+        values.enumerated().sorted {
+            $0.element.value < $1.element.value || ($0.element.value == $1.element.value && $0.offset < $1.offset)
+        }.map(\.element.name)
     }
 }

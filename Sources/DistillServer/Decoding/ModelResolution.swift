@@ -18,6 +18,17 @@ struct ResolvedModel {
     let inlineKey: String?
     let inlineRank: Int?
 
+    /// [examples, positions, vocabulary].
+    var shape: [Int] { [outputs.examples, outputs.positions, outputs.vocab] }
+
+    /// ShapeMismatch (1003) unless this model has the same [N, T, V] as `reference`.
+    func requireSameShape(as reference: ResolvedModel) throws {
+        guard shape != reference.shape else { return }
+        throw ResponseError(
+            code: .shapeMismatch, message: "\(field.path) has shape \(shape) but \(reference.field.path) has \(reference.shape)",
+            data: ["field": JSON(field.path), "teacherShape": JSON.array(reference.shape), "studentShape": JSON.array(shape)])
+    }
+
     var sourceJSON: JSON {
         let o: JSON = [
             "source": JSON(source), "examples": JSON(outputs.examples), "positions": JSON(outputs.positions),
@@ -108,10 +119,8 @@ enum ModelResolution {
             let model = e.side == .teacher ? teacher! : student
             if e.field == "shape" || e.field == "vocab" || e.field == "layout" {
                 data["field"] = JSON(student.field.path)
-                if let t = teacher {
-                    data["teacherShape"] = JSON.array([t.outputs.examples, t.outputs.positions, t.outputs.vocab])
-                }
-                data["studentShape"] = JSON.array([student.outputs.examples, student.outputs.positions, student.outputs.vocab])
+                if let t = teacher { data["teacherShape"] = JSON.array(t.shape) }
+                data["studentShape"] = JSON.array(student.shape)
                 return ResponseError(code: .shapeMismatch, message: "\(student.field.path): \(e.message)", data: data)
             }
             var path = model.field.path

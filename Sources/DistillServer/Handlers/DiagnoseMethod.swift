@@ -38,15 +38,7 @@ enum DiagnoseMethod {
                 throw gap.child("studentFull")!.fail("needs params.contextGap.student (the outputs on the simplified inputs) too")
             }
             for other in [simplified] + [student, studentFull].compactMap({ $0 }) {
-                guard other.outputs.examples == full.outputs.examples, other.outputs.positions == full.outputs.positions,
-                    other.outputs.vocab == full.outputs.vocab
-                else {
-                    throw ResponseError(
-                        code: .shapeMismatch,
-                        message:
-                            "\(other.field.path) has shape [\(other.outputs.examples), \(other.outputs.positions), \(other.outputs.vocab)] but \(full.field.path) has [\(full.outputs.examples), \(full.outputs.positions), \(full.outputs.vocab)]",
-                        data: ["field": JSON(other.field.path)])
-                }
+                try other.requireSameShape(as: full)
             }
             models = Diagnosis.Models(
                 teacherFull: full.outputs, teacherSimplified: simplified.outputs, student: student?.outputs,

@@ -22,17 +22,7 @@ enum ExplainMethod {
         let students = try members.map { m -> (String, ResolvedModel) in
             let s = try ModelResolution.resolve(m.value, context: context)
             guard !s.outputs.isTopK else { throw m.value.fail("explain needs dense outputs, not top-k") }
-            let t = teacher.outputs, o = s.outputs
-            guard o.examples == t.examples, o.positions == t.positions, o.vocab == t.vocab else {
-                throw ResponseError(
-                    code: .shapeMismatch,
-                    message:
-                        "\(m.value.path) has shape [\(o.examples), \(o.positions), \(o.vocab)] but the teacher has [\(t.examples), \(t.positions), \(t.vocab)]",
-                    data: [
-                        "field": JSON(m.value.path), "teacherShape": JSON.array([t.examples, t.positions, t.vocab]),
-                        "studentShape": JSON.array([o.examples, o.positions, o.vocab]),
-                    ])
-            }
+            try s.requireSameShape(as: teacher)
             return (m.key, s)
         }
         var labels = teacher.labels

@@ -1,3 +1,4 @@
+import DistillAnalysis
 import DistillJSON
 import DistillMath
 import DistillProtocol
@@ -60,10 +61,7 @@ enum SequenceMethod {
                     "candidates": per,
                 ] as JSON
             })
-        let ranking = rows.enumerated().sorted {
-            $0.element.result.crossEntropy < $1.element.result.crossEntropy
-                || ($0.element.result.crossEntropy == $1.element.result.crossEntropy && $0.offset < $1.offset)
-        }.map(\.element.name)
+        let ranking = Scoring.rankedNames(rows.map { ($0.name, $0.result.crossEntropy) })
         return [
             "teacherCoverage": JSON(ct), "renormalized": JSON(renormalize), "students": students,
             "ranking": JSON.array(ranking), "best": JSON(ranking[0]),
