@@ -594,8 +594,11 @@ def test_progress_on_a_long_score(client, big_file):
 
 def test_cancel_a_long_score(client, big_file):
     client.call("teacher/load", {"name": "big", "path": big_file})
-    fut = client.call_async("distill/score", {"teacher": "big", "students": {"S": {"path": big_file}}, **LONG})
-    time.sleep(0.3)
+    # Eight students, so the job lasts seconds: one student's JSD and conventions over
+    # 4096 x 32000 take a few hundred milliseconds, and could finish before the cancel.
+    students = {f"S{k}": {"path": big_file} for k in range(8)}
+    fut = client.call_async("distill/score", {"teacher": "big", "students": students, **LONG})
+    time.sleep(0.1)
     client.cancel(fut)
     with pytest.raises(RPCError) as e:
         fut.result(60)
