@@ -344,8 +344,11 @@ def test_tau_squared_kl_approaches_logit_matching(shared, pair):
         # e.g. z_s = [0, 0.125]); τ² scales that resolution, so the bound is τ²·1e-7.
         assert abs(got - want) <= 3e-3 * want + tau * tau * 1e-7, (tau, got, want)
         errs.append(abs(got - limit))
+    # Close to the limit at τ = 300. The approach is O(1/τ) but not monotone: for
+    # z_t = [0.5, 3.75, -6, -5], z_s = [6.5, 3, 7, 0] the float64 value is nearer the
+    # limit at τ = 10 (0.0076) than at τ = 100 (0.044) or 300 (0.016), so no
+    # ordering between the τs is asserted.
     assert errs[-1] <= 0.05 * limit + 3e-3, (errs, limit)
-    assert errs[-1] <= errs[0] + 3e-3, errs
 
 
 # ----------------------------------------------------------------------------- bad inputs
