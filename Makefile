@@ -6,7 +6,7 @@ RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
 
-.PHONY: all deps build release test swift-test python-test demo bench lint clean
+.PHONY: all deps build release test swift-test swift-test-avx2 python-test demo bench lint clean
 
 all: build
 
@@ -30,10 +30,17 @@ release: deps
 swift-test: deps
 	$(SWIFT) test
 
+## The loss-engine tests again on the 8-lane AVX2 kernels, when the default build
+## picked the 16-lane AVX-512 ones (Package.swift), so both widths are checked here.
+swift-test-avx2: deps
+	@if grep -q avx512bw /proc/cpuinfo 2>/dev/null; then \
+	  DISTILLD_KERNELS=avx2 $(SWIFT) test --scratch-path .build-avx2 --filter DistillMathTests; \
+	else echo "swift-test-avx2: the default build already uses the AVX2 kernels"; fi
+
 python-test: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
-test: lint swift-test python-test
+test: lint swift-test swift-test-avx2 python-test
 
 demo: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh

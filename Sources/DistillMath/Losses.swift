@@ -44,14 +44,19 @@ func denseRowLoss(
     case .crossEntropy: out.loss = weighted(scale, out.crossEntropy)
     case .jsd, .generalizedJSD, .skewKL, .skewReverseKL:
         let w = c.mixtureWeight
-        let (klPM, klQM) = mixtureSums(
-            xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
-            st: sums.st, ss: sums.ss, w: Float(w), store: store!)
+        let klPM: Double, klQM: Double
+        // m = p (w = 1) or m = q (w = 0): the two KLs are 0 and the plain KL
+        // of the other side, exactly.
+        if w == 1 {
+            (klPM, klQM) = (0, sums.reverseKL)
+        } else if w == 0 {
+            (klPM, klQM) = (kl, 0)
+        } else {
+            (klPM, klQM) = mixtureSums(xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, w: w, store: store!)
+        }
         out.loss = weighted(scale, mixtureLoss(c, klPM: klPM, klQM: klQM))
     case .tvd, .probMSE:
-        let (absSum, sqSum) = differenceSums(
-            xt, xs, n, maxT: scanT.max, invTauT: itT, maxS: scanS.max, invTauS: itS,
-            invSt: 1 / sums.st, invSs: 1 / sums.ss, store: store!)
+        let (absSum, sqSum) = differenceSums(xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, store: store!)
         out.loss = weighted(scale, c.name == .tvd ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
     case .combined:
         let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)

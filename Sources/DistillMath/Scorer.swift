@@ -132,6 +132,16 @@ struct ScorePlan: @unchecked Sendable {
         }
     }
 
+    /// Losses that read KL(q‖p) from the fused pass: the reverse KL, and a
+    /// mixture whose m is p.
+    var needsReverseSum: Bool {
+        switch config.name {
+        case .reverseKL: return true
+        case .jsd, .generalizedJSD, .skewKL, .skewReverseKL: return config.mixtureWeight == 1
+        default: return false
+        }
+    }
+
     func label(_ r: Int) -> Int? {
         guard config.name.usesLabels, let l = config.labels else { return nil }
         if l.dtype == .int32 { return Int(l.storage.base.loadUnaligned(fromByteOffset: r * 4, as: Int32.self)) }
@@ -173,7 +183,8 @@ struct ScorePlan: @unchecked Sendable {
         } else {
             (sums, scanT, scanS) = klFused(
                 xt, xs, vocab, invTauT: Float(1 / c.teacherTemperature),
-                invTauS: Float(1 / c.studentTemperature), store: needsStore ? scratch.expStore : nil)
+                invTauS: Float(1 / c.studentTemperature), store: needsStore ? scratch.expStore : nil,
+                reverse: needsReverseSum)
         }
         try checkScan(t, row: r, xt, vocab, scanT)
         try checkScan(student, row: r, xs, vocab, scanS)

@@ -22,7 +22,7 @@
 struct TopKRowInput {
     /// Dense row log-values and scan, or nil for a top-k side.
     var dense: UnsafePointer<Float>?
-    var scan = RowScan(max: 0, argmax: 0, min: 0)
+    var scan = RowScan(max: 0, argmax: 0)
     /// log S for the dense row at the side's temperature.
     var logS = 0.0
     /// Top-k log-values (float, after probs → log conversion).
@@ -79,6 +79,7 @@ func prepareTopKSide(
         input.dense = x
         input.scan = scan
         input.logS = dlog(expSum(x, n, max: scan.max, invTau: Float(input.invTau)))
+        if input.logS.isNaN, let (i, msg) = firstNonSoftmaxable(x, n) { throw side.error(row: r, vocabIndex: i, msg) }
         input.argmaxVocab = scan.argmax
         return input
     }
@@ -119,10 +120,12 @@ func prepareTopKSide(
     return input
 }
 
-/// Rejects rows whose softmax is undefined (NaN, +inf, all −inf).
+/// Rejects rows whose softmax is undefined (+inf, all −inf, all NaN). A NaN
+/// next to finite values is skipped by the scan and caught when the loss
+/// sums turn NaN (`locateBad`).
 @inline(__always)
 func checkScan(_ side: SideView, row r: Int, _ x: UnsafePointer<Float>, _ n: Int, _ scan: RowScan) throws {
-    if scan.max == .infinity || scan.max == -.infinity || scan.max.isNaN || scan.min.isNaN {
+    if scan.max == .infinity || scan.max == -.infinity || scan.max.isNaN {
         if let (i, msg) = firstNonSoftmaxable(x, n) { throw side.error(row: r, vocabIndex: i, msg) }
         if scan.max == -.infinity { throw side.error(row: r, "every value in the row is −inf (no probability mass)") }
     }

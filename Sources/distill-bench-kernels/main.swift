@@ -217,7 +217,7 @@ for v in opts.vocabs {
                 + relStr + String(format: "  %.6f", value))
         let relJSON = rel.map { "\($0)" } ?? "null"
         print(
-            "JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"ratio_to_forward_kl\":\(relJSON),\"read_gbps\":\(readGBs),\"value\":\(value)}"
+            "JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"min_s\":\(times.min()!),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"ratio_to_forward_kl\":\(relJSON),\"read_gbps\":\(readGBs),\"value\":\(value)}"
         )
     }
     t.deallocate()

@@ -26,9 +26,17 @@ import Testing
                 let same = try run(name, t, t)
                 for r in 0..<rows { #expect(same.perPosition[r] == 0, "\(name) identical → \(same.perPosition[r])") }
             }
-            for name in [LossName.jsd, .tvd, .skewKL, .probMSE] {
+            // The mixture losses are −H(p) − Σ p log m, two sums of size
+            // H(p) that cancel: identical inputs give rounding noise of about
+            // 3e-8·H(p) (H ≤ log V), inside the 1e-6 accuracy bound; TVD and
+            // prob-MSE subtract p − q lane by lane and give 0.
+            for name in [LossName.jsd, .skewKL] {
                 let same = try run(name, t, t)
-                for r in 0..<rows { #expect(same.perPosition[r] < 1e-7) }
+                for r in 0..<rows { #expect(same.perPosition[r] < 1e-6) }
+            }
+            for name in [LossName.tvd, .probMSE] {
+                let same = try run(name, t, t)
+                for r in 0..<rows { #expect(same.perPosition[r] == 0) }
             }
             #expect(kl.extras.top1Agreement <= rows)
         }

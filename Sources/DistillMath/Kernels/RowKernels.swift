@@ -1,14 +1,14 @@
 /// Per-row SIMD kernels over float32 "log-values" x (logits, log-probs, or
 /// log of probabilities). A row's distribution at temperature τ is
-/// softmax(x/τ); with M = max x, u_i = (x_i − M)/τ ≤ 0 and S = Σ e^{u_i},
-/// log p_i = u_i − log S. Working with u keeps every exp argument ≤ 0, so the
-/// sums cannot overflow, and lets one pass collect everything the KL family
-/// needs (see `KLSums`).
+/// softmax(x/τ); with M = max x, u_i = x_i/τ − fl(M/τ) (≤ 0 up to one
+/// rounding; one FMA) and S = Σ e^{u_i}, log p_i = u_i − log S. Working with
+/// u keeps every exp argument ≤ 0, so the sums cannot overflow, and lets one
+/// pass collect everything the KL family needs (see `KLSums`).
 ///
-/// Precision: each 16-lane float accumulator takes at most `flushEvery`
-/// vectors before it is added into a Double accumulator, so float rounding
-/// never builds up over more than 32 terms per lane; the final combination is
-/// done in Double.
+/// Precision: each float accumulator lane takes at most `flushEvery` vectors
+/// before the lanes are summed (a float tree) into a Double accumulator, so
+/// float rounding never builds up over more than 32 terms per lane; the
+/// final combination is done in Double.
 
 let flushEvery = 32
 
@@ -37,17 +37,12 @@ struct RowScan {
     var max: Float
     /// First index holding `max`.
     var argmax: Int
-    /// Smallest value; −inf means the row has masked-out entries and the
-    /// kernels must guard 0·(−inf).
-    var min: Float
-    var hasNegInf: Bool { min == -.infinity }
 }
 
-/// Pass 1: max, first argmax and min in one streaming read.
+/// Pass 1: max and first argmax in one streaming read.
 @inline(__always)
 func scanRow(_ x: UnsafePointer<Float>, _ n: Int) -> RowScan {
     var maxv = FloatVector(repeating: -.infinity)
-    var minv = FloatVector(repeating: .infinity)
     // Block number at which each lane last saw a strictly larger value, so
     // per lane we keep the first occurrence of its maximum.
     var blockv = IntVector(repeating: 0)
@@ -59,7 +54,6 @@ func scanRow(_ x: UnsafePointer<Float>, _ n: Int) -> RowScan {
         let gt = v .> maxv
         maxv = maxv.replacing(with: v, where: gt)
         blockv = blockv.replacing(with: blk, where: gt)
-        minv = minv.replacing(with: v, where: v .< minv)
         blk &+= one
         i += 16
     }
@@ -72,15 +66,13 @@ func scanRow(_ x: UnsafePointer<Float>, _ n: Int) -> RowScan {
             bestIndex = idx
         }
     }
-    var mn = minv.min()
     while i < n {
         let v = x[i]
         if v > best { best = v; bestIndex = i }
-        if v < mn { mn = v }
         i += 1
     }
     if bestIndex == Int.max { bestIndex = 0 }
-    return RowScan(max: best, argmax: bestIndex, min: mn)
+    return RowScan(max: best, argmax: bestIndex)
 }
 
 /// Everything the KL family needs from one fused pass, with
@@ -97,6 +89,12 @@ func scanRow(_ x: UnsafePointer<Float>, _ n: Int) -> RowScan {
 /// give W = 0 and S_t = S_s exactly, hence KL = 0 exactly.
 struct KLSums {
     var st = 0.0, ss = 0.0, a = 0.0, b = 0.0, wf = 0.0, wr = 0.0
+    /// The offsets the sums are relative to: u_i = x_i/τ_t − refT exactly as
+    /// the kernels formed it (refT = fl(M_t/τ_t), one FMA per element instead
+    /// of a subtract and a multiply). Every formula here is invariant to a
+    /// common offset, so refT need not equal M_t/τ_t, only be the same for
+    /// the whole row; the second passes must use it too.
+    var refT: Float = 0, refS: Float = 0
 
     var isFinite: Bool { st.isFinite && ss.isFinite && !a.isNaN && !b.isNaN && !wf.isNaN && !wr.isNaN }
     var logSt: Double { dlog(st) }
@@ -108,11 +106,6 @@ struct KLSums {
     var reverseKL: Double { Swift.max(0, wr / ss - logSs + logSt) }
 }
 
-/// Vector type of the streaming kernels. Eight lanes = one AVX2 register:
-/// with sixteen lanes (two registers per value) the six accumulators, two
-/// exponentials and the constants no longer fit in the 16 ymm registers and
-/// the hot loop spills.
-typealias KVec = SIMD8<Float>
 /// Elements per block: each float accumulator lane takes `flushEvery` terms
 /// before it is added into a Double.
 let kBlock = flushEvery * KVec.scalarCount
@@ -135,11 +128,20 @@ func loadTailK(_ p: UnsafePointer<Float>, _ i: Int, _ n: Int, pad: Float) -> KVe
     return v
 }
 
+/// Σ of the lanes: a float tree (one rounding per level on top of the
+/// ≤ `flushEvery` terms already in each lane), then Double. Written with
+/// halves because the generic Float → Double vector conversion is an
+/// out-of-line per-lane call.
 @inline(__always)
-func widenK(_ v: KVec) -> Double {
-    var s = 0.0
-    for l in 0..<KVec.scalarCount { s += Double(v[l]) }
-    return s
+func hsum(_ v: KVec) -> Double {
+    #if DISTILL_KERNELS_AVX512
+        let h = v.lowHalf + v.highHalf
+    #else
+        let h = v
+    #endif
+    let q = h.lowHalf + h.highHalf
+    let r = q.lowHalf + q.highHalf
+    return Double(r[0]) + Double(r[1])
 }
 
 /// Float accumulators of one block.
@@ -147,23 +149,31 @@ struct KLBlockAcc {
     var st = KVec(), ss = KVec(), a = KVec()
     var b = KVec(), wf = KVec(), wrNeg = KVec()
 
+    /// One vector of the fused pass. Without `guarded`, a lane with u = −inf
+    /// (or v = −inf) makes `a` (or `b`) NaN through 0·(−inf); the caller then
+    /// redoes the block guarded, where 0·log 0 counts as 0. `reverse` adds the
+    /// Σ f·(u − v) sum only the reverse KL needs.
+    ///
+    /// The kernels pass literal Bools down through `@_transparent` functions,
+    /// which are always inlined, so every combination folds to its own loop
+    /// (`@inline(__always)` is not honoured once the caller grows large, and
+    /// an out-of-line call splits SIMD values into 128-bit pieces).
     @_transparent
-    mutating func step(_ u: KVec, _ v: KVec, guarded: Bool) -> (KVec, KVec) {
+    mutating func step(_ u: KVec, _ v: KVec, guarded: Bool, reverse: Bool) -> (KVec, KVec) {
         let e = vexpNonPositive(u)
         let f = vexpNonPositive(v)
         let d = u - v
         if guarded {
-            // 0·(−inf) must count as 0 (0·log 0 = 0).
             let ez = e .== 0, fz = f .== 0
             a = a.addingProduct(e, u.replacing(with: 0, where: ez))
             wf = wf.addingProduct(e, d.replacing(with: 0, where: ez))
             b = b.addingProduct(f, v.replacing(with: 0, where: fz))
-            wrNeg = wrNeg.addingProduct(f, d.replacing(with: 0, where: fz))
+            if reverse { wrNeg = wrNeg.addingProduct(f, d.replacing(with: 0, where: fz)) }
         } else {
             a = a.addingProduct(e, u)
             wf = wf.addingProduct(e, d)
             b = b.addingProduct(f, v)
-            wrNeg = wrNeg.addingProduct(f, d)
+            if reverse { wrNeg = wrNeg.addingProduct(f, d) }
         }
         st += e
         ss += f
@@ -172,8 +182,9 @@ struct KLBlockAcc {
 }
 
 /// Per-row scratch for the losses that need p and q again after the fused
-/// pass: e_i, f_i as computed there and, per block, the running maxima they
-/// were taken against (so p_i = e_i·e^{(m_blk − M_t)/τ_t}/S_t exactly).
+/// pass: e_i, f_i as computed there and, per block, the offsets r_blk they
+/// were taken against (so p_i = e_i·e^{r_blk − r}/S_t, r the row's final
+/// offset; −inf marks an all −inf prefix).
 struct ExpStore {
     let e: UnsafeMutablePointer<Float>
     let f: UnsafeMutablePointer<Float>
@@ -183,19 +194,51 @@ struct ExpStore {
     static func blocks(_ n: Int) -> Int { n / kBlock + 2 }
 }
 
-/// Max of one block of one side; NaNs are skipped (`v > acc` is false), so
-/// the select compiles to a single `vmaxps`.
+/// Maxima of one block of both sides, four independent chains per side so
+/// the scan is not bound by `vmaxps` latency. NaNs are skipped (`v > acc` is
+/// false), so each select compiles to a single `vmaxps`; the loss sums catch
+/// them later.
 @inline(__always)
-func blockMaxMin(_ x: UnsafePointer<Float>, _ i: Int, _ end: Int) -> (Float, Float) {
-    var mx = KVec(repeating: -.infinity), mn = KVec(repeating: .infinity)
+func blockMax2(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ i: Int, _ end: Int) -> (Float, Float) {
+    let W = KVec.scalarCount
+    let ninf = KVec(repeating: -.infinity)
+    var t0 = ninf, t1 = ninf, t2 = ninf, t3 = ninf
+    var s0 = ninf, s1 = ninf, s2 = ninf, s3 = ninf
     var j = i
-    while j < end {
-        let v = loadK(x, j)
-        mx = mx.replacing(with: v, where: v .> mx)
-        mn = mn.replacing(with: v, where: v .< mn)
-        j += KVec.scalarCount
+    while j + 4 * W <= end {
+        vmax(&t0, loadK(xt, j)); vmax(&t1, loadK(xt, j + W))
+        vmax(&t2, loadK(xt, j + 2 * W)); vmax(&t3, loadK(xt, j + 3 * W))
+        vmax(&s0, loadK(xs, j)); vmax(&s1, loadK(xs, j + W))
+        vmax(&s2, loadK(xs, j + 2 * W)); vmax(&s3, loadK(xs, j + 3 * W))
+        j += 4 * W
     }
-    return (mx.max(), mn.min())
+    while j < end {
+        vmax(&t0, loadK(xt, j)); vmax(&s0, loadK(xs, j))
+        j += W
+    }
+    vmax(&t0, t1); vmax(&t2, t3); vmax(&t0, t2)
+    vmax(&s0, s1); vmax(&s2, s3); vmax(&s0, s2)
+    return (hmax(t0), hmax(s0))
+}
+
+/// |v| lane-wise, by clearing the sign bits.
+@inline(__always)
+func vabs(_ v: KVec) -> KVec {
+    unsafeBitCast(unsafeBitCast(v, to: KIVec.self) & KIVec(repeating: 0x7FFF_FFFF), to: KVec.self)
+}
+
+/// acc = max(acc, v) lane-wise, NaN in v skipped: one `vmaxps`.
+@inline(__always)
+func vmax(_ acc: inout KVec, _ v: KVec) { acc = acc.replacing(with: v, where: v .> acc) }
+
+/// Largest lane (NaN lanes skipped); once per block, so a plain loop after
+/// one halving step is enough.
+@inline(__always)
+func hmax(_ v: KVec) -> Float {
+    let h = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+    var m = h[0]
+    for l in 1..<h.scalarCount where h[l] > m { m = h[l] }
+    return m
 }
 
 /// First index in [i, end) holding m (the block is known to contain it).
@@ -206,46 +249,129 @@ func firstIndex(of m: Float, _ x: UnsafePointer<Float>, _ i: Int, _ end: Int) ->
     return i
 }
 
+/// The fused pass over one block [i, end) against the offsets (refT, refS),
+/// and, with `scanNext`, the maxima of the next block [end, end + (end − i)):
+/// loading the next block while this one's exponentials are computed keeps
+/// memory busy during the arithmetic, instead of stalling on it in a
+/// separate scan (the hardware prefetcher alone does not run far enough
+/// ahead). With `store`, e_i and f_i are written out.
+///
+/// Takes scalars and returns the next block's maxima as scalars: SIMD values
+/// crossing a call that is not inlined are split into 128-bit pieces.
+@inline(__always)
+func klBlock(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ i: Int, _ end: Int,
+    refT: Float, refS: Float, invTauT: Float, invTauS: Float, store: ExpStore?,
+    guarded: Bool, reverse: Bool, scanNext: Bool
+) -> (acc: KLBlockAcc, nextT: Float, nextS: Float) {
+    var acc = KLBlockAcc()
+    let W = KVec.scalarCount
+    let len = end - i
+    let nt = KVec(repeating: -refT), ns = KVec(repeating: -refS)
+    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+    var nextT = KVec(repeating: -.infinity), nextS = nextT
+    var j = i
+    while j < end {
+        let (e, f) = acc.step(
+            nt.addingProduct(loadK(xt, j), it), ns.addingProduct(loadK(xs, j), iS), guarded: guarded, reverse: reverse)
+        if let st = store { storeK(st.e, j, e); storeK(st.f, j, f) }
+        if scanNext { vmax(&nextT, loadK(xt, j + len)); vmax(&nextS, loadK(xs, j + len)) }
+        j += W
+    }
+    return scanNext ? (acc, hmax(nextT), hmax(nextS)) : (acc, -.infinity, -.infinity)
+}
+
+/// The rare cases of `klBlock` (a guarded redo, the last block), with
+/// run-time flags.
+@inline(never)
+func klBlockOther(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ i: Int, _ end: Int,
+    _ rT: Float, _ rS: Float, _ itT: Float, _ itS: Float, _ store: ExpStore?, guarded: Bool, reverse: Bool
+) -> KLBlockAcc {
+    klBlock(
+        xt, xs, i, end, refT: rT, refS: rS, invTauT: itT, invTauS: itS, store: store,
+        guarded: guarded, reverse: reverse, scanNext: false
+    ).acc
+}
+
 /// Fused single streaming pass for the KL family ("online softmax"): each
-/// block of `kBlock` values is first scanned for its max (while it sits in
-/// L1), then exponentiated against the running max. When the running max
-/// rises by δ (in units of x/τ) the Double sums are rescaled exactly:
-/// S' = c·S, A' = c·(A − δ·S), W_f' = c_t·(W_f − (δ_t − δ_s)·S_t), with
-/// c = e^{−δ}; so memory is read once per row. Returns the sums relative to
-/// the final maxima (as `scanRow` would give them) and both row scans.
+/// block of `kBlock` values is exponentiated against the running max, which
+/// includes that block's own max, scanned while the previous block was
+/// computed (see `klBlock`). When the running offset rises by δ the Double
+/// sums are rescaled exactly: S' = c·S, A' = c·(A − δ·S),
+/// W_f' = c_t·(W_f − (δ_t − δ_s)·S_t), with c = e^{−δ}; so memory is read
+/// once per row. Returns the sums relative to the final offsets
+/// (`KLSums.refT`, `refS`) and both row scans.
 ///
 /// The argmax is not tracked per lane: only the block where the running max
 /// last rose is remembered and searched once at the end.
 ///
-/// With `store`, e_i and f_i of the full vectors are written out (see
-/// `ExpStore`) for the second pass of the mixture and difference losses.
-@inline(__always)
+/// With `store`, e_i and f_i of the full vectors are written out, and each
+/// block's offsets (see `ExpStore`), for the second pass of the mixture and
+/// difference losses. `reverse` also accumulates W_r (only the reverse KL
+/// reads it).
 func klFused(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, store: ExpStore? = nil
+    invTauT: Float, invTauS: Float, store: ExpStore?, reverse: Bool
 ) -> (KLSums, RowScan, RowScan) {
+    if let st = store {
+        return reverse ? klFusedStoreReverse(xt, xs, n, invTauT, invTauS, st) : klFusedStore(xt, xs, n, invTauT, invTauS, st)
+    }
+    return reverse ? klFusedReverse(xt, xs, n, invTauT, invTauS) : klFusedPlain(xt, xs, n, invTauT, invTauS)
+}
+
+// One function per combination, each inlining the core with literal flags:
+// four moderate functions optimise better than one holding all four loops.
+@inline(never)
+func klFusedPlain(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float)
+    -> (KLSums, RowScan, RowScan)
+{ klFusedCore(xt, xs, n, itT, itS, nil, reverse: false) }
+
+@inline(never)
+func klFusedReverse(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float)
+    -> (KLSums, RowScan, RowScan)
+{ klFusedCore(xt, xs, n, itT, itS, nil, reverse: true) }
+
+@inline(never)
+func klFusedStore(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float, _ st: ExpStore
+) -> (KLSums, RowScan, RowScan) { klFusedCore(xt, xs, n, itT, itS, st, reverse: false) }
+
+@inline(never)
+func klFusedStoreReverse(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float, _ st: ExpStore
+) -> (KLSums, RowScan, RowScan) { klFusedCore(xt, xs, n, itT, itS, st, reverse: true) }
+
+@inline(__always)
+func klFusedCore(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    _ invTauT: Float, _ invTauS: Float, _ store: ExpStore?, reverse: Bool
+) -> (KLSums, RowScan, RowScan) {
+    // Running maxima of the raw values, and the offsets fl(max/τ) (0 while
+    // every value so far is −inf, whose exponentials are 0 anyway).
     var mT = -Float.infinity, mS = -Float.infinity
-    var minT = Float.infinity, minS = Float.infinity
+    var rT: Float = 0, rS: Float = 0
     var blkT = -1, blkS = -1
     var dSt = 0.0, dSs = 0.0, dA = 0.0, dB = 0.0, dWf = 0.0, dWr = 0.0
-    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
     let W = KVec.scalarCount
     let nFull = n & ~(W - 1)
     var i = 0
 
     @inline(__always)
     func raise(_ newT: Float, _ newS: Float) {
-        // Sums so far were taken relative to (mT, mS); move them to the new
-        // maxima. Both shifts are applied at once, so that W_f and W_r see
+        // Sums so far were taken relative to (rT, rS); move them to the new
+        // offsets. Both shifts are applied at once, so that W_f and W_r see
         // δ_t − δ_s, which is exactly 0 for identical inputs.
         var dt = 0.0, ds = 0.0
         if newT > mT {
-            if mT != -.infinity { dt = Double(newT - mT) * Double(invTauT) }
-            mT = newT
+            let r = newT * invTauT
+            if mT != -.infinity { dt = Double(r) - Double(rT) }
+            mT = newT; rT = r
         }
         if newS > mS {
-            if mS != -.infinity { ds = Double(newS - mS) * Double(invTauS) }
-            mS = newS
+            let r = newS * invTauS
+            if mS != -.infinity { ds = Double(r) - Double(rS) }
+            mS = newS; rS = r
         }
         if dt == 0 && ds == 0 { return }
         let ct = dt == 0 ? 1 : dexp(-dt), cs = ds == 0 ? 1 : dexp(-ds)
@@ -259,94 +385,102 @@ func klFused(
 
     @inline(__always)
     func flush(_ acc: KLBlockAcc) {
-        dSt += widenK(acc.st); dSs += widenK(acc.ss); dA += widenK(acc.a)
-        dB += widenK(acc.b); dWf += widenK(acc.wf); dWr -= widenK(acc.wrNeg)
+        dSt += hsum(acc.st); dSs += hsum(acc.ss); dA += hsum(acc.a)
+        dB += hsum(acc.b); dWf += hsum(acc.wf)
+        if reverse { dWr -= hsum(acc.wrNeg) }
     }
 
     var blockNo = 0
+    var (bmT, bmS) = blockMax2(xt, xs, 0, Swift.min(kBlock, nFull))
     while i < nFull {
         let end = Swift.min(i + kBlock, nFull)
-        let (bmT, bnT) = blockMaxMin(xt, i, end)
-        let (bmS, bnS) = blockMaxMin(xs, i, end)
         if bmT > mT { blkT = i }
         if bmS > mS { blkS = i }
-        minT = Swift.min(minT, bnT); minS = Swift.min(minS, bnS)
         raise(bmT, bmS)
-        // An all −inf prefix keeps the max at −inf; subtract 0 instead of −inf.
-        let mTu: Float = mT == -.infinity ? 0 : mT, mSu: Float = mS == -.infinity ? 0 : mS
-        let mt = KVec(repeating: mTu), ms = KVec(repeating: mSu)
-        var acc = KLBlockAcc()
-        let guarded = bnT == -.infinity || bnS == -.infinity
-        var j = i
         if let st = store {
-            st.blockMaxT[blockNo] = mT; st.blockMaxS[blockNo] = mS
-            if guarded {
-                while j < end {
-                    let (e, f) = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: true)
-                    storeK(st.e, j, e); storeK(st.f, j, f)
-                    j += W
-                }
-            } else {
-                while j < end {
-                    let (e, f) = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: false)
-                    storeK(st.e, j, e); storeK(st.f, j, f)
-                    j += W
-                }
-            }
-        } else if guarded {
+            st.blockMaxT[blockNo] = mT == -.infinity ? -.infinity : rT
+            st.blockMaxS[blockNo] = mS == -.infinity ? -.infinity : rS
+        }
+        var acc: KLBlockAcc
+        if end + (end - i) <= nFull {
+            // The hot loop, written out here rather than called: past a size
+            // limit the optimiser stops inlining into this function, and an
+            // out-of-line loop with run-time flags is half as fast. The rare
+            // cases (guarded redo, last block) go to `klBlockOther`.
+            acc = KLBlockAcc()
+            let len = end - i
+            let nt = KVec(repeating: -rT), ns = KVec(repeating: -rS)
+            let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+            var nextT = KVec(repeating: -.infinity), nextS = nextT
+            var j = i
             while j < end {
-                _ = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: true)
+                let (e, f) = acc.step(
+                    nt.addingProduct(loadK(xt, j), it), ns.addingProduct(loadK(xs, j), iS), guarded: false,
+                    reverse: reverse)
+                if let st = store { storeK(st.e, j, e); storeK(st.f, j, f) }
+                vmax(&nextT, loadK(xt, j + len)); vmax(&nextS, loadK(xs, j + len))
                 j += W
             }
+            bmT = hmax(nextT); bmS = hmax(nextS)
         } else {
-            while j < end {
-                _ = acc.step((loadK(xt, j) - mt) * it, (loadK(xs, j) - ms) * iS, guarded: false)
-                j += W
-            }
+            acc = klBlockOther(xt, xs, i, end, rT, rS, invTauT, invTauS, store, guarded: false, reverse: reverse)
+            (bmT, bmS) = blockMax2(xt, xs, end, Swift.min(end + kBlock, nFull))
+        }
+        // 0·(−inf) made a or b NaN: some u or v is −inf. Redo the block with
+        // the guards (genuine NaN inputs stay NaN and are reported later).
+        if (acc.a + acc.b).sum().isNaN {
+            acc = klBlockOther(xt, xs, i, end, rT, rS, invTauT, invTauS, store, guarded: true, reverse: reverse)
         }
         flush(acc)
         i = end
         blockNo += 1
     }
-    let scanT = finishScan(xt, blk: blkT, max: mT, min: minT, i, n)
-    let scanS = finishScan(xs, blk: blkS, max: mS, min: minS, i, n)
+    let scanT = finishScan(xt, blk: blkT, max: mT, i, n)
+    let scanS = finishScan(xs, blk: blkS, max: mS, i, n)
     if i < n {
         raise(scanT.max, scanS.max)
-        let mt = KVec(repeating: mT == -.infinity ? 0 : mT)
-        let ms = KVec(repeating: mS == -.infinity ? 0 : mS)
         var acc = KLBlockAcc()
-        let u = (loadTailK(xt, i, n, pad: -.infinity) - mt) * it
-        let v = (loadTailK(xs, i, n, pad: -.infinity) - ms) * iS
-        _ = acc.step(u, v, guarded: true)
-        flush(acc)
+        let u = KVec(repeating: -rT).addingProduct(loadTailK(xt, i, n, pad: -.infinity), KVec(repeating: invTauT))
+        let v = KVec(repeating: -rS).addingProduct(loadTailK(xs, i, n, pad: -.infinity), KVec(repeating: invTauS))
+        _ = acc.step(u, v, guarded: true, reverse: true)
+        dSt += hsum(acc.st); dSs += hsum(acc.ss); dA += hsum(acc.a)
+        dB += hsum(acc.b); dWf += hsum(acc.wf); dWr -= hsum(acc.wrNeg)
     }
-    return (KLSums(st: dSt, ss: dSs, a: dA, b: dB, wf: dWf, wr: dWr), scanT, scanS)
+    let sums = KLSums(st: dSt, ss: dSs, a: dA, b: dB, wf: dWf, wr: dWr, refT: rT, refS: rS)
+    return (sums, scanT, scanS)
 }
 
 /// Row scan from the block maxima plus the scalar tail [i, n): the argmax is
 /// the first index of the max inside the block where it first appeared,
 /// unless the tail holds a strictly larger value.
 @inline(__always)
-func finishScan(_ x: UnsafePointer<Float>, blk: Int, max m: Float, min mnIn: Float, _ i: Int, _ n: Int) -> RowScan {
+func finishScan(_ x: UnsafePointer<Float>, blk: Int, max m: Float, _ i: Int, _ n: Int) -> RowScan {
     var best = m
     var bestIndex = blk >= 0 ? firstIndex(of: m, x, blk, Swift.min(blk + kBlock, i)) : 0
-    var mn = mnIn
     var k = i
     while k < n {
         let v = x[k]
         if v > best { best = v; bestIndex = k }
-        if v < mn || v.isNaN { mn = v }
         k += 1
     }
-    return RowScan(max: best, argmax: bestIndex, min: mn)
+    return RowScan(max: best, argmax: bestIndex)
 }
 
-/// Float scale turning the stored e_i of block `b` into p_i:
-/// e^{(m_blk − M)/τ}/S (0 for an all −inf prefix, whose e_i are 0 anyway).
+/// Float scale turning the stored e_i of a block into p_i:
+/// e^{r_blk − r}/S, from the block's offset and the row's final one (0 for
+/// an all −inf prefix, whose e_i are 0 anyway).
 @inline(__always)
-func blockScale(_ mBlk: Float, _ m: Float, invTau: Float, invS: Double) -> Float {
-    if mBlk == -.infinity { return 0 }
-    return Float(dexp(Double(mBlk - m) * Double(invTau)) * invS)
+func blockScale(_ rBlk: Float, _ r: Float, invS: Double) -> Float {
+    if rBlk == -.infinity { return 0 }
+    return Float(dexp(Double(rBlk) - Double(r)) * invS)
+}
+
+/// e^{x/τ − r − log S} for the last n − i (< one vector) elements, padded with 0:
+/// p or q at the fused pass's offset.
+@inline(__always)
+func tailProbabilities(_ x: UnsafePointer<Float>, _ i: Int, _ n: Int, invTau: Float, ref: Float, logS: Double) -> KVec {
+    let u = KVec(repeating: -ref).addingProduct(loadTailK(x, i, n, pad: -.infinity), KVec(repeating: invTau))
+    return vexpNonPositive(u - KVec(repeating: Float(logS)))
 }
 
 /// S = Σ e^{(x_i − M)/τ}: the log-sum-exp pass for a single row
@@ -367,146 +501,132 @@ func expSum(_ x: UnsafePointer<Float>, _ n: Int, max m: Float, invTau: Float) ->
             i += 2 * W
         }
         if i < end { a += vexpNonPositive((loadK(x, i) - mv) * iv); i += W }
-        d += widenK(a) + widenK(b)
+        d += hsum(a) + hsum(b)
     }
-    if i < n { d += widenK(vexpNonPositive((loadTailK(x, i, n, pad: -.infinity) - mv) * iv)) }
+    if i < n { d += hsum(vexpNonPositive((loadTailK(x, i, n, pad: -.infinity) - mv) * iv)) }
     return d
 }
 
 /// Pass 2 for the mixture losses, m = w·p + (1−w)·q. Returns
-/// (Σ p_i log(p_i/m_i), Σ q_i log(q_i/m_i)) = (KL(p‖m), KL(q‖m)).
+/// (KL(p‖m), KL(q‖m)) = (−H(p) − Σ p_i log m_i, −H(q) − Σ q_i log m_i),
+/// with the entropies from the fused pass's sums.
 ///
-/// Each log ratio is formed from the ratio t = min(p,q)/max(p,q) ∈ [0,1]:
-/// if q ≤ p, log(m/p) = log(w + (1−w)·t) and log(m/q) = log(m/p) − log(q/p);
-/// otherwise symmetrically. log(q/p) = (v − u) + (log S_t − log S_s) comes
-/// from the log-values, so no term is the difference of two large logs.
+/// p and q come from the exponentials stored by `klFused`, so the only
+/// transcendental per element is one log, and only the two stored arrays are
+/// read (from L2: the row was just streamed). Per block, p_i = e_i·c_t and
+/// m_i = e_i·(w·c_t) + f_i·((1−w)·c_s), so Σ p_i log m_i = c_t·Σ e_i log m_i.
 ///
-/// p and q come from the exponentials stored by `klFused` (no exp here); the
-/// only transcendental per element is one log. Blocks are first summed
-/// without the 0·∞ guards; a block whose sum is NaN (some p or q is exactly
-/// 0) is redone with them.
+/// For w and 1−w both ≥ 1e-6, m_i ≥ 1e-6·max(p_i, q_i): m_i is 0 only where
+/// p_i = q_i = 0 (where `vlogNormal` returns a finite value and the term is
+/// 0·finite = 0), and subnormal only where both are below 1.2e-32, whose
+/// terms no sum can see. Other weights take the exact `vlog` with the
+/// 0·log 0 guards.
 @inline(__always)
 func mixtureSums(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
-    st: Double, ss: Double, w: Float, store: ExpStore
+    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
 ) -> (Double, Double) {
-    let logSt = dlog(st), logSs = dlog(ss)
-    let mt = KVec(repeating: maxT), ms = KVec(repeating: maxS)
-    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
-    let c = KVec(repeating: Float(logSt - logSs))
-    let wv = KVec(repeating: w), w1 = KVec(repeating: 1 - w)
-    // Arguments of the log lie in [min(w, 1−w), 1]: skip the special cases
-    // unless that bound is 0 or subnormal.
-    let normalArgs = Swift.min(w, 1 - w) >= Float.leastNormalMagnitude
-    var dP = 0.0, dQ = 0.0
+    Swift.min(w, 1 - w) < 1e-6
+        ? mixtureSumsCareful(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store)
+        : mixtureSumsFast(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store)
+}
+
+@inline(never)
+func mixtureSumsFast(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
+) -> (Double, Double) {
+    mixtureSumsCore(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store, careful: false)
+}
+
+@inline(never)
+func mixtureSumsCareful(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
+) -> (Double, Double) {
+    mixtureSumsCore(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store, careful: true)
+}
+
+@inline(__always)
+func mixtureSumsCore(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore, careful: Bool
+) -> (Double, Double) {
     let W = KVec.scalarCount
-
-    @inline(__always)
-    func step(
-        _ p: KVec, _ q: KVec, _ xtv: KVec, _ xsv: KVec, _ aP: inout KVec, _ aQ: inout KVec,
-        guarded: Bool, normal: Bool
-    ) {
-        let u = (xtv - mt) * it
-        let v = (xsv - ms) * iS
-        let d = (v - u) + c  // log(q/p)
-        let qBig = q .> p
-        let hi = p.replacing(with: q, where: qBig)
-        let lo = q.replacing(with: p, where: qBig)
-        var t = lo / hi
-        if guarded { t = t.replacing(with: 0, where: hi .== 0) }
-        // log(m/max(p,q)).
-        let arg = wv.addingProduct(w1, t).replacing(with: w1.addingProduct(wv, t), where: qBig)
-        let lmHi = normal ? vlogNormal(arg) : vlog(arg)
-        let lmP = lmHi.replacing(with: lmHi + d, where: qBig)  // log(m/p)
-        let lmQ = lmHi.replacing(with: lmHi - d, where: q .<= p)  // log(m/q)
-        if guarded {
-            aP = aP.addingProduct(p, lmP.replacing(with: 0, where: p .== 0))
-            aQ = aQ.addingProduct(q, lmQ.replacing(with: 0, where: q .== 0))
-        } else {
-            aP = aP.addingProduct(p, lmP)
-            aQ = aQ.addingProduct(q, lmQ)
-        }
-    }
-
-    @inline(__always)
-    func block(_ i: Int, _ end: Int, _ cT: KVec, _ cS: KVec, guarded: Bool, normal: Bool) -> (Double, Double) {
-        var aP = KVec(), aQ = KVec()
-        var j = i
-        while j < end {
-            step(
-                loadK(store.e, j) * cT, loadK(store.f, j) * cS, loadK(xt, j), loadK(xs, j), &aP, &aQ,
-                guarded: guarded, normal: normal)
-            j += W
-        }
-        return (widenK(aP), widenK(aQ))
-    }
-
+    let invSt = 1 / sums.st, invSs = 1 / sums.ss
+    var dP = 0.0, dQ = 0.0
     let nFull = n & ~(W - 1)
     var i = 0
     var blockNo = 0
-    let invSt = 1 / st, invSs = 1 / ss
     while i < nFull {
         let end = Swift.min(i + kBlock, nFull)
-        let cT = KVec(repeating: blockScale(store.blockMaxT[blockNo], maxT, invTau: invTauT, invS: invSt))
-        let cS = KVec(repeating: blockScale(store.blockMaxS[blockNo], maxS, invTau: invTauS, invS: invSs))
-        var (bp, bq) =
-            normalArgs
-            ? block(i, end, cT, cS, guarded: false, normal: true)
-            : block(i, end, cT, cS, guarded: false, normal: false)
-        if bp.isNaN || bq.isNaN {
-            (bp, bq) = block(i, end, cT, cS, guarded: true, normal: false)
+        let cT = blockScale(store.blockMaxT[blockNo], sums.refT, invS: invSt)
+        let cS = blockScale(store.blockMaxS[blockNo], sums.refS, invS: invSs)
+        let wT = KVec(repeating: Float(w) * cT), wS = KVec(repeating: Float(1 - w) * cS)
+        var aP = KVec(), aQ = KVec()
+        while i < end {
+            let e = loadK(store.e, i), f = loadK(store.f, i)
+            let m = (e * wT).addingProduct(f, wS)
+            if careful {
+                let lm = vlog(m)
+                aP = aP.addingProduct(e, lm.replacing(with: 0, where: e .== 0))
+                aQ = aQ.addingProduct(f, lm.replacing(with: 0, where: f .== 0))
+            } else {
+                let lm = vlogNormal(m)
+                aP = aP.addingProduct(e, lm)
+                aQ = aQ.addingProduct(f, lm)
+            }
+            i += W
         }
-        dP -= bp; dQ -= bq
-        i = end
+        dP += Double(cT) * hsum(aP)
+        dQ += Double(cS) * hsum(aQ)
         blockNo += 1
     }
     if i < n {
-        var aP = KVec(), aQ = KVec()
-        let xtv = loadTailK(xt, i, n, pad: -.infinity), xsv = loadTailK(xs, i, n, pad: -.infinity)
-        let p = vexpNonPositive((xtv - mt) * it - KVec(repeating: Float(logSt)))
-        let q = vexpNonPositive((xsv - ms) * iS - KVec(repeating: Float(logSs)))
-        step(p, q, xtv, xsv, &aP, &aQ, guarded: true, normal: false)
-        dP -= widenK(aP); dQ -= widenK(aQ)
+        let p = tailProbabilities(xt, i, n, invTau: invTauT, ref: sums.refT, logS: sums.logSt)
+        let q = tailProbabilities(xs, i, n, invTau: invTauS, ref: sums.refS, logS: sums.logSs)
+        let lm = vlog((p * KVec(repeating: Float(w))).addingProduct(q, KVec(repeating: Float(1 - w))))
+        dP += hsum(p * lm.replacing(with: 0, where: p .== 0))
+        dQ += hsum(q * lm.replacing(with: 0, where: q .== 0))
     }
-    return (Swift.max(0, dP), Swift.max(0, dQ))
+    // Σ p log p = A/S_t − log S_t (= −H(p), unclamped).
+    let pLogP = sums.a / sums.st - sums.logSt, qLogQ = sums.b / sums.ss - sums.logSs
+    return (Swift.max(0, pLogP - dP), Swift.max(0, qLogQ - dQ))
 }
 
 /// Pass 2 for TVD and prob-MSE: (Σ|p_i − q_i|, Σ(p_i − q_i)²), with p and q
 /// from the exponentials stored by `klFused`.
-@inline(__always)
+@inline(never)
 func differenceSums(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    maxT: Float, invTauT: Float, maxS: Float, invTauS: Float,
-    invSt: Double, invSs: Double, store: ExpStore
+    invTauT: Float, invTauS: Float, sums: KLSums, store: ExpStore
 ) -> (Double, Double) {
     var dA = 0.0, dS = 0.0
     let W = KVec.scalarCount
+    let invSt = 1 / sums.st, invSs = 1 / sums.ss
     var i = 0
     var blockNo = 0
     let nFull = n & ~(W - 1)
     while i < nFull {
         let end = Swift.min(i + kBlock, nFull)
-        let cT = KVec(repeating: blockScale(store.blockMaxT[blockNo], maxT, invTau: invTauT, invS: invSt))
-        let cS = KVec(repeating: blockScale(store.blockMaxS[blockNo], maxS, invTau: invTauS, invS: invSs))
+        let cT = KVec(repeating: blockScale(store.blockMaxT[blockNo], sums.refT, invS: invSt))
+        let cS = KVec(repeating: blockScale(store.blockMaxS[blockNo], sums.refS, invS: invSs))
         var aA = KVec(), aS = KVec()
         while i < end {
             let diff = loadK(store.e, i) * cT - loadK(store.f, i) * cS
-            aA += diff.replacing(with: -diff, where: diff .< 0)
+            aA += vabs(diff)
             aS = aS.addingProduct(diff, diff)
             i += W
         }
-        dA += widenK(aA); dS += widenK(aS)
+        dA += hsum(aA); dS += hsum(aS)
         blockNo += 1
     }
     if i < n {
-        let mt = KVec(repeating: maxT), ms = KVec(repeating: maxS)
-        let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
-        let p = vexpNonPositive((loadTailK(xt, i, n, pad: -.infinity) - mt) * it) * KVec(repeating: Float(invSt))
-        let q = vexpNonPositive((loadTailK(xs, i, n, pad: -.infinity) - ms) * iS) * KVec(repeating: Float(invSs))
+        let p = tailProbabilities(xt, i, n, invTau: invTauT, ref: sums.refT, logS: sums.logSt)
+        let q = tailProbabilities(xs, i, n, invTau: invTauS, ref: sums.refS, logS: sums.logSs)
         let diff = p - q
-        dA += widenK(diff.replacing(with: -diff, where: diff .< 0))
-        dS += widenK(diff * diff)
+        dA += hsum(diff.replacing(with: -diff, where: diff .< 0))
+        dS += hsum(diff * diff)
     }
     return (dA, dS)
 }

@@ -1,18 +1,20 @@
 /// Vectorised float32 `exp` and `log` used by the row kernels.
 ///
 /// Both follow the classic Cody–Waite range reduction + minimax polynomial
-/// scheme (coefficients of the Cephes single-precision routines), written on
-/// `SIMD16<Float>` so one call works on 16 lanes. They avoid `rounded()` and
-/// `frexp` because on the baseline x86-64 target those become per-lane library
-/// calls; the bit tricks below stay in vector registers.
+/// scheme, written on the kernels' vector type `KVec` (8 or 16 lanes, see
+/// Width.swift). `log` uses the Cephes single-precision coefficients; `exp`
+/// a degree-5 fit of our own (Tests/python/fit_exp_polynomial.py) in Estrin
+/// form. They avoid `rounded()` and `frexp` because on the baseline x86-64
+/// target those become per-lane library calls; the bit tricks below stay in
+/// vector registers.
 ///
 /// Accuracy (measured in `VectorMathTests` against `Double` over the whole
-/// accepted range): about 1–2 ulp, i.e. relative error below 2.5e-7.
+/// accepted range): exp within 2.6 ulp (relative error 2.1e-7), log within
+/// 0.8 ulp.
 
 public typealias FloatVector = SIMD16<Float>
 typealias IntVector = SIMD16<Int32>
 /// Integer lanes matching `KVec` (see RowKernels.swift).
-typealias KIVec = SIMD8<Int32>
 
 let vLog2e: Float = 1.44269504088896341
 /// ln 2 split so that `n * ln2Hi` is exact for |n| < 2^9 (Cody–Waite).
@@ -22,15 +24,31 @@ let vLn2Lo: Float = -2.12194440e-4
 /// (round-to-nearest-even) and leaves that integer in the low mantissa bits.
 let vRoundMagic: Float = 12582912.0
 
-/// Below this `exp` returns exactly 0: the true result would be subnormal
-/// (< 2^-126), which no loss sum can distinguish from 0 next to terms ≥ 1.
-public let vexpLowerLimit: Float = -87.33654
+/// Below this `exp` returns exactly 0. The true result is < 1.7e-38, which no
+/// loss sum can tell from 0 next to its largest term (1); and 0 keeps e^u·u
+/// at 0 for the huge negative logits used as masks (−1e30, −FLT_MAX).
+public let vexpLowerLimit: Float = -87.0
 /// Above this `exp` returns +inf. The true overflow point is 88.7228; the
 /// last 0.35 is given up so that the scale 2^n never needs n = 128.
 public let vexpUpperLimit: Float = 88.37626
 
+/// Minimax coefficients of e^r ≈ 1 + r + c2·r² + c3·r³ + c4·r⁴ + c5·r⁵ on
+/// |r| ≤ ln2/2, with the first two fixed at 1 so e^0 = 1 exactly (relative
+/// error 1.06e-7; fitted by Tests/python/fit_exp_polynomial.py).
+let vExpC2: Float = 0.499992311000824
+let vExpC3: Float = 0.16667114198207855
+let vExpC4: Float = 0.041890114545822144
+let vExpC5: Float = 0.008312525227665901
+
 /// e^x for x ≤ 0 (the only case the softmax kernels need, after the row
 /// maximum has been subtracted). −inf → 0, NaN → NaN.
+///
+/// x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, two FMAs), e^r by the
+/// polynomial above in Estrin form (two levels instead of a five-deep Horner
+/// chain: the kernels are limited by how many exponentials are in flight, so
+/// latency matters as much as the operation count), and 2^n added straight
+/// into the exponent field: with t = 1.5·2^23 + n, `bits(t) << 23` is n·2^23
+/// (the magic number's low nine bits are 0), so no multiply is needed.
 ///
 /// Written on the kernels' `KVec`, concrete on purpose: the generic SIMD
 /// comparison operators compile to per-lane loops.
@@ -43,18 +61,16 @@ func vexpNonPositive(_ x: KVec) -> KVec {
     var r = x.addingProduct(n, KVec(repeating: -vLn2Hi))
     r = r.addingProduct(n, KVec(repeating: -vLn2Lo))
     let r2 = r * r
-    var y = KVec(repeating: 1.3981999507e-3).addingProduct(KVec(repeating: 1.9875691500e-4), r)
-    y = KVec(repeating: 8.3334519073e-3).addingProduct(y, r)
-    y = KVec(repeating: 4.1665795894e-2).addingProduct(y, r)
-    y = KVec(repeating: 1.6666665459e-1).addingProduct(y, r)
-    y = KVec(repeating: 5.0000001201e-1).addingProduct(y, r)
-    y = (r + KVec(repeating: 1)).addingProduct(y, r2)
-    // 2^n built directly in the exponent field: the integer n sits in the low
-    // mantissa bits of t, so (bits(t) − bits(magic) + 127) << 23.
-    let nBits = unsafeBitCast(t, to: KIVec.self) &- unsafeBitCast(magic, to: KIVec.self)
-    let scale = unsafeBitCast((nBits &+ KIVec(repeating: 127)) &<< KIVec(repeating: 23), to: KVec.self)
-    let result = y * scale
-    return result.replacing(with: 0, where: x .< vexpLowerLimit)
+    let lo = r + KVec(repeating: 1)
+    let mid = KVec(repeating: vExpC2).addingProduct(KVec(repeating: vExpC3), r)
+    let hi = KVec(repeating: vExpC4).addingProduct(KVec(repeating: vExpC5), r)
+    let y = lo.addingProduct(mid.addingProduct(hi, r2), r2)
+    let bits = unsafeBitCast(y, to: KIVec.self) &+ (unsafeBitCast(t, to: KIVec.self) &<< KIVec(repeating: 23))
+    // Zero below the limit with a bitwise AND on the comparison's lanes
+    // (all ones where x ≥ limit, NaN included): the generic `replacing`
+    // is a per-lane loop the vectoriser does not always rebuild cleanly.
+    let keep = unsafeBitCast(.!(x .< KVec(repeating: vexpLowerLimit)), to: KIVec.self)
+    return unsafeBitCast(bits & keep, to: KVec.self)
 }
 
 /// e^x over the whole float range: 0 below `vexpLowerLimit`, +inf above
@@ -143,15 +159,23 @@ func int32ToFloat(_ e: KIVec) -> KVec {
     return unsafeBitCast(e &+ magic, to: KVec.self) - magicF
 }
 
-/// `vexp` / `vlog` on sixteen lanes, as two `KVec` halves.
+/// `vexp` / `vlog` on sixteen lanes: one `KVec`, or two 8-lane halves.
 @inline(__always)
 func vexp16(_ x: FloatVector) -> FloatVector {
-    FloatVector(lowHalf: vexp(x.lowHalf), highHalf: vexp(x.highHalf))
+    #if DISTILL_KERNELS_AVX512
+        vexp(x)
+    #else
+        FloatVector(lowHalf: vexp(x.lowHalf), highHalf: vexp(x.highHalf))
+    #endif
 }
 
 @inline(__always)
 func vlog16(_ x: FloatVector) -> FloatVector {
-    FloatVector(lowHalf: vlog(x.lowHalf), highHalf: vlog(x.highHalf))
+    #if DISTILL_KERNELS_AVX512
+        vlog(x)
+    #else
+        FloatVector(lowHalf: vlog(x.lowHalf), highHalf: vlog(x.highHalf))
+    #endif
 }
 
 /// Scalar entry points for tests and small, non-hot code paths.
