@@ -126,28 +126,24 @@ func writeNpy(path: String, descr: String, shape: [Int], bytes: UnsafeRawPointer
     fclose(f)
 }
 
-/// Plain read bandwidth of both buffers: a SIMD sum on every core.
-func readBandwidth(_ bufs: [UnsafeMutablePointer<Float>], count: Int, runs: Int) -> Double {
+/// One plain read of both buffers: a SIMD sum on every core. Returns the
+/// seconds it took.
+func timeRead(_ bufs: [UnsafeMutablePointer<Float>], count: Int) -> Double {
     let workers = ProcessInfo.processInfo.activeProcessorCount
-    var times: [Double] = []
-    var sink = 0.0
-    for _ in 0..<runs {
-        let t0 = now()
-        let parts = UnsafeMutableBufferPointer<Double>.allocate(capacity: workers)
-        nonisolated(unsafe) let p = parts
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let per = count / workers
-            let start = w * per, len = w == workers - 1 ? count - start : per
-            var s = 0.0
-            for b in bufs { s += VectorMath.sum(UnsafePointer(b + start), count: len) }
-            p[w] = s
-        }
-        times.append(now() - t0)
-        sink += parts.reduce(0, +)
-        parts.deallocate()
+    let t0 = now()
+    let parts = UnsafeMutableBufferPointer<Double>.allocate(capacity: workers)
+    nonisolated(unsafe) let p = parts
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let per = count / workers
+        let start = w * per, len = w == workers - 1 ? count - start : per
+        var s = 0.0
+        for b in bufs { s += VectorMath.sum(UnsafePointer(b + start), count: len) }
+        p[w] = s
     }
-    if sink == 42 { print("") }
-    return Double(bufs.count * count * 4) / median(times) / 1e9
+    let dt = now() - t0
+    if parts.reduce(0, +) == 42 { print("") }
+    parts.deallocate()
+    return dt
 }
 
 let opts = parseOptions()
@@ -176,9 +172,6 @@ for v in opts.vocabs {
         print("JSON {\"impl\":\"swift\",\"op\":\"npy\",\"n\":\(n),\"v\":\(v),\"rows\":\(r),\"dir\":\"\(dir)\"}")
     }
     let bytes = Double(2 * n * v * 4)
-    let readGBs = readBandwidth([t, s], count: n * v, runs: opts.runs)
-    print(String(format: "plain read bandwidth (SIMD sum of teacher+student, %d threads): %.2f GB/s", cores, readGBs))
-    print("JSON {\"impl\":\"swift\",\"op\":\"read\",\"n\":\(n),\"v\":\(v),\"gbps\":\(readGBs)}")
     let ts = TensorStorage(base: UnsafeRawPointer(t), byteCount: n * v * 4)
     let ss = TensorStorage(base: UnsafeRawPointer(s), byteCount: n * v * 4)
     let teacher = ModelOutputs(
@@ -191,22 +184,33 @@ for v in opts.vocabs {
     // Forward KL first, so every other loss can be quoted relative to it.
     var order = opts.losses.filter { $0 == .forwardKL }
     order += opts.losses.filter { $0 != .forwardKL }
-    var fklTime: Double?
-    print("V=\(v) N=\(n)")
-    print("loss              tau   median ms    GB/s     rows/s   x read-bw   x fwd-KL  value")
-    for loss in order {
-        let cfg = LossConfig(name: loss, temperature: opts.tau, reduction: .batchmean, labels: labelTensor)
-        var times: [Double] = []
-        var value = 0.0
-        _ = try! LossScorer.score(teacher: teacher, student: student, config: cfg)  // warm-up
-        for _ in 0..<opts.runs {
+    let configs = order.map { LossConfig(name: $0, temperature: opts.tau, reduction: .batchmean, labels: labelTensor) }
+    // The runs are interleaved: each round times the plain read and then every
+    // loss once, so that a neighbour's load on a shared machine hits them all
+    // alike and the ratios (to the read, to forward KL) compare like with like.
+    var values = [Double](repeating: 0, count: order.count)
+    for (k, cfg) in configs.enumerated() {  // warm-up
+        values[k] = try! LossScorer.score(teacher: teacher, student: student, config: cfg).aggregate ?? 0
+    }
+    var readTimes: [Double] = []
+    var times = [[Double]](repeating: [], count: order.count)
+    for _ in 0..<opts.runs {
+        readTimes.append(timeRead([t, s], count: n * v))
+        for (k, cfg) in configs.enumerated() {
             let a = now()
             let res = try! LossScorer.score(teacher: teacher, student: student, config: cfg)
-            times.append(now() - a)
-            value = res.aggregate ?? 0
+            times[k].append(now() - a)
+            values[k] = res.aggregate ?? 0
         }
-        let m = median(times)
-        if loss == .forwardKL { fklTime = m }
+    }
+    let readGBs = bytes / median(readTimes) / 1e9
+    print(String(format: "plain read bandwidth (SIMD sum of teacher+student, %d threads): %.2f GB/s", cores, readGBs))
+    print("JSON {\"impl\":\"swift\",\"op\":\"read\",\"n\":\(n),\"v\":\(v),\"gbps\":\(readGBs)}")
+    let fklTime = order.firstIndex(of: .forwardKL).map { median(times[$0]) }
+    print("V=\(v) N=\(n)")
+    print("loss              tau   median ms    GB/s     rows/s   x read-bw   x fwd-KL  value")
+    for (k, loss) in order.enumerated() {
+        let m = median(times[k])
         let gbps = bytes / m / 1e9
         let rps = Double(n) / m
         let rel = fklTime.map { m / $0 }
@@ -214,10 +218,10 @@ for v in opts.vocabs {
         print(
             loss.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
                 + String(format: " %5.2f %10.1f %8.2f %10.0f %10.2f  ", opts.tau, m * 1e3, gbps, rps, gbps / readGBs)
-                + relStr + String(format: "  %.6f", value))
+                + relStr + String(format: "  %.6f", values[k]))
         let relJSON = rel.map { "\($0)" } ?? "null"
         print(
-            "JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"min_s\":\(times.min()!),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"ratio_to_forward_kl\":\(relJSON),\"read_gbps\":\(readGBs),\"value\":\(value)}"
+            "JSON {\"impl\":\"swift\",\"op\":\"\(loss.rawValue)\",\"n\":\(n),\"v\":\(v),\"tau\":\(opts.tau),\"median_s\":\(m),\"min_s\":\(times[k].min()!),\"gbps\":\(gbps),\"rows_per_s\":\(rps),\"ratio_to_read\":\(gbps / readGBs),\"ratio_to_forward_kl\":\(relJSON),\"read_gbps\":\(readGBs),\"value\":\(values[k])}"
         )
     }
     t.deallocate()
