@@ -64,8 +64,10 @@ let package = Package(
         .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor"]),
         // Text matching, pair integrity checks and SVG charts for the analyses: no JSON, no I/O.
         .target(name: "DistillText"),
+        // C helpers for the kernels that Swift cannot express (software prefetch).
+        .target(name: "CKernelSupport"),
         // The loss engine: every divergence, SIMD kernels, no JSON and no I/O.
-        .target(name: "DistillMath", dependencies: ["DistillTensor"], swiftSettings: simdSettings),
+        .target(name: "DistillMath", dependencies: ["DistillTensor", "CKernelSupport"], swiftSettings: simdSettings),
         // score, diagnose, explain: the analyses, over the loss engine, the stores and the text layer.
         .target(name: "DistillAnalysis", dependencies: ["DistillMath", "DistillTensor", "DistillStore", "DistillText"]),
         // Message and error types, one per file; pure values over DistillJSON.

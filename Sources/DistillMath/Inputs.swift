@@ -104,6 +104,14 @@ struct SideView: @unchecked Sendable {
         return UnsafePointer(scratch)
     }
 
+    /// Where row `r`'s stored values start, and log2 of their width in bytes
+    /// (dense sides; for the kernels' prefetch, see `RowPrefetch`).
+    func rawRow(_ r: Int) -> (UnsafeRawPointer, Int) {
+        let width = values.dtype.byteWidth
+        let shift = width == 8 ? 3 : width == 2 ? 1 : 2
+        return (UnsafeRawPointer(values.storage.base + r * rowLength * width), shift)
+    }
+
     /// Row `r` as log-values (logits, log-probs or log of probs) in float32,
     /// validated per kind. `invTau` is only used for the log-prob sum check.
     func logValueRow(_ r: Int, scratch: UnsafeMutablePointer<Float>, renormalize: Bool) throws -> UnsafePointer<Float> {

@@ -23,7 +23,7 @@ func weighted(_ w: Double, _ x: Double) -> Double { w == 0 ? 0 : w * x }
 @inline(__always)
 func denseRowLoss(
     xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Float>, scanS: RowScan,
-    sums: KLSums?, n: Int, config c: LossConfig, label: Int?, store: ExpStore? = nil
+    sums: KLSums?, n: Int, config c: LossConfig, label: Int?, store: ExpStore? = nil, next: RowPrefetch? = nil
 ) -> RowOutput {
     var out = RowOutput()
     out.agree = scanT.argmax == scanS.argmax
@@ -52,11 +52,13 @@ func denseRowLoss(
         } else if w == 0 {
             (klPM, klQM) = (kl, 0)
         } else {
-            (klPM, klQM) = mixtureSums(xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, w: w, store: store!)
+            (klPM, klQM) = mixtureSums(
+                xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, w: w, store: store!, next: next ?? .none(xt, xs))
         }
         out.loss = weighted(scale, mixtureLoss(c, klPM: klPM, klQM: klQM))
     case .tvd, .probMSE:
-        let (absSum, sqSum) = differenceSums(xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, store: store!)
+        let (absSum, sqSum) = differenceSums(
+            xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, store: store!, next: next ?? .none(xt, xs))
         out.loss = weighted(scale, c.name == .tvd ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
     case .combined:
         let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)

@@ -156,7 +156,7 @@ struct ScorePlan: @unchecked Sendable {
 
     /// Computes one valid position.
     @inline(__always)
-    func process(row r: Int, label y: Int?, scratch: WorkerScratch) throws -> RowOutput {
+    func process(row r: Int, label y: Int?, scratch: WorkerScratch, next: Int? = nil) throws -> RowOutput {
         let c = config
         if let y = y, y >= vocab { throw labelError(r, y) }
         if c.name == .nll {
@@ -190,9 +190,14 @@ struct ScorePlan: @unchecked Sendable {
         try checkScan(student, row: r, xs, vocab, scanS)
         try checkLogProbs(t, row: r, xt, scanT)
         try checkLogProbs(student, row: r, xs, scanS)
+        var prefetch: RowPrefetch?
+        if let nr = next {
+            let (pt, st) = t.rawRow(nr), (ps, ss) = student.rawRow(nr)
+            prefetch = RowPrefetch(t: pt, s: ps, tShift: st, sShift: ss)
+        }
         let out = denseRowLoss(
             xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, label: y,
-            store: needsStore ? scratch.expStore : nil)
+            store: needsStore ? scratch.expStore : nil, next: prefetch)
         if out.loss.isNaN || (sums.map { !$0.isFinite } ?? false) {
             try locateBad(t, row: r, xt)
             try locateBad(student, row: r, xs)
@@ -261,7 +266,7 @@ struct ScorePlan: @unchecked Sendable {
                     let y = label(r)
                     guard rowIsValid(r, label: y) else { continue }
                     do {
-                        let out = try process(row: r, label: y, scratch: scratch)
+                        let out = try process(row: r, label: y, scratch: scratch, next: r + 1 < end ? r + 1 : nil)
                         cols.valid[r] = true
                         cols.loss[r] = out.loss
                         cols.hp[r] = out.teacherEntropy

@@ -26,10 +26,10 @@ import Testing
                 let same = try run(name, t, t)
                 for r in 0..<rows { #expect(same.perPosition[r] == 0, "\(name) identical → \(same.perPosition[r])") }
             }
-            // The mixture losses are −H(p) − Σ p log m, two sums of size
-            // H(p) that cancel: identical inputs give rounding noise of about
-            // 3e-8·H(p) (H ≤ log V), inside the 1e-6 accuracy bound; TVD and
-            // prob-MSE subtract p − q lane by lane and give 0.
+            // The mixture losses sum p_i·(u_i − log m̃_i) with m̃ rebuilt from
+            // the stored exponentials: identical inputs leave rounding noise
+            // (about 1e-8), inside the 1e-6 accuracy bound. TVD and prob-MSE
+            // subtract p − q lane by lane and give exactly 0.
             for name in [LossName.jsd, .skewKL] {
                 let same = try run(name, t, t)
                 for r in 0..<rows { #expect(same.perPosition[r] < 1e-6) }

@@ -1,3 +1,5 @@
+import CKernelSupport
+
 /// Per-row SIMD kernels over float32 "log-values" x (logits, log-probs, or
 /// log of probabilities). A row's distribution at temperature τ is
 /// softmax(x/τ); with M = max x, u_i = x_i/τ − fl(M/τ) (≤ 0 up to one
@@ -466,13 +468,22 @@ func finishScan(_ x: UnsafePointer<Float>, blk: Int, max m: Float, _ i: Int, _ n
     return RowScan(max: best, argmax: bestIndex)
 }
 
+/// e^{r_blk − r}: how a block's stored exponentials relate to the row's
+/// final offset. 1 for every block after the one holding the maximum (no
+/// libm call there: this runs once per block), 0 for an all −inf prefix.
+@inline(__always)
+func blockGain(_ rBlk: Float, _ r: Float) -> Double {
+    if rBlk == r { return 1 }
+    if rBlk == -.infinity { return 0 }
+    return dexp(Double(rBlk) - Double(r))
+}
+
 /// Float scale turning the stored e_i of a block into p_i:
 /// e^{r_blk − r}/S, from the block's offset and the row's final one (0 for
 /// an all −inf prefix, whose e_i are 0 anyway).
 @inline(__always)
 func blockScale(_ rBlk: Float, _ r: Float, invS: Double) -> Float {
-    if rBlk == -.infinity { return 0 }
-    return Float(dexp(Double(rBlk) - Double(r)) * invS)
+    Float(blockGain(rBlk, r) * invS)
 }
 
 /// e^{x/τ − r − log S} for the last n − i (< one vector) elements, padded with 0:
@@ -507,50 +518,156 @@ func expSum(_ x: UnsafePointer<Float>, _ n: Int, max m: Float, invTau: Float) ->
     return d
 }
 
-/// Pass 2 for the mixture losses, m = w·p + (1−w)·q. Returns
-/// (KL(p‖m), KL(q‖m)) = (−H(p) − Σ p_i log m_i, −H(q) − Σ q_i log m_i),
-/// with the entropies from the fused pass's sums.
+/// The raw row a worker scores next, which the second passes below
+/// prefetch as they go, one cache line per side per vector. They work from
+/// cache, so without it the memory stream would idle through them and start
+/// cold at the next row (measured: the mixture losses went from 1.9x to
+/// about 1.7x forward KL's time at V = 32,000).
+struct RowPrefetch {
+    let t: UnsafeRawPointer
+    let s: UnsafeRawPointer
+    /// log2 of each side's bytes per element.
+    let tShift: Int
+    let sShift: Int
+
+    /// No next row: the rows being scored, which are in cache already.
+    static func none(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>) -> RowPrefetch {
+        RowPrefetch(t: UnsafeRawPointer(xt), s: UnsafeRawPointer(xs), tShift: 2, sShift: 2)
+    }
+
+    @inline(__always)
+    func touch(_ i: Int) {
+        distill_prefetch(t + (i &<< tShift))
+        distill_prefetch(s + (i &<< sShift))
+    }
+}
+
+/// Pass 2 for the mixture losses, m = w·p + (1−w)·q: returns
+/// (KL(p‖m), KL(q‖m)) = (Σ p_i log(p_i/m_i), Σ q_i log(q_i/m_i)).
 ///
-/// p and q come from the exponentials stored by `klFused`, so the only
-/// transcendental per element is one log, and only the two stored arrays are
-/// read (from L2: the row was just streamed). Per block, p_i = e_i·c_t and
-/// m_i = e_i·(w·c_t) + f_i·((1−w)·c_s), so Σ p_i log m_i = c_t·Σ e_i log m_i.
+/// One log per element serves both sums. With m̃_i = S_t·m_i,
 ///
-/// For w and 1−w both ≥ 1e-6, m_i ≥ 1e-6·max(p_i, q_i): m_i is 0 only where
-/// p_i = q_i = 0 (where `vlogNormal` returns a finite value and the term is
-/// 0·finite = 0), and subnormal only where both are below 1.2e-32, whose
-/// terms no sum can see. Other weights take the exact `vlog` with the
-/// 0·log 0 guards.
+///     log(p_i/m_i) = u_i − log m̃_i,    log(q_i/m_i) = v_i + D − log m̃_i,
+///
+/// where u_i = x_t,i/τ_t − r_t and v_i = x_s,i/τ_s − r_s are recomputed from
+/// the logits (one FMA each, at the row's final offsets) and
+/// D = log S_t − log S_s. m̃_i comes from the exponentials stored by
+/// `klFused`: m̃_i = e_i·(w·e^{r_blk,t − r_t}) + f_i·((1−w)·e^{r_blk,s − r_s}·S_t/S_s).
+///
+/// Accuracy: every term is a difference formed per element, so what is
+/// summed is p_i·log(p_i/m_i), which is small wherever p ≈ q. Forming
+/// −H(p) − Σ p log m instead subtracts two sums as large as the entropy (≈ 10
+/// for a flat row of 32k outputs) and loses ~1e-6 to float rounding. The
+/// constant D is carried in two float parts so it adds no rounding of its own.
+///
+/// Where a logit is −inf the term is 0·(−inf) = NaN; such a block is redone
+/// with the 0·log 0 = 0 guards, as in `klFused`.
+///
+/// Where w or 1−w is below 1e-6 a float m̃_i can underflow where the true
+/// ratio matters, so the rare extreme weights take the scalar Double loop.
 @inline(__always)
 func mixtureSums(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
+    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore, next: RowPrefetch
 ) -> (Double, Double) {
     Swift.min(w, 1 - w) < 1e-6
-        ? mixtureSumsCareful(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store)
-        : mixtureSumsFast(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store)
+        ? mixtureSumsScalar(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store)
+        : mixtureSumsVector(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store, next: next)
 }
 
-@inline(never)
-func mixtureSumsFast(
-    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
-) -> (Double, Double) {
-    mixtureSumsCore(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store, careful: false)
-}
-
-@inline(never)
-func mixtureSumsCareful(
-    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
-) -> (Double, Double) {
-    mixtureSumsCore(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store, careful: true)
-}
-
+/// Σ e_i·(u_i − log m̃_i) and Σ f_i·(v_i − log m̃_i) over [i, end) (see
+/// `mixtureSums`); `guarded` makes the terms with e_i = 0 (f_i = 0) exactly 0.
 @inline(__always)
-func mixtureSumsCore(
+func mixtureBlock(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ f: UnsafePointer<Float>,
+    _ i0: Int, _ end: Int, it: KVec, nrT: KVec, iS: KVec, ncHi: KVec, aT: KVec, aS: KVec, guarded: Bool,
+    next: RowPrefetch
+) -> (KVec, KVec) {
+    var aP = KVec(), aQ = KVec()
+    var i = i0
+    while i < end {
+        next.touch(i)
+        let ev = loadK(e, i), fv = loadK(f, i)
+        let u = nrT.addingProduct(loadK(xt, i), it)
+        let v = ncHi.addingProduct(loadK(xs, i), iS)
+        // vlogFinite(0) is finite (≈ −88), so a lane with e_i = f_i = 0 adds 0.
+        let lm = vlogFinite((ev * aT).addingProduct(fv, aS))
+        if guarded {
+            aP = aP.addingProduct(ev, (u - lm).replacing(with: 0, where: ev .== 0))
+            aQ = aQ.addingProduct(fv, (v - lm).replacing(with: 0, where: fv .== 0))
+        } else {
+            aP = aP.addingProduct(ev, u - lm)
+            aQ = aQ.addingProduct(fv, v - lm)
+        }
+        i += KVec.scalarCount
+    }
+    return (aP, aQ)
+}
+
+@inline(never)
+func mixtureSumsVector(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore, careful: Bool
+    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore, next: RowPrefetch
+) -> (Double, Double) {
+    let W = KVec.scalarCount
+    let invSt = 1 / sums.st, invSs = 1 / sums.ss
+    var dP = 0.0, dQ = 0.0
+    let nFull = n & ~(W - 1)
+    // v_i + D = x_s,i/τ_s − (r_s − D), the constant split into two floats;
+    // the small part is applied once, to the sum.
+    let c = Double(sums.refS) - (sums.logSt - sums.logSs)
+    let cHi = Float(c), cLo = Float(c - Double(cHi))
+    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+    let nrT = KVec(repeating: -sums.refT), ncHi = KVec(repeating: -cHi)
+    let ratio = sums.st / sums.ss
+    var i = 0
+    var blockNo = 0
+    var tailQ = 0.0
+    while i < nFull {
+        let end = Swift.min(i + kBlock, nFull)
+        let bT = store.blockMaxT[blockNo], bS = store.blockMaxS[blockNo]
+        let gT = blockGain(bT, sums.refT), gS = blockGain(bS, sums.refS)
+        let aT = KVec(repeating: Float(w * gT)), aS = KVec(repeating: Float((1 - w) * gS * ratio))
+        var (aP, aQ) = mixtureBlock(
+            xt, xs, store.e, store.f, i, end, it: it, nrT: nrT, iS: iS, ncHi: ncHi, aT: aT, aS: aS, guarded: false,
+            next: next)
+        var sP = hsum(aP), sQ = hsum(aQ)
+        if (sP + sQ).isNaN {
+            (aP, aQ) = mixtureBlockGuarded(
+                xt, xs, store.e, store.f, i, end, it: it, nrT: nrT, iS: iS, ncHi: ncHi, aT: aT, aS: aS, next: next)
+            sP = hsum(aP); sQ = hsum(aQ)
+        }
+        // p_i = e_i·g_t/S_t and q_i = f_i·g_s/S_s.
+        dP += gT * invSt * sP
+        dQ += gS * invSs * sQ
+        i = end
+        blockNo += 1
+    }
+    if i < n {
+        let p = tailProbabilities(xt, i, n, invTau: invTauT, ref: sums.refT, logS: sums.logSt)
+        let q = tailProbabilities(xs, i, n, invTau: invTauS, ref: sums.refS, logS: sums.logSs)
+        let (tp, tq) = mixtureTerms(p, q, w)
+        dP += tp
+        dQ += tq
+        tailQ = hsum(q)
+    }
+    // The blocks' terms used v_i + D + cLo; take cLo off their q mass.
+    dQ -= Double(cLo) * (1 - tailQ)
+    return (Swift.max(0, dP), Swift.max(0, dQ))
+}
+
+@inline(never)
+func mixtureBlockGuarded(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ e: UnsafePointer<Float>, _ f: UnsafePointer<Float>,
+    _ i0: Int, _ end: Int, it: KVec, nrT: KVec, iS: KVec, ncHi: KVec, aT: KVec, aS: KVec, next: RowPrefetch
+) -> (KVec, KVec) {
+    mixtureBlock(xt, xs, e, f, i0, end, it: it, nrT: nrT, iS: iS, ncHi: ncHi, aT: aT, aS: aS, guarded: true, next: next)
+}
+
+@inline(never)
+func mixtureSumsScalar(
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
+    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
 ) -> (Double, Double) {
     let W = KVec.scalarCount
     let invSt = 1 / sums.st, invSs = 1 / sums.ss
@@ -560,38 +677,62 @@ func mixtureSumsCore(
     var blockNo = 0
     while i < nFull {
         let end = Swift.min(i + kBlock, nFull)
-        let cT = blockScale(store.blockMaxT[blockNo], sums.refT, invS: invSt)
-        let cS = blockScale(store.blockMaxS[blockNo], sums.refS, invS: invSs)
-        let wT = KVec(repeating: Float(w) * cT), wS = KVec(repeating: Float(1 - w) * cS)
-        var aP = KVec(), aQ = KVec()
+        let cT = Double(blockScale(store.blockMaxT[blockNo], sums.refT, invS: invSt))
+        let cS = Double(blockScale(store.blockMaxS[blockNo], sums.refS, invS: invSs))
         while i < end {
-            let e = loadK(store.e, i), f = loadK(store.f, i)
-            let m = (e * wT).addingProduct(f, wS)
-            if careful {
-                let lm = vlog(m)
-                aP = aP.addingProduct(e, lm.replacing(with: 0, where: e .== 0))
-                aQ = aQ.addingProduct(f, lm.replacing(with: 0, where: f .== 0))
-            } else {
-                let lm = vlogNormal(m)
-                aP = aP.addingProduct(e, lm)
-                aQ = aQ.addingProduct(f, lm)
-            }
+            let (tp, tq) = mixtureTerms(
+                loadK(store.e, i) * KVec(repeating: Float(cT)), loadK(store.f, i) * KVec(repeating: Float(cS)), w)
+            dP += tp
+            dQ += tq
             i += W
         }
-        dP += Double(cT) * hsum(aP)
-        dQ += Double(cS) * hsum(aQ)
         blockNo += 1
     }
     if i < n {
         let p = tailProbabilities(xt, i, n, invTau: invTauT, ref: sums.refT, logS: sums.logSt)
         let q = tailProbabilities(xs, i, n, invTau: invTauS, ref: sums.refS, logS: sums.logSs)
-        let lm = vlog((p * KVec(repeating: Float(w))).addingProduct(q, KVec(repeating: Float(1 - w))))
-        dP += hsum(p * lm.replacing(with: 0, where: p .== 0))
-        dQ += hsum(q * lm.replacing(with: 0, where: q .== 0))
+        let (tp, tq) = mixtureTerms(p, q, w)
+        dP += tp
+        dQ += tq
     }
-    // Σ p log p = A/S_t − log S_t (= −H(p), unclamped).
-    let pLogP = sums.a / sums.st - sums.logSt, qLogQ = sums.b / sums.ss - sums.logSs
-    return (Swift.max(0, pLogP - dP), Swift.max(0, qLogQ - dQ))
+    return (Swift.max(0, dP), Swift.max(0, dQ))
+}
+
+/// (Σ p_i log(p_i/m_i), Σ q_i log(q_i/m_i)) over one vector's lanes, in
+/// Double, with m_i = w·p_i + (1−w)·q_i and 0·log 0 = 0.
+@inline(__always)
+func mixtureTerms(_ p: KVec, _ q: KVec, _ w: Double) -> (Double, Double) {
+    var tp = 0.0, tq = 0.0
+    for l in 0..<KVec.scalarCount {
+        let pl = Double(p[l]), ql = Double(q[l])
+        let m = w * pl + (1 - w) * ql
+        if pl > 0 { tp += pl * dlog(pl / m) }
+        if ql > 0 { tq += ql * dlog(ql / m) }
+    }
+    return (tp, tq)
+}
+
+/// Σ|e_i·k_t − f_i·k_s| and Σ(e_i·k_t − f_i·k_s)² over [i, end), float
+/// lanes summed into Doubles; one of k_t, k_s is 1 (see `differenceSums`), so
+/// identical inputs give exactly 0. Its own function: written inline, the
+/// splat of the run-time factors made the optimiser re-vectorise the loop into
+/// 128-bit pieces and permutes.
+@inline(never)
+func differenceBlock(
+    _ e: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ i0: Int, _ end: Int, _ kT: Float, _ kS: Float,
+    next: RowPrefetch
+) -> (Double, Double) {
+    let t = KVec(repeating: kT), ns = KVec(repeating: -kS)
+    var aA = KVec(), aS = KVec()
+    var i = i0
+    while i < end {
+        next.touch(i)
+        let diff = (loadK(e, i) * t).addingProduct(loadK(f, i), ns)
+        aA += vabs(diff)
+        aS = aS.addingProduct(diff, diff)
+        i += KVec.scalarCount
+    }
+    return (hsum(aA), hsum(aS))
 }
 
 /// Pass 2 for TVD and prob-MSE: (Σ|p_i − q_i|, Σ(p_i − q_i)²), with p and q
@@ -599,7 +740,7 @@ func mixtureSumsCore(
 @inline(never)
 func differenceSums(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, store: ExpStore
+    invTauT: Float, invTauS: Float, sums: KLSums, store: ExpStore, next: RowPrefetch
 ) -> (Double, Double) {
     var dA = 0.0, dS = 0.0
     let W = KVec.scalarCount
@@ -609,16 +750,15 @@ func differenceSums(
     let nFull = n & ~(W - 1)
     while i < nFull {
         let end = Swift.min(i + kBlock, nFull)
-        let cT = KVec(repeating: blockScale(store.blockMaxT[blockNo], sums.refT, invS: invSt))
-        let cS = KVec(repeating: blockScale(store.blockMaxS[blockNo], sums.refS, invS: invSs))
-        var aA = KVec(), aS = KVec()
-        while i < end {
-            let diff = loadK(store.e, i) * cT - loadK(store.f, i) * cS
-            aA += vabs(diff)
-            aS = aS.addingProduct(diff, diff)
-            i += W
-        }
-        dA += hsum(aA); dS += hsum(aS)
+        // p_i − q_i = e_i·c_t − f_i·c_s = c·(e_i·(c_t/c) − f_i·(c_s/c)), c the larger scale.
+        let cT = Double(blockScale(store.blockMaxT[blockNo], sums.refT, invS: invSt))
+        let cS = Double(blockScale(store.blockMaxS[blockNo], sums.refS, invS: invSs))
+        let c = Swift.max(cT, cS)
+        let (aA, aS) =
+            c > 0
+            ? differenceBlock(store.e, store.f, i, end, Float(cT / c), Float(cS / c), next: next) : (0, 0)
+        i = end
+        dA += c * aA; dS += c * c * aS
         blockNo += 1
     }
     if i < n {

@@ -2,15 +2,15 @@
 ///
 /// Both follow the classic Cody–Waite range reduction + minimax polynomial
 /// scheme, written on the kernels' vector type `KVec` (8 or 16 lanes, see
-/// Width.swift). `log` uses the Cephes single-precision coefficients; `exp`
-/// a degree-5 fit of our own (Tests/python/fit_exp_polynomial.py) in Estrin
-/// form. They avoid `rounded()` and `frexp` because on the baseline x86-64
+/// Width.swift), with polynomials fitted by our own scripts: `exp` a degree-5
+/// fit in Estrin form (Tests/python/fit_exp_polynomial.py), `log` a degree-9
+/// one in Horner form (Tests/python/fit_log_polynomial.py). They avoid `rounded()` and `frexp` because on the baseline x86-64
 /// target those become per-lane library calls; the bit tricks below stay in
 /// vector registers.
 ///
 /// Accuracy (measured in `VectorMathTests` against `Double` over the whole
 /// accepted range): exp within 2.6 ulp (relative error 2.1e-7), log within
-/// 0.8 ulp.
+/// 1.1 ulp (relative error 9.4e-8).
 
 public typealias FloatVector = SIMD16<Float>
 typealias IntVector = SIMD16<Int32>
@@ -82,72 +82,55 @@ func vexp(_ x: KVec) -> KVec {
     return vexpNonPositive(clamped).replacing(with: .infinity, where: big)
 }
 
-/// log(1 + x) − x for the reduced argument x ∈ [√½ − 1, √2 − 1), times
-/// nothing else: the Cephes polynomial, evaluated with FMAs (a chain of
-/// `y * x + c` on scalars is not contracted and was scalarised).
+/// Minimax coefficients of log(1 + f) ≈ f + f²·(q0 + q1·f + … + q7·f⁷) on
+/// f ∈ [√½ − 1, √2 − 1), fitted for the smallest relative error by
+/// Tests/python/fit_log_polynomial.py (3.5e-8 in exact arithmetic, 9.6e-8
+/// evaluated in float32).
+let vLogQ: (Float, Float, Float, Float, Float, Float, Float, Float) = (
+    -0.49999991059303284, 0.33333951234817505, -0.25001755356788635, 0.19962072372436523,
+    -0.16570508480072021, 0.14917974174022675, -0.14307522773742676, 0.08734845370054245
+)
+
+/// Natural log for finite x ≥ 0 without the special-case selects: the core
+/// of `vlog`, and used directly by the mixture kernel. x = 2^k·m with
+/// m ∈ [√½, √2): subtracting the bits of √½ before the shift puts the
+/// exponent where m lands in that interval, with no compare or blend; then
+/// log x = k·ln2 + log(1 + f), f = m − 1, with k·ln2 in two parts
+/// (Cody–Waite) so it adds no rounding of its own.
+///
+/// 0 gives −127·ln2 ≈ −88.03 (finite, so 0·log 0 is 0 with no select) and a
+/// subnormal x a finite value within 1 of −88; `vlog` handles both exactly.
 @inline(__always)
-func vlogPoly(_ x: KVec, _ z: KVec) -> KVec {
-    var y = KVec(repeating: -1.1514610310e-1).addingProduct(KVec(repeating: 7.0376836292e-2), x)
-    y = KVec(repeating: 1.1676998740e-1).addingProduct(y, x)
-    y = KVec(repeating: -1.2420140846e-1).addingProduct(y, x)
-    y = KVec(repeating: 1.4249322787e-1).addingProduct(y, x)
-    y = KVec(repeating: -1.6668057665e-1).addingProduct(y, x)
-    y = KVec(repeating: 2.0000714765e-1).addingProduct(y, x)
-    y = KVec(repeating: -2.4999993993e-1).addingProduct(y, x)
-    y = KVec(repeating: 3.3333331174e-1).addingProduct(y, x)
-    return y * x * z
+func vlogFinite(_ x: KVec) -> KVec {
+    let bits = unsafeBitCast(x, to: KIVec.self)
+    let k = (bits &- KIVec(repeating: 0x3F35_04F3)) &>> KIVec(repeating: 23)
+    let f = unsafeBitCast(bits &- (k &<< KIVec(repeating: 23)), to: KVec.self) - KVec(repeating: 1)
+    var q = KVec(repeating: vLogQ.6).addingProduct(KVec(repeating: vLogQ.7), f)
+    q = KVec(repeating: vLogQ.5).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.4).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.3).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.2).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.1).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.0).addingProduct(q, f)
+    let kf: KVec = int32ToFloat(k)
+    let y = f.addingProduct(f * f, q).addingProduct(kf, KVec(repeating: vLn2Lo))
+    return y.addingProduct(kf, KVec(repeating: vLn2Hi))
 }
 
 /// Natural log. 0 → −inf, negative → NaN, +inf → +inf, NaN → NaN; subnormal
-/// inputs are handled exactly (pre-scaled by 2^23).
+/// inputs are handled exactly (pre-scaled by 2^23, which `vlogFinite`'s
+/// exponent then carries, corrected by 23·ln2 below).
 @inline(__always)
 func vlog(_ xIn: KVec) -> KVec {
     let tiny = xIn .< Float.leastNormalMagnitude
-    var x = xIn.replacing(with: xIn * 8388608.0, where: tiny)  // 2^23
-    var bits = unsafeBitCast(x, to: KIVec.self)
-    // Exponent e and mantissa m in [0.5, 1).
-    var e = (bits &>> KIVec(repeating: 23)) &- KIVec(repeating: 126)
-    e = e &- (unsafeBitCast(tiny, to: KIVec.self) & KIVec(repeating: 23))  // mask lanes are 0 / −1
-    bits = (bits & KIVec(repeating: 0x007F_FFFF)) | KIVec(repeating: 0x3F00_0000)
-    var m = unsafeBitCast(bits, to: KVec.self)
-    // Move m to [√½, √2) so the polynomial argument is centred on 0.
-    let small = m .< 0.707106781186547524
-    e = e &+ unsafeBitCast(small, to: KIVec.self)
-    m = m.replacing(with: m + m, where: small)
-    x = m - KVec(repeating: 1)
-    let ef: KVec = int32ToFloat(e)
-    let z = x * x
-    var y = vlogPoly(x, z)
-    y = y.addingProduct(ef, KVec(repeating: vLn2Lo))
-    y = y.addingProduct(z, KVec(repeating: -0.5))
-    var res = x + y
-    res = res.addingProduct(ef, KVec(repeating: vLn2Hi))
+    let x = xIn.replacing(with: xIn * 8388608.0, where: tiny)  // 2^23
+    var res = vlogFinite(x)
+    res = res.replacing(with: res - 15.942385152878742, where: tiny)  // 23·ln2
     res = res.replacing(with: -.infinity, where: xIn .== 0)
     res = res.replacing(with: .nan, where: xIn .< 0)
     res = res.replacing(with: .infinity, where: xIn .== .infinity)
     res = res.replacing(with: xIn, where: xIn .!= xIn)
     return res
-}
-
-/// Natural log for inputs known to be positive, finite and normal (the
-/// mixture kernels' arguments lie in [min(w, 1−w), 1]): `vlog` without the
-/// special-case selects.
-@inline(__always)
-func vlogNormal(_ xIn: KVec) -> KVec {
-    var bits = unsafeBitCast(xIn, to: KIVec.self)
-    var e = (bits &>> KIVec(repeating: 23)) &- KIVec(repeating: 126)
-    bits = (bits & KIVec(repeating: 0x007F_FFFF)) | KIVec(repeating: 0x3F00_0000)
-    var m = unsafeBitCast(bits, to: KVec.self)
-    let small = m .< 0.707106781186547524
-    e = e &+ unsafeBitCast(small, to: KIVec.self)
-    m = m.replacing(with: m + m, where: small)
-    let x = m - KVec(repeating: 1)
-    let ef: KVec = int32ToFloat(e)
-    let z = x * x
-    var y = vlogPoly(x, z)
-    y = y.addingProduct(ef, KVec(repeating: vLn2Lo))
-    y = y.addingProduct(z, KVec(repeating: -0.5))
-    return (x + y).addingProduct(ef, KVec(repeating: vLn2Hi))
 }
 
 /// Exact Int32 → Float for |e| < 2^22 without the generic (per-lane, not
