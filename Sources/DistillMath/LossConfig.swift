@@ -127,4 +127,8 @@ public struct LossConfig: Sendable {
         default: return 0.5
         }
     }
+
+    /// log2(e)/τ as the fused kernels use it: logits times this are
+    /// exponents of 2 (see `KLSums`).
+    static func log2Scale(_ tau: Double) -> Float { Float(1.4426950408889634 / tau) }
 }

@@ -28,6 +28,8 @@ func denseRowLoss(
     var out = RowOutput()
     out.agree = scanT.argmax == scanS.argmax
     let itT = Float(1 / c.teacherTemperature), itS = Float(1 / c.studentTemperature)
+    // The fused pass and its second passes work in base 2 (see `KLSums`).
+    let k2T = LossConfig.log2Scale(c.teacherTemperature), k2S = LossConfig.log2Scale(c.studentTemperature)
     if c.name == .logitMSE {
         out.loss = weighted(c.softScale, logitSquaredDifferenceSum(xt, xs, n, invTauT: itT, invTauS: itS) / Double(n))
         return out
@@ -53,12 +55,12 @@ func denseRowLoss(
             (klPM, klQM) = (kl, 0)
         } else {
             (klPM, klQM) = mixtureSums(
-                xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, w: w, store: store!, next: next ?? .none(xt, xs))
+                xt, xs, n, scaleT: k2T, scaleS: k2S, sums: sums, w: w, store: store!, next: next ?? .none(xt, xs))
         }
         out.loss = weighted(scale, mixtureLoss(c, klPM: klPM, klQM: klQM))
     case .tvd, .probMSE:
         let (absSum, sqSum) = differenceSums(
-            xt, xs, n, invTauT: itT, invTauS: itS, sums: sums, store: store!, next: next ?? .none(xt, xs))
+            xt, xs, n, scaleT: k2T, scaleS: k2S, sums: sums, store: store!, next: next ?? .none(xt, xs))
         out.loss = weighted(scale, c.name == .tvd ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
     case .combined:
         let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)

@@ -182,8 +182,8 @@ struct ScorePlan: @unchecked Sendable {
             sums = nil
         } else {
             (sums, scanT, scanS) = klFused(
-                xt, xs, vocab, invTauT: Float(1 / c.teacherTemperature),
-                invTauS: Float(1 / c.studentTemperature), store: needsStore ? scratch.expStore : nil,
+                xt, xs, vocab, scaleT: LossConfig.log2Scale(c.teacherTemperature),
+                scaleS: LossConfig.log2Scale(c.studentTemperature), store: needsStore ? scratch.expStore : nil,
                 reverse: needsReverseSum)
         }
         try checkScan(t, row: r, xt, vocab, scanT)

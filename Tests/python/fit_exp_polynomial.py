@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Fits the polynomial of distilld's float32 exp kernel (Sources/DistillMath/Kernels/VectorMath.swift).
+"""Fits the polynomials of distilld's float32 exp kernels (Sources/DistillMath/Kernels/VectorMath.swift).
 
-e^r ≈ 1 + r + c2·r² + c3·r³ + c4·r⁴ + c5·r⁵ on |r| ≤ ln2/2, minimising the largest relative error with
-the first two coefficients fixed at 1 (so e^0 = 1 exactly). Lawson's iteratively reweighted least squares
+`vexpNonPositive`: e^r ≈ 1 + r + c2·r² + c3·r³ + c4·r⁴ + c5·r⁵ on |r| ≤ ln2/2, minimising the largest
+relative error with the first two coefficients fixed at 1 (so e^0 = 1 exactly).
+`vexp2NonPositive` (the fused KL pass works in base 2): 2^f ≈ 1 + d1·f + … + d5·f⁵ on |f| ≤ 1/2, with only
+the constant fixed at 1. Lawson's iteratively reweighted least squares
 on Chebyshev nodes converges to the minimax (equioscillating) fit. Prints the float32 coefficients and the
 relative error they reach; the kernel's measured error (VectorMathTests) adds float32 evaluation rounding.
 
@@ -28,8 +30,28 @@ def fit(degree=5, nodes=20001, iterations=3000):
     return c32, float(np.abs(a @ c32.astype(np.float64) - b).max())
 
 
+def fit_base2(degree=5, nodes=20001, iterations=3000):
+    f = np.cos(np.linspace(0, np.pi, nodes)) * 0.5
+    y = np.exp2(f)
+    a = np.stack([f ** k for k in range(1, degree + 1)], 1) / y[:, None]
+    b = (y - 1) / y
+    w = np.full_like(f, 1 / len(f))
+    for _ in range(iterations):
+        sw = np.sqrt(w)
+        c, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
+        e = np.abs(a @ c - b)
+        w = w * e
+        w /= w.sum()
+    c32 = c.astype(np.float32)
+    return c32, float(np.abs(a @ c32.astype(np.float64) - b).max())
+
+
 if __name__ == "__main__":
     coeffs, err = fit()
     for k, c in enumerate(coeffs, start=2):
         print(f"c{k} = {float(c)!r}")
     print(f"max relative error (float32 coefficients, exact arithmetic): {err:.3e}")
+    coeffs, err = fit_base2()
+    for k, c in enumerate(coeffs, start=1):
+        print(f"d{k} = {float(c)!r}")
+    print(f"base 2: max relative error (float32 coefficients, exact arithmetic): {err:.3e}")

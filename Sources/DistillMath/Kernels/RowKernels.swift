@@ -2,10 +2,11 @@ import CKernelSupport
 
 /// Per-row SIMD kernels over float32 "log-values" x (logits, log-probs, or
 /// log of probabilities). A row's distribution at temperature τ is
-/// softmax(x/τ); with M = max x, u_i = x_i/τ − fl(M/τ) (≤ 0 up to one
-/// rounding; one FMA) and S = Σ e^{u_i}, log p_i = u_i − log S. Working with
-/// u keeps every exp argument ≤ 0, so the sums cannot overflow, and lets one
-/// pass collect everything the KL family needs (see `KLSums`).
+/// softmax(x/τ); with M = max x and k = log2(e)/τ, the fused pass forms
+/// u_i = x_i·k − fl(M·k) (≤ 0 up to one rounding; one FMA), e_i = 2^{u_i} and
+/// S = Σ e_i, so log p_i = ln2·u_i − log S. Working with u keeps every
+/// exponent ≤ 0, so the sums cannot overflow, and lets one pass collect
+/// everything the KL family needs (see `KLSums`).
 ///
 /// Precision: each float accumulator lane takes at most `flushEvery` vectors
 /// before the lanes are summed (a float tree) into a Double accumulator, so
@@ -77,13 +78,16 @@ func scanRow(_ x: UnsafePointer<Float>, _ n: Int) -> RowScan {
     return RowScan(max: best, argmax: bestIndex)
 }
 
-/// Everything the KL family needs from one fused pass, with
-/// u_i = (x_i − M_t)/τ_t, v_i = (y_i − M_s)/τ_s, e_i = e^{u_i}, f_i = e^{v_i}:
+/// Everything the KL family needs from one fused pass. The pass works in
+/// base 2: u_i = (x_i − M_t)·log2(e)/τ_t, v_i = (y_i − M_s)·log2(e)/τ_s,
+/// e_i = 2^{u_i} = e^{(x_i − M_t)/τ_t}, f_i = 2^{v_i} (the exponent then needs
+/// no range reduction, see `vexp2NonPositive`); A, B and W are in bits, and
+/// ln 2 turns them into nats:
 ///
-/// - H(p)    = log S_t − A/S_t,          A  = Σ e_i·u_i
-/// - H(q)    = log S_s − B/S_s,          B  = Σ f_i·v_i
-/// - KL(p‖q) = W_f/S_t − log S_t + log S_s, W_f = Σ e_i·(u_i − v_i)
-/// - KL(q‖p) = W_r/S_s − log S_s + log S_t, W_r = Σ f_i·(v_i − u_i)
+/// - H(p)    = log S_t − ln2·A/S_t,          A  = Σ e_i·u_i
+/// - H(q)    = log S_s − ln2·B/S_s,          B  = Σ f_i·v_i
+/// - KL(p‖q) = ln2·W_f/S_t − log S_t + log S_s, W_f = Σ e_i·(u_i − v_i)
+/// - KL(q‖p) = ln2·W_r/S_s − log S_s + log S_t, W_r = Σ f_i·(v_i − u_i)
 /// - CE(p,q) = H(p) + KL(p‖q)
 ///
 /// W_f and W_r are accumulated directly (not as A − Σe·v) so that nearly equal
@@ -91,9 +95,10 @@ func scanRow(_ x: UnsafePointer<Float>, _ n: Int) -> RowScan {
 /// give W = 0 and S_t = S_s exactly, hence KL = 0 exactly.
 struct KLSums {
     var st = 0.0, ss = 0.0, a = 0.0, b = 0.0, wf = 0.0, wr = 0.0
-    /// The offsets the sums are relative to: u_i = x_i/τ_t − refT exactly as
-    /// the kernels formed it (refT = fl(M_t/τ_t), one FMA per element instead
-    /// of a subtract and a multiply). Every formula here is invariant to a
+    /// The offsets the sums are relative to, in bits: u_i = x_i·k_t − refT
+    /// exactly as the kernels formed it (k_t = fl(log2(e)/τ_t),
+    /// refT = fl(M_t·k_t), one FMA per element instead of a subtract and a
+    /// multiply). Every formula here is invariant to a
     /// common offset, so refT need not equal M_t/τ_t, only be the same for
     /// the whole row; the second passes must use it too.
     var refT: Float = 0, refS: Float = 0
@@ -101,11 +106,11 @@ struct KLSums {
     var isFinite: Bool { st.isFinite && ss.isFinite && !a.isNaN && !b.isNaN && !wf.isNaN && !wr.isNaN }
     var logSt: Double { dlog(st) }
     var logSs: Double { dlog(ss) }
-    var teacherEntropy: Double { Swift.max(0, logSt - a / st) }
-    var studentEntropy: Double { Swift.max(0, logSs - b / ss) }
+    var teacherEntropy: Double { Swift.max(0, logSt - dLn2 * a / st) }
+    var studentEntropy: Double { Swift.max(0, logSs - dLn2 * b / ss) }
     /// Clamped at 0: the true value is ≥ 0 and only rounding can go below.
-    var forwardKL: Double { Swift.max(0, wf / st - logSt + logSs) }
-    var reverseKL: Double { Swift.max(0, wr / ss - logSs + logSt) }
+    var forwardKL: Double { Swift.max(0, dLn2 * wf / st - logSt + logSs) }
+    var reverseKL: Double { Swift.max(0, dLn2 * wr / ss - logSs + logSt) }
 }
 
 /// Elements per block: each float accumulator lane takes `flushEvery` terms
@@ -162,8 +167,8 @@ struct KLBlockAcc {
     /// an out-of-line call splits SIMD values into 128-bit pieces).
     @_transparent
     mutating func step(_ u: KVec, _ v: KVec, guarded: Bool, reverse: Bool) -> (KVec, KVec) {
-        let e = vexpNonPositive(u)
-        let f = vexpNonPositive(v)
+        let e = vexp2NonPositive(u)
+        let f = vexp2NonPositive(v)
         let d = u - v
         if guarded {
             let ez = e .== 0, fz = f .== 0
@@ -185,8 +190,8 @@ struct KLBlockAcc {
 
 /// Per-row scratch for the losses that need p and q again after the fused
 /// pass: e_i, f_i as computed there and, per block, the offsets r_blk they
-/// were taken against (so p_i = e_i·e^{r_blk − r}/S_t, r the row's final
-/// offset; −inf marks an all −inf prefix).
+/// were taken against, in bits (so p_i = e_i·2^{r_blk − r}/S_t, r the row's
+/// final offset; −inf marks an all −inf prefix).
 struct ExpStore {
     let e: UnsafeMutablePointer<Float>
     let f: UnsafeMutablePointer<Float>
@@ -263,14 +268,14 @@ func firstIndex(of m: Float, _ x: UnsafePointer<Float>, _ i: Int, _ end: Int) ->
 @inline(__always)
 func klBlock(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ i: Int, _ end: Int,
-    refT: Float, refS: Float, invTauT: Float, invTauS: Float, store: ExpStore?,
+    refT: Float, refS: Float, scaleT: Float, scaleS: Float, store: ExpStore?,
     guarded: Bool, reverse: Bool, scanNext: Bool
 ) -> (acc: KLBlockAcc, nextT: Float, nextS: Float) {
     var acc = KLBlockAcc()
     let W = KVec.scalarCount
     let len = end - i
     let nt = KVec(repeating: -refT), ns = KVec(repeating: -refS)
-    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+    let it = KVec(repeating: scaleT), iS = KVec(repeating: scaleS)
     var nextT = KVec(repeating: -.infinity), nextS = nextT
     var j = i
     while j < end {
@@ -288,10 +293,10 @@ func klBlock(
 @inline(never)
 func klBlockOther(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ i: Int, _ end: Int,
-    _ rT: Float, _ rS: Float, _ itT: Float, _ itS: Float, _ store: ExpStore?, guarded: Bool, reverse: Bool
+    _ rT: Float, _ rS: Float, _ k2T: Float, _ k2S: Float, _ store: ExpStore?, guarded: Bool, reverse: Bool
 ) -> KLBlockAcc {
     klBlock(
-        xt, xs, i, end, refT: rT, refS: rS, invTauT: itT, invTauS: itS, store: store,
+        xt, xs, i, end, refT: rT, refS: rS, scaleT: k2T, scaleS: k2S, store: store,
         guarded: guarded, reverse: reverse, scanNext: false
     ).acc
 }
@@ -301,7 +306,7 @@ func klBlockOther(
 /// includes that block's own max, scanned while the previous block was
 /// computed (see `klBlock`). When the running offset rises by δ the Double
 /// sums are rescaled exactly: S' = c·S, A' = c·(A − δ·S),
-/// W_f' = c_t·(W_f − (δ_t − δ_s)·S_t), with c = e^{−δ}; so memory is read
+/// W_f' = c_t·(W_f − (δ_t − δ_s)·S_t), with c = 2^{−δ}; so memory is read
 /// once per row. Returns the sums relative to the final offsets
 /// (`KLSums.refT`, `refS`) and both row scans.
 ///
@@ -314,40 +319,40 @@ func klBlockOther(
 /// reads it).
 func klFused(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, store: ExpStore?, reverse: Bool
+    scaleT: Float, scaleS: Float, store: ExpStore?, reverse: Bool
 ) -> (KLSums, RowScan, RowScan) {
     if let st = store {
-        return reverse ? klFusedStoreReverse(xt, xs, n, invTauT, invTauS, st) : klFusedStore(xt, xs, n, invTauT, invTauS, st)
+        return reverse ? klFusedStoreReverse(xt, xs, n, scaleT, scaleS, st) : klFusedStore(xt, xs, n, scaleT, scaleS, st)
     }
-    return reverse ? klFusedReverse(xt, xs, n, invTauT, invTauS) : klFusedPlain(xt, xs, n, invTauT, invTauS)
+    return reverse ? klFusedReverse(xt, xs, n, scaleT, scaleS) : klFusedPlain(xt, xs, n, scaleT, scaleS)
 }
 
 // One function per combination, each inlining the core with literal flags:
 // four moderate functions optimise better than one holding all four loops.
 @inline(never)
-func klFusedPlain(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float)
+func klFusedPlain(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ k2T: Float, _ k2S: Float)
     -> (KLSums, RowScan, RowScan)
-{ klFusedCore(xt, xs, n, itT, itS, nil, reverse: false) }
+{ klFusedCore(xt, xs, n, k2T, k2S, nil, reverse: false) }
 
 @inline(never)
-func klFusedReverse(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float)
+func klFusedReverse(_ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ k2T: Float, _ k2S: Float)
     -> (KLSums, RowScan, RowScan)
-{ klFusedCore(xt, xs, n, itT, itS, nil, reverse: true) }
+{ klFusedCore(xt, xs, n, k2T, k2S, nil, reverse: true) }
 
 @inline(never)
 func klFusedStore(
-    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float, _ st: ExpStore
-) -> (KLSums, RowScan, RowScan) { klFusedCore(xt, xs, n, itT, itS, st, reverse: false) }
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ k2T: Float, _ k2S: Float, _ st: ExpStore
+) -> (KLSums, RowScan, RowScan) { klFusedCore(xt, xs, n, k2T, k2S, st, reverse: false) }
 
 @inline(never)
 func klFusedStoreReverse(
-    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ itT: Float, _ itS: Float, _ st: ExpStore
-) -> (KLSums, RowScan, RowScan) { klFusedCore(xt, xs, n, itT, itS, st, reverse: true) }
+    _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int, _ k2T: Float, _ k2S: Float, _ st: ExpStore
+) -> (KLSums, RowScan, RowScan) { klFusedCore(xt, xs, n, k2T, k2S, st, reverse: true) }
 
 @inline(__always)
 func klFusedCore(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    _ invTauT: Float, _ invTauS: Float, _ store: ExpStore?, reverse: Bool
+    _ scaleT: Float, _ scaleS: Float, _ store: ExpStore?, reverse: Bool
 ) -> (KLSums, RowScan, RowScan) {
     // Running maxima of the raw values, and the offsets fl(max/τ) (0 while
     // every value so far is −inf, whose exponentials are 0 anyway).
@@ -366,17 +371,17 @@ func klFusedCore(
         // δ_t − δ_s, which is exactly 0 for identical inputs.
         var dt = 0.0, ds = 0.0
         if newT > mT {
-            let r = newT * invTauT
+            let r = newT * scaleT
             if mT != -.infinity { dt = Double(r) - Double(rT) }
             mT = newT; rT = r
         }
         if newS > mS {
-            let r = newS * invTauS
+            let r = newS * scaleS
             if mS != -.infinity { ds = Double(r) - Double(rS) }
             mS = newS; rS = r
         }
         if dt == 0 && ds == 0 { return }
-        let ct = dt == 0 ? 1 : dexp(-dt), cs = ds == 0 ? 1 : dexp(-ds)
+        let ct = dt == 0 ? 1 : dexp2(-dt), cs = ds == 0 ? 1 : dexp2(-ds)
         dA = ct * (dA - dt * dSt)
         dB = cs * (dB - ds * dSs)
         dWf = ct * (dWf - (dt - ds) * dSt)
@@ -412,7 +417,7 @@ func klFusedCore(
             acc = KLBlockAcc()
             let len = end - i
             let nt = KVec(repeating: -rT), ns = KVec(repeating: -rS)
-            let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+            let it = KVec(repeating: scaleT), iS = KVec(repeating: scaleS)
             var nextT = KVec(repeating: -.infinity), nextS = nextT
             var j = i
             while j < end {
@@ -425,13 +430,13 @@ func klFusedCore(
             }
             bmT = hmax(nextT); bmS = hmax(nextS)
         } else {
-            acc = klBlockOther(xt, xs, i, end, rT, rS, invTauT, invTauS, store, guarded: false, reverse: reverse)
+            acc = klBlockOther(xt, xs, i, end, rT, rS, scaleT, scaleS, store, guarded: false, reverse: reverse)
             (bmT, bmS) = blockMax2(xt, xs, end, Swift.min(end + kBlock, nFull))
         }
         // 0·(−inf) made a or b NaN: some u or v is −inf. Redo the block with
         // the guards (genuine NaN inputs stay NaN and are reported later).
         if (acc.a + acc.b).sum().isNaN {
-            acc = klBlockOther(xt, xs, i, end, rT, rS, invTauT, invTauS, store, guarded: true, reverse: reverse)
+            acc = klBlockOther(xt, xs, i, end, rT, rS, scaleT, scaleS, store, guarded: true, reverse: reverse)
         }
         flush(acc)
         i = end
@@ -442,8 +447,8 @@ func klFusedCore(
     if i < n {
         raise(scanT.max, scanS.max)
         var acc = KLBlockAcc()
-        let u = KVec(repeating: -rT).addingProduct(loadTailK(xt, i, n, pad: -.infinity), KVec(repeating: invTauT))
-        let v = KVec(repeating: -rS).addingProduct(loadTailK(xs, i, n, pad: -.infinity), KVec(repeating: invTauS))
+        let u = KVec(repeating: -rT).addingProduct(loadTailK(xt, i, n, pad: -.infinity), KVec(repeating: scaleT))
+        let v = KVec(repeating: -rS).addingProduct(loadTailK(xs, i, n, pad: -.infinity), KVec(repeating: scaleS))
         _ = acc.step(u, v, guarded: true, reverse: true)
         dSt += hsum(acc.st); dSs += hsum(acc.ss); dA += hsum(acc.a)
         dB += hsum(acc.b); dWf += hsum(acc.wf); dWr -= hsum(acc.wrNeg)
@@ -468,30 +473,33 @@ func finishScan(_ x: UnsafePointer<Float>, blk: Int, max m: Float, _ i: Int, _ n
     return RowScan(max: best, argmax: bestIndex)
 }
 
-/// e^{r_blk − r}: how a block's stored exponentials relate to the row's
+/// 2^{r_blk − r}: how a block's stored exponentials relate to the row's
 /// final offset. 1 for every block after the one holding the maximum (no
 /// libm call there: this runs once per block), 0 for an all −inf prefix.
 @inline(__always)
 func blockGain(_ rBlk: Float, _ r: Float) -> Double {
     if rBlk == r { return 1 }
     if rBlk == -.infinity { return 0 }
-    return dexp(Double(rBlk) - Double(r))
+    return dexp2(Double(rBlk) - Double(r))
 }
 
 /// Float scale turning the stored e_i of a block into p_i:
-/// e^{r_blk − r}/S, from the block's offset and the row's final one (0 for
+/// 2^{r_blk − r}/S, from the block's offset and the row's final one (0 for
 /// an all −inf prefix, whose e_i are 0 anyway).
 @inline(__always)
 func blockScale(_ rBlk: Float, _ r: Float, invS: Double) -> Float {
     Float(blockGain(rBlk, r) * invS)
 }
 
-/// e^{x/τ − r − log S} for the last n − i (< one vector) elements, padded with 0:
-/// p or q at the fused pass's offset.
+/// 2^{y − log2 S} with y = x·scale − r, for the last n − i (< one vector)
+/// elements, padded with 0: p or q at the fused pass's offset. log2 S goes in
+/// as two floats, so its rounding does not bias the tail.
 @inline(__always)
-func tailProbabilities(_ x: UnsafePointer<Float>, _ i: Int, _ n: Int, invTau: Float, ref: Float, logS: Double) -> KVec {
-    let u = KVec(repeating: -ref).addingProduct(loadTailK(x, i, n, pad: -.infinity), KVec(repeating: invTau))
-    return vexpNonPositive(u - KVec(repeating: Float(logS)))
+func tailProbabilities(_ x: UnsafePointer<Float>, _ i: Int, _ n: Int, scale: Float, ref: Float, logS: Double) -> KVec {
+    let y = KVec(repeating: -ref).addingProduct(loadTailK(x, i, n, pad: -.infinity), KVec(repeating: scale))
+    let l = logS * dLog2e
+    let hi = Float(l), lo = Float(l - Double(hi))
+    return vexp2NonPositive((y - KVec(repeating: hi)) - KVec(repeating: lo))
 }
 
 /// S = Σ e^{(x_i − M)/τ}: the log-sum-exp pass for a single row
@@ -545,14 +553,16 @@ struct RowPrefetch {
 /// Pass 2 for the mixture losses, m = w·p + (1−w)·q: returns
 /// (KL(p‖m), KL(q‖m)) = (Σ p_i log(p_i/m_i), Σ q_i log(q_i/m_i)).
 ///
-/// One log per element serves both sums. With m̃_i = S_t·m_i,
+/// One log per element serves both sums. Like `klFused` it works in base 2:
+/// with m̃_i = S_t·m_i,
 ///
-///     log(p_i/m_i) = u_i − log m̃_i,    log(q_i/m_i) = v_i + D − log m̃_i,
+///     log2(p_i/m_i) = y_i − log2 m̃_i,    log2(q_i/m_i) = z_i + D − log2 m̃_i,
 ///
-/// where u_i = x_t,i/τ_t − r_t and v_i = x_s,i/τ_s − r_s are recomputed from
-/// the logits (one FMA each, at the row's final offsets) and
-/// D = log S_t − log S_s. m̃_i comes from the exponentials stored by
-/// `klFused`: m̃_i = e_i·(w·e^{r_blk,t − r_t}) + f_i·((1−w)·e^{r_blk,s − r_s}·S_t/S_s).
+/// where y_i = x_t,i·log2(e)/τ_t − r_t and z_i = x_s,i·log2(e)/τ_s − r_s are
+/// recomputed from the logits (one FMA each, at the row's final offsets) and
+/// D = log2 S_t − log2 S_s; the sums are turned into nats at the end. m̃_i
+/// comes from the exponentials stored by `klFused`:
+/// m̃_i = e_i·(w·2^{r_blk,t − r_t}) + f_i·((1−w)·2^{r_blk,s − r_s}·S_t/S_s).
 ///
 /// Accuracy: every term is a difference formed per element, so what is
 /// summed is p_i·log(p_i/m_i), which is small wherever p ≈ q. Forming
@@ -568,14 +578,14 @@ struct RowPrefetch {
 @inline(__always)
 func mixtureSums(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore, next: RowPrefetch
+    scaleT: Float, scaleS: Float, sums: KLSums, w: Double, store: ExpStore, next: RowPrefetch
 ) -> (Double, Double) {
     Swift.min(w, 1 - w) < 1e-6
-        ? mixtureSumsScalar(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store)
-        : mixtureSumsVector(xt, xs, n, invTauT: invTauT, invTauS: invTauS, sums: sums, w: w, store: store, next: next)
+        ? mixtureSumsScalar(xt, xs, n, scaleT: scaleT, scaleS: scaleS, sums: sums, w: w, store: store)
+        : mixtureSumsVector(xt, xs, n, scaleT: scaleT, scaleS: scaleS, sums: sums, w: w, store: store, next: next)
 }
 
-/// Σ e_i·(u_i − log m̃_i) and Σ f_i·(v_i − log m̃_i) over [i, end) (see
+/// Σ e_i·(y_i − log2 m̃_i) and Σ f_i·(z_i − log2 m̃_i) over [i, end) (see
 /// `mixtureSums`); `guarded` makes the terms with e_i = 0 (f_i = 0) exactly 0.
 @inline(__always)
 func mixtureBlock(
@@ -590,8 +600,8 @@ func mixtureBlock(
         let ev = loadK(e, i), fv = loadK(f, i)
         let u = nrT.addingProduct(loadK(xt, i), it)
         let v = ncHi.addingProduct(loadK(xs, i), iS)
-        // vlogFinite(0) is finite (≈ −88), so a lane with e_i = f_i = 0 adds 0.
-        let lm = vlogFinite((ev * aT).addingProduct(fv, aS))
+        // vlog2Finite(0) is finite (−127), so a lane with e_i = f_i = 0 adds 0.
+        let lm = vlog2Finite((ev * aT).addingProduct(fv, aS))
         if guarded {
             aP = aP.addingProduct(ev, (u - lm).replacing(with: 0, where: ev .== 0))
             aQ = aQ.addingProduct(fv, (v - lm).replacing(with: 0, where: fv .== 0))
@@ -607,17 +617,17 @@ func mixtureBlock(
 @inline(never)
 func mixtureSumsVector(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore, next: RowPrefetch
+    scaleT: Float, scaleS: Float, sums: KLSums, w: Double, store: ExpStore, next: RowPrefetch
 ) -> (Double, Double) {
     let W = KVec.scalarCount
     let invSt = 1 / sums.st, invSs = 1 / sums.ss
     var dP = 0.0, dQ = 0.0
     let nFull = n & ~(W - 1)
-    // v_i + D = x_s,i/τ_s − (r_s − D), the constant split into two floats;
-    // the small part is applied once, to the sum.
-    let c = Double(sums.refS) - (sums.logSt - sums.logSs)
+    // z_i + D = x_s,i·log2(e)/τ_s − (r_s − D), the constant split into two
+    // floats; the small part is applied once, to the sum.
+    let c = Double(sums.refS) - (sums.logSt - sums.logSs) * dLog2e
     let cHi = Float(c), cLo = Float(c - Double(cHi))
-    let it = KVec(repeating: invTauT), iS = KVec(repeating: invTauS)
+    let it = KVec(repeating: scaleT), iS = KVec(repeating: scaleS)
     let nrT = KVec(repeating: -sums.refT), ncHi = KVec(repeating: -cHi)
     let ratio = sums.st / sums.ss
     var i = 0
@@ -637,23 +647,22 @@ func mixtureSumsVector(
                 xt, xs, store.e, store.f, i, end, it: it, nrT: nrT, iS: iS, ncHi: ncHi, aT: aT, aS: aS, next: next)
             sP = hsum(aP); sQ = hsum(aQ)
         }
-        // p_i = e_i·g_t/S_t and q_i = f_i·g_s/S_s.
+        // p_i = e_i·g_t/S_t and q_i = f_i·g_s/S_s; the sums are in bits.
         dP += gT * invSt * sP
         dQ += gS * invSs * sQ
         i = end
         blockNo += 1
     }
+    var tP = 0.0, tQ = 0.0
     if i < n {
-        let p = tailProbabilities(xt, i, n, invTau: invTauT, ref: sums.refT, logS: sums.logSt)
-        let q = tailProbabilities(xs, i, n, invTau: invTauS, ref: sums.refS, logS: sums.logSs)
-        let (tp, tq) = mixtureTerms(p, q, w)
-        dP += tp
-        dQ += tq
+        let p = tailProbabilities(xt, i, n, scale: scaleT, ref: sums.refT, logS: sums.logSt)
+        let q = tailProbabilities(xs, i, n, scale: scaleS, ref: sums.refS, logS: sums.logSs)
+        (tP, tQ) = mixtureTerms(p, q, w)
         tailQ = hsum(q)
     }
-    // The blocks' terms used v_i + D + cLo; take cLo off their q mass.
+    // The blocks' terms used z_i + D + cLo; take cLo off their q mass.
     dQ -= Double(cLo) * (1 - tailQ)
-    return (Swift.max(0, dP), Swift.max(0, dQ))
+    return (Swift.max(0, dLn2 * dP + tP), Swift.max(0, dLn2 * dQ + tQ))
 }
 
 @inline(never)
@@ -667,7 +676,7 @@ func mixtureBlockGuarded(
 @inline(never)
 func mixtureSumsScalar(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, w: Double, store: ExpStore
+    scaleT: Float, scaleS: Float, sums: KLSums, w: Double, store: ExpStore
 ) -> (Double, Double) {
     let W = KVec.scalarCount
     let invSt = 1 / sums.st, invSs = 1 / sums.ss
@@ -689,8 +698,8 @@ func mixtureSumsScalar(
         blockNo += 1
     }
     if i < n {
-        let p = tailProbabilities(xt, i, n, invTau: invTauT, ref: sums.refT, logS: sums.logSt)
-        let q = tailProbabilities(xs, i, n, invTau: invTauS, ref: sums.refS, logS: sums.logSs)
+        let p = tailProbabilities(xt, i, n, scale: scaleT, ref: sums.refT, logS: sums.logSt)
+        let q = tailProbabilities(xs, i, n, scale: scaleS, ref: sums.refS, logS: sums.logSs)
         let (tp, tq) = mixtureTerms(p, q, w)
         dP += tp
         dQ += tq
@@ -740,7 +749,7 @@ func differenceBlock(
 @inline(never)
 func differenceSums(
     _ xt: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, _ n: Int,
-    invTauT: Float, invTauS: Float, sums: KLSums, store: ExpStore, next: RowPrefetch
+    scaleT: Float, scaleS: Float, sums: KLSums, store: ExpStore, next: RowPrefetch
 ) -> (Double, Double) {
     var dA = 0.0, dS = 0.0
     let W = KVec.scalarCount
@@ -762,8 +771,8 @@ func differenceSums(
         blockNo += 1
     }
     if i < n {
-        let p = tailProbabilities(xt, i, n, invTau: invTauT, ref: sums.refT, logS: sums.logSt)
-        let q = tailProbabilities(xs, i, n, invTau: invTauS, ref: sums.refS, logS: sums.logSs)
+        let p = tailProbabilities(xt, i, n, scale: scaleT, ref: sums.refT, logS: sums.logSt)
+        let q = tailProbabilities(xs, i, n, scale: scaleS, ref: sums.refS, logS: sums.logSs)
         let diff = p - q
         dA += hsum(diff.replacing(with: -diff, where: diff .< 0))
         dS += hsum(diff * diff)

@@ -73,6 +73,38 @@ func vexpNonPositive(_ x: KVec) -> KVec {
     return unsafeBitCast(bits & keep, to: KVec.self)
 }
 
+/// Minimax coefficients of 2^f ≈ 1 + d1·f + … + d5·f⁵ on |f| ≤ 1/2, the
+/// constant fixed at 1 so 2^0 = 1 exactly (relative error 1.08e-7; fitted by
+/// Tests/python/fit_exp_polynomial.py).
+let vExp2D: (Float, Float, Float, Float, Float) = (
+    0.6931470036506653, 0.24022242426872253, 0.05550733581185341, 0.009671512991189957, 0.001326472731307149
+)
+/// Below this `vexp2NonPositive` returns exactly 0 (2^−125 ≈ 2.4e−38, the
+/// same cut as `vexpLowerLimit` in base 2, rounded so 2^n stays normal).
+public let vexp2LowerLimit: Float = -125.0
+
+/// 2^y for y ≤ 0, the exponential of the fused KL pass: its inputs are
+/// y = x·log2(e)/τ − r, one FMA from the logits, so no Cody–Waite reduction
+/// is needed. n = round(y) by the 1.5·2^23 trick, f = y − n exactly
+/// (|f| ≤ 1/2), 2^f by the polynomial above in Estrin form, and 2^n added
+/// into the exponent field as in `vexpNonPositive`. Six multiply-class
+/// operations against eight for e^x with its reduction: the fused pass is
+/// bound by the multiply–add pipes. −inf → 0, NaN → NaN.
+@inline(__always)
+func vexp2NonPositive(_ y: KVec) -> KVec {
+    let magic = KVec(repeating: vRoundMagic)
+    let t = y + magic
+    let f = y - (t - magic)
+    let f2 = f * f
+    let lo = KVec(repeating: 1).addingProduct(KVec(repeating: vExp2D.0), f)
+    let mid = KVec(repeating: vExp2D.1).addingProduct(KVec(repeating: vExp2D.2), f)
+    let hi = KVec(repeating: vExp2D.3).addingProduct(KVec(repeating: vExp2D.4), f)
+    let p = lo.addingProduct(mid.addingProduct(hi, f2), f2)
+    let bits = unsafeBitCast(p, to: KIVec.self) &+ (unsafeBitCast(t, to: KIVec.self) &<< KIVec(repeating: 23))
+    let keep = unsafeBitCast(.!(y .< KVec(repeating: vexp2LowerLimit)), to: KIVec.self)
+    return unsafeBitCast(bits & keep, to: KVec.self)
+}
+
 /// e^x over the whole float range: 0 below `vexpLowerLimit`, +inf above
 /// `vexpUpperLimit`, NaN for NaN.
 @inline(__always)
@@ -115,6 +147,25 @@ func vlogFinite(_ x: KVec) -> KVec {
     let kf: KVec = int32ToFloat(k)
     let y = f.addingProduct(f * f, q).addingProduct(kf, KVec(repeating: vLn2Lo))
     return y.addingProduct(kf, KVec(repeating: vLn2Hi))
+}
+
+/// log2 x for finite x ≥ 0, as `vlogFinite` but with k + log(1 + f)·log2(e)
+/// in one FMA at the end (k is exact, so no two-part constant is needed).
+/// 0 gives −127; used by the mixture pass, which works in base 2.
+@inline(__always)
+func vlog2Finite(_ x: KVec) -> KVec {
+    let bits = unsafeBitCast(x, to: KIVec.self)
+    let k = (bits &- KIVec(repeating: 0x3F35_04F3)) &>> KIVec(repeating: 23)
+    let f = unsafeBitCast(bits &- (k &<< KIVec(repeating: 23)), to: KVec.self) - KVec(repeating: 1)
+    var q = KVec(repeating: vLogQ.6).addingProduct(KVec(repeating: vLogQ.7), f)
+    q = KVec(repeating: vLogQ.5).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.4).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.3).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.2).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.1).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.0).addingProduct(q, f)
+    let kf: KVec = int32ToFloat(k)
+    return kf.addingProduct(f.addingProduct(f * f, q), KVec(repeating: vLog2e))
 }
 
 /// Natural log. 0 → −inf, negative → NaN, +inf → +inf, NaN → NaN; subnormal
@@ -169,6 +220,10 @@ public enum VectorMath {
     public static func log(_ x: FloatVector) -> FloatVector { vlog16(x) }
     public static func exp(_ x: Float) -> Float { vexp(KVec(repeating: x))[0] }
     public static func log(_ x: Float) -> Float { vlog(KVec(repeating: x))[0] }
+    /// 2^y for y ≤ 0 and log2 x for finite x ≥ 0, lane 0 of the kernels'
+    /// vector versions (for accuracy tests).
+    public static func exp2NonPositive(_ y: Float) -> Float { vexp2NonPositive(KVec(repeating: y))[0] }
+    public static func log2Finite(_ x: Float) -> Float { vlog2Finite(KVec(repeating: x))[0] }
     /// Σ x_i (SIMD, Double-flushed): the plain-read reference for benchmarks.
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double { plainSum(x, count) }
 }
