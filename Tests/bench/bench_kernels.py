@@ -18,7 +18,7 @@ numpy/torch run on fewer rows than distilld (they need several full-size
 temporaries per call); their times are scaled to distilld's N rows (linear in
 rows) and marked "~". Speed-ups compare rows per second.
 
-usage: python3 Tests/bench/bench_kernels.py [--n 4096] [--v 32000,151936] [--runs 5]
+usage: python3 Tests/bench/bench_kernels.py [--n 4096] [--v 32000,151936] [--runs 9]
           [--py-rows auto] [--py-runs 3] [--tau 2] [--max-gb 12] [--json out.jsonl]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
@@ -63,7 +63,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--v", default="32000,151936")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--tau", type=float, default=2.0)
     ap.add_argument("--py-rows", default="auto", help="rows for numpy/torch (auto: 1024 for V<=64000, else 256)")
     ap.add_argument("--py-runs", type=int, default=3)
