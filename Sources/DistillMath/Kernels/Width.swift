@@ -11,7 +11,9 @@
 #if DISTILL_KERNELS_AVX512
     typealias KVec = SIMD16<Float>
     typealias KIVec = SIMD16<Int32>
+    typealias KUVec = SIMD16<UInt32>
 #else
     typealias KVec = SIMD8<Float>
     typealias KIVec = SIMD8<Int32>
+    typealias KUVec = SIMD8<UInt32>
 #endif
