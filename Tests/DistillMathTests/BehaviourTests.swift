@@ -105,6 +105,27 @@ import Testing
         #expect(e2?.side == .teacher && e2?.vocabIndex == 2 && e2?.position == 1)
     }
 
+    /// x86 arithmetic makes NaNs with the sign bit set (0·∞ gives 0xFFC00000),
+    /// and the fused kernels' exponential maps those to 0 like −inf: the NaN
+    /// must still be found, wherever in a long row it sits, for every loss.
+    @Test(arguments: [LossName.forwardKL, .reverseKL, .jsd, .tvd, .crossEntropy])
+    func negativeNaNIsLocated(name: LossName) {
+        let v = 3000
+        for side in 0..<2 {
+            for at in [5, 1700, 2999] {
+                var zt = makeLogits(rows: 2, v: v, scale: 2, seed: 21), zs = perturb(zt, by: 1, seed: 22)
+                if side == 0 { zt[v + at] = Float(bitPattern: 0xFFC0_0000) } else { zs[v + at] = Float(bitPattern: 0xFFC0_0000) }
+                let e = expectError {
+                    try LossScorer.score(
+                        teacher: dense(zt, n: 1, t: 2, v: v), student: dense(zs, n: 1, t: 2, v: v),
+                        config: LossConfig(name: name))
+                }
+                #expect(e?.side == (side == 0 ? .teacher : .student), "\(name) side \(side) at \(at)")
+                #expect(e?.position == 1 && e?.vocabIndex == at, "\(name) side \(side) at \(at): \(String(describing: e))")
+            }
+        }
+    }
+
     @Test func probabilityChecks() {
         let neg = dense([0.5, 0.6, -0.1, 0, 0.25, 0.25, 0.25, 0.25], n: 1, t: 2, v: 4, kind: .probs)
         let e = expectError { try score(neg, good(.probs)) }

@@ -158,7 +158,7 @@ struct KLBlockAcc {
 
     /// One vector of the fused pass. Without `guarded`, a lane with u = −inf
     /// (or v = −inf) makes `a` (or `b`) NaN through 0·(−inf); the caller then
-    /// redoes the block guarded, where 0·log 0 counts as 0. `reverse` adds the
+    /// redoes the block guarded, where 0·log 0 counts as 0 and NaN stays NaN. `reverse` adds the
     /// Σ f·(u − v) sum only the reverse KL needs.
     ///
     /// The kernels pass literal Bools down through `@_transparent` functions,
@@ -171,7 +171,10 @@ struct KLBlockAcc {
         let f = vexp2NonPositive(v)
         let d = u - v
         if guarded {
-            let ez = e .== 0, fz = f .== 0
+            // Only terms that are 0·(−inf) or 0·(very negative) are set to
+            // 0: a NaN input (whose 2^y is 0 when its sign bit is set, see
+            // `vexp2NonPositive`) must stay NaN to be reported.
+            let ez = (e .== 0) .& (u .== u), fz = (f .== 0) .& (v .== v)
             a = a.addingProduct(e, u.replacing(with: 0, where: ez))
             wf = wf.addingProduct(e, d.replacing(with: 0, where: ez))
             b = b.addingProduct(f, v.replacing(with: 0, where: fz))
