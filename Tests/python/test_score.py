@@ -442,6 +442,12 @@ def test_nan_in_teacher_and_in_binary_arrays(client):
     e = err(client, {"teacher": {"logits": zt}, "students": {"S": {"logits": zs}}})
     assert e.code == -32602 and e.data["field"] == "params.teacher.logits[1][2][3]"
     assert (e.data["example"], e.data["position"], e.data["vocabIndex"]) == (1, 2, 3)
+    # A NaN with the sign bit set, as x86 arithmetic makes them (0 * inf), in a row long enough for the SIMD loop.
+    zs = np.zeros((2, 1, 3000), np.float32)
+    zb = zs.copy()
+    zb.view(np.uint32)[0, 0, 1700] = 0xFFC00000
+    e = err(client, {"teacher": {"logits": zs}, "students": {"S": {"logits": zb}}})
+    assert e.code == -32602 and (e.data["example"], e.data["position"], e.data["vocabIndex"]) == (0, 0, 1700)
 
 
 def test_renormalize_accepts_unnormalised_probs(client):
