@@ -129,49 +129,45 @@ let vLogQ: (Float, Float, Float, Float, Float, Float, Float, Float) = (
     -0.16570508480072021, 0.14917974174022675, -0.14307522773742676, 0.08734845370054245
 )
 
+/// The shared reduction of `vlogFinite` and `vlog2Finite`: x = 2^k·m with
+/// m ∈ [√½, √2), returned as (k, log(1 + f)) with f = m − 1. Subtracting the
+/// bits of √½ before the shift puts the exponent where m lands in that
+/// interval, with no compare or blend. For x = 0, k = −127 and f = 0.
+@inline(__always)
+func vlogReduce(_ x: KVec) -> (k: KVec, log1pF: KVec) {
+    let bits = unsafeBitCast(x, to: KIVec.self)
+    let k = (bits &- KIVec(repeating: 0x3F35_04F3)) &>> KIVec(repeating: 23)
+    let f = unsafeBitCast(bits &- (k &<< KIVec(repeating: 23)), to: KVec.self) - KVec(repeating: 1)
+    var q = KVec(repeating: vLogQ.6).addingProduct(KVec(repeating: vLogQ.7), f)
+    q = KVec(repeating: vLogQ.5).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.4).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.3).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.2).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.1).addingProduct(q, f)
+    q = KVec(repeating: vLogQ.0).addingProduct(q, f)
+    return (int32ToFloat(k), f.addingProduct(f * f, q))
+}
+
 /// Natural log for finite x ≥ 0 without the special-case selects: the core
-/// of `vlog`, and used directly by the mixture kernel. x = 2^k·m with
-/// m ∈ [√½, √2): subtracting the bits of √½ before the shift puts the
-/// exponent where m lands in that interval, with no compare or blend; then
-/// log x = k·ln2 + log(1 + f), f = m − 1, with k·ln2 in two parts
-/// (Cody–Waite) so it adds no rounding of its own.
+/// of `vlog`, and used directly by the mixture kernel. log x = k·ln2 +
+/// log(1 + f) (see `vlogReduce`), with k·ln2 in two parts (Cody–Waite) so
+/// it adds no rounding of its own.
 ///
 /// 0 gives −127·ln2 ≈ −88.03 (finite, so 0·log 0 is 0 with no select) and a
 /// subnormal x a finite value within 1 of −88; `vlog` handles both exactly.
 @inline(__always)
 func vlogFinite(_ x: KVec) -> KVec {
-    let bits = unsafeBitCast(x, to: KIVec.self)
-    let k = (bits &- KIVec(repeating: 0x3F35_04F3)) &>> KIVec(repeating: 23)
-    let f = unsafeBitCast(bits &- (k &<< KIVec(repeating: 23)), to: KVec.self) - KVec(repeating: 1)
-    var q = KVec(repeating: vLogQ.6).addingProduct(KVec(repeating: vLogQ.7), f)
-    q = KVec(repeating: vLogQ.5).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.4).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.3).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.2).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.1).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.0).addingProduct(q, f)
-    let kf: KVec = int32ToFloat(k)
-    let y = f.addingProduct(f * f, q).addingProduct(kf, KVec(repeating: vLn2Lo))
-    return y.addingProduct(kf, KVec(repeating: vLn2Hi))
+    let (k, l) = vlogReduce(x)
+    return l.addingProduct(k, KVec(repeating: vLn2Lo)).addingProduct(k, KVec(repeating: vLn2Hi))
 }
 
-/// log2 x for finite x ≥ 0, as `vlogFinite` but with k + log(1 + f)·log2(e)
-/// in one FMA at the end (k is exact, so no two-part constant is needed).
-/// 0 gives −127; used by the mixture pass, which works in base 2.
+/// log2 x for finite x ≥ 0: k + log(1 + f)·log2(e) in one FMA (k is exact,
+/// so no two-part constant is needed). 0 gives −127; used by the mixture
+/// pass, which works in base 2.
 @inline(__always)
 func vlog2Finite(_ x: KVec) -> KVec {
-    let bits = unsafeBitCast(x, to: KIVec.self)
-    let k = (bits &- KIVec(repeating: 0x3F35_04F3)) &>> KIVec(repeating: 23)
-    let f = unsafeBitCast(bits &- (k &<< KIVec(repeating: 23)), to: KVec.self) - KVec(repeating: 1)
-    var q = KVec(repeating: vLogQ.6).addingProduct(KVec(repeating: vLogQ.7), f)
-    q = KVec(repeating: vLogQ.5).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.4).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.3).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.2).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.1).addingProduct(q, f)
-    q = KVec(repeating: vLogQ.0).addingProduct(q, f)
-    let kf: KVec = int32ToFloat(k)
-    return kf.addingProduct(f.addingProduct(f * f, q), KVec(repeating: vLog2e))
+    let (k, l) = vlogReduce(x)
+    return k.addingProduct(l, KVec(repeating: vLog2e))
 }
 
 /// Natural log. 0 → −inf, negative → NaN, +inf → +inf, NaN → NaN; subnormal
