@@ -13,13 +13,10 @@ usage: python3 Tests/python/fit_exp_polynomial.py
 import numpy as np
 
 
-def fit(degree=5, nodes=20001, iterations=3000):
-    h = np.log(2) / 2
-    r = np.cos(np.linspace(0, np.pi, nodes)) * h
-    f = np.exp(r)
-    a = np.stack([r ** k for k in range(2, degree + 1)], 1) / f[:, None]
-    b = (f - 1 - r) / f
-    w = np.full_like(r, 1 / len(r))
+def lawson(a, b, iterations):
+    """Minimax solution of a·c ≈ b over the rows (nodes): Lawson's iteratively reweighted least
+    squares. Returns the coefficients rounded to float32 and the largest |a·c − b| they leave."""
+    w = np.full(len(b), 1 / len(b))
     for _ in range(iterations):
         sw = np.sqrt(w)
         c, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
@@ -28,6 +25,15 @@ def fit(degree=5, nodes=20001, iterations=3000):
         w /= w.sum()
     c32 = c.astype(np.float32)
     return c32, float(np.abs(a @ c32.astype(np.float64) - b).max())
+
+
+def fit(degree=5, nodes=20001, iterations=3000):
+    h = np.log(2) / 2
+    r = np.cos(np.linspace(0, np.pi, nodes)) * h
+    f = np.exp(r)
+    a = np.stack([r ** k for k in range(2, degree + 1)], 1) / f[:, None]
+    b = (f - 1 - r) / f
+    return lawson(a, b, iterations)
 
 
 def fit_base2(degree=5, nodes=20001, iterations=3000):
@@ -35,15 +41,7 @@ def fit_base2(degree=5, nodes=20001, iterations=3000):
     y = np.exp2(f)
     a = np.stack([f ** k for k in range(1, degree + 1)], 1) / y[:, None]
     b = (y - 1) / y
-    w = np.full_like(f, 1 / len(f))
-    for _ in range(iterations):
-        sw = np.sqrt(w)
-        c, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
-        e = np.abs(a @ c - b)
-        w = w * e
-        w /= w.sum()
-    c32 = c.astype(np.float32)
-    return c32, float(np.abs(a @ c32.astype(np.float64) - b).max())
+    return lawson(a, b, iterations)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ usage: python3 Tests/python/fit_log_polynomial.py
 """
 import numpy as np
 
+from fit_exp_polynomial import lawson
+
 LO, HI = np.sqrt(0.5) - 1, np.sqrt(2) - 1
 
 
@@ -19,15 +21,7 @@ def fit(degree=7, nodes=20001, iterations=2000):
     y = np.log1p(f)
     a = np.stack([f ** (k + 2) for k in range(degree + 1)], 1) / np.abs(y)[:, None]
     b = (y - f) / np.abs(y)
-    w = np.full_like(f, 1 / len(f))
-    for _ in range(iterations):
-        sw = np.sqrt(w)
-        c, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
-        e = np.abs(a @ c - b)
-        w = w * e
-        w /= w.sum()
-    c32 = c.astype(np.float32)
-    return c32, float(np.abs(a @ c32.astype(np.float64) - b).max())
+    return lawson(a, b, iterations)
 
 
 def float32_error(c32):
