@@ -90,13 +90,12 @@ public enum Explanation {
                     terms[c.index] += c.contribution
                 }
                 fwd += b.kl
-                rev +=
-                    Explain.breakdown(
-                        p: Explain.softmax(zs, temperature: tau), q: Explain.softmax(zt, temperature: tau)
-                    ).kl
+                rev += Explain.breakdown(teacherLogits: zs, studentLogits: zt, teacherTemperature: tau, studentTemperature: tau).kl
                 hp += b.teacherEntropy
                 hq += b.studentEntropy
                 for (j, t) in temperatures.enumerated() {
+                    // A sweep over a wide vocabulary is the longest work here.
+                    if isCancelled() { throw CancellationError() }
                     let kl = Explain.kl(teacherLogits: zt, studentLogits: zs, temperature: t)
                     sweepKL[j] += kl
                     sweep[j] += t * t * kl

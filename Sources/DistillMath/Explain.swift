@@ -21,26 +21,40 @@ public enum Explain {
         public let kl: Double
     }
 
+    /// log softmax(z/τ) in Double with the max subtracted; −inf logits give −inf.
+    /// Working with logs keeps a probability that underflows (a small τ) from
+    /// turning a finite log-ratio into an infinite one.
+    public static func logSoftmax(_ logits: [Float], temperature tau: Double = 1) -> [Double] {
+        let m = Double(logits.max() ?? 0)
+        let u = logits.map { (Double($0) - m) / tau }
+        let lse = dlog(u.reduce(0) { $0 + dexp($1) })
+        return u.map { $0 - lse }
+    }
+
     /// softmax(z/τ) in Double with the max subtracted; −inf logits give 0.
     public static func softmax(_ logits: [Float], temperature tau: Double = 1) -> [Double] {
-        let m = Double(logits.max() ?? 0)
-        let e = logits.map { dexp((Double($0) - m) / tau) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
+        logSoftmax(logits, temperature: tau).map(dexp)
     }
 
     /// Per-output contributions p_i·log(p_i/q_i) of two distributions.
     public static func breakdown(p: [Double], q: [Double]) -> RowBreakdown {
         precondition(p.count == q.count, "p and q must have the same length")
+        return breakdown(logP: p.map(dlog), logQ: q.map(dlog))
+    }
+
+    /// Per-output contributions from natural-log probabilities (−inf for 0).
+    public static func breakdown(logP lp: [Double], logQ lq: [Double]) -> RowBreakdown {
+        precondition(lp.count == lq.count, "p and q must have the same length")
         var cs: [Contribution] = []
-        cs.reserveCapacity(p.count)
+        cs.reserveCapacity(lp.count)
         var hp = 0.0, hq = 0.0, kl = 0.0
-        for i in p.indices {
-            let c: Double = p[i] == 0 ? 0 : (q[i] == 0 ? .infinity : p[i] * (dlog(p[i]) - dlog(q[i])))
-            if p[i] > 0 { hp -= p[i] * dlog(p[i]) }
-            if q[i] > 0 { hq -= q[i] * dlog(q[i]) }
+        for i in lp.indices {
+            let p = dexp(lp[i]), q = dexp(lq[i])
+            let c: Double = p == 0 ? 0 : (lq[i] == -.infinity ? .infinity : p * (lp[i] - lq[i]))
+            if p > 0 { hp -= p * lp[i] }
+            if q > 0 { hq -= q * lq[i] }
             kl += c
-            cs.append(Contribution(index: i, p: p[i], q: q[i], contribution: c))
+            cs.append(Contribution(index: i, p: p, q: q, contribution: c))
         }
         cs.sort { abs($0.contribution) != abs($1.contribution) ? abs($0.contribution) > abs($1.contribution) : $0.index < $1.index }
         return RowBreakdown(contributions: cs, teacherEntropy: hp, studentEntropy: hq, crossEntropy: hp + kl, kl: kl)
@@ -51,14 +65,16 @@ public enum Explain {
         teacherLogits: [Float], studentLogits: [Float], teacherTemperature: Double = 1,
         studentTemperature: Double = 1
     ) -> RowBreakdown {
-        breakdown(p: softmax(teacherLogits, temperature: teacherTemperature), q: softmax(studentLogits, temperature: studentTemperature))
+        breakdown(
+            logP: logSoftmax(teacherLogits, temperature: teacherTemperature),
+            logQ: logSoftmax(studentLogits, temperature: studentTemperature))
     }
 
     /// KL(p^τ‖q^τ) in Double.
     public static func kl(teacherLogits zt: [Float], studentLogits zs: [Float], temperature tau: Double) -> Double {
-        let p = softmax(zt, temperature: tau), q = softmax(zs, temperature: tau)
+        let lp = logSoftmax(zt, temperature: tau), lq = logSoftmax(zs, temperature: tau)
         var s = 0.0
-        for i in p.indices where p[i] > 0 { s += p[i] * (dlog(p[i]) - dlog(q[i])) }
+        for i in lp.indices where lp[i] > -.infinity { s += dexp(lp[i]) * (lp[i] - lq[i]) }
         return Swift.max(0, s)
     }
 

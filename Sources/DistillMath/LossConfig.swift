@@ -26,6 +26,36 @@ public struct LossConfig: Sendable {
     /// ignored like PyTorch's `ignore_index`. Used by nll and combined.
     public var labels: Tensor?
 
+    /// The temperatures every loss and explanation accepts, τ ∈ [1e-4, 1e4].
+    ///
+    /// Inside it the float32 kernels keep their documented accuracy (with the
+    /// float64 row fallback of `ScorePlan.process` where a row's exponents
+    /// overflow). Outside it nothing new is learnt: as τ → 0 a loss tends to
+    /// its label-matching limit and as τ → ∞ τ²·KL tends to logit matching, and
+    /// `distill/explain` reports both limits directly. Beyond the range the
+    /// float32 arithmetic itself breaks (log2(e)/τ overflows below about 1e-38,
+    /// τ² overflows above about 1e154).
+    public static let temperatureRange: ClosedRange<Double> = 1e-4...1e4
+
+    /// The largest τ_t·τ_s factor the float32 kernels serve when the soft loss is
+    /// scaled by it. KL itself is O(1/τ²) at large τ, and the float32 partial sums
+    /// leave an absolute error near 1e-7 whatever τ is, so the relative error of
+    /// τ²·KL grows as τ²: measured against the float64 reference it is 0.28 of the
+    /// documented tolerance at τ = 16 and 24× over it at τ = 100. Above this
+    /// factor dense rows are computed in float64 (`doubleRowLoss`), slower but
+    /// within tolerance up to τ = 1e4.
+    public static let float32SoftScaleLimit = 256.0
+
+    /// Why `tau` is refused, or nil when it is accepted.
+    public static func temperatureProblem(_ tau: Double) -> String? {
+        if tau.isNaN { return "must be a number, got NaN" }
+        guard tau > 0 else { return "must be greater than 0, got \(tau)" }
+        guard temperatureRange.contains(tau) else {
+            return "must be in [1e-4, 1e4] (the range distilld computes losses in), got \(tau)"
+        }
+        return nil
+    }
+
     /// Tolerance on Σp − 1 for probability rows when `renormalize` is false.
     public static let probabilitySumTolerance = 1e-3
     /// Largest log-probability accepted before it counts as "> 0".
@@ -94,8 +124,8 @@ public struct LossConfig: Sendable {
     /// Checks the scalar parameters (shapes are checked by the scorer).
     public func validate() throws {
         func checkTau(_ v: Double, _ field: String) throws {
-            guard v.isFinite, v > 0 else {
-                throw LossError.config(field, "temperature must be finite and > 0, got \(v)")
+            if let problem = LossConfig.temperatureProblem(v) {
+                throw LossError.config(field, "temperature \(problem)")
             }
         }
         if teacherTemperature == studentTemperature || teacherTemperature.bitPattern == studentTemperature.bitPattern {

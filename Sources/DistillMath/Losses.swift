@@ -92,6 +92,56 @@ func hardLabelNLL(_ x: UnsafePointer<Float>, _ scan: RowScan, _ n: Int, invTau: 
     return Swift.max(0, dlog(s) - v)
 }
 
+/// A dense row's loss computed in Double from the definition: both rows
+/// log-softmaxed in Double, then `explicitLoss`.
+///
+/// The fused float32 pass forms each exponent as x·(log2 e/τ) − fl(M·log2 e/τ);
+/// when |M|/τ reaches about 1e7 the rounding of fl(M·log2 e/τ) alone exceeds
+/// float's exponent range and the row's sums overflow. Those rows (rare: large
+/// logits at a small τ) come here, so finite inputs always give the correct loss.
+func doubleRowLoss(
+    xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Float>, scanS: RowScan, n: Int, config c: LossConfig,
+    label: Int?
+) -> RowOutput {
+    let lp = doubleLogSoftmax(xt, n, max: scanT.max, tau: c.teacherTemperature)
+    let lq = doubleLogSoftmax(xs, n, max: scanS.max, tau: c.studentTemperature)
+    let e = lp.withUnsafeBufferPointer { p in lq.withUnsafeBufferPointer { q in explicitLoss(lp: p, lq: q, config: c) } }
+    var out = RowOutput()
+    out.agree = scanT.argmax == scanS.argmax
+    out.teacherEntropy = e.hp
+    out.studentEntropy = e.hq
+    out.crossEntropy = e.hp + e.kl
+    if c.name == .combined {
+        let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)
+        out.loss = weighted(c.alpha, hard) + weighted((1 - c.alpha) * c.softScale, e.kl)
+    } else {
+        out.loss = weighted(c.softScale, e.loss)
+    }
+    return out
+}
+
+/// log(e^a + e^b) without overflow or underflow; −∞ when both are −∞.
+@inline(__always)
+func logAddExp(_ a: Double, _ b: Double) -> Double {
+    let hi = Swift.max(a, b), lo = Swift.min(a, b)
+    if hi == -.infinity { return -.infinity }
+    return hi + dlog1p(dexp(lo - hi))
+}
+
+/// log softmax(x/τ) in Double; −∞ entries stay −∞. `max` is the row's largest value.
+func doubleLogSoftmax(_ x: UnsafePointer<Float>, _ n: Int, max m: Float, tau: Double) -> [Double] {
+    let top = Double(m)
+    var u = [Double](repeating: 0, count: n)
+    var sum = 0.0
+    for i in 0..<n {
+        u[i] = (Double(x[i]) - top) / tau
+        sum += dexp(u[i])
+    }
+    let lse = dlog(sum)
+    for i in 0..<n { u[i] -= lse }
+    return u
+}
+
 /// Loss between two explicit distributions given as natural-log
 /// probabilities (−inf allowed) over the same outcomes, in Double. Used for
 /// top-k inputs and as the definition the SIMD kernels must agree with.
@@ -101,6 +151,7 @@ func explicitLoss(lp: UnsafeBufferPointer<Double>, lq: UnsafeBufferPointer<Doubl
 {
     var hp = 0.0, hq = 0.0, kl = 0.0, rkl = 0.0, absSum = 0.0, sqSum = 0.0, klPM = 0.0, klQM = 0.0
     let w = c.mixtureWeight
+    let logW = dlog(w), logW1 = dlog(1 - w)
     for i in 0..<lp.count {
         let a = lp[i], b = lq[i]
         let p = dexp(a), q = dexp(b)
@@ -108,9 +159,11 @@ func explicitLoss(lp: UnsafeBufferPointer<Double>, lq: UnsafeBufferPointer<Doubl
         if q > 0 { hq -= q * b; rkl += q * (b - a) }
         absSum += abs(p - q)
         sqSum += (p - q) * (p - q)
-        let m = w * p + (1 - w) * q
-        if p > 0 { klPM += p * (a - dlog(m)) }
-        if q > 0 { klQM += q * (b - dlog(m)) }
+        // log m by log-sum-exp, so a tiny p or q whose weighted value would
+        // underflow to 0 still gives a finite log m.
+        let lm = logAddExp(logW + a, logW1 + b)
+        if p > 0 { klPM += p * (a - lm) }
+        if q > 0 { klQM += q * (b - lm) }
     }
     kl = Swift.max(0, kl)
     let loss: Double

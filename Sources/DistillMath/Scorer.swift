@@ -176,7 +176,8 @@ struct ScorePlan: @unchecked Sendable {
         let xt = try t.logValueRow(r, scratch: scratch.teacherBuf, renormalize: c.renormalize)
         let xs = try student.logValueRow(r, scratch: scratch.studentBuf, renormalize: c.renormalize)
         let scanT: RowScan, scanS: RowScan, sums: KLSums?
-        if c.name == .logitMSE {
+        let inDouble = c.name != .logitMSE && c.softScale > LossConfig.float32SoftScaleLimit
+        if c.name == .logitMSE || inDouble {
             scanT = scanRow(xt, vocab)
             scanS = scanRow(xs, vocab)
             sums = nil
@@ -190,6 +191,9 @@ struct ScorePlan: @unchecked Sendable {
         try checkScan(student, row: r, xs, vocab, scanS)
         try checkLogProbs(t, row: r, xt, scanT)
         try checkLogProbs(student, row: r, xs, scanS)
+        if inDouble || (c.name != .logitMSE && !fusedExponentsAreExact(scanT, scanS)) {
+            return doubleRowLoss(xt: xt, scanT: scanT, xs: xs, scanS: scanS, n: vocab, config: c, label: y)
+        }
         var prefetch: RowPrefetch?
         if let nr = next {
             let (pt, st) = t.rawRow(nr), (ps, ss) = student.rawRow(nr)
@@ -201,9 +205,24 @@ struct ScorePlan: @unchecked Sendable {
         if out.loss.isNaN || (sums.map { !$0.isFinite } ?? false) {
             try locateBad(t, row: r, xt)
             try locateBad(student, row: r, xs)
-            throw t.error(row: r, "internal: loss is NaN for finite inputs")
+            let exact = doubleRowLoss(xt: xt, scanT: scanT, xs: xs, scanS: scanS, n: vocab, config: c, label: y)
+            if exact.loss.isNaN { throw t.error(row: r, "internal: loss is NaN for finite inputs") }
+            return exact
         }
         return out
+    }
+
+    /// The fused pass forms each exponent as x·k − fl(M·k) with k = log2(e)/τ. The
+    /// rounding of fl(M·k) shifts a whole row's exponents by up to half its ulp,
+    /// which cancels in the normalisation only while the shift is a small fraction:
+    /// beyond |M|·k = 2^21 (a quarter at most) the row's largest exponent leaves
+    /// the kernel's range and its terms are lost. Such rows (logits in the
+    /// thousands at τ = 1e-4, say) are computed in Double instead.
+    @inline(__always)
+    func fusedExponentsAreExact(_ scanT: RowScan, _ scanS: RowScan) -> Bool {
+        let limit: Float = 0x1p21
+        return abs(scanT.max) * LossConfig.log2Scale(config.teacherTemperature) <= limit
+            && abs(scanS.max) * LossConfig.log2Scale(config.studentTemperature) <= limit
     }
 
     /// Log-probability rows must be ≤ 0 and, unless renormalising, their

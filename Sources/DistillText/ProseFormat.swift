@@ -83,13 +83,20 @@ public enum ProseFormat {
         return r
     }
 
-    /// floor(log10(x)) for x > 0, computed without Foundation.
-    static func log10Floor(_ x: Double) -> Int {
+    /// floor(log10(x)) for finite x > 0 (subnormals included), computed without
+    /// Foundation; 0 for anything else, so no caller can loop on ∞ or NaN.
+    static func log10Floor(_ x: Double) -> Int { decimalSplit(x).exponent }
+
+    /// x = mantissa · 10^exponent with 1 ≤ mantissa < 10, for finite x > 0; (x, 0)
+    /// otherwise. The mantissa is scaled by repeated ×10 or ÷10 rather than
+    /// divided by 10^exponent, which would be 0 or ∞ at the ends of the range.
+    static func decimalSplit(_ x: Double) -> (mantissa: Double, exponent: Int) {
+        guard x.isFinite, x > 0 else { return (x, 0) }
         var e = 0
         var v = x
         while v >= 10 { v /= 10; e += 1 }
         while v < 1 { v *= 10; e -= 1 }
-        return e
+        return (v, e)
     }
 
     /// Non-negative `mag` with `decimals` decimals, thousands separators in the integer part.
@@ -109,8 +116,8 @@ public enum ProseFormat {
     }
 
     static func scientific(_ mag: Double, _ sig: Int) -> String {
-        var e = log10Floor(mag)
-        var mantissa = mag / pow10(e)
+        guard mag.isFinite, mag > 0 else { return number(mag) }
+        var (mantissa, e) = decimalSplit(mag)
         let r = pow10(sig - 1)
         mantissa = (mantissa * r).rounded(.toNearestOrAwayFromZero) / r
         if mantissa >= 10 { mantissa /= 10; e += 1 }

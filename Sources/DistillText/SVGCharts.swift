@@ -49,9 +49,12 @@ func truncateLabel(_ s: String, max: Int) -> String {
 /// Ticks at multiples of a 1-2-5 step covering [lo, hi]; returns the ticks and the
 /// decimals needed to print the step.
 func niceTicks(_ lo: Double, _ hi: Double, target: Int = 6) -> (ticks: [Double], decimals: Int) {
+    // Charts drop non-finite points before they get here; a range that still
+    // overflows is drawn on a unit axis rather than looping on ∞.
+    guard lo.isFinite, hi.isFinite else { return ([0, 1], 0) }
     var lo = lo, hi = hi
     if !(hi > lo) { lo -= 0.5; hi += 0.5 }
-    let raw = (hi - lo) / Double(max(1, target))
+    let raw = hi / Double(max(1, target)) - lo / Double(max(1, target))
     let exp = ProseFormat.log10Floor(raw)
     let base = ProseFormat.pow10(exp)
     let f = raw / base

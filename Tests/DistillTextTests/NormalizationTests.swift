@@ -56,4 +56,18 @@ struct NormalizationTests {
         #expect(F.percent(0.12346, decimals: 2) == "12.35%")
         #expect(F.ratio(918, of: 1_000) == "918 of 1,000")
     }
+
+    /// The ends of the Double range: these once looped for ever (10^-324 is 0, so
+    /// the mantissa became ∞, and floor(log10(∞)) never ended).
+    @Test func proseNumbersAtTheEndsOfTheRange() {
+        let F = ProseFormat.self
+        #expect(F.number(4.9e-324) == "4.94e-324")
+        #expect(F.number(-2.2250738585072014e-308) == "-2.23e-308")
+        #expect(F.number(1e300) == "1e300")
+        #expect(F.number(.greatestFiniteMagnitude) == "1.8e308")
+        #expect(F.fixed(1e300, decimals: 2) == "1e300")
+        #expect(F.scientific(.infinity, 3) == "infinity")
+        #expect(F.log10Floor(.infinity) == 0 && F.log10Floor(.nan) == 0 && F.log10Floor(0) == 0)
+        #expect(F.log10Floor(4.9e-324) == -324 && F.log10Floor(1.7976931348623157e308) == 308)
+    }
 }

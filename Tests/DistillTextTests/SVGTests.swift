@@ -127,4 +127,15 @@ struct SVGTests {
         #expect(svgEscape("a<b>&\"c'\u{1}") == "a&lt;b&gt;&amp;&quot;c&apos;")
         #expect(svgNum(-0.001) == "0" && svgNum(1.5) == "1.5" && svgNum(2) == "2" && svgNum(-3.14159) == "-3.14")
     }
+
+    /// A sweep over the whole accepted temperature range and beyond, with values
+    /// at the ends of the Double range: the chart is drawn and parses.
+    @Test func lineChartAtTheEndsOfTheDoubleRange() {
+        let svg = lineChartSVG(
+            title: "extremes", xLabel: "τ", yLabel: "τ²·KL",
+            series: [("s", [(4.9e-324, 1e-300), (1e-4, 1.0), (1e300, 1.7e308), (1e308, -1.7e308)])], logX: true)
+        #expect(parseSVG(svg) != nil)
+        #expect(niceTicks(-1.7e308, 1.7e308).ticks.count >= 2)
+        #expect(niceTicks(-.infinity, 1).ticks == [0, 1])
+    }
 }

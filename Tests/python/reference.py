@@ -54,9 +54,10 @@ def entropy(lp):
 
 def _mixture_kl(lp, lq, w):
     """(KL(p||m), KL(q||m)) with m = w p + (1-w) q."""
-    p, q = np.exp(lp), np.exp(lq)
+    # log m by logaddexp: w*p underflows to 0 for tiny p (small tau), and log 0
+    # would make a finite divergence infinite.
     with np.errstate(divide="ignore"):
-        lm = np.log(w * p + (1 - w) * q)
+        lm = np.logaddexp(np.log(w) + lp, np.log1p(-w) + lq)
     return kl(lp, lm), kl(lq, lm)
 
 

@@ -20,9 +20,7 @@ enum LossDecoding {
         let name = try nameField?.oneOf(LossName.allCases.map(\.rawValue) + ["hinton"]) ?? "forward_kl"
         func temperature(_ key: String) throws -> Double? {
             guard let t = f.child(key) else { return nil }
-            let v = try t.double()
-            guard v > 0 else { throw t.fail("must be greater than 0, got \(v)") }
-            return v
+            return try temperatureValue(t)
         }
         func unit(_ key: String) throws -> Double? {
             guard let a = f.child(key) else { return nil }
@@ -70,6 +68,13 @@ enum LossDecoding {
                         kind: .probs, layout: .dense(values: Tensor(float32: [1], shape: [1, 1, 1])), examples: 1, positions: 1, vocab: 1),
                     ids: nil, labels: nil, field: f, source: "", inlineKey: nil, inlineRank: nil))
         }
+    }
+
+    /// A temperature field: a number in `LossConfig.temperatureRange`.
+    static func temperatureValue(_ field: Field) throws -> Double {
+        let v = try field.double()
+        if let problem = LossConfig.temperatureProblem(v) { throw field.fail(problem) }
+        return v
     }
 
     /// The full configuration, echoed so that every number can be reproduced.

@@ -11,6 +11,9 @@ enum ExplainMethod {
         "workDoneToken",
     ]
 
+    /// The most temperatures one sweep evaluates: each costs a softmax pair per row.
+    static let maxSweep = 256
+
     @Sendable static func handle(_ context: RequestContext) throws -> JSON {
         let params = try context.fields()
         try params.rejectUnknownKeys(keys)
@@ -33,18 +36,14 @@ enum ExplainMethod {
             }
             labels = given
         }
-        let temperatures = try (params.child("temperatures")?.array() ?? []).map { f -> Double in
-            let v = try f.double()
-            guard v > 0 else { throw f.fail("must be greater than 0, got \(v)") }
-            return v
+        let temperaturesField = params.child("temperatures")
+        let temperatures = try (temperaturesField?.array() ?? []).map(LossDecoding.temperatureValue)
+        if let f = temperaturesField, temperatures.count > maxSweep {
+            throw f.fail("has \(temperatures.count) temperatures; at most \(maxSweep) are swept")
         }
         let sweep = params.child("temperatures") == nil ? [0.5, 1, 2, 4, 8] : temperatures
         let tau =
-            try params.child("temperature").map { f -> Double in
-                let v = try f.double()
-                guard v > 0 else { throw f.fail("must be greater than 0, got \(v)") }
-                return v
-            } ?? 1
+            try params.child("temperature").map(LossDecoding.temperatureValue) ?? 1
         let topK = try params.child("topK")?.int(min: 1, max: 1000) ?? 3
         let rows = try selectRows(params, teacher: teacher)
         let report = try Explanation.run(
