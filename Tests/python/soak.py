@@ -144,6 +144,16 @@ class Client(threading.Thread):
             self.loaded.add(name)
 
     def op_unload(self):
+        if self.uncertain and self.rng.random() < 0.5:
+            # A load whose reply was never read: unloading it settles it (1001 leaves it uncertain:
+            # never loaded, or still on its way).
+            name = self.rng.choice(sorted(self.uncertain))
+            m = self.call("teacher/unload", {"name": name})
+            if "result" in m:
+                self.uncertain.discard(name)
+            elif m["error"]["code"] != 1001:
+                self.problems.append(f"client {self.w} unload of {name}: {m['error']}")
+            return
         if not self.loaded:
             return self.op_load()
         name = self.rng.choice(sorted(self.loaded))

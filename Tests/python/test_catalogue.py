@@ -345,6 +345,73 @@ WIRE = [
     Case("dataset-load-existing-name", "wire", dload(name="d0"), 1006),
 ]
 
+# ----------------------------------------------------------------------------- batch corners
+
+
+def _batch(conn, items):
+    conn.send(json.dumps(items).encode() + b"\n")
+    m = conn.read_line()
+    assert isinstance(m, list), f"a batch got {m!r}, not a batch of replies"
+    return m
+
+
+def _batch_of_scalars(dm, conn):
+    replies = _batch(conn, [1, 2])
+    assert [r["error"]["code"] for r in replies] == [-32600, -32600] and all(r["id"] is None for r in replies)
+    return replies[1]
+
+
+def _batch_mixed(dm, conn):
+    replies = _batch(conn, [{"jsonrpc": "2.0", "id": "b1", "method": "distilld/ping"}, {"foo": 1},
+                            {"jsonrpc": "2.0", "id": "b3", "method": "no/such"},
+                            {"jsonrpc": "2.0", "method": "distilld/ping"},
+                            {"jsonrpc": "2.0", "id": "c", "method": "teacher/unload", "params": {"name": "ghost"}}])
+    # In request order; the notification gets nothing.
+    assert [r.get("id") for r in replies] == ["b1", None, "b3", "c"], replies
+    assert replies[0]["result"]["pong"] is True
+    assert replies[1]["error"]["code"] == -32600 and replies[2]["error"]["code"] == -32601
+    return replies[3]
+
+
+def _batch_nested(dm, conn):
+    replies = _batch(conn, [[]])
+    assert len(replies) == 1
+    return replies[0]
+
+
+def _batch_params_array(dm, conn):
+    replies = _batch(conn, [{"jsonrpc": "2.0", "id": "c", "method": "teacher/info", "params": ["t0"]}])
+    assert len(replies) == 1
+    return replies[0]
+
+
+def _batch_of_notifications(dm, conn):
+    conn.send(line([{"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "nothing"}},
+                    {"jsonrpc": "2.0", "method": "distilld/ping"}, {"jsonrpc": "2.0", "method": "no/such"}]))
+    conn.send(line({"jsonrpc": "2.0", "id": "c", "method": "teacher/info", "params": {"name": "ghost"}}))
+    m = conn.read_line()
+    assert isinstance(m, dict), f"a batch of notifications was answered: {m!r}"
+    return m
+
+
+def _batch_with_load_after_bad_member(dm, conn):
+    # The bad member is refused; its neighbours still run: an unknown-name unload answers 1001.
+    replies = _batch(conn, [{"jsonrpc": "2.0", "id": "x", "method": "teacher/load", "params": {"name": 5}},
+                            {"jsonrpc": "2.0", "id": "c", "method": "dataset/unload", "params": {"name": "ghost"}}])
+    assert replies[0]["error"]["code"] == -32602 and replies[0]["error"]["data"]["field"] == "params.name"
+    return replies[1]
+
+
+BATCH = [
+    Case("batch-of-scalars", "wire", _batch_of_scalars, -32600, reply_id=None),
+    Case("batch-mixed-valid-and-invalid", "wire", _batch_mixed, 1001, {"name": "ghost"}),
+    Case("batch-nested-empty", "wire", _batch_nested, -32600, reply_id=None),
+    Case("batch-member-params-array", "wire", _batch_params_array, -32602, {"field": "params"}),
+    Case("batch-of-notifications", "wire", _batch_of_notifications, 1001),
+    Case("batch-bad-load-beside-unload", "wire", _batch_with_load_after_bad_member, 1002, {"name": "ghost"}),
+]
+
+
 BIG_T = [[0.7, 0.2, 0.1]]
 
 NUMERIC = [
@@ -752,7 +819,7 @@ SOCKET = [
     Case("half-close-still-answered", "socket", _half_close_keeps_reply, 1001, reply_id="c"),
 ]
 
-CASES = WIRE + NUMERIC + FILES + SOCKET
+CASES = WIRE + BATCH + NUMERIC + FILES + SOCKET
 
 
 def _param(case):

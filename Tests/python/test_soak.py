@@ -57,6 +57,9 @@ def test_no_acknowledged_load_is_lost(figures):
 def test_memory_is_flat_after_warm_up(figures):
     growth = soak.rss_growth_kib(figures["rssKiB"])
     assert growth < RSS_GROWTH_KIB, (growth, figures["rssStartKiB"], figures["rssEndKiB"])
+    # Every JSON value a request made is freed once the clients are gone.
+    start, end = figures["jsonLiveValues"]
+    assert end <= start + 16, figures["jsonLiveValues"]
 
 
 @pytest.mark.xfail(strict=True, reason="defect: a FIFO load blocks in open(2) until a writer appears; the store "
