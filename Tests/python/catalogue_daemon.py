@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 from conftest import wait_for
 
@@ -129,7 +128,3 @@ class CatalogueDaemon:
                 self.proc.kill()
                 self.proc.wait()
         self.stderr.close()
-
-
-def settle(seconds=0.05):
-    time.sleep(seconds)

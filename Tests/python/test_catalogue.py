@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import struct
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from catalogue_daemon import CatalogueDaemon, Conn
+from catalogue_daemon import CatalogueDaemon
 
 MAX_MESSAGE = 65536
 ANY = object()
@@ -166,8 +165,7 @@ class Case:
     timeout: float = 15.0
 
 
-def req(method, params, **kw):
-    return (method, params)
+DROP = object()  # a default member the case leaves out
 
 
 def score(teacher=None, students=None, loss=None, **extra):
@@ -207,9 +205,6 @@ def dload(**extra):
     p = {"name": "d1", "path": "@paired.jsonl"}
     p.update(extra)
     return ("dataset/load", {k: v for k, v in p.items() if v is not DROP})
-
-
-DROP = object()
 
 
 def invalid_params(cid, request, fld, kind="wire", **kw):
@@ -411,8 +406,6 @@ BATCH = [
     Case("batch-bad-load-beside-unload", "wire", _batch_with_load_after_bad_member, 1002, {"name": "ghost"}),
 ]
 
-
-BIG_T = [[0.7, 0.2, 0.1]]
 
 NUMERIC = [
     invalid_params("nan-in-student-probs", score(students={"A": {"probs": [[0.6, 0.4, "NaN"]]}}),
