@@ -42,6 +42,12 @@ def test_ping_stays_fast_under_load(figures):
         # queueing without FIFOs). Once FIFOs are refused at once this is asserted again.
         pytest.xfail(f"defect: {figures['fifoBlocked']} FIFO loads blocked daemon workers; ping p99 "
                      f"{figures['pingP99Ms']:.0f} ms")
+    before, _ = figures["loadAverage"]
+    if before > figures["cores"]:
+        # The target is for a machine that is not overloaded: other work already kept more than
+        # every core busy when the soak began. The figures are still printed above.
+        pytest.xfail(f"machine overloaded before the soak (load average {before} on {figures['cores']} cores); "
+                     f"ping p50 {figures['pingP50Ms']:.1f} ms, p99 {figures['pingP99Ms']:.0f} ms")
     assert figures["pings"] >= 10 * figures["seconds"], figures["pings"]
     assert figures["pingP99Ms"] < P99_MS, (figures["pingP50Ms"], figures["pingP99Ms"], figures["pingMaxMs"])
 
