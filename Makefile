@@ -6,7 +6,7 @@ RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
 
-.PHONY: all deps build release test swift-test swift-test-avx2 python-test demo bench lint clean
+.PHONY: all deps build release test swift-test swift-test-avx2 python-test soak demo bench lint clean
 
 all: build
 
@@ -41,6 +41,10 @@ python-test: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
 test: lint swift-test swift-test-avx2 python-test
+
+## The soak alone, longer than the 20 s `make test` gives it (Tests/python/test_soak.py).
+soak: release
+	DISTILLD=$(abspath $(RELEASE_BIN)) DISTILLD_SOAK_SECONDS=$${DISTILLD_SOAK_SECONDS:-60} $(PYTHON) -m pytest -q -s Tests/python/test_soak.py
 
 demo: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh
