@@ -421,3 +421,37 @@ def test_name_exists_hint_names_the_shell_option(shared, files):
     finally:
         distill("teacher", "unload", "hint", env=shared)
         distill("dataset", "unload", "hintd", env=shared)
+
+
+# ---------------------------------------------------------------- progress (issue #10)
+
+def test_progress_begin_is_not_followed_by_a_report_of_zero(raw, tmp_path):
+    """Before: a dataset load sent `begin` (percentage 0) and then a redundant `report` with percentage 0."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
+    d = raw("--progress-after", "0")
+    big = np.random.default_rng(4).normal(size=(16, 2048)).tolist()
+    requests = [("dataset/load", {"name": "d", "path": str(path)}),
+                ("distill/score", {"teacher": {"logits": big}, "students": {"a": {"logits": big[::-1]}},
+                                   "loss": {"name": "forward_kl"}})]
+    for k, (method, params) in enumerate(requests, 1):
+        d.send_line({"jsonrpc": "2.0", "id": k, "method": method, "params": {**params, "workDoneToken": k}})
+        values = []
+        while True:
+            m = d.read_line()
+            if m.get("method") == "$/progress":
+                assert m["params"]["token"] == k
+                values.append(m["params"]["value"])
+            elif m.get("id") == k:
+                assert "result" in m, m
+                break
+        assert values[0]["kind"] == "begin" and values[-1]["kind"] == "end", values
+        percents = [v["percentage"] for v in values[:-1]]
+        assert percents == sorted(set(percents)), (method, values)  # strictly rising from begin's 0
+    # what the first report would have said travels in the begin
+    d.send_line({"jsonrpc": "2.0", "id": 9, "method": "dataset/load",
+                 "params": {"name": "e", "path": str(path), "workDoneToken": "m"}})
+    begin = d.read_line()
+    assert begin["params"]["value"] == {"kind": "begin", "title": "dataset/load", "cancellable": True, "percentage": 0,
+                                        "message": "reading"}
+    d.close()
