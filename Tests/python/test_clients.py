@@ -455,3 +455,149 @@ def test_progress_begin_is_not_followed_by_a_report_of_zero(raw, tmp_path):
     assert begin["params"]["value"] == {"kind": "begin", "title": "dataset/load", "cancellable": True, "percentage": 0,
                                         "message": "reading"}
     d.close()
+
+
+# ---------------------------------------------------------------- the Python client (issue #10)
+
+SMALL_SCORE = {"teacher": {"probs": [[0.7, 0.2, 0.1]]}, "students": {"A": {"probs": [[0.6, 0.3, 0.1]]}},
+               "loss": {"name": "forward_kl"}}
+
+
+def test_python_client_progress_callback_sees_an_end_for_a_quick_request(py):
+    """Before: a request under --progress-after never called the callback, so README's example printed nothing."""
+    seen = []
+    r = py.call("distill/score", SMALL_SCORE, progress=seen.append)
+    assert r["best"] == "A"
+    assert seen == [{"kind": "end", "message": "done"}]
+    # a failed request ends with "failed", like the daemon's own end
+    from distilld import RPCError
+    seen.clear()
+    with pytest.raises(RPCError):
+        py.call("distill/score", {**SMALL_SCORE, "loss": {"name": "no_such_loss"}}, progress=seen.append)
+    assert seen == [{"kind": "end", "message": "failed"}]
+    # the callback is forgotten once its request is answered
+    assert py._progress == {}
+
+
+def test_python_client_readme_progress_example_prints(py, capsys):
+    """README's notebook example, with inline arrays in place of its files."""
+    rng = np.random.default_rng(2)
+    r = py.call("distill/score", teacher={"logits": rng.normal(size=(4, 8)).astype(np.float32)},
+                students={"s2": {"logits": rng.normal(size=(4, 8)).astype(np.float32)}},
+                loss={"name": "forward_kl", "temperature": 2.0, "scaleBySquaredTemperature": True},
+                conventions=["pytorch_kldiv_batchmean", "hinton"],
+                progress=lambda v: print(v["kind"], v.get("percentage", "")))
+    assert r["best"] == "s2"
+    assert capsys.readouterr().out.split() == ["end"]  # quicker than --progress-after: the client's own end
+
+
+def test_python_client_progress_with_the_daemon_reporting():
+    """--progress-after 0: the callback sees begin, rising reports and one end, and the delivered
+    notifications are not kept in `notifications`."""
+    from distilld import Client
+    big = np.random.default_rng(3).normal(size=(32, 4096)).astype(np.float32)
+    with Client.start(daemon_path(), args=["--progress-after", "0"], stderr=subprocess.DEVNULL) as c:
+        seen = []
+        c.call("distill/score", {"teacher": {"logits": big}, "students": {"a": {"logits": big[::-1].copy()}},
+                                 "loss": {"name": "jsd"}}, progress=seen.append)
+        kinds = [v["kind"] for v in seen]
+        assert kinds[0] == "begin" and kinds[-1] == "end" and kinds.count("end") == 1, kinds
+        assert set(kinds[1:-1]) <= {"report"}
+        assert not any(m["method"] == "$/progress" for m in c.notifications)
+
+
+def test_python_client_keeps_a_bounded_number_of_notifications():
+    """Before: `notifications` was a list that grew for as long as the client lived."""
+    from distilld import Client
+    with Client.start(daemon_path(), stderr=subprocess.DEVNULL) as c:
+        limit = c.notifications.maxlen
+        assert limit is not None and limit >= 100
+        for k in range(limit + 50):
+            c._dispatch({"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 4, "message": str(k)}})
+        assert len(c.notifications) == limit
+        assert c.notifications[-1]["params"]["message"] == str(limit + 49)
+        assert c.notifications[0]["params"]["message"] == "50"
+    with Client.start(daemon_path(), stderr=subprocess.DEVNULL, keep_notifications=3) as c:
+        assert c.notifications.maxlen == 3
+
+
+def test_importing_the_python_client_does_not_import_torch():
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import distilld; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "Clients", "python")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+def _bf16_to_float32(bits):
+    return (np.asarray(bits).astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def test_python_client_accepts_torch_tensors(py):
+    torch = pytest.importorskip("torch")
+    import distilld
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(3, 5, 11, generator=g, requires_grad=True)
+    s = torch.randn(3, 5, 11, generator=g)
+    enc = distilld.encode_array(t)
+    assert enc["dtype"] == "float32" and enc["shape"] == [3, 5, 11]
+    assert np.array_equal(distilld.decode_array(enc), t.detach().numpy())
+    a = py.call("distill/score", teacher={"logits": t}, students={"s": {"logits": s}}, loss={"name": "forward_kl"})
+    b = py.call("distill/score", teacher={"logits": t.detach().numpy()}, students={"s": {"logits": s.numpy()}},
+                loss={"name": "forward_kl"})
+    assert a["students"][0]["loss"] == b["students"][0]["loss"]
+    # other dtypes travel as numpy would send them; a non-contiguous view is fine
+    assert distilld.encode_array(t.detach().double())["dtype"] == "float64"
+    assert distilld.encode_array(torch.arange(6).reshape(2, 3).t())["dtype"] == "int64"
+    assert distilld.decode_array(distilld.encode_array(torch.arange(6).reshape(2, 3).t())).tolist() == [[0, 3], [1, 4], [2, 5]]
+
+
+def test_python_client_sends_torch_bfloat16_as_bfloat16(py):
+    torch = pytest.importorskip("torch")
+    import distilld
+    g = torch.Generator().manual_seed(1)
+    t = torch.randn(2, 4, 9, generator=g).to(torch.bfloat16)
+    s = torch.randn(2, 4, 9, generator=g).to(torch.bfloat16).requires_grad_()
+    enc = distilld.encode_array(t)
+    assert enc["dtype"] == "bfloat16" and enc["shape"] == [2, 4, 9]
+    bits = np.frombuffer(__import__("base64").b64decode(enc["data"]), "<u2")
+    assert np.array_equal(_bf16_to_float32(bits).reshape(2, 4, 9), t.float().numpy())
+    assert np.array_equal(distilld.decode_array(enc), t.float().numpy())  # decoded exactly, as float32
+    a = py.call("distill/score", teacher={"logits": t}, students={"s": {"logits": s}}, loss={"name": "forward_kl"})
+    b = py.call("distill/score", teacher={"logits": t.float().numpy()}, students={"s": {"logits": s.detach().float().numpy()}},
+                loss={"name": "forward_kl"})
+    assert a["students"][0]["loss"] == pytest.approx(b["students"][0]["loss"], rel=1e-6)
+
+
+def test_python_client_sends_ml_dtypes_bfloat16_as_bfloat16():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    import distilld
+    x = np.array([[1.5, -2.0, 3.140625]], dtype=ml_dtypes.bfloat16)
+    enc = distilld.encode_array(x)
+    assert enc["dtype"] == "bfloat16" and enc["shape"] == [1, 3]
+    assert distilld.decode_array(enc).tolist() == [[1.5, -2.0, 3.140625]]
+
+
+def test_python_client_bfloat16_without_ml_dtypes_decodes_exactly():
+    """A bfloat16 binary array (as the daemon could send one) decodes to float32 without extra packages."""
+    import base64
+    import distilld
+    bits = np.array([0x3FC0, 0xC000, 0x4049, 0xFF80], "<u2")  # 1.5, -2, 3.140625, -inf
+    value = {"dtype": "bfloat16", "shape": [2, 2], "data": base64.b64encode(bits.tobytes()).decode()}
+    out = distilld.decode_array(value)
+    assert out.dtype == np.float32 and out.tolist() == [[1.5, -2.0], [3.140625, float("-inf")]]
+
+
+def test_python_client_without_distilld_says_what_to_do(tmp_runtime, monkeypatch, tmp_path):
+    """Before: Client.connect() raised a bare FileNotFoundError for 'distilld'."""
+    from distilld import Client
+    monkeypatch.delenv("DISTILLD", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for start in (Client.connect, Client.start):
+        with pytest.raises(FileNotFoundError) as e:
+            start()
+        message = str(e.value)
+        assert "distilld" in message and "PATH" in message and "DISTILLD" in message
+    monkeypatch.setenv("DISTILLD", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError) as e:
+        Client.connect()
+    assert "DISTILLD" in str(e.value) and str(tmp_path / "missing") in str(e.value)
