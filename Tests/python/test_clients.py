@@ -601,3 +601,12 @@ def test_python_client_without_distilld_says_what_to_do(tmp_runtime, monkeypatch
     with pytest.raises(FileNotFoundError) as e:
         Client.connect()
     assert "DISTILLD" in str(e.value) and str(tmp_path / "missing") in str(e.value)
+
+
+def test_python_client_survives_a_raising_callback(py, capsys):
+    """A callback that raises (here at the client-made end) is reported; the call and the connection go on."""
+    def boom(value):
+        raise ValueError("callback bug")
+    assert py.call("distill/score", SMALL_SCORE, progress=boom)["best"] == "A"
+    assert "callback bug" in capsys.readouterr().err
+    assert py.call("distilld/ping") == {"pong": True}
