@@ -610,3 +610,12 @@ def test_python_client_survives_a_raising_callback(py, capsys):
     assert py.call("distill/score", SMALL_SCORE, progress=boom)["best"] == "A"
     assert "callback bug" in capsys.readouterr().err
     assert py.call("distilld/ping") == {"pong": True}
+
+
+def test_demo_without_distilld_says_what_to_do(tmp_path):
+    """Before: `distilld: command not found`, then a wait for a socket that never came."""
+    env = _env_without_distilld(tmp_path)
+    env.pop("DISTILLD", None)
+    p = subprocess.run(["bash", os.path.join(ROOT, "Clients", "demo.sh")], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert p.returncode == 1 and "cannot find distilld" in p.stderr and "command not found" not in p.stderr
