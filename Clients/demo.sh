@@ -3,7 +3,11 @@
 # students and datasets built into distilld. Every step prints what it shows.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-DISTILLD=${DISTILLD:-distilld}
+DISTILLD=${DISTILLD:-$(type -P distilld || true)}
+if [ -z "$DISTILLD" ] || ! [ -x "$(type -P -- "$DISTILLD" || true)" ]; then
+  echo "demo: cannot find distilld: run \`make demo\`, or put distilld on PATH, or set DISTILLD=/path/to/distilld" >&2
+  exit 1
+fi
 export DISTILLD
 work=$(mktemp -d /tmp/distilld-demo.XXXXXX)
 sock=$work/demo.sock

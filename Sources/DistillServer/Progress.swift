@@ -8,7 +8,8 @@ import DistillTransport
 /// Reports `$/progress` for a request that carried a `workDoneToken`.
 ///
 /// Nothing is sent for work that finishes within `threshold` seconds; after that
-/// a `begin`, `report`s with rising whole percentages, and an `end` on completion.
+/// a `begin` (at 0%), `report`s with whole percentages rising above it, and an
+/// `end` on completion.
 public final class ProgressReporter: @unchecked Sendable {
     let token: JSON
     let title: String
@@ -41,7 +42,12 @@ public final class ProgressReporter: @unchecked Sendable {
             if !begun {
                 guard Self.now() - started >= threshold else { return }
                 begun = true
-                send(["kind": "begin", "title": JSON(title), "cancellable": true, "percentage": JSON(0)])
+                // The begin says 0% (and carries the message), so a report follows only once
+                // the percentage has risen past it.
+                let value: JSON = ["kind": "begin", "title": JSON(title), "cancellable": true, "percentage": JSON(0)]
+                if let message { value["message"] = JSON(message) }
+                send(value)
+                lastPercent = 0
             }
             guard percent > lastPercent else { return }
             lastPercent = percent

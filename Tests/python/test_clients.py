@@ -246,7 +246,10 @@ def test_python_client_errors_cancel_and_progress(py):
     except RPCError as err:
         assert err.code == -32800
         cancelled = True
-    if seen:
+    # the callback's last value is the one end (the client's own when the daemon sent no progress)
+    assert seen[-1] == {"kind": "end", "message": "cancelled" if cancelled else "done"}
+    assert [v["kind"] for v in seen].count("end") == 1
+    if len(seen) > 1:
         assert seen[0]["kind"] == "begin" and seen[0]["cancellable"] is True
     assert cancelled or fut.done()
     # the session goes on
@@ -307,3 +310,315 @@ def test_explain_example_index_from_the_shell(files):
 def test_malformed_student_is_a_usage_error():
     p = distill("score", "--teacher", "t", "--student", "nope")
     assert p.returncode == 2
+
+
+# ---------------------------------------------------------------- bash client, usage and set-up (issue #10)
+
+# Every option that takes a value, per command line that accepts it.
+VALUE_OPTIONS = {
+    ("--socket",): [],
+    ("teacher", "load", "t", "x.npy"): ["--format", "--kind", "--field"],
+    ("dataset", "load", "d", "x.jsonl"): ["--format", "--kind", "--field"],
+    ("dataset", "examples", "d"): ["--offset", "--limit"],
+    ("sequence",): ["--teacher", "--student", "--labels"],
+}
+ANALYSIS_OPTIONS = ["--teacher", "--teacher-file", "--student", "--dataset", "--inputs", "--inputs-file", "--example",
+                    "--loss", "--temperature", "--alpha", "--beta", "--reduction", "--convention", "--temperatures",
+                    "--svg"]
+for _command in ("score", "diagnose", "explain"):
+    VALUE_OPTIONS[(_command,)] = ANALYSIS_OPTIONS
+
+
+def _without_value_cases():
+    for prefix, options in VALUE_OPTIONS.items():
+        if not options:  # a global option: the prefix is the option itself
+            yield list(prefix)
+        for option in options:
+            yield [*prefix, option]
+            # the same option after a valid one, so the loop has moved on before it
+            if prefix[0] in ("score", "diagnose", "explain"):
+                yield [*prefix, "--loss", "forward_kl", option]
+
+
+@pytest.mark.parametrize("args", list(_without_value_cases()), ids=" ".join)
+def test_an_option_without_its_value_is_a_usage_error(args, tmp_path):
+    """Before: `score --teacher` looped forever at full CPU and others died of 'unbound variable' (exit 1)."""
+    try:
+        p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=env_for(), cwd=tmp_path, timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"distill {' '.join(args)} did not stop within 10 s")
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert p.stdout == "" and "usage: distill" in p.stderr
+    assert f"{args[-1]} needs a value" in p.stderr, p.stderr
+    assert "unbound variable" not in p.stderr
+
+
+@pytest.mark.parametrize("args", [["score"], ["explain"], ["diagnose"], ["score", "--teacher", "t"],
+                                  ["score", "--student", "A=a.npy"], ["explain", "--teacher-file", "t.npy"],
+                                  ["diagnose", "--inputs", "i"], ["teacher", "load", "t", "x.npy", "--field", "full"]],
+                         ids=" ".join)
+def test_commands_missing_what_they_need_are_usage_errors(args):
+    p = distill(*args, check=2)
+    assert p.stdout == "" and "usage: distill" in p.stderr and "error" not in p.stderr
+
+
+def _env_without_distilld(tmp_path):
+    """PATH holds bash and coreutils but no distilld; DISTILLD unset."""
+    env = env_for()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    env["PATH"] = str(bindir) + os.pathsep + "/usr/bin:/bin"
+    assert shutil.which("distilld", path=env["PATH"]) is None
+    return env
+
+
+def test_without_distilld_on_path_the_shell_client_says_what_to_do(tmp_path):
+    """Before: `line 69: distilld: command not found` and then 'no reply from distilld'."""
+    client = tmp_path / "clients" / "distill"
+    client.parent.mkdir()
+    shutil.copy(DISTILL, client)
+    env = _env_without_distilld(tmp_path)
+    p = subprocess.run([str(client), "ping"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 1 and p.stdout == ""
+    assert "command not found" not in p.stderr and "line " not in p.stderr
+    assert "cannot find distilld" in p.stderr and "PATH" in p.stderr and "DISTILLD" in p.stderr
+    # usage errors need no daemon and stay usage errors
+    assert subprocess.run([str(client), "score"], capture_output=True, text=True, env=env, timeout=30).returncode == 2
+    # DISTILLD naming something that is not an executable says so
+    env["DISTILLD"] = str(tmp_path / "nowhere" / "distilld")
+    p = subprocess.run([str(client), "ping"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 1 and "DISTILLD" in p.stderr and str(tmp_path / "nowhere" / "distilld") in p.stderr
+    assert "command not found" not in p.stderr
+    # DISTILLD pointing at the daemon works without PATH
+    env["DISTILLD"] = daemon_path()
+    p = subprocess.run([str(client), "ping"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout) == {"pong": True}, p.stderr
+
+
+def test_the_shell_client_finds_distilld_next_to_itself(tmp_path):
+    bindir = tmp_path / "install"
+    bindir.mkdir()
+    shutil.copy(DISTILL, bindir / "distill")
+    os.symlink(daemon_path(), bindir / "distilld")
+    env = _env_without_distilld(tmp_path)
+    p = subprocess.run([str(bindir / "distill"), "ping"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout) == {"pong": True}, p.stderr
+    # also through a symbolic link to the client placed elsewhere
+    os.symlink(bindir / "distill", tmp_path / "bin" / "distill")
+    p = subprocess.run(["distill", "ping"], capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout) == {"pong": True}, p.stderr
+
+
+def test_name_exists_hint_names_the_shell_option(shared, files):
+    """The daemon's hint is `replace: true` (a JSON param); at the shell it is `--replace`."""
+    ok("teacher", "load", "hint", "builtin:demo", env=shared)
+    try:
+        p = distill("teacher", "load", "hint", "builtin:demo", env=shared, check=1)
+        assert "error 1006" in p.stderr and "--replace" in p.stderr and "replace: true" not in p.stderr
+        ok("dataset", "load", "hintd", str(files / "pairs.jsonl"), env=shared)
+        p = distill("dataset", "load", "hintd", str(files / "pairs.jsonl"), env=shared, check=1)
+        assert "error 1006" in p.stderr and "--replace" in p.stderr and "replace: true" not in p.stderr
+        # a raw `call` keeps the daemon's wording: there the param is what to pass
+        p = distill("call", "teacher/load", '{"name":"hint","path":"builtin:demo"}', env=shared, check=1)
+        assert "replace: true" in p.stderr
+    finally:
+        distill("teacher", "unload", "hint", env=shared)
+        distill("dataset", "unload", "hintd", env=shared)
+
+
+# ---------------------------------------------------------------- progress (issue #10)
+
+def test_progress_begin_is_not_followed_by_a_report_of_zero(raw, tmp_path):
+    """Before: a dataset load sent `begin` (percentage 0) and then a redundant `report` with percentage 0."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
+    d = raw("--progress-after", "0")
+    big = np.random.default_rng(4).normal(size=(16, 2048)).tolist()
+    requests = [("dataset/load", {"name": "d", "path": str(path)}),
+                ("distill/score", {"teacher": {"logits": big}, "students": {"a": {"logits": big[::-1]}},
+                                   "loss": {"name": "forward_kl"}})]
+    for k, (method, params) in enumerate(requests, 1):
+        d.send_line({"jsonrpc": "2.0", "id": k, "method": method, "params": {**params, "workDoneToken": k}})
+        values = []
+        while True:
+            m = d.read_line()
+            if m.get("method") == "$/progress":
+                assert m["params"]["token"] == k
+                values.append(m["params"]["value"])
+            elif m.get("id") == k:
+                assert "result" in m, m
+                break
+        assert values[0]["kind"] == "begin" and values[-1]["kind"] == "end", values
+        percents = [v["percentage"] for v in values[:-1]]
+        assert percents == sorted(set(percents)), (method, values)  # strictly rising from begin's 0
+    # what the first report would have said travels in the begin
+    d.send_line({"jsonrpc": "2.0", "id": 9, "method": "dataset/load",
+                 "params": {"name": "e", "path": str(path), "workDoneToken": "m"}})
+    begin = d.read_line()
+    assert begin["params"]["value"] == {"kind": "begin", "title": "dataset/load", "cancellable": True, "percentage": 0,
+                                        "message": "reading"}
+    d.close()
+
+
+# ---------------------------------------------------------------- the Python client (issue #10)
+
+SMALL_SCORE = {"teacher": {"probs": [[0.7, 0.2, 0.1]]}, "students": {"A": {"probs": [[0.6, 0.3, 0.1]]}},
+               "loss": {"name": "forward_kl"}}
+
+
+def test_python_client_progress_callback_sees_an_end_for_a_quick_request(py):
+    """Before: a request under --progress-after never called the callback, so README's example printed nothing."""
+    seen = []
+    r = py.call("distill/score", SMALL_SCORE, progress=seen.append)
+    assert r["best"] == "A"
+    assert seen == [{"kind": "end", "message": "done"}]
+    # a failed request ends with "failed", like the daemon's own end
+    from distilld import RPCError
+    seen.clear()
+    with pytest.raises(RPCError):
+        py.call("distill/score", {**SMALL_SCORE, "loss": {"name": "no_such_loss"}}, progress=seen.append)
+    assert seen == [{"kind": "end", "message": "failed"}]
+    # the callback is forgotten once its request is answered
+    assert py._progress == {}
+
+
+def test_python_client_readme_progress_example_prints(py, capsys):
+    """README's notebook example, with inline arrays in place of its files."""
+    rng = np.random.default_rng(2)
+    r = py.call("distill/score", teacher={"logits": rng.normal(size=(4, 8)).astype(np.float32)},
+                students={"s2": {"logits": rng.normal(size=(4, 8)).astype(np.float32)}},
+                loss={"name": "forward_kl", "temperature": 2.0, "scaleBySquaredTemperature": True},
+                conventions=["pytorch_kldiv_batchmean", "hinton"],
+                progress=lambda v: print(v["kind"], v.get("percentage", "")))
+    assert r["best"] == "s2"
+    assert capsys.readouterr().out.split() == ["end"]  # quicker than --progress-after: the client's own end
+
+
+def test_python_client_progress_with_the_daemon_reporting():
+    """--progress-after 0: the callback sees begin, rising reports and one end, and the delivered
+    notifications are not kept in `notifications`."""
+    from distilld import Client
+    big = np.random.default_rng(3).normal(size=(32, 4096)).astype(np.float32)
+    with Client.start(daemon_path(), args=["--progress-after", "0"], stderr=subprocess.DEVNULL) as c:
+        seen = []
+        c.call("distill/score", {"teacher": {"logits": big}, "students": {"a": {"logits": big[::-1].copy()}},
+                                 "loss": {"name": "jsd"}}, progress=seen.append)
+        kinds = [v["kind"] for v in seen]
+        assert kinds[0] == "begin" and kinds[-1] == "end" and kinds.count("end") == 1, kinds
+        assert set(kinds[1:-1]) <= {"report"}
+        assert not any(m["method"] == "$/progress" for m in c.notifications)
+
+
+def test_python_client_keeps_a_bounded_number_of_notifications():
+    """Before: `notifications` was a list that grew for as long as the client lived."""
+    from distilld import Client
+    with Client.start(daemon_path(), stderr=subprocess.DEVNULL) as c:
+        limit = c.notifications.maxlen
+        assert limit is not None and limit >= 100
+        for k in range(limit + 50):
+            c._dispatch({"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 4, "message": str(k)}})
+        assert len(c.notifications) == limit
+        assert c.notifications[-1]["params"]["message"] == str(limit + 49)
+        assert c.notifications[0]["params"]["message"] == "50"
+    with Client.start(daemon_path(), stderr=subprocess.DEVNULL, keep_notifications=3) as c:
+        assert c.notifications.maxlen == 3
+
+
+def test_importing_the_python_client_does_not_import_torch():
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import distilld; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "Clients", "python")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+def _bf16_to_float32(bits):
+    return (np.asarray(bits).astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def test_python_client_accepts_torch_tensors(py):
+    torch = pytest.importorskip("torch")
+    import distilld
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(3, 5, 11, generator=g, requires_grad=True)
+    s = torch.randn(3, 5, 11, generator=g)
+    enc = distilld.encode_array(t)
+    assert enc["dtype"] == "float32" and enc["shape"] == [3, 5, 11]
+    assert np.array_equal(distilld.decode_array(enc), t.detach().numpy())
+    a = py.call("distill/score", teacher={"logits": t}, students={"s": {"logits": s}}, loss={"name": "forward_kl"})
+    b = py.call("distill/score", teacher={"logits": t.detach().numpy()}, students={"s": {"logits": s.numpy()}},
+                loss={"name": "forward_kl"})
+    assert a["students"][0]["loss"] == b["students"][0]["loss"]
+    # other dtypes travel as numpy would send them; a non-contiguous view is fine
+    assert distilld.encode_array(t.detach().double())["dtype"] == "float64"
+    assert distilld.encode_array(torch.arange(6).reshape(2, 3).t())["dtype"] == "int64"
+    assert distilld.decode_array(distilld.encode_array(torch.arange(6).reshape(2, 3).t())).tolist() == [[0, 3], [1, 4], [2, 5]]
+
+
+def test_python_client_sends_torch_bfloat16_as_bfloat16(py):
+    torch = pytest.importorskip("torch")
+    import distilld
+    g = torch.Generator().manual_seed(1)
+    t = torch.randn(2, 4, 9, generator=g).to(torch.bfloat16)
+    s = torch.randn(2, 4, 9, generator=g).to(torch.bfloat16).requires_grad_()
+    enc = distilld.encode_array(t)
+    assert enc["dtype"] == "bfloat16" and enc["shape"] == [2, 4, 9]
+    bits = np.frombuffer(__import__("base64").b64decode(enc["data"]), "<u2")
+    assert np.array_equal(_bf16_to_float32(bits).reshape(2, 4, 9), t.float().numpy())
+    assert np.array_equal(distilld.decode_array(enc), t.float().numpy())  # decoded exactly, as float32
+    a = py.call("distill/score", teacher={"logits": t}, students={"s": {"logits": s}}, loss={"name": "forward_kl"})
+    b = py.call("distill/score", teacher={"logits": t.float().numpy()}, students={"s": {"logits": s.detach().float().numpy()}},
+                loss={"name": "forward_kl"})
+    assert a["students"][0]["loss"] == pytest.approx(b["students"][0]["loss"], rel=1e-6)
+
+
+def test_python_client_sends_ml_dtypes_bfloat16_as_bfloat16():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    import distilld
+    x = np.array([[1.5, -2.0, 3.140625]], dtype=ml_dtypes.bfloat16)
+    enc = distilld.encode_array(x)
+    assert enc["dtype"] == "bfloat16" and enc["shape"] == [1, 3]
+    assert distilld.decode_array(enc).tolist() == [[1.5, -2.0, 3.140625]]
+
+
+def test_python_client_bfloat16_without_ml_dtypes_decodes_exactly():
+    """A bfloat16 binary array (as the daemon could send one) decodes to float32 without extra packages."""
+    import base64
+    import distilld
+    bits = np.array([0x3FC0, 0xC000, 0x4049, 0xFF80], "<u2")  # 1.5, -2, 3.140625, -inf
+    value = {"dtype": "bfloat16", "shape": [2, 2], "data": base64.b64encode(bits.tobytes()).decode()}
+    out = distilld.decode_array(value)
+    assert out.dtype == np.float32 and out.tolist() == [[1.5, -2.0], [3.140625, float("-inf")]]
+
+
+def test_python_client_without_distilld_says_what_to_do(tmp_runtime, monkeypatch, tmp_path):
+    """Before: Client.connect() raised a bare FileNotFoundError for 'distilld'."""
+    from distilld import Client
+    monkeypatch.delenv("DISTILLD", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for start in (Client.connect, Client.start):
+        with pytest.raises(FileNotFoundError) as e:
+            start()
+        message = str(e.value)
+        assert "distilld" in message and "PATH" in message and "DISTILLD" in message
+    monkeypatch.setenv("DISTILLD", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError) as e:
+        Client.connect()
+    assert "DISTILLD" in str(e.value) and str(tmp_path / "missing") in str(e.value)
+
+
+def test_python_client_survives_a_raising_callback(py, capsys):
+    """A callback that raises (here at the client-made end) is reported; the call and the connection go on."""
+    def boom(value):
+        raise ValueError("callback bug")
+    assert py.call("distill/score", SMALL_SCORE, progress=boom)["best"] == "A"
+    assert "callback bug" in capsys.readouterr().err
+    assert py.call("distilld/ping") == {"pong": True}
+
+
+def test_demo_without_distilld_says_what_to_do(tmp_path):
+    """Before: `distilld: command not found`, then a wait for a socket that never came."""
+    env = _env_without_distilld(tmp_path)
+    env.pop("DISTILLD", None)
+    p = subprocess.run(["bash", os.path.join(ROOT, "Clients", "demo.sh")], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert p.returncode == 1 and "cannot find distilld" in p.stderr and "command not found" not in p.stderr

@@ -8,11 +8,16 @@
 
     d = Client.connect()                            # the shared daemon (started if needed)
 
-Standard library only. When numpy is installed, numpy arrays passed as
-parameters are sent in distilld's binary array form (dtype, shape, base64).
+Standard library only. When numpy is installed, numpy arrays and torch tensors
+(bfloat16 included; torch is never imported by this package) passed as parameters
+are sent in distilld's binary array form (dtype, shape, base64).
+
+Without `binary=`, the daemon is $DISTILLD, else `distilld` on PATH; when there is
+none, `Client.start` and `Client.connect` raise DaemonNotFound (a FileNotFoundError)
+saying so.
 """
 
-from .client import Client, RPCError, encode_array, decode_array, default_socket_path
+from .client import Client, DaemonNotFound, RPCError, encode_array, decode_array, default_socket_path
 
-__all__ = ["Client", "RPCError", "encode_array", "decode_array", "default_socket_path"]
+__all__ = ["Client", "DaemonNotFound", "RPCError", "encode_array", "decode_array", "default_socket_path"]
 __version__ = "0.1.0"

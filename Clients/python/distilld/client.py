@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import collections
 import itertools
 import json
 import os
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 from concurrent.futures import Future
 from typing import Any, Callable, Optional
 
@@ -19,7 +21,8 @@ try:  # numpy is optional
 except ImportError:  # pragma: no cover - exercised only without numpy
     _np = None
 
-_DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "int64": "<i8"}
+_DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "int64": "<i8",
+           "bfloat16": "<u2"}  # bfloat16 travels as its raw 16 bits
 
 
 class RPCError(Exception):
@@ -32,6 +35,26 @@ class RPCError(Exception):
         self.data = data
 
 
+class DaemonNotFound(FileNotFoundError):
+    """The distilld executable could not be found (see `Client.start`)."""
+
+
+def _find_daemon(binary: Optional[str] = None) -> str:
+    """The distilld to run: `binary`, else $DISTILLD, else `distilld` on PATH."""
+    for origin, value in (("binary", binary), ("DISTILLD", os.environ.get("DISTILLD"))):
+        if value:
+            found = shutil.which(value)
+            if found is None:
+                raise DaemonNotFound(f"{origin}={value} is not an executable distilld: point it at the distilld "
+                                     "binary, or put the directory holding distilld on PATH")
+            return found
+    found = shutil.which("distilld")
+    if found is None:
+        raise DaemonNotFound("cannot find distilld: put the directory holding it on PATH, set "
+                             "DISTILLD=/path/to/distilld, or pass binary=...")
+    return found
+
+
 def default_socket_path() -> str:
     """The per-user socket that `distilld connect` and `distilld --shared` use."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
@@ -40,11 +63,42 @@ def default_socket_path() -> str:
     return f"/tmp/distilld-{os.getuid()}/distilld.sock"
 
 
+def _is_torch_tensor(value: Any) -> bool:
+    """True for a torch tensor (or Parameter), told by its type's module so torch is never imported here."""
+    module = type(value).__module__ or ""
+    return (module == "torch" or module.startswith("torch.")) and hasattr(value, "detach") and hasattr(value, "numpy")
+
+
+def _torch_to_numpy(tensor: Any) -> tuple:
+    """A torch tensor's values on the CPU as a numpy array, and whether they are bfloat16 bits.
+
+    numpy has no bfloat16, so a bfloat16 tensor comes back as its raw bits (int16)."""
+    t = tensor.detach()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    if str(t.dtype) == "torch.bfloat16":
+        torch = sys.modules[type(tensor).__module__.split(".")[0]]
+        return t.contiguous().view(torch.int16).numpy(), True
+    if hasattr(t, "resolve_neg"):  # a lazily negated view has no numpy form until resolved
+        t = t.resolve_neg()
+    return t.numpy(), False
+
+
 def encode_array(array: Any) -> dict:
-    """A numpy array in distilld's binary form: little-endian values, base64."""
+    """A numpy array or torch tensor in distilld's binary form: little-endian values, base64.
+
+    float64, float16, int32 and int64 keep their dtype; bfloat16 (a torch tensor, or a numpy
+    array of ml_dtypes' bfloat16) is sent as `bfloat16` from its raw bits; booleans go as
+    int32 and everything else as float32."""
     if _np is None:
         raise RuntimeError("encode_array needs numpy")
+    bfloat16 = False
+    if _is_torch_tensor(array):
+        array, bfloat16 = _torch_to_numpy(array)
     a = _np.asarray(array)
+    if bfloat16 or a.dtype.name == "bfloat16":
+        bits = _np.ascontiguousarray(a).view(_np.uint16).astype("<u2", copy=False)
+        return {"dtype": "bfloat16", "shape": list(a.shape), "data": base64.b64encode(bits.tobytes()).decode("ascii")}
     if a.dtype == _np.float64:
         name = "float64"
     elif a.dtype == _np.float16:
@@ -60,16 +114,19 @@ def encode_array(array: Any) -> dict:
 
 
 def decode_array(value: dict) -> Any:
-    """The inverse of `encode_array`."""
+    """The inverse of `encode_array`, as a numpy array; bfloat16 values come back exactly as float32."""
     if _np is None:
         raise RuntimeError("decode_array needs numpy")
     raw = base64.b64decode(value["data"])
-    return _np.frombuffer(raw, dtype=_DTYPES[value["dtype"]]).reshape(value["shape"])
+    a = _np.frombuffer(raw, dtype=_DTYPES[value["dtype"]])
+    if value["dtype"] == "bfloat16":
+        a = (a.astype(_np.uint32) << 16).view(_np.float32)
+    return a.reshape(value["shape"])
 
 
 def _prepare(value: Any) -> Any:
-    """Replaces numpy arrays (at any depth) with the binary form."""
-    if _np is not None and isinstance(value, _np.ndarray):
+    """Replaces numpy arrays and torch tensors (at any depth) with the binary form."""
+    if _np is not None and (isinstance(value, _np.ndarray) or _is_torch_tensor(value)):
         return encode_array(value)
     if isinstance(value, dict):
         return {k: _prepare(v) for k, v in value.items()}
@@ -81,10 +138,16 @@ def _prepare(value: Any) -> Any:
 
 
 class Client:
-    """One connection to distilld. Thread-safe; calls may overlap."""
+    """One connection to distilld. Thread-safe; calls may overlap.
+
+    `notifications` holds the most recent notifications from the daemon, at most
+    `keep_notifications` (default 1000; older ones are dropped). `$/progress` for a
+    request made with a `progress` callback goes to that callback and is not kept there.
+    `on_notification(method, params)`, when set, sees every notification as it arrives.
+    Callbacks run on the client's reading thread."""
 
     def __init__(self, reader, writer, framing: str = "lines", process: Optional[subprocess.Popen] = None,
-                 sock: Optional[socket.socket] = None):
+                 sock: Optional[socket.socket] = None, keep_notifications: int = 1000):
         if framing not in ("lines", "content-length"):
             raise ValueError("framing must be 'lines' or 'content-length'")
         self._reader = reader
@@ -94,10 +157,11 @@ class Client:
         self._socket = sock
         self._ids = itertools.count(1)
         self._pending: dict = {}
-        self._progress: dict = {}
+        self._progress: dict = {}  # workDoneToken -> callback, until its end is delivered
+        self._progress_tokens: dict = {}  # request id -> its workDoneToken
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self.notifications: list = []
+        self.notifications: collections.deque = collections.deque(maxlen=keep_notifications)
         self.on_notification: Optional[Callable[[str, Any], None]] = None
         self._closed = False
         self._thread = threading.Thread(target=self._read_loop, daemon=True)
@@ -107,12 +171,13 @@ class Client:
 
     @classmethod
     def start(cls, binary: Optional[str] = None, args: Optional[list] = None, framing: str = "lines",
-              stderr: Any = None) -> "Client":
-        """Starts a private daemon on stdio."""
-        exe = binary or os.environ.get("DISTILLD") or shutil.which("distilld") or "distilld"
+              stderr: Any = None, keep_notifications: int = 1000) -> "Client":
+        """Starts a private daemon on stdio: `binary`, else $DISTILLD, else `distilld` on PATH
+        (DaemonNotFound, a FileNotFoundError, when there is none)."""
+        exe = _find_daemon(binary)
         proc = subprocess.Popen([exe, *(args or [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=stderr if stderr is not None else sys.stderr, bufsize=0)
-        return cls(proc.stdout, proc.stdin, framing, process=proc)
+        return cls(proc.stdout, proc.stdin, framing, process=proc, keep_notifications=keep_notifications)
 
     @classmethod
     def connect(cls, socket_path: Optional[str] = None, binary: Optional[str] = None,
@@ -127,7 +192,7 @@ class Client:
         except OSError:
             if not autostart:
                 raise
-        exe = binary or os.environ.get("DISTILLD") or shutil.which("distilld") or "distilld"
+        exe = _find_daemon(binary)
         args = ["connect"] + (["--socket", socket_path] if socket_path else [])
         return cls.start(exe, args)
 
@@ -136,7 +201,12 @@ class Client:
     def call_async(self, method: str, params: Any = None, progress: Optional[Callable[[dict], None]] = None,
                    **kwargs) -> Future:
         """Sends a request; the Future resolves to its result or raises RPCError.
-        The request id is `future.request_id` (for `cancel`)."""
+        The request id is `future.request_id` (for `cancel`).
+
+        `progress(value)` is called with each `$/progress` value of this request (`begin`,
+        `report`s, `end`), and always ends with exactly one `end` before the Future resolves:
+        a request too quick for the daemon to report on (under `--progress-after`) gets just
+        `{"kind": "end", "message": "done"}` (or `"failed"`, `"cancelled"`), made by the client."""
         if params is None:
             params = kwargs if kwargs else None
         elif kwargs:
@@ -150,6 +220,7 @@ class Client:
             params["workDoneToken"] = f"progress-{request_id}"
             with self._lock:
                 self._progress[params["workDoneToken"]] = progress
+                self._progress_tokens[request_id] = params["workDoneToken"]
         with self._lock:
             self._pending[request_id] = fut
         message = {"jsonrpc": "2.0", "id": request_id, "method": method}
@@ -261,21 +332,21 @@ class Client:
                 self._dispatch(m)
         with self._lock:
             pending, self._pending = self._pending, {}
-        for fut in pending.values():
+        for request_id, fut in pending.items():
+            self._finish_progress(request_id, "failed")
             if not fut.done():
                 fut.set_exception(ConnectionError("distilld closed the connection"))
 
     def _dispatch(self, m: dict) -> None:
         if "method" in m:
             params = m.get("params")
-            if m["method"] == "$/progress":
-                with self._lock:
-                    handler = self._progress.get(params.get("token"))
-                if handler is not None:
-                    handler(params.get("value"))
-            self.notifications.append(m)
+            delivered = False
+            if m["method"] == "$/progress" and isinstance(params, dict):
+                delivered = self._deliver_progress(params.get("token"), params.get("value"))
+            if not delivered:
+                self.notifications.append(m)
             if self.on_notification is not None:
-                self.on_notification(m["method"], params)
+                _run_callback(self.on_notification, m["method"], params)
             return
         with self._lock:
             fut = self._pending.pop(m.get("id"), None)
@@ -283,6 +354,39 @@ class Client:
             return
         if "error" in m:
             e = m["error"]
+            self._finish_progress(m.get("id"), "cancelled" if e.get("code") == -32800 else "failed")
             fut.set_exception(RPCError(e.get("code"), e.get("message"), e.get("data")))
         else:
+            self._finish_progress(m.get("id"), "done")
             fut.set_result(m.get("result"))
+
+    # -- progress callbacks ---------------------------------------------------
+
+    def _deliver_progress(self, token: Any, value: Any) -> bool:
+        """Hands a $/progress value to its request's callback; False when no callback wants it.
+        The callback is forgotten after an `end`."""
+        ends = isinstance(value, dict) and value.get("kind") == "end"
+        with self._lock:
+            handler = self._progress.pop(token, None) if ends else self._progress.get(token)
+        if handler is None:
+            return False
+        _run_callback(handler, value)
+        return True
+
+    def _finish_progress(self, request_id: Any, message: str) -> None:
+        """At a request's reply: the `end` its callback has not seen yet (the daemon sends none
+        for a request that finished under its progress threshold)."""
+        with self._lock:
+            token = self._progress_tokens.pop(request_id, None)
+            handler = self._progress.pop(token, None) if token is not None else None
+        if handler is not None:
+            _run_callback(handler, {"kind": "end", "message": message})
+
+
+def _run_callback(callback: Callable, *args: Any) -> None:
+    """Runs a user callback on the reading thread; an exception in it is printed, not fatal to
+    the connection."""
+    try:
+        callback(*args)
+    except Exception:  # noqa: BLE001 - the reading thread must go on
+        traceback.print_exc()
