@@ -226,7 +226,10 @@ public final class Session: @unchecked Sendable {
     ) {
         let id = context.id!
         let answer: @Sendable (JSON) -> Void = { [self] response in
-            lock.withLock { _ = inFlight.removeValue(forKey: id) }
+            lock.withLock {
+                _ = inFlight.removeValue(forKey: id)
+                request.abandon = nil  // it holds `answer`, which holds `request`
+            }
             reply(response)
             scheduler.finished(entry.ordering)
         }
