@@ -1,9 +1,13 @@
 """One client cannot hold up the others, and one session answers in the order it was asked.
 
-The blocking loads here read a FIFO that no one writes to: opening it for reading blocks until a
-writer comes, exactly as a read from a stalled network file does. (If the store refuses a FIFO
-before opening it, the loads are answered at once with 1004 and the checks that need a load still
-in progress are skipped; the checks that the daemon keeps answering everyone still hold.)"""
+Two kinds of blocking load are used. A FIFO that no one writes to: opening it for reading blocks
+until a writer comes (if the store refuses a FIFO before opening it, those loads are answered at
+once with 1004 and the checks that need a load still in progress are skipped; the checks that the
+daemon keeps answering everyone still hold). And a regular file on a stalled file system
+(stalled_fs.py, FUSE served by the test): its reads hang until the test lets them go, as a hung
+network mount's do, and then return the real bytes, so a cancelled load can finish late."""
+
+import io
 
 import json
 import os
@@ -11,9 +15,11 @@ import socket
 import subprocess
 import time
 
+import numpy as np
 import pytest
 
 from conftest import wait_for
+from stalled_fs import StalledFS
 
 LOADS = 70  # more sessions than the worker threads a shared pool has (about 64)
 
@@ -87,11 +93,13 @@ def fifo(tmp_path):
     return path
 
 
-def test_blocked_loads_in_many_sessions_starve_no_one(daemon, fifo):
+@pytest.mark.parametrize("source", ["fifo", "stalled"])
+def test_blocked_loads_in_many_sessions_starve_no_one(daemon, source, request):
     path, proc = daemon
+    blocking = request.getfixturevalue("fifo") if source == "fifo" else request.getfixturevalue("stalled").path
     sessions = [Session(path) for _ in range(LOADS)]
     for i, s in enumerate(sessions):
-        s.send({"jsonrpc": "2.0", "id": 1, "method": "teacher/load", "params": {"name": f"t{i}", "path": fifo}})
+        s.send({"jsonrpc": "2.0", "id": 1, "method": "teacher/load", "params": {"name": f"t{i}", "path": blocking}})
     time.sleep(0.5)
 
     # Another client is answered at once, lifecycle reads and real work alike.
@@ -130,6 +138,11 @@ def test_blocked_loads_in_many_sessions_starve_no_one(daemon, fifo):
 
     # And the daemon can still be stopped by anyone.
     assert other.call("distilld/stop", id="x", timeout=3)["result"] == {"stopping": True}
+    if source == "stalled":
+        # A thread waiting on a read that its file server has taken cannot be killed until the
+        # server answers (the kernel's rule for FUSE and hard network mounts alike), so the
+        # process ends once the file system answers.
+        request.getfixturevalue("stalled").release()
     proc.wait(5)
     for s in sessions:
         s.close()
@@ -249,3 +262,39 @@ def test_a_saved_fifo_blocks_nothing(raw, fifo):
         pytest.fail("shutdown waited for a FIFO that the editor path was reading")
     assert d.read_line() == {"jsonrpc": "2.0", "id": 1, "result": None}
     assert code == 0
+
+
+@pytest.fixture
+def stalled(tmp_path):
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    fs = StalledFS.start(str(mountpoint), "teacher.npy", buffer.getvalue())
+    if fs is None:
+        pytest.skip("no FUSE here (needs root and /dev/fuse)")
+    yield fs
+    fs.stop()
+
+
+def test_a_load_stalled_on_its_file_is_cancelled_at_once_and_its_late_result_discarded(daemon, stalled):
+    path, _ = daemon
+    a, b, other = Session(path), Session(path), Session(path)
+    a.send({"jsonrpc": "2.0", "id": 1, "method": "teacher/load", "params": {"name": "late", "path": stalled.path}})
+    assert stalled.reads_seen.wait(5), "the load never read its file"
+    b.send({"jsonrpc": "2.0", "id": 1, "method": "teacher/load", "params": {"name": "kept", "path": stalled.path}})
+    assert a.receive(0.3) is None and b.receive(0.3) is None, "the reads were supposed to stall"
+    # Others are served meanwhile; so is this session's own next read once its load is cancelled.
+    assert other.call("distilld/ping", id="p", timeout=3)["result"]["pong"] is True
+    a.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 1}})
+    cancelled = a.reply(1, timeout=3)
+    assert cancelled is not None and cancelled["error"]["code"] == -32800, cancelled
+    assert a.call("teacher/list", id=2, timeout=3)["result"] == {"teachers": []}
+    # The file answers: the uncancelled load succeeds, the cancelled one changes nothing.
+    stalled.release()
+    kept = b.reply(1, timeout=10)
+    assert kept is not None and kept["result"]["name"] == "kept", kept
+    time.sleep(0.5)
+    names = [t["name"] for t in other.call("teacher/list", id="l", timeout=3)["result"]["teachers"]]
+    assert names == ["kept"], "a cancelled load was committed when its file answered"
+    assert a.receive(0.2) is None, "a cancelled load was answered twice"
