@@ -148,12 +148,14 @@ def test_blocked_loads_in_many_sessions_starve_no_one(daemon, source, request):
         s.close()
 
 
-def test_a_session_bounds_its_blocked_loads(daemon, fifo):
+@pytest.mark.parametrize("source", ["fifo", "stalled"])
+def test_a_session_bounds_its_blocked_loads(daemon, source, request):
     path, _ = daemon
+    blocking = request.getfixturevalue("fifo") if source == "fifo" else request.getfixturevalue("stalled").path
     s = Session(path)
     refused = None
     for i in range(1, 20):
-        s.send({"jsonrpc": "2.0", "id": i, "method": "dataset/load", "params": {"name": f"d{i}", "path": fifo}})
+        s.send({"jsonrpc": "2.0", "id": i, "method": "dataset/load", "params": {"name": f"d{i}", "path": blocking}})
         m = s.reply(i, timeout=0.3)
         if m is None:
             # Still blocked: cancel it, which answers at once even though the read goes on.
