@@ -11,8 +11,9 @@ import DistillText
 /// published: the loaded dataset itself is never changed by an edit.
 final class EditorSync: @unchecked Sendable {
     private let session: Session
-    /// Serial, so the diagnostics of one document are published in edit order.
-    private let queue = DispatchQueue(label: "distilld.editor")
+    /// Serial, so the diagnostics of one document are published in edit order; a
+    /// thread of its own, since re-reading a saved file may block.
+    private let worker = SerialThread(name: "distilld.editor")
     private var texts: [String: String] = [:]
 
     init(session: Session) { self.session = session }
@@ -34,7 +35,7 @@ final class EditorSync: @unchecked Sendable {
         case "textDocument/didSave":
             text = params?["text"]?.stringValue
         case "textDocument/didClose":
-            queue.async { [self] in
+            inOrder { [self] in
                 texts[uri] = nil
                 publish(uri, [])
             }
@@ -43,7 +44,7 @@ final class EditorSync: @unchecked Sendable {
             return
         }
         let version = doc["version"]?.intValue
-        queue.async { [self, text] in
+        inOrder { [self, text] in
             if let text { texts[uri] = text }
             guard let current = texts[uri] ?? Self.readFile(uri) else { return }
             guard let dataset = datasetFor(uri) else {
@@ -51,6 +52,18 @@ final class EditorSync: @unchecked Sendable {
                 return
             }
             publish(uri, diagnostics(current, dataset: dataset), version: version)
+        }
+    }
+
+    /// Runs `work` as a read of the session: after the requests read before it (a
+    /// `dataset/load` just sent is seen), and before the session ends or a later
+    /// `shutdown` answers, so no diagnostic is lost.
+    private func inOrder(_ work: @escaping () -> Void) {
+        session.scheduler.submit(.read) { [self] in
+            worker.async { [self] in
+                work()
+                session.scheduler.finished(.read)
+            }
         }
     }
 

@@ -62,7 +62,7 @@ public final class Logger: @unchecked Sendable {
             _ = Array(line.utf8).withUnsafeBytes { Connection.writeAll(2, $0) }
         }
         for (_, connection) in forward {
-            connection.send(OutgoingMessage.logMessage(level: level, text))
+            connection.send(OutgoingMessage.logMessage(level: level, text), droppable: true)
         }
     }
 }

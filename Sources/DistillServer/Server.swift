@@ -18,6 +18,11 @@ public struct ServerOptions: Sendable {
     public var memoryBudget: Int?
     /// Where the names of loaded files are kept across restarts (nil: nowhere).
     public var workspacePath: String?
+    /// Requests that read files run on threads of their own, since a read may block
+    /// (a FIFO, a stalled network file); at most this many may be alive per session
+    /// and in all, cancelled ones included until their read returns.
+    public var maxBlockingReadsPerSession = 8
+    public var maxBlockingReads = 64
 
     public init() {}
 }
@@ -37,8 +42,12 @@ public final class DistillServer: @unchecked Sendable {
     let started = ProgressReporter.now()
     private let sessionCount = Atomic<Int>(0)
     private let requestCount = Atomic<Int>(0)
-    /// Work queue shared by all sessions; each session orders its own requests on top of it.
+    /// Work queue shared by all sessions for computation; each session orders its own
+    /// requests on top of it (see `RequestScheduler`). Nothing that may block on a
+    /// file or a client runs here.
     let workQueue = DispatchQueue(label: "distilld.work", qos: .userInitiated, attributes: .concurrent)
+    /// Bounds the threads that requests naming files may hold.
+    let blockingReads: BlockingReads
 
     /// What `distilld/stop` does: set by the executable (exit the process, removing the socket).
     public var onStop: (@Sendable () -> Void)?
@@ -46,6 +55,7 @@ public final class DistillServer: @unchecked Sendable {
     public init(options: ServerOptions) {
         self.options = options
         self.log = Logger(level: options.logLevel)
+        self.blockingReads = BlockingReads(perSession: options.maxBlockingReadsPerSession, total: options.maxBlockingReads)
         self.registry = Registry(memoryBudget: options.memoryBudget, workspace: options.workspacePath.map { Workspace(path: $0) })
     }
 

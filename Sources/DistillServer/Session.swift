@@ -17,15 +17,24 @@ public final class Session: @unchecked Sendable {
     // Lifecycle flags change in reading order, on the reading thread.
     private var initializeSeen = false
     private var shutdownSeen = false
-    private var inFlight: [RequestID: CancellationToken] = [:]
+    private var inFlight: [RequestID: InFlight] = [:]
     /// Orders this session's requests: reads run concurrently, updates are barriers.
-    private let ordering: DispatchQueue
+    /// Replies decided when a request is read go through it too, so they never
+    /// overtake an earlier barrier.
+    let scheduler = RequestScheduler()
     private lazy var editor = EditorSync(session: self)
+
+    /// A request read and not yet answered.
+    private final class InFlight: @unchecked Sendable {
+        let token = CancellationToken()
+        /// Set while the request's work runs on a blocking lane: answers it as
+        /// cancelled at once and lets the session go on without it.
+        var abandon: (() -> Void)?
+    }
 
     init(server: DistillServer, connection: Connection) {
         self.server = server
         self.connection = connection
-        self.ordering = DispatchQueue(label: "distilld.session", attributes: .concurrent, target: server.workQueue)
     }
 
     var isShutDown: Bool { lock.withLock { shutdownSeen } }
@@ -44,7 +53,7 @@ public final class Session: @unchecked Sendable {
                         code: .limitExceeded, message: "Message too large: \(framingError.message)",
                         data: ["limit": JSON(server.options.maxMessageBytes)])
                     : .parseError(framingError.message)
-                connection.send(OutgoingMessage.error(id: nil, code))
+                replyInOrder(OutgoingMessage.error(id: nil, code)) { self.connection.send($0!) }
                 return true
             case .message(let body):
                 if let end = handle(body: body) {
@@ -54,10 +63,12 @@ public final class Session: @unchecked Sendable {
                 return true
             }
         }
-        // Requests already read finish and answer before the session ends, so a
-        // script that pipes its requests and then `exit` gets every reply.
-        ordering.sync(flags: .barrier) {}
+        // Requests (and editor notifications) already read finish and answer before
+        // the session ends, so a script that pipes its requests and then `exit` gets
+        // every reply and every diagnostic.
+        scheduler.waitUntilIdle()
         server.log.subscribe(connection, level: nil)
+        connection.finishWriting()
         return ending
     }
 
@@ -67,10 +78,10 @@ public final class Session: @unchecked Sendable {
         do {
             message = try JSON.parse(body)
         } catch let error as JSONParseError {
-            connection.send(OutgoingMessage.error(id: nil, .parseError(error.description)))
+            replyInOrder(OutgoingMessage.error(id: nil, .parseError(error.description))) { self.connection.send($0!) }
             return nil
         } catch {
-            connection.send(OutgoingMessage.error(id: nil, .parseError("\(error)")))
+            replyInOrder(OutgoingMessage.error(id: nil, .parseError("\(error)"))) { self.connection.send($0!) }
             return nil
         }
         if message.isArray {
@@ -85,7 +96,7 @@ public final class Session: @unchecked Sendable {
 
     private func handleBatch(_ batch: JSON) -> Ending? {
         guard batch.count > 0 else {
-            connection.send(OutgoingMessage.error(id: nil, .invalidRequest("an empty batch")))
+            replyInOrder(OutgoingMessage.error(id: nil, .invalidRequest("an empty batch"))) { self.connection.send($0!) }
             return nil
         }
         let collector = BatchCollector(count: batch.count) { replies in
@@ -103,7 +114,7 @@ public final class Session: @unchecked Sendable {
     private func dispatch(_ message: JSON, exit: inout Ending?, reply: @escaping @Sendable (JSON?) -> Void) {
         switch IncomingMessage.decode(message) {
         case .failure(let envelope):
-            reply(OutgoingMessage.error(id: envelope.id, envelope.error))
+            replyInOrder(OutgoingMessage.error(id: envelope.id, envelope.error), reply)
         case .success(.response(let id)):
             server.log(.debug, "ignoring a response to \(id.serializedString()): distilld sends no requests")
             reply(nil)
@@ -126,9 +137,10 @@ public final class Session: @unchecked Sendable {
                 server.log(.warning, "$/cancelRequest without a valid params.id")
                 return nil
             }
-            let token = lock.withLock { inFlight[id] }
-            token?.cancel()
-            server.log(.debug, token == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
+            let request = lock.withLock { inFlight[id] }
+            request?.token.cancel()
+            server.log(.debug, request == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
+            if let abandon = lock.withLock({ request?.abandon }) { abandon() }
             return nil
         case _ where EditorSync.notifications.contains(method):
             editor.handle(method, params)
@@ -144,18 +156,27 @@ public final class Session: @unchecked Sendable {
         }
     }
 
+    /// Sends a reply decided when its request was read, once every earlier barrier
+    /// of the session has answered (as a read, so it holds nothing back).
+    private func replyInOrder(_ message: JSON, _ reply: @escaping @Sendable (JSON?) -> Void) {
+        scheduler.submit(.read) { [self] in
+            reply(message)
+            scheduler.finished(.read)
+        }
+    }
+
     private func startRequest(id: RequestID, method: String, params: JSON?, reply: @escaping @Sendable (JSON?) -> Void) {
         guard let entry = MethodTable.lookup(method) else {
-            reply(OutgoingMessage.error(id: id.json, .methodNotFound(method)))
+            replyInOrder(OutgoingMessage.error(id: id.json, .methodNotFound(method)), reply)
             return
         }
         if isShutDown {
-            reply(
+            replyInOrder(
                 OutgoingMessage.error(
                     id: id.json,
                     ResponseError(
                         code: .invalidRequest, message: "Invalid request: the server is shutting down; only exit is accepted",
-                        data: ["reason": "shutdown"])))
+                        data: ["reason": "shutdown"])), reply)
             return
         }
         switch method {
@@ -168,20 +189,20 @@ public final class Session: @unchecked Sendable {
                 return initializeSeen
             }
             if again {
-                reply(OutgoingMessage.error(id: id.json, .invalidRequest("initialize was already received")))
+                replyInOrder(OutgoingMessage.error(id: id.json, .invalidRequest("initialize was already received")), reply)
                 return
             }
         default:
             break
         }
-        let token = CancellationToken()
+        let request = InFlight()
         let duplicate = lock.withLock { () -> Bool in
             if inFlight[id] != nil { return true }
-            inFlight[id] = token
+            inFlight[id] = request
             return false
         }
         if duplicate {
-            reply(OutgoingMessage.error(id: id.json, .invalidRequest("a request with id \(id) is already in flight")))
+            replyInOrder(OutgoingMessage.error(id: id.json, .invalidRequest("a request with id \(id) is already in flight")), reply)
             return
         }
         let progress = (params?["workDoneToken"]).flatMap { token -> ProgressReporter? in
@@ -190,13 +211,59 @@ public final class Session: @unchecked Sendable {
         }
         let context = RequestContext(
             method: method, id: id, params: params, server: server, session: self,
-            cancellation: token, progress: progress)
-        let work: @Sendable () -> Void = { [self] in
-            let response = self.execute(entry, context)
-            lock.withLock { _ = inFlight.removeValue(forKey: id) }
-            reply(response)
+            cancellation: request.token, progress: progress)
+        let lane = entry.lane(params)
+        scheduler.submit(entry.ordering) { [self] in
+            run(entry, context, lane: lane, request: request, reply: reply)
         }
-        ordering.async(flags: entry.ordering == .update ? .barrier : [], execute: work)
+    }
+
+    /// Runs one request whose turn has come, on its lane; answers it exactly once
+    /// and then lets the scheduler go on.
+    private func run(
+        _ entry: MethodTable.Entry, _ context: RequestContext, lane: Lane, request: InFlight,
+        reply: @escaping @Sendable (JSON?) -> Void
+    ) {
+        let id = context.id!
+        let answer: @Sendable (JSON) -> Void = { [self] response in
+            lock.withLock {
+                _ = inFlight.removeValue(forKey: id)
+                request.abandon = nil  // it holds `answer`, which holds `request`
+            }
+            reply(response)
+            scheduler.finished(entry.ordering)
+        }
+        switch lane {
+        case .inline:
+            answer(execute(entry, context))
+        case .pool:
+            server.workQueue.async { [self] in answer(execute(entry, context)) }
+        case .blocking:
+            if request.token.isCancelled {
+                answer(OutgoingMessage.error(id: id.json, .cancelled))
+                return
+            }
+            let place = ObjectIdentifier(self)
+            if let refusal = server.blockingReads.acquire(place) {
+                answer(OutgoingMessage.error(id: id.json, refusal))
+                return
+            }
+            lock.withLock {
+                request.abandon = { [self] in
+                    guard request.token.claimCancellation() else { return }
+                    server.log(.info, "\(context.method) \(id) cancelled while reading; its late result will be discarded")
+                    context.progress?.end("cancelled")
+                    answer(OutgoingMessage.error(id: id.json, .cancelled))
+                }
+            }
+            // A cancel read before `abandon` was set found nothing to call.
+            if request.token.isCancelled { lock.withLock { request.abandon }?() }
+            startThread("distilld.read") { [self] in
+                let response = execute(entry, context)
+                server.blockingReads.release(place)
+                if request.token.claimResult() { answer(response) }
+            }
+        }
     }
 
     private func execute(_ entry: MethodTable.Entry, _ context: RequestContext) -> JSON {

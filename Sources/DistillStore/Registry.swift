@@ -49,10 +49,13 @@ public final class Registry: @unchecked Sendable {
     // MARK: - Loading
 
     /// Loads a teacher file under `name`. `progress` and `isCancelled` as in `TeacherLoader.load`.
+    /// `commitIf` is asked, under the registry's lock, right before the entry is
+    /// swapped in: false (the request was answered as cancelled meanwhile) throws
+    /// `CancellationError` and changes nothing.
     @discardableResult
     public func loadTeacher(
         name: String, source: TeacherSource, replace: Bool = false, progress: ((Double) -> Void)? = nil,
-        isCancelled: (() -> Bool)? = nil
+        isCancelled: (() -> Bool)? = nil, commitIf: (() -> Bool)? = nil
     ) throws -> TeacherEntry {
         var source = source
         source.path = absolutePath(source.path)
@@ -68,7 +71,7 @@ public final class Registry: @unchecked Sendable {
             vocabulary: loaded.vocabulary, warnings: loaded.warnings, residentBytes: loaded.residentBytes,
             mappedBytes: loaded.mappedBytes, nonFinite: loaded.nonFinite, sourceDtype: loaded.sourceDtype,
             metadata: loaded.metadata)
-        try commit(.teacher(entry), ticket: ticket, replace: replace, persist: true)
+        try commit(.teacher(entry), ticket: ticket, replace: replace, persist: true, commitIf: commitIf)
         return entry
     }
 
@@ -109,8 +112,11 @@ public final class Registry: @unchecked Sendable {
         return entry
     }
 
+    /// Loads a dataset file under `name`; `commitIf` as in `loadTeacher`.
     @discardableResult
-    public func loadDataset(name: String, source: DatasetSource, replace: Bool = false) throws -> DatasetEntry {
+    public func loadDataset(
+        name: String, source: DatasetSource, replace: Bool = false, commitIf: (() -> Bool)? = nil
+    ) throws -> DatasetEntry {
         var source = source
         source.path = absolutePath(source.path)
         let estimate = try estimateBytes([source.path])
@@ -120,7 +126,7 @@ public final class Registry: @unchecked Sendable {
         let entry = DatasetEntry(
             name: name, kind: loaded.kind, source: source, format: loaded.format, examples: loaded.examples,
             inputs: loaded.inputs, idsSynthesized: loaded.idsSynthesized, warnings: loaded.warnings, bytes: loaded.bytes)
-        try commit(.dataset(entry), ticket: ticket, replace: replace, persist: true)
+        try commit(.dataset(entry), ticket: ticket, replace: replace, persist: true, commitIf: commitIf)
         return entry
     }
 
@@ -286,7 +292,9 @@ public final class Registry: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func commit(_ entry: RegistryEntry, ticket: Ticket, replace: Bool, persist shouldPersist: Bool) throws {
+    private func commit(
+        _ entry: RegistryEntry, ticket: Ticket, replace: Bool, persist shouldPersist: Bool, commitIf: (() -> Bool)? = nil
+    ) throws {
         let name = entry.name
         lock.lock()
         if entries[name] != nil && !replace {
@@ -302,6 +310,10 @@ public final class Registry: @unchecked Sendable {
                     .budgetExceeded, "'\(name)' takes \(size) bytes but \(used) of the \(budget)-byte budget are in use",
                     numbers: ["budget": budget, "needed": size, "inUse": used])
             }
+        }
+        if let commitIf, !commitIf() {
+            lock.unlock()
+            throw CancellationError()
         }
         entries[name] = entry
         unrestored.removeValue(forKey: name)

@@ -164,11 +164,16 @@ enum ModelResolution {
 #endif
 
 enum FileManagerCompat {
-    /// The whole file, or nil when it cannot be read.
+    /// The whole file, or nil when it cannot be read or is not a regular file (a
+    /// FIFO or a device could block the reader for ever: it is refused before it
+    /// is read, and opening it does not wait for a writer).
     static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {

@@ -39,7 +39,11 @@ enum Lifecycle {
             throw ResponseError(code: .invalidRequest, message: "Invalid request: this daemon cannot be stopped from a client")
         }
         context.server.log(.info, "distilld/stop: stopping the daemon")
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { onStop() }
+        // A thread of its own: the shared pool may be busy, and stopping must not wait for it.
+        startThread("distilld.stop") {
+            usleep(200_000)
+            onStop()
+        }
         return ["stopping": true]
     }
 

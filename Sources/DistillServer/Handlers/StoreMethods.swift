@@ -43,7 +43,8 @@ enum StoreMethods {
                     try registry.loadTeacher(
                         name: name, source: source, replace: replace,
                         progress: { context.report($0, "reading") },
-                        isCancelled: { context.cancellation.isCancelled })
+                        isCancelled: { context.cancellation.isCancelled },
+                        commitIf: { context.cancellation.claimResult() })
                 }
             }
         }
@@ -106,7 +107,10 @@ enum StoreMethods {
                 let options = try parseOptions(params.child("options")) { try DatasetOptions(json: $0) }
                 let source = DatasetSource(path: path, kind: kind, format: format, options: options)
                 context.report(0, "reading")
-                entry = try storeCall(wantTeacher: false) { try registry.loadDataset(name: name, source: source, replace: replace) }
+                entry = try storeCall(wantTeacher: false) {
+                    try registry.loadDataset(
+                        name: name, source: source, replace: replace, commitIf: { context.cancellation.claimResult() })
+                }
             }
         }
         context.server.log(.info, "dataset '\(name)' loaded: \(entry.count) \(entry.kind == .paired ? "examples" : "inputs")")
