@@ -129,6 +129,35 @@ def test_max_message_size_flag(raw):
     assert d.read_line()["id"] == 2
 
 
+def test_byte_order_mark_before_line_framing(raw):
+    # A UTF-8 BOM used to decide Content-Length framing: the client never got an answer.
+    d = raw()
+    d.write(b"\xef\xbb\xbf" + json.dumps({"jsonrpc": "2.0", "id": 1, "method": "distilld/ping"}).encode() + b"\n")
+    d.proc.stdin.close()  # so that the unfixed daemon, still waiting for a header, cannot hang the test
+    assert d.read_line() == {"jsonrpc": "2.0", "id": 1, "result": {"pong": True}}
+
+
+def test_conflicting_content_lengths_are_refused(raw):
+    d = raw()
+    d.write(b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{} ")
+    err = d.read_framed()
+    assert err["id"] is None and err["error"]["code"] == -32700
+    assert "conflicting Content-Length headers: 2 and 3" in err["error"]["message"]
+    body = json.dumps({"jsonrpc": "2.0", "id": 4, "method": "distilld/ping"}).encode()
+    # Identical duplicates are accepted.
+    d.write(b"Content-Length: %d\r\ncontent-length: %d\r\n\r\n" % (len(body), len(body)) + body)
+    assert d.read_framed()["id"] == 4
+
+
+@pytest.mark.parametrize("length", [str(2**62 + 1), str(2**63), "9" * 40])
+def test_any_content_length_above_the_limit_is_limit_exceeded(raw, length):
+    d = raw()
+    d.write(b"Content-Length: %s\r\n\r\n{}" % length.encode())
+    err = d.read_framed()
+    assert err["id"] is None and err["error"]["code"] == 1005, err
+    assert length in err["error"]["message"]
+
+
 def test_stdout_carries_protocol_only(distilld):
     # Debug logging goes to stderr; every stdout byte must belong to a frame.
     msgs = [{"jsonrpc": "2.0", "id": i, "method": "distilld/ping"} for i in range(20)]
