@@ -151,3 +151,26 @@ struct JSONParseFailureTests {
         }
     }
 }
+
+struct ParseMemoryEstimateTests {
+    private func estimate(_ text: String) -> Int {
+        Array(text.utf8).withUnsafeBytes { JSON.parseMemoryEstimate($0) }
+    }
+
+    @Test func smallNumbersCostPerValueNotPerByte() {
+        let n = 100_000
+        let perValue = Double(estimate("[" + Array(repeating: "0", count: n).joined(separator: ",") + "]")) / Double(n)
+        #expect(perValue >= 40 && perValue <= 64)
+    }
+
+    @Test func aLongStringCostsAboutThreeTimesItsLength() {
+        let n = 1 << 20
+        let ratio = Double(estimate("\"" + String(repeating: "a", count: n) + "\"")) / Double(n)
+        #expect(ratio >= 2.5 && ratio <= 3.5)
+    }
+
+    @Test func punctuationInsideStringsIsNotCounted() {
+        let plain = estimate(#"["aaaaaaaa"]"#)
+        #expect(estimate(#"["a,:[{\"a"]"#) == plain)
+    }
+}

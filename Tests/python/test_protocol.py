@@ -158,6 +158,22 @@ def test_any_content_length_above_the_limit_is_limit_exceeded(raw, length):
     assert length in err["error"]["message"]
 
 
+def test_message_whose_parse_exceeds_the_memory_budget_is_refused_up_front(raw):
+    # One million small numbers: 2 MB of text, about 48 MB once parsed.
+    d = raw("--memory-budget", "20M")
+    payload = "[" + ",".join(["0"] * 1_000_000) + "]"
+    d.write(b'{"jsonrpc":"2.0","id":1,"method":"distilld/ping","params":{"payload":%s}}\n' % payload.encode())
+    r = d.read_line()
+    assert r["id"] is None and r["error"]["code"] == 1005, str(r)[:200]
+    data = r["error"]["data"]
+    assert data["reason"] == "parseMemory" and data["limitSource"] == "memoryBudget" and data["limit"] == 20 << 20
+    assert data["needed"] > 40_000_000 and data["messageBytes"] > 2_000_000
+    assert "--memory-budget" in r["error"]["message"]
+    # A message the budget allows is parsed as before.
+    d.send_line({"jsonrpc": "2.0", "id": 2, "method": "distilld/ping", "params": {"payload": "x" * 2_000_000}})
+    assert d.read_line()["result"]["payload"] == "x" * 2_000_000
+
+
 def test_stdout_carries_protocol_only(distilld):
     # Debug logging goes to stderr; every stdout byte must belong to a frame.
     msgs = [{"jsonrpc": "2.0", "id": i, "method": "distilld/ping"} for i in range(20)]
