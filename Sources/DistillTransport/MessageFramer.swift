@@ -110,6 +110,14 @@ public struct MessageFramer: Sendable {
     /// End of input: a final line without its newline is still a message; a partial
     /// framed message is reported as an error.
     public mutating func finish() -> [FrameEvent] {
+        if framing == nil, !leadChecked, bomMatched > 0 {
+            // The stream ended inside what might have been a byte-order mark: those bytes
+            // are the whole stream and are judged like any other.
+            leadChecked = true
+            let held = Array(Self.byteOrderMark.prefix(bomMatched))
+            bomMatched = 0
+            return feed(held) + finish()
+        }
         defer {
             buffer.removeAll()
             start = 0

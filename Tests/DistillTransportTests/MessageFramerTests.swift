@@ -178,6 +178,12 @@ struct FramingCornerTests {
         #expect(messages(events) == ["{}"])
     }
 
+    @Test func aStreamOfOnlyPartOfAByteOrderMarkIsAnIncompleteHeader() {
+        var framer = MessageFramer()
+        #expect(framer.feed([0xEF, 0xBB]).isEmpty)
+        #expect(errors(framer.finish()).map(\.kind) == [.badHeader])
+    }
+
     @Test func conflictingContentLengthsAreRefusedNamingTheHeader() {
         let events = frames("Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}Content-Length: 2\r\n\r\n[]")
         #expect(errors(events).map(\.kind) == [.badHeader])
