@@ -15,6 +15,12 @@ static inline int cj_is_null(const json_t *j) { return json_is_null(j); }
 static inline json_t *cj_incref(json_t *j) { return json_incref(j); }
 static inline void cj_decref(json_t *j) { json_decref(j); }
 
+/* Why json_loadb failed (jansson >= 2.11); an inline function upstream, wrapped for a plain int. */
+static inline int cj_error_code(const json_error_t *e) { return (int)json_error_code(e); }
+static inline int cj_error_out_of_memory(void) { return json_error_out_of_memory; }
+static inline int cj_error_stack_overflow(void) { return json_error_stack_overflow; }
+static inline int cj_error_numeric_overflow(void) { return json_error_numeric_overflow; }
+
 /* Flags, also macros upstream. */
 static inline size_t cj_decode_flags(void) { return JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL; }
 static inline size_t cj_encode_flags(void) { return JSON_COMPACT | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY; }

@@ -11,14 +11,38 @@ import Synchronization
 private let janssonLiveAllocations = Atomic<Int>(0)
 /// Live `JSON` wrappers.
 private let liveWrappers = Atomic<Int>(0)
+/// Allocations jansson asked for and did not get. jansson itself does not always
+/// say so (it can fail with an empty message, or call the failure a syntax error).
+private let janssonFailedAllocations = Atomic<Int>(0)
+/// Tests only: the thread whose jansson allocations fail, after how many more, and
+/// how many it has refused (kept apart so that parses on other threads are unaffected).
+private let failingThread = Atomic<UInt>(0)
+private let allocationsBeforeFailure = Atomic<Int>(0)
+private let injectedFailures = Atomic<Int>(0)
+
+/// Failed jansson allocations as seen from this thread.
+private func failedAllocations() -> Int {
+    let injected = failingThread.load(ordering: .relaxed) == UInt(pthread_self()) ? injectedFailures.load(ordering: .relaxed) : 0
+    return janssonFailedAllocations.load(ordering: .relaxed) + injected
+}
 
 /// Installs the counting allocator and seeds jansson's hash before any value exists.
 /// Swift runs a global's initialiser once, thread-safely.
 private let janssonSetUp: Void = {
     json_set_alloc_funcs(
         { size in
+            if failingThread.load(ordering: .relaxed) == UInt(pthread_self()),
+                allocationsBeforeFailure.subtract(1, ordering: .relaxed).newValue < 0
+            {
+                injectedFailures.add(1, ordering: .relaxed)
+                return nil
+            }
+            guard let pointer = malloc(size) else {
+                janssonFailedAllocations.add(1, ordering: .relaxed)
+                return nil
+            }
             janssonLiveAllocations.add(1, ordering: .relaxed)
-            return malloc(size)
+            return pointer
         },
         { pointer in
             if pointer != nil { janssonLiveAllocations.subtract(1, ordering: .relaxed) }
@@ -94,13 +118,64 @@ public final class JSON: @unchecked Sendable {
 
 // MARK: - Parsing and writing
 
-/// Why a byte sequence is not JSON, with jansson's position.
+/// Why a byte sequence could not be read as JSON, with jansson's position when the
+/// text itself is at fault.
 public struct JSONParseError: Error, CustomStringConvertible, Sendable {
+    public enum Reason: Sendable, Equatable {
+        /// Not JSON (or not UTF-8), or a NUL in a key, a duplicate key.
+        case syntax
+        /// A number too large for a 64-bit integer or a double.
+        case numberTooBig
+        /// Arrays and objects nested deeper than jansson's limit.
+        case tooDeep
+        /// jansson could not allocate memory for the parsed value: the text may be fine.
+        case outOfMemory
+    }
+    public let reason: Reason
     public let message: String
+    /// Line and column of the problem; -1 when it has no place in the text.
     public let line: Int
     public let column: Int
     public let position: Int
-    public var description: String { "\(message) at line \(line), column \(column)" }
+    public var description: String {
+        // jansson keeps line and column in C ints: past 2^31 bytes they are meaningless.
+        line > 0 && column >= 0 ? "\(message) at line \(line), column \(column)" : message
+    }
+}
+
+/// jansson's limit on nesting (JSON_PARSER_MAX_DEPTH).
+let janssonMaxDepth = 2048
+
+extension JSONParseError {
+    init(jansson error: json_error_t, byteCount: Int) {
+        let text = withUnsafeBytes(of: error.text) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        let (line, column, position) = (Int(error.line), Int(error.column), Int(error.position))
+        var copy = error
+        switch cj_error_code(&copy) {
+        case cj_error_out_of_memory():
+            self.init(
+                reason: .outOfMemory, message: "out of memory while parsing \(byteCount) bytes of JSON", line: -1, column: -1, position: -1)
+        case cj_error_stack_overflow():
+            self.init(
+                reason: .tooDeep, message: "arrays and objects nested deeper than \(janssonMaxDepth) levels", line: line, column: column,
+                position: position)
+        case cj_error_numeric_overflow():
+            self.init(reason: .numberTooBig, message: text, line: line, column: column, position: position)
+        default:
+            // An empty message means jansson stopped without saying why: its allocation
+            // failures are the only such path.
+            if text.isEmpty {
+                self.init(
+                    reason: .outOfMemory, message: "out of memory while parsing \(byteCount) bytes of JSON", line: -1, column: -1,
+                    position: -1
+                )
+            } else {
+                self.init(reason: .syntax, message: text, line: line, column: column, position: position)
+            }
+        }
+    }
 }
 
 extension JSON {
@@ -109,13 +184,29 @@ extension JSON {
         _ = janssonSetUp
         var error = json_error_t()
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
-        guard let value = json_loadb(base, bytes.count, cj_decode_flags(), &error) else {
-            let text = withUnsafeBytes(of: error.text) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            throw JSONParseError(message: text, line: Int(error.line), column: Int(error.column), position: Int(error.position))
+        let failuresBefore = failedAllocations()
+        let value = json_loadb(base, bytes.count, cj_decode_flags(), &error)
+        // jansson ignores some failed allocations while lexing, so a value built after
+        // one cannot be trusted either.
+        if failedAllocations() != failuresBefore {
+            if let value { cj_decref(value) }
+            throw JSONParseError(
+                reason: .outOfMemory,
+                message: "out of memory while parsing \(bytes.count) bytes of JSON: the parsed value needs several times the text's size",
+                line: -1, column: -1, position: -1)
         }
+        guard let value else { throw JSONParseError(jansson: error, byteCount: bytes.count) }
         return JSON(owning: value)
+    }
+
+    /// Tests only: makes this thread's jansson allocations fail after `count` more
+    /// succeed, for the duration of `body`.
+    static func failingAllocations<T>(after count: Int, _ body: () throws -> T) rethrows -> T {
+        _ = janssonSetUp
+        allocationsBeforeFailure.store(count, ordering: .relaxed)
+        failingThread.store(UInt(pthread_self()), ordering: .relaxed)
+        defer { failingThread.store(0, ordering: .relaxed) }
+        return try body()
     }
 
     public static func parse(_ bytes: [UInt8]) throws -> JSON {

@@ -74,6 +74,11 @@ public final class Session: @unchecked Sendable {
 
     /// Handles one message body; returns an ending when the client asked to exit.
     func handle(body: [UInt8]) -> Ending? {
+        if let refusal = ParseBudget.refusal(for: body, memoryBudget: server.options.memoryBudget) {
+            server.log(.warning, refusal.message)
+            connection.send(OutgoingMessage.error(id: nil, refusal))
+            return nil
+        }
         let message: JSON
         do {
             message = try JSON.parse(body)

@@ -21,7 +21,8 @@ public enum FrameEvent: Equatable, Sendable {
 
 /// Splits a byte stream into message bodies. Feed it bytes in pieces of any size
 /// (one byte at a time works); it decides the framing from the first
-/// non-blank byte: `{` or `[` means one JSON per line, anything else a header.
+/// non-blank byte after an optional UTF-8 byte-order mark: `{` or `[` means one
+/// JSON per line, anything else a header.
 public struct MessageFramer: Sendable {
     public private(set) var framing: Framing?
     public let maxMessageBytes: Int
@@ -31,6 +32,17 @@ public struct MessageFramer: Sendable {
     private var buffer: [UInt8] = []
     private var start = 0
     private var state: State = .header
+    /// How far the last unfinished search for a line or header end got, and from which
+    /// `start`: the bytes in between hold no end. Without it every read rescanned the
+    /// whole partial message, which made a long line cost time quadratic in its length.
+    private var searched = (start: 0, end: 0)
+    /// Bytes examined while looking for a line or header end, for tests that check
+    /// the search stays linear in the input however it is chunked.
+    private(set) var bytesSearched = 0
+    /// Bytes of a UTF-8 byte-order mark matched at the very start of the stream.
+    private var bomMatched = 0
+    private var leadChecked = false
+    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     private enum State: Equatable, Sendable {
         case header
@@ -51,6 +63,29 @@ public struct MessageFramer: Sendable {
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [FrameEvent] {
         var events: [FrameEvent] = []
         var input = bytes[...]
+        if framing == nil, !leadChecked {
+            // Some editors and Windows tools start a stream with a byte-order mark; it
+            // must not decide the framing. The mark may arrive split across reads.
+            var i = input.startIndex
+            while i < input.endIndex, bomMatched < 3, input[i] == Self.byteOrderMark[bomMatched] {
+                bomMatched += 1
+                i += 1
+            }
+            if bomMatched == 3 {
+                leadChecked = true
+                input = input[i...]
+            } else if i == input.endIndex {
+                return []
+            } else {
+                // Not a mark after all: the bytes held back belong to the stream.
+                leadChecked = true
+                if bomMatched > 0 {
+                    let replay = Array(Self.byteOrderMark.prefix(bomMatched)) + Array(input[i...])
+                    bomMatched = 0
+                    return replay.withUnsafeBytes { feed($0) }
+                }
+            }
+        }
         if framing == nil {
             guard let first = input.firstIndex(where: { !Self.isBlank($0) }) else { return [] }
             framing = (input[first] == UInt8(ascii: "{") || input[first] == UInt8(ascii: "[")) ? .lines : .contentLength
@@ -75,7 +110,19 @@ public struct MessageFramer: Sendable {
     /// End of input: a final line without its newline is still a message; a partial
     /// framed message is reported as an error.
     public mutating func finish() -> [FrameEvent] {
-        defer { buffer.removeAll(); start = 0 }
+        if framing == nil, !leadChecked, bomMatched > 0 {
+            // The stream ended inside what might have been a byte-order mark: those bytes
+            // are the whole stream and are judged like any other.
+            leadChecked = true
+            let held = Array(Self.byteOrderMark.prefix(bomMatched))
+            bomMatched = 0
+            return feed(held) + finish()
+        }
+        defer {
+            buffer.removeAll()
+            start = 0
+            searched = (0, 0)
+        }
         let rest = buffer[start...]
         switch (framing, state) {
         case (.lines, .header):
@@ -104,7 +151,10 @@ public struct MessageFramer: Sendable {
     }
 
     private mutating func stepLines(_ events: inout [FrameEvent]) -> Bool {
-        let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n"))
+        let from = searched.start == start ? max(start, searched.end) : start
+        let newline = buffer[from...].firstIndex(of: UInt8(ascii: "\n"))
+        bytesSearched += (newline ?? buffer.count) - from
+        searched = (start, newline == nil ? buffer.count : 0)
         if state == .discardLine {
             guard let newline else { start = buffer.count; return false }
             start = newline + 1
@@ -149,11 +199,13 @@ public struct MessageFramer: Sendable {
             let header = buffer[start..<end]
             start = next
             switch parseHeader(header) {
-            case .success(let length):
+            case .success(let (length, digits)):
                 if length > maxMessageBytes {
+                    // A length past Int.max cannot be skipped exactly; skipping Int.max bytes
+                    // is the same in practice: the rest of the stream.
                     events.append(
                         .error(
-                            FramingError(kind: .tooLarge, message: "message of \(length) bytes exceeds the \(maxMessageBytes)-byte limit")))
+                            FramingError(kind: .tooLarge, message: "message of \(digits) bytes exceeds the \(maxMessageBytes)-byte limit")))
                     state = .discard(remaining: length)
                 } else {
                     state = .body(length: length)
@@ -199,8 +251,11 @@ public struct MessageFramer: Sendable {
     private static let contentLengthName = Array("content-length".utf8)
 
     /// The end of the header block: `\r\n\r\n`, or `\n\n` from lenient clients.
-    private func headerEnd() -> (end: Int, next: Int)? {
-        var i = start
+    private mutating func headerEnd() -> (end: Int, next: Int)? {
+        // The last two bytes seen may begin an end that the next read completes.
+        let from = searched.start == start ? max(start, searched.end - 2) : start
+        var i = from
+        defer { bytesSearched += i - from }
         while i < buffer.count {
             if buffer[i] == UInt8(ascii: "\n") {
                 if i + 1 < buffer.count, buffer[i + 1] == UInt8(ascii: "\n") { return (i, i + 2) }
@@ -210,11 +265,14 @@ public struct MessageFramer: Sendable {
             }
             i += 1
         }
+        searched = (start, buffer.count)
         return nil
     }
 
-    private func parseHeader(_ header: ArraySlice<UInt8>) -> Result<Int, HeaderError> {
-        var length: Int? = nil
+    /// The length a header announces, as a number (Int.max for any larger value) and as
+    /// its decimal digits without leading zeros (for messages).
+    private func parseHeader(_ header: ArraySlice<UInt8>) -> Result<(Int, String), HeaderError> {
+        var length: (Int, String)? = nil
         var problem: String? = nil
         var junk: String? = nil
         for rawLine in header.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
@@ -228,13 +286,23 @@ public struct MessageFramer: Sendable {
             let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingBlanks()
             switch name {
             case "content-length":
-                guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), value.utf8.count <= 18, let n = Int(value) else {
+                guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
                     return .failure(
                         HeaderError(
                             FramingError(kind: .badHeader, message: "Content-Length is not a non-negative integer: \"\(value)\""),
                             skippable: nil))
                 }
-                length = n
+                // However many digits: any length above the limit is "too large", not malformed.
+                let significant = value.drop(while: { $0 == "0" })
+                let digits = significant.isEmpty ? "0" : String(significant)
+                if let (_, seen) = length, seen != digits {
+                    // Which one is right cannot be known, so the body cannot be found either.
+                    return .failure(
+                        HeaderError(
+                            FramingError(kind: .badHeader, message: "conflicting Content-Length headers: \(seen) and \(digits)"),
+                            skippable: nil))
+                }
+                length = (Int(digits) ?? Int.max, digits)
             case "content-type":
                 for parameter in value.lowercased().split(separator: ";").dropFirst() {
                     let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: " \"") }
@@ -252,10 +320,10 @@ public struct MessageFramer: Sendable {
                 HeaderError(FramingError(kind: .badHeader, message: problem ?? junk ?? "header has no Content-Length"), skippable: nil))
         }
         if let problem {
-            return .failure(HeaderError(FramingError(kind: .badHeader, message: problem), skippable: length))
+            return .failure(HeaderError(FramingError(kind: .badHeader, message: problem), skippable: length.0))
         }
         if let junk {
-            return .failure(HeaderError(FramingError(kind: .badHeader, message: junk), deliverable: length))
+            return .failure(HeaderError(FramingError(kind: .badHeader, message: junk), deliverable: length.0))
         }
         return .success(length)
     }
@@ -283,8 +351,10 @@ public struct MessageFramer: Sendable {
         if start == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
             start = 0
+            searched = (0, 0)
         } else if start > 65536 && start > buffer.count / 2 {
             buffer.removeFirst(start)
+            searched = searched.start == start ? (0, searched.end - start) : (0, 0)
             start = 0
         }
     }

@@ -91,3 +91,86 @@ struct NumericArrayTests {
         #expect(throws: NumericArrayError.self) { try JSON.parse("[1,2.5]").flattenedIntegers() }
     }
 }
+
+struct JSONParseFailureTests {
+    /// jansson gives up without a message when an allocation fails; the error used to
+    /// read "at line -1, column -1" and said nothing of memory.
+    @Test(arguments: [0, 1, 5, 50])
+    func runningOutOfMemoryIsSaidPlainly(after allocations: Int) {
+        let text = "[" + Array(repeating: "[1.5,\"abc\",{\"k\":2}]", count: 200).joined(separator: ",") + "]"
+        do {
+            let value = try JSON.failingAllocations(after: allocations) { try JSON.parse(text) }
+            Issue.record("parsed despite failing allocations: \(value.count) elements")
+        } catch let error as JSONParseError {
+            #expect(error.reason == .outOfMemory)
+            #expect(error.description.contains("out of memory"), "\(error.description)")
+            #expect(!error.description.contains("-1"), "\(error.description)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+        // Parsing works again once memory is back.
+        #expect((try? JSON.parse(text))?.count == 200)
+    }
+
+    /// A string whose copy cannot be allocated made jansson say "invalid token".
+    @Test func aStringThatCannotBeCopiedIsOutOfMemoryNotInvalid() {
+        let text = "\"" + String(repeating: "x", count: 100_000) + "\""
+        for allocations in 0..<10 {
+            #expect(throws: JSONParseError.self) {
+                do {
+                    _ = try JSON.failingAllocations(after: allocations) { try JSON.parse(text) }
+                } catch let error as JSONParseError {
+                    #expect(error.reason == .outOfMemory, "after \(allocations): \(error.description)")
+                    throw error
+                }
+            }
+        }
+    }
+
+    @Test func syntaxErrorsKeepTheirPosition() {
+        do {
+            _ = try JSON.parse("{\"a\":\n  tru}")
+        } catch let error as JSONParseError {
+            #expect(error.reason == .syntax)
+            #expect(error.description.hasSuffix("at line 2, column 5"), "\(error.description)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
+    @Test func nestingTooDeepIsNamed() {
+        let text = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        do {
+            _ = try JSON.parse(text)
+            Issue.record("parsed 5000 levels")
+        } catch let error as JSONParseError {
+            #expect(error.reason == .tooDeep)
+            #expect(error.description.contains("nested deeper than 2048"), "\(error.description)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+}
+
+struct ParseMemoryEstimateTests {
+    private func estimate(_ text: String) -> Int {
+        Array(text.utf8).withUnsafeBytes { JSON.parseMemoryEstimate($0) }
+    }
+
+    @Test func smallNumbersCostPerValueNotPerByte() {
+        let n = 100_000
+        let perValue = Double(estimate("[" + Array(repeating: "0", count: n).joined(separator: ",") + "]")) / Double(n)
+        #expect(perValue >= 40 && perValue <= 64)
+    }
+
+    @Test func aLongStringCostsAboutThreeTimesItsLength() {
+        let n = 1 << 20
+        let ratio = Double(estimate("\"" + String(repeating: "a", count: n) + "\"")) / Double(n)
+        #expect(ratio >= 2.5 && ratio <= 3.5)
+    }
+
+    @Test func punctuationInsideStringsIsNotCounted() {
+        let plain = estimate(#"["aaaaaaaa"]"#)
+        #expect(estimate(#"["a,:[{\"a"]"#) == plain)
+    }
+}

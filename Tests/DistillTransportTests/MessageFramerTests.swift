@@ -123,3 +123,85 @@ struct LineFramingTests {
         #expect(MessageFramer.frame(Array("{}".utf8), as: .lines) == Array("{}\n".utf8))
     }
 }
+
+struct FramingCostTests {
+    /// A long line arriving in many small reads must be searched once, not once per read
+    /// (each read used to rescan the whole partial line: quadratic in its size).
+    @Test func aLongLineInSmallPiecesIsSearchedOnce() {
+        let size = 256 << 10
+        var framer = MessageFramer(maxMessageBytes: 1 << 20)
+        let piece = Array(String(repeating: "1,", count: 128).utf8)
+        var events = framer.feed(Array("[".utf8))
+        var fed = 1
+        while fed < size {
+            events += framer.feed(piece)
+            fed += piece.count
+        }
+        events += framer.feed(Array("0]\n".utf8))
+        fed += 3
+        #expect(messages(events).count == 1)
+        #expect(framer.bytesSearched <= 2 * fed, "searched \(framer.bytesSearched) bytes for a \(fed)-byte line")
+    }
+}
+
+struct FramingCornerTests {
+    static let bom = "\u{FEFF}"
+
+    @Test(arguments: [1, 2, 64])
+    func aByteOrderMarkBeforeTheFirstLineIsSkipped(piece: Int) {
+        var framer = MessageFramer()
+        var events: [FrameEvent] = []
+        let bytes = Array((Self.bom + "{\"a\":1}\n{\"b\":2}\n").utf8)
+        var i = 0
+        while i < bytes.count {
+            events += framer.feed(Array(bytes[i..<Swift.min(i + piece, bytes.count)]))
+            i += piece
+        }
+        #expect(framer.framing == .lines)
+        #expect(messages(events) == ["{\"a\":1}", "{\"b\":2}"])
+        #expect(errors(events).isEmpty)
+    }
+
+    @Test func aByteOrderMarkBeforeTheFirstHeaderIsSkipped() {
+        let events = frames(Self.bom + "Content-Length: 2\r\n\r\n{}", piece: 1)
+        #expect(messages(events) == ["{}"])
+        #expect(errors(events).isEmpty)
+    }
+
+    @Test func bytesThatOnlyBeginLikeAByteOrderMarkAreKept() {
+        // EF BB followed by something else is not a BOM: it is header junk, reported as such.
+        var framer = MessageFramer()
+        var events = framer.feed([0xEF, 0xBB])
+        events += framer.feed(Array("x\r\nContent-Length: 2\r\n\r\n{}".utf8))
+        #expect(framer.framing == .contentLength)
+        #expect(errors(events).map(\.kind) == [.badHeader])
+        #expect(messages(events) == ["{}"])
+    }
+
+    @Test func aStreamOfOnlyPartOfAByteOrderMarkIsAnIncompleteHeader() {
+        var framer = MessageFramer()
+        #expect(framer.feed([0xEF, 0xBB]).isEmpty)
+        #expect(errors(framer.finish()).map(\.kind) == [.badHeader])
+    }
+
+    @Test func conflictingContentLengthsAreRefusedNamingTheHeader() {
+        let events = frames("Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}Content-Length: 2\r\n\r\n[]")
+        #expect(errors(events).map(\.kind) == [.badHeader])
+        #expect(errors(events).first?.message.contains("Content-Length") == true)
+        #expect(messages(events) == ["[]"])
+    }
+
+    @Test func identicalContentLengthsAreAccepted() {
+        let events = frames("Content-Length: 2\r\ncontent-length: 02\r\n\r\n{}")
+        #expect(errors(events).isEmpty)
+        #expect(messages(events) == ["{}"])
+    }
+
+    @Test(arguments: ["4611686018427387904", "9223372036854775807", "9223372036854775808", "99999999999999999999999999999"])
+    func anyLengthAboveTheLimitIsTooLarge(length: String) {
+        let events = frames("Content-Length: \(length)\r\n\r\n{}", max: 1000)
+        #expect(errors(events).map(\.kind) == [.tooLarge])
+        #expect(errors(events).first?.message.contains(length) == true)
+        #expect(messages(events).isEmpty)
+    }
+}

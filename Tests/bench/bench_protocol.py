@@ -85,6 +85,29 @@ def run(framing: str, latency_n=2000, burst_n=20000, repeats=5):
     }
 
 
+def large_message(framing: str, megabytes=16, repeats=3):
+    """Seconds from the first byte of one large request to its reply (median of repeats).
+    The request carries an array of reals, as a numpy array sent inline would; ping ignores it
+    and answers briefly, so the figure is reading and parsing."""
+    count = megabytes * (1 << 20) // 20
+    body = b'{"jsonrpc":"2.0","id":1,"method":"distilld/ping","params":{"blob":[%s]}}' % ",".join(
+        ["0.1234567890123456"] * count).encode()
+    msg = frame(body, framing)
+    p = subprocess.Popen([BIN, "--max-message-bytes", str(2 * len(msg))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    r = Reader(p.stdout, framing)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        w = threading.Thread(target=p.stdin.write, args=(msg,))
+        w.start()
+        r.read()
+        w.join()
+        times.append(time.perf_counter() - t)
+    p.stdin.close()
+    p.wait(30)
+    return statistics.median(times)
+
+
 def main():
     print(f"protocol benchmark: distilld/ping over stdio ({BIN})")
     print(f"{'framing':<16}{'median RTT':>14}{'p99 RTT':>12}{'pipelined req/s':>18}")
@@ -93,6 +116,11 @@ def main():
         print(f"{framing:<16}{res['latency_median_us']:>11.1f} µs{res['latency_p99_us']:>9.1f} µs"
               f"{res['pipelined_requests_per_s_median']:>18,.0f}")
         print("json:", json.dumps(res))
+    # A long line used to be searched for its newline once per read: quadratic in its size.
+    for framing in ("lines", "content-length"):
+        seconds = large_message(framing)
+        print(f"16 MB request, {framing:<16}{seconds:>8.2f} s")
+        print("json:", json.dumps({"framing": framing, "large_message_mb": 16, "seconds": seconds}))
 
 
 if __name__ == "__main__":

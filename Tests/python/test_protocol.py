@@ -129,6 +129,51 @@ def test_max_message_size_flag(raw):
     assert d.read_line()["id"] == 2
 
 
+def test_byte_order_mark_before_line_framing(raw):
+    # A UTF-8 BOM used to decide Content-Length framing: the client never got an answer.
+    d = raw()
+    d.write(b"\xef\xbb\xbf" + json.dumps({"jsonrpc": "2.0", "id": 1, "method": "distilld/ping"}).encode() + b"\n")
+    d.proc.stdin.close()  # so that the unfixed daemon, still waiting for a header, cannot hang the test
+    assert d.read_line() == {"jsonrpc": "2.0", "id": 1, "result": {"pong": True}}
+
+
+def test_conflicting_content_lengths_are_refused(raw):
+    d = raw()
+    d.write(b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{} ")
+    err = d.read_framed()
+    assert err["id"] is None and err["error"]["code"] == -32700
+    assert "conflicting Content-Length headers: 2 and 3" in err["error"]["message"]
+    body = json.dumps({"jsonrpc": "2.0", "id": 4, "method": "distilld/ping"}).encode()
+    # Identical duplicates are accepted.
+    d.write(b"Content-Length: %d\r\ncontent-length: %d\r\n\r\n" % (len(body), len(body)) + body)
+    assert d.read_framed()["id"] == 4
+
+
+@pytest.mark.parametrize("length", [str(2**62 + 1), str(2**63), "9" * 40])
+def test_any_content_length_above_the_limit_is_limit_exceeded(raw, length):
+    d = raw()
+    d.write(b"Content-Length: %s\r\n\r\n{}" % length.encode())
+    err = d.read_framed()
+    assert err["id"] is None and err["error"]["code"] == 1005, err
+    assert length in err["error"]["message"]
+
+
+def test_message_whose_parse_exceeds_the_memory_budget_is_refused_up_front(raw):
+    # One million small numbers: 2 MB of text, about 48 MB once parsed.
+    d = raw("--memory-budget", "20M")
+    payload = "[" + ",".join(["0"] * 1_000_000) + "]"
+    d.write(b'{"jsonrpc":"2.0","id":1,"method":"distilld/ping","params":{"payload":%s}}\n' % payload.encode())
+    r = d.read_line()
+    assert r["id"] is None and r["error"]["code"] == 1005, str(r)[:200]
+    data = r["error"]["data"]
+    assert data["reason"] == "parseMemory" and data["limitSource"] == "memoryBudget" and data["limit"] == 20 << 20
+    assert data["needed"] > 40_000_000 and data["messageBytes"] > 2_000_000
+    assert "--memory-budget" in r["error"]["message"]
+    # A message the budget allows is parsed as before.
+    d.send_line({"jsonrpc": "2.0", "id": 2, "method": "distilld/ping", "params": {"payload": "x" * 2_000_000}})
+    assert d.read_line()["result"]["payload"] == "x" * 2_000_000
+
+
 def test_stdout_carries_protocol_only(distilld):
     # Debug logging goes to stderr; every stdout byte must belong to a frame.
     msgs = [{"jsonrpc": "2.0", "id": i, "method": "distilld/ping"} for i in range(20)]

@@ -48,8 +48,8 @@ def test_random_bytes_never_kill_the_daemon(raw_factory, chunks):
     d = raw_factory()
     sent = b"".join(c.replace(b"\n", b" ") + b"\n" for c in chunks)
     d.write(sent)
-    # The daemon picks its framing from the first non-blank byte, as for any client.
-    first = sent.lstrip(b" \t\r\n")[:1]
+    # The daemon picks its framing from the first non-blank byte after a byte-order mark.
+    first = sent.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:1]
     framed = first not in (b"{", b"[")
     ping = {"jsonrpc": "2.0", "id": "alive", "method": "distilld/ping"}
     if framed:
