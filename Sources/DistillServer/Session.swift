@@ -76,7 +76,7 @@ public final class Session: @unchecked Sendable {
     func handle(body: [UInt8]) -> Ending? {
         if let refusal = ParseBudget.refusal(for: body, memoryBudget: server.options.memoryBudget) {
             server.log(.warning, refusal.message)
-            connection.send(OutgoingMessage.error(id: nil, refusal))
+            replyInOrder(OutgoingMessage.error(id: nil, refusal)) { self.connection.send($0!) }
             return nil
         }
         let message: JSON
