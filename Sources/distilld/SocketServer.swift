@@ -22,7 +22,10 @@ final class SocketServer: @unchecked Sendable {
         self.idleTimeout = idleTimeout
     }
 
-    func run() throws -> Never {
+    /// Listens, runs `beforeAccepting` (the workspace restore: clients that connect
+    /// meanwhile wait in the backlog, so `connect` never sees a missing socket), then
+    /// serves until stopped.
+    func run(beforeAccepting: () -> Void = {}) throws -> Never {
         let directory = (path as NSString).deletingLastPathComponent
         if path == UnixSocket.defaultPath() {
             try UnixSocket.securePrivateDirectory(directory)
@@ -31,8 +34,13 @@ final class SocketServer: @unchecked Sendable {
         server.onStop = { [self] in stop(0) }
         server.log(.info, "listening on \(path)")
         installSignalHandlers()
+        beforeAccepting()
+        lock.withLock { lastActivity = Date() }
         if idleTimeout > 0 { watchIdle() }
-        while let fd = UnixSocket.accept(listener) {
+        let onPressure: (SystemError) -> Void = { [server] error in
+            server.log(.warning, "\(error): new clients wait until a connection closes")
+        }
+        while let fd = UnixSocket.accept(listener, onPressure: onPressure) {
             lock.withLock {
                 clients += 1
                 lastActivity = Date()
