@@ -6,9 +6,12 @@ import json
 import os
 import resource
 import socket
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -201,7 +204,10 @@ def ping_within(path, seconds):
     done = {}
 
     def go():
-        s, f = sock_client(path)
+        try:
+            s, f = sock_client(path)
+        except OSError:
+            return
         done["reply"] = rpc(f, {"jsonrpc": "2.0", "id": "p", "method": "distilld/ping"})
         s.close()
     t = threading.Thread(target=go, daemon=True)
@@ -262,3 +268,56 @@ def test_a_connection_flood_and_fd_exhaustion_do_not_stop_the_accept_loop(listen
         s.close()
     assert wait_for(lambda: ping_within(path, 3), timeout=20), "no new client was served after descriptors were freed"
     assert proc.poll() is None
+
+
+def test_a_client_whose_thread_cannot_start_is_closed_not_left_hanging(distilld):
+    if os.getuid() != 0:
+        pytest.skip("needs root to run the daemon as another user with a thread limit")
+    # The daemon runs as nobody with few threads allowed (RLIMIT_NPROC counts a user's threads and
+    # does not bind root): a new client's thread then cannot start, and nothing else runs short.
+    d = tempfile.mkdtemp(prefix="distilld-nproc-")
+    os.chown(d, 65534, 65534)
+    path = os.path.join(d, "d.sock")
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    proc = subprocess.Popen([distilld, "--listen", path], stderr=subprocess.DEVNULL, preexec_fn=as_nobody)
+    try:
+        assert wait_for(lambda: ping_within(path, 1))
+        # The work queue's threads are started first (they must not be what runs out) ...
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(lambda _: ping_within(path, 10), range(8)))
+        threads = len(os.listdir(f"/proc/{proc.pid}/task"))
+        # ... then room for a few more threads only (set by a process of the same user: lowering
+        # another user's limit would need CAP_SYS_RESOURCE).
+        subprocess.run(["prlimit", "--pid", str(proc.pid), f"--nproc={threads + 4}:{threads + 4}"], check=True,
+                       preexec_fn=as_nobody)
+        held = []
+        for _ in range(30):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            held.append(s)
+        ping = b'{"jsonrpc":"2.0","id":1,"method":"distilld/ping"}\n'
+        outcomes = []
+        for s in held:
+            s.settimeout(5)
+            try:
+                s.sendall(ping)
+                outcomes.append("served" if b"pong" in s.recv(200) else "closed")
+            except (ConnectionResetError, BrokenPipeError):
+                outcomes.append("closed")
+            except socket.timeout:
+                outcomes.append("hanging")
+        assert proc.poll() is None, "the daemon died"
+        assert "hanging" not in outcomes, outcomes
+        assert "closed" in outcomes, "every client was served: the limit did not bite, the test proves nothing"
+        for s in held:
+            s.close()
+        assert wait_for(lambda: ping_within(path, 3), timeout=20)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
