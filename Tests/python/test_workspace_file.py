@@ -4,6 +4,7 @@ default workspace that survives an idle exit."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -197,3 +198,14 @@ def test_shared_workspace_flags(distilld, tmp_runtime, tmp_path):
             assert "x" in open(where).read()
     p = run(distilld, "--workspace", chosen, "--no-workspace")
     assert p.returncode == 64 and b"--no-workspace" in p.stderr
+
+
+def test_a_workspace_that_can_no_longer_be_written_is_reported_on_every_change(raw, tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    d = raw("--workspace", str(sub / "ws.json"))
+    assert call(d, "distilld/ping")["result"]["pong"]
+    shutil.rmtree(sub)  # the directory goes away after start-up
+    assert "result" in call(d, "teacher/load", {"name": "t", "path": teacher_file(tmp_path / "t.npy")}, id=2)
+    err = stderr_of(d)
+    assert b"warning" in err and b"not saved" in err and b"ws.json" in err, err
