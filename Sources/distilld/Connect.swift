@@ -42,7 +42,7 @@ struct Connect: ParsableCommand {
         do {
             try UnixSocket.checkSafeToDial(path)
         } catch let error as SystemError {
-            throw Refusal(description: "refusing to connect to \(path): \(error.detail.isEmpty ? "\(error)" : error.detail)")
+            throw Refusal(description: "refusing to connect to \(path): \(error)")
         }
         return try? UnixSocket.connect(path: path)
     }
