@@ -68,7 +68,7 @@ def test_kill_9_during_workspace_writes_loses_nothing_acknowledged_and_leaves_no
     ws = tmp_path / "ws.json"
     files = [teacher_file(tmp_path / f"t{i}.npy", i) for i in range(4)]
     acknowledged = set()
-    for trial in range(12):
+    for trial in range(20):
         proc = subprocess.Popen([distilld, "--workspace", str(ws)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, bufsize=0)
         proc.stdin.write(b'{"jsonrpc":"2.0","id":"ready","method":"distilld/ping"}\n')
