@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "distilld",
             dependencies: [
-                "DistillServer", "DistillTransport",
+                "DistillServer", "DistillStore", "DistillTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuCheck),

@@ -40,6 +40,9 @@ public final class Registry: @unchecked Sendable {
     private var unrestored: [String: Workspace.Item] = [:]
     private let saveLock = NSLock()
     private var _lastWorkspaceError: String?
+    /// Told (with the reason) each time the workspace file cannot be written. Set it
+    /// before the registry is shared between threads.
+    public var onWorkspaceError: (@Sendable (String) -> Void)?
 
     public init(memoryBudget: Int? = nil, workspace: Workspace? = nil) {
         self.memoryBudget = memoryBudget
@@ -350,12 +353,16 @@ public final class Registry: @unchecked Sendable {
             _lastWorkspaceError = nil
         } catch {
             _lastWorkspaceError = "\(error)"
+            onWorkspaceError?("\(error)")
         }
     }
 
     /// Loads every entry in the workspace file. Per-entry failures (and an unreadable
     /// workspace file) come back as warnings; the entries that failed stay in the
     /// workspace file. Entries already loaded under the same name are replaced.
+    ///
+    /// A path that is not a regular file (a FIFO, a device, a directory) is not
+    /// opened: reading it could block the restore, and with it the daemon, forever.
     @discardableResult
     public func restore() -> [String] {
         guard let workspace else { return [] }
@@ -364,10 +371,11 @@ public final class Registry: @unchecked Sendable {
         do {
             (items, warnings) = try workspace.read()
         } catch {
-            return ["the workspace \(workspace.path) could not be read and was set aside: \(error)"]
+            return ["the workspace \(workspace.path) could not be read: \((error as? StoreError)?.message ?? "\(error)")"]
         }
         for item in items {
             do {
+                try Self.refuseIrregularFiles(item)
                 switch item {
                 case .teacher(let name, let source): try loadTeacher(name: name, source: source, replace: true)
                 case .dataset(let name, let source): try loadDataset(name: name, source: source, replace: true)
@@ -380,5 +388,18 @@ public final class Registry: @unchecked Sendable {
             }
         }
         return warnings
+    }
+
+    private static func refuseIrregularFiles(_ item: Workspace.Item) throws {
+        var paths: [String]
+        switch item {
+        case .teacher(_, let s): paths = [s.path] + [s.options.vocabulary, s.options.indices, s.options.mask].compactMap { $0 }
+        case .dataset(_, let s): paths = [s.path]
+        }
+        for p in paths {
+            if let kind = Workspace.fileKind(p), kind != "a regular file" {
+                throw fileError(.unreadable, p, "\(kind), not a regular file: not opened")
+            }
+        }
     }
 }

@@ -16,6 +16,9 @@ import Foundation
 /// Paths are absolute. Entries are sorted by name. Written to a temporary file
 /// in the same directory, fsync'ed, renamed over the old file, then the directory
 /// is fsync'ed. Inline entries are never written.
+///
+/// The temporary file is named `<path>.tmp.<pid>.<random>`; one left behind by a
+/// writer that was killed is removed at the next start (`removeStaleTemporaries`).
 public struct Workspace: Sendable {
     public let path: String
 
@@ -63,11 +66,91 @@ public struct Workspace: Sendable {
         return JSON.object([("version", JSON(Self.version)), ("teachers", teachers), ("datasets", datasets)])
     }
 
+    /// What the file system says `path` is: nil when nothing is there, else "a regular
+    /// file", "a directory", "a FIFO", ... (following symbolic links).
+    static func fileKind(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return "a regular file"
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        default: return "not a regular file"
+        }
+    }
+
+    /// Checks at start-up that the workspace can be kept: the path is a regular file
+    /// or absent, and its directory accepts a new file (probed by creating and
+    /// removing one). Throws a message that names the path and the reason.
+    public func checkUsable() throws {
+        if let kind = Self.fileKind(path), kind != "a regular file" {
+            throw StoreError(.unreadable, "the workspace \(path) is \(kind), not a regular file")
+        }
+        let probe = "\(path).tmp.\(getpid()).0"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StoreError(
+                .unreadable,
+                "the workspace \(path) cannot be written: creating a file in \(directory) failed: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
+    var directory: String {
+        let dir = (path as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "." : dir
+    }
+
+    /// Removes `<path>.tmp.<pid>.<digits>` files whose writer is gone (no process with
+    /// that pid, or the pid is ours, which had written nothing yet at start). Returns
+    /// the names removed. Files of live processes and every other name are left alone.
+    @discardableResult
+    public func removeStaleTemporaries() -> [String] {
+        let base = (path as NSString).lastPathComponent + ".tmp."
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(base) {
+            let parts = name.dropFirst(base.count).split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 2, let pid = pid_t(parts[0]), pid > 0, UInt32(parts[1]) != nil else { continue }
+            let alive = pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM)
+            guard !alive else { continue }
+            let full = directory + "/" + name
+            var st = stat()
+            guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, unlink(full) == 0 else { continue }
+            removed.append(full)
+        }
+        return removed
+    }
+
+    /// Renames the workspace file to the first free name of `<path>.bad`,
+    /// `<path>.bad.1`, `<path>.bad.2`, ..., so no earlier set-aside is overwritten.
+    /// Returns the new name (nil if nothing was moved).
+    @discardableResult
+    func setAside() -> String? {
+        for n in 0..<10_000 {
+            let target = n == 0 ? path + ".bad" : path + ".bad.\(n)"
+            // link() fails rather than replace: no race with another set-aside.
+            if link(path, target) == 0 {
+                unlink(path)
+                return target
+            }
+            if errno == EEXIST { continue }
+            // A file system without hard links: rename, having checked the name is free.
+            if access(target, F_OK) == 0 { continue }
+            return rename(path, target) == 0 ? target : nil
+        }
+        return nil
+    }
+
     public func save(_ items: [Item]) throws {
         var bytes = encode(items).serialized(sortKeys: true, pretty: true)
         bytes.append(0x0A)
         let dir = (path as NSString).deletingLastPathComponent
-        let tmp = "\(path).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let tmp = "\(path).tmp.\(getpid()).\(UInt32.random(in: 1...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw fileError(.unreadable, tmp, "cannot create: \(String(cString: strerror(errno)))") }
         var ok = true
@@ -103,10 +186,15 @@ public struct Workspace: Sendable {
     }
 
     /// Reads the items; a missing file is an empty workspace. A file that is not a
-    /// workspace is renamed to `<path>.bad` (so the next save does not destroy it)
-    /// and the error is thrown. Items that do not decode are skipped with a warning.
+    /// workspace is set aside (`setAside`: the next save must not destroy it) and the
+    /// error is thrown; a path that is not a regular file (a directory, a FIFO) is
+    /// left alone and refused. Items that do not decode are skipped with a warning,
+    /// and so is an item whose name an earlier item already has.
     public func read() throws -> (items: [Item], warnings: [String]) {
-        if fileSize(path) == nil { return ([], []) }
+        guard let kind = Self.fileKind(path) else { return ([], []) }
+        guard kind == "a regular file" else {
+            throw StoreError(.unreadable, "the workspace \(path) is \(kind), not a regular file")
+        }
         let json: JSON
         do {
             let map = try MappedFile(path: path)
@@ -118,8 +206,9 @@ public struct Workspace: Sendable {
                 throw fileError(.malformedHeader, path, "workspace version \(v) is not supported (expected \(Self.version))")
             }
         } catch {
-            rename(path, path + ".bad")
-            throw error
+            let moved = setAside()
+            let reason = (error as? StoreError)?.message ?? "\(error)"
+            throw StoreError(.malformedHeader, "\(reason); set aside as \(moved ?? "(nothing: the rename failed)")", file: path)
         }
         var items: [Item] = []
         var warnings: [String] = []
@@ -158,6 +247,18 @@ public struct Workspace: Sendable {
                 warnings.append("\(path): skipped a dataset entry: \(error)")
             }
         }
-        return (items, warnings)
+        var seen: [String: String] = [:]
+        var unique: [Item] = []
+        for item in items {
+            if let first = seen[item.name] {
+                warnings.append(
+                    "\(path): the name '\(item.name)' appears more than once (a \(first) and a \(item.typeName)); "
+                        + "kept the \(first), skipped the \(item.typeName), which the next write drops")
+                continue
+            }
+            seen[item.name] = item.typeName
+            unique.append(item)
+        }
+        return (unique, warnings)
     }
 }

@@ -67,19 +67,82 @@ public enum UnixSocket {
         return addr
     }
 
-    /// Binds and listens. A stale socket file (nobody answering) is replaced;
-    /// a live one is an error (another daemon owns it).
-    public static func listen(path: String, backlog: Int32 = 64) throws -> Int32 {
-        if (try? connect(path: path)).map({ close($0) }) != nil {
-            throw SystemError("listen", code: EADDRINUSE, detail: "\(path): a daemon is already serving there")
+    /// Refuses a directory that another user owns or that others can write to: whoever
+    /// can write there can replace the socket, and whoever owns it can change that.
+    /// (A directory open for reading is fine: the socket itself is mode 0600.)
+    public static func checkDirectoryIsSafe(_ directory: String) throws {
+        var st = stat()
+        guard stat(directory, &st) == 0 else { throw SystemError("stat", detail: directory) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw SystemError("socket directory", code: ENOTDIR, detail: directory)
         }
-        unlink(path)
+        guard st.st_uid == getuid() else {
+            throw SystemError("socket directory", code: EPERM, detail: "\(directory) is owned by uid \(st.st_uid), not \(getuid())")
+        }
+        if st.st_mode & 0o022 != 0 {
+            throw SystemError(
+                "socket directory", code: EPERM,
+                detail: "\(directory) is writable by other users (mode \(String(st.st_mode & 0o777, radix: 8)))")
+        }
+    }
+
+    /// The directory a socket path lives in ("." for a bare name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+
+    /// Checks, before dialling, that `path` can only be a daemon of this user: its
+    /// directory passes `checkDirectoryIsSafe` (and, for the per-user default socket,
+    /// `securePrivateDirectory`'s rules), and the socket, if present, is a socket owned
+    /// by this user. Throws a `SystemError` that says why not.
+    public static func checkSafeToDial(_ path: String) throws {
+        let dir = directory(of: path)
+        var st = stat()
+        if path == defaultPath() {
+            guard lstat(dir, &st) == 0 else { return }  // nothing there yet: nobody to hijack us
+            guard (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == getuid(), st.st_mode & 0o077 == 0 else {
+                try securePrivateDirectory(dir)  // throws the precise reason
+                return
+            }
+        } else {
+            guard stat(dir, &st) == 0 else { return }
+            try checkDirectoryIsSafe(dir)
+        }
+        guard lstat(path, &st) == 0 else { return }
+        guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+            throw SystemError("socket", code: ENOTSOCK, detail: "\(path) is not a socket")
+        }
+        guard st.st_uid == getuid() else {
+            throw SystemError("socket", code: EPERM, detail: "\(path) is owned by uid \(st.st_uid), not \(getuid())")
+        }
+    }
+
+    /// Binds and listens. The directory must pass `checkDirectoryIsSafe`. Only a
+    /// stale socket (nobody answering) is replaced; a live one is an error (another
+    /// daemon owns it), and so is anything that is not a socket (a file, a symlink).
+    public static func listen(path: String, backlog: Int32 = 64) throws -> Int32 {
+        try checkDirectoryIsSafe(directory(of: path))
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+                throw SystemError("listen", code: EEXIST, detail: "\(path) exists and is not a socket; not replacing it")
+            }
+            if (try? connect(path: path)).map({ close($0) }) != nil {
+                throw SystemError("listen", code: EADDRINUSE, detail: "\(path): a daemon is already serving there")
+            }
+            unlink(path)
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
         var addr = try address(path)
+        // Created 0600 from the start (no window in which others may connect).
+        let oldMask = umask(0o177)
         let ok = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
+        umask(oldMask)
         guard ok == 0 else {
             let e = SystemError("bind", detail: path)
             close(fd)
@@ -110,15 +173,29 @@ public enum UnixSocket {
     }
 
     /// Waits for the next client; nil when the listening socket was closed.
-    public static func accept(_ listener: Int32) -> Int32? {
+    ///
+    /// Running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) does
+    /// not end the loop: `onPressure` is told (once per episode), and accepting resumes after a short
+    /// pause (the pending client waits in the backlog meanwhile), so the loop
+    /// neither spins nor dies.
+    public static func accept(_ listener: Int32, onPressure: ((SystemError) -> Void)? = nil) -> Int32? {
+        var pause: UInt32 = 10_000
         while true {
             let fd = Glibc.accept(listener, nil, nil)
             if fd >= 0 {
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
                 return fd
             }
-            if errno == EINTR || errno == ECONNABORTED { continue }
-            return nil
+            switch errno {
+            case EINTR, ECONNABORTED, EPROTO:
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                if pause == 10_000 { onPressure?(SystemError("accept")) }
+                usleep(pause)
+                pause = min(pause * 2, 500_000)
+            default:
+                return nil
+            }
         }
     }
 }

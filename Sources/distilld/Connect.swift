@@ -25,6 +25,10 @@ struct Connect: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log level for a daemon this command starts.")
     var logLevel: String?
 
+    func validate() throws {
+        try checkSeconds(idleTimeout, flag: "--idle-timeout", zero: "never")
+    }
+
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         let path = socket ?? UnixSocket.defaultPath()
@@ -32,8 +36,19 @@ struct Connect: ParsableCommand {
         forward(fd)
     }
 
+    /// Dials only a socket that cannot belong to someone else (`UnixSocket.checkSafeToDial`):
+    /// otherwise another user who created the directory first would receive our requests.
+    func dial(_ path: String) throws -> Int32? {
+        do {
+            try UnixSocket.checkSafeToDial(path)
+        } catch let error as SystemError {
+            throw Refusal(description: "refusing to connect to \(path): \(error)")
+        }
+        return try? UnixSocket.connect(path: path)
+    }
+
     func connectOrStart(_ path: String) throws -> Int32 {
-        if let fd = try? UnixSocket.connect(path: path) { return fd }
+        if let fd = try dial(path) { return fd }
         guard !noStart else { throw ValidationError("no daemon answers on \(path)") }
         let directory = (path as NSString).deletingLastPathComponent
         if socket == nil { try UnixSocket.securePrivateDirectory(directory) }
@@ -43,19 +58,22 @@ struct Connect: ParsableCommand {
         defer { close(lockFD) }
         flock(lockFD, LOCK_EX)
         defer { flock(lockFD, LOCK_UN) }
-        if let fd = try? UnixSocket.connect(path: path) { return fd }
+        if let fd = try dial(path) { return fd }
         try startDaemon(path: path, logFile: directory + "/distilld.log")
         for _ in 0..<200 {
-            if let fd = try? UnixSocket.connect(path: path) { return fd }
+            if let fd = try dial(path) { return fd }
             usleep(25_000)
         }
         throw ValidationError("started a daemon but it did not answer on \(path) within 5 s; see \(directory)/distilld.log")
     }
 
-    /// Starts `distilld serve --listen PATH` in its own session, detached from our stdio.
+    /// Starts `distilld serve --shared` (the per-user socket, with its default
+    /// workspace, so what was loaded survives an idle exit) or `--listen PATH` (no
+    /// workspace) in its own session, detached from our stdio.
     func startDaemon(path: String, logFile: String) throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var args = ["distilld", "serve", "--listen", path, "--idle-timeout", String(idleTimeout)]
+        var args = ["distilld", "serve"] + (socket == nil ? ["--shared"] : ["--listen", path])
+        args += ["--idle-timeout", String(idleTimeout)]
         if let logLevel { args += ["--log-level", logLevel] }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -97,4 +115,9 @@ struct Connect: ParsableCommand {
         }
         Foundation.exit(0)
     }
+}
+
+/// A reason not to go on that is not a usage error (exit code 1, no usage text).
+struct Refusal: Error, CustomStringConvertible {
+    let description: String
 }

@@ -22,7 +22,10 @@ final class SocketServer: @unchecked Sendable {
         self.idleTimeout = idleTimeout
     }
 
-    func run() throws -> Never {
+    /// Listens, runs `beforeAccepting` (the workspace restore: clients that connect
+    /// meanwhile wait in the backlog, so `connect` never sees a missing socket), then
+    /// serves until stopped.
+    func run(beforeAccepting: () -> Void = {}) throws -> Never {
         let directory = (path as NSString).deletingLastPathComponent
         if path == UnixSocket.defaultPath() {
             try UnixSocket.securePrivateDirectory(directory)
@@ -31,13 +34,18 @@ final class SocketServer: @unchecked Sendable {
         server.onStop = { [self] in stop(0) }
         server.log(.info, "listening on \(path)")
         installSignalHandlers()
+        beforeAccepting()
+        lock.withLock { lastActivity = Date() }
         if idleTimeout > 0 { watchIdle() }
-        while let fd = UnixSocket.accept(listener) {
+        let onPressure: (SystemError) -> Void = { [server] error in
+            server.log(.warning, "\(error): new clients wait until a connection closes")
+        }
+        while let fd = UnixSocket.accept(listener, onPressure: onPressure) {
             lock.withLock {
                 clients += 1
                 lastActivity = Date()
             }
-            let thread = Thread { [self] in
+            let started = Self.spawn(stackSize: 8 << 20) { [self] in
                 let connection = Connection(input: fd, output: fd, maxMessageBytes: server.options.maxMessageBytes)
                 let ending = server.serve(connection)
                 server.log(.info, "client on fd \(fd) ended: \(ending)")
@@ -47,10 +55,43 @@ final class SocketServer: @unchecked Sendable {
                     lastActivity = Date()
                 }
             }
-            thread.stackSize = 8 << 20
-            thread.start()
+            if let failure = started {
+                // Out of threads or memory: this client is turned away (closed at once,
+                // not left waiting for an answer that never comes); the others go on.
+                server.log(.warning, "cannot serve a new client: \(failure); closing its connection")
+                close(fd)
+                lock.withLock { clients -= 1 }
+            }
         }
         stop(0)
+    }
+
+    /// Runs `body` on a new detached thread; returns the error when the thread could
+    /// not be created (Foundation's `Thread` gives no way to find out).
+    static func spawn(stackSize: Int, _ body: @escaping () -> Void) -> SystemError? {
+        final class Box {
+            let body: () -> Void
+            init(_ body: @escaping () -> Void) { self.body = body }
+        }
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, stackSize)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, &attributes,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                box.body()
+                return nil
+            }, box)
+        guard rc == 0 else {
+            Unmanaged<Box>.fromOpaque(box).release()
+            return SystemError("pthread_create", code: rc)
+        }
+        return nil
     }
 
     private func stop(_ code: Int32) -> Never {

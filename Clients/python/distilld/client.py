@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -82,6 +83,37 @@ def _torch_to_numpy(tensor: Any) -> tuple:
     if hasattr(t, "resolve_neg"):  # a lazily negated view has no numpy form until resolved
         t = t.resolve_neg()
     return t.numpy(), False
+
+
+def check_socket_owner(path: str) -> None:
+    """Raises PermissionError unless `path` can only be this user's daemon: its directory
+    is owned by this user and writable by no one else (the per-user default directory
+    must be private: mode 0700), and the socket, if present, is a socket this user owns.
+    The same rules as `distilld connect`; without them another user who created the
+    directory first would receive our requests."""
+    uid = os.getuid()
+    directory = os.path.dirname(path) or "."
+    try:
+        d = os.stat(directory) if path != default_socket_path() else os.lstat(directory)
+    except FileNotFoundError:
+        return
+    private = path == default_socket_path()
+    if not stat.S_ISDIR(d.st_mode):
+        raise PermissionError(f"refusing to connect to {path}: {directory} is not a directory")
+    if d.st_uid != uid:
+        raise PermissionError(f"refusing to connect to {path}: {directory} is owned by uid {d.st_uid}, not {uid}")
+    if d.st_mode & (0o077 if private else 0o022):
+        raise PermissionError(f"refusing to connect to {path}: {directory} is "
+                              f"{'accessible' if private else 'writable'} to other users "
+                              f"(mode {stat.S_IMODE(d.st_mode):o})")
+    try:
+        s = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(s.st_mode):
+        raise PermissionError(f"refusing to connect to {path}: it is not a socket")
+    if s.st_uid != uid:
+        raise PermissionError(f"refusing to connect to {path}: it is owned by uid {s.st_uid}, not {uid}")
 
 
 def encode_array(array: Any) -> dict:
@@ -184,6 +216,7 @@ class Client:
                 autostart: bool = True) -> "Client":
         """Connects to the shared daemon; starts one through `distilld connect` when none answers."""
         path = socket_path or default_socket_path()
+        check_socket_owner(path)
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(path)
