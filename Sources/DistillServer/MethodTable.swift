@@ -37,10 +37,10 @@ public enum MethodTable {
         Entry(method: "dataset/info", ordering: .read, handler: StoreMethods.datasetInfo),
         Entry(method: "dataset/unload", ordering: .update, handler: StoreMethods.unloadDataset),
         Entry(method: "dataset/examples", ordering: .read, handler: StoreMethods.examples),
-        Entry(method: "distill/score", ordering: .read, handler: ScoreMethod.handle),
-        Entry(method: "distill/sequence", ordering: .read, handler: SequenceMethod.handle),
-        Entry(method: "distill/diagnose", ordering: .read, handler: DiagnoseMethod.handle),
-        Entry(method: "distill/explain", ordering: .read, handler: ExplainMethod.handle),
+        Entry(method: "distill/score", ordering: .read, handler: readingFiles(ScoreMethod.handle)),
+        Entry(method: "distill/sequence", ordering: .read, handler: readingFiles(SequenceMethod.handle)),
+        Entry(method: "distill/diagnose", ordering: .read, handler: readingFiles(DiagnoseMethod.handle)),
+        Entry(method: "distill/explain", ordering: .read, handler: readingFiles(ExplainMethod.handle)),
     ]
 
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.
