@@ -74,6 +74,19 @@ struct HardeningTests {
         #expect(e?.numbers["needed"] == 3001 * 3000 * 4)
     }
 
+    /// The nested-array reader took its shape from the first element at each depth
+    /// and allocated the product before checking the rest: a 360 kB line promising
+    /// 60000 × 60000 values (14 GB) would have been allocated and zeroed.
+    @Test func jsonLinesRowWhoseFirstElementPromisesAHugeShapeIsRefusedAsRagged() {
+        let first = "[" + Array(repeating: "0", count: 60000).joined(separator: ",") + "]"
+        let rest = Array(repeating: "[0]", count: 59999).joined(separator: ",")
+        let p = dir.write("promise.jsonl", "{\"logits\": [" + first + "," + rest + "]}\n")
+        let e = storeError { _ = try TeacherLoader.load(TeacherSource(path: p)) }
+        #expect(e?.code == .badLine)
+        #expect(e?.line == 1)
+        #expect(e?.message.contains("ragged") == true)
+    }
+
     // MARK: - Only regular files
 
     @Test func fifoDirectoryAndDeviceAreRefusedNamingWhatTheyAre() throws {
