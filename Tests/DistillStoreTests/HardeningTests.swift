@@ -193,6 +193,37 @@ struct HardeningTests {
         #expect(e?.file == p)
     }
 
+    /// The guard answers only for registered maps: a SIGBUS elsewhere still ends
+    /// the process (checked in a forked child, which maps a file itself and reads
+    /// past its truncated end).
+    @Test func aSigbusOutsideRegisteredMapsStillCrashes() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        _ = try MappedFile(path: dir.write("installs-guard.bin", [1]))
+        let p = dir.write("raw.bin", [UInt8](repeating: 3, count: 2 * page))
+        let fd = open(p, O_RDWR)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        guard let raw = mmap(nil, 2 * page, PROT_READ, MAP_SHARED, fd, 0), raw != MAP_FAILED else {
+            Issue.record("mmap failed")
+            return
+        }
+        defer { munmap(raw, 2 * page) }
+        let pid = fork()
+        if pid == 0 {
+            let null = open("/dev/null", O_WRONLY)  // the crash report is expected: keep it out of the test log
+            _ = dup2(null, 1)
+            _ = dup2(null, 2)
+            _ = ftruncate(fd, 0)
+            let v = raw.load(fromByteOffset: page, as: UInt8.self)
+            _exit(v == 0 ? 0 : 1)  // reached only if the fault was absorbed
+        }
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        let signalled = status & 0x7f != 0
+        let exitCode = (status >> 8) & 0xff
+        #expect(signalled || exitCode != 0, "status \(status)")
+    }
+
     @Test func fileGuardRefusesAResultComputedAcrossATruncation() throws {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let p = dir.write("g.bin", [UInt8](repeating: 1, count: 3 * page))
