@@ -5,9 +5,10 @@ import Foundation
 /// `run` keeps, for the calling thread, a list of the `MappedFile`s opened or used
 /// (`TeacherEntry.checkFiles`) during `body`. A read past the end of a file
 /// truncated meanwhile sees zeros instead of killing the process (see
-/// `MappedFile`); when `body` ends, returning or throwing, any such file makes
-/// `run` throw `.fileChanged` naming it, so what was computed from zeros is
-/// never returned.
+/// `MappedFile`); when `body` ends, returning or throwing, any such file, or
+/// any file changed meanwhile (rewritten in place during the reads), makes `run`
+/// throw `.fileChanged` naming it, so what was computed from zeros or from a mix
+/// of old and new data is never returned.
 ///
 /// - Important: only maps opened or checked on the thread that called `run`
 ///   are tracked; work that fans out to other threads still reads through maps
@@ -30,9 +31,8 @@ public enum FileGuard {
         }
         let result: Result<R, Error>
         do { result = .success(try body()) } catch { result = .failure(error) }
-        for map in log.maps where map.truncated {
-            try map.checkUnchanged()
-        }
+        // A truncation, or a rewrite in place while `body` read (no fault, but mixed data).
+        for map in log.maps { try map.checkUnchanged() }
         return try result.get()
     }
 

@@ -236,6 +236,20 @@ struct HardeningTests {
         }
         #expect(e?.code == .fileChanged)
         #expect(e?.file == p)
+        // A rewrite in place during the run (same size, no fault) is refused too.
+        let r = dir.write("r.bin", [UInt8](repeating: 1, count: page))
+        let rewritten = storeError {
+            _ = try FileGuard.run { () -> Int in
+                let map = try MappedFile(path: r)
+                usleep(20_000)
+                let fd = open(r, O_WRONLY)
+                _ = [UInt8](repeating: 2, count: page).withUnsafeBytes { pwrite(fd, $0.baseAddress, page, 0) }
+                close(fd)
+                return map.withBytes { b in b.reduce(0) { $0 + Int($1) } }
+            }
+        }
+        #expect(rewritten?.code == .fileChanged)
+        #expect(rewritten?.file == r)
         // A run over an untouched file returns its result.
         let q = dir.write("h.bin", [UInt8](repeating: 1, count: page))
         let total = try FileGuard.run { try MappedFile(path: q).withBytes { b in b.reduce(0) { $0 + Int($1) } } }
