@@ -42,6 +42,13 @@ struct HardeningTests {
         #expect(e?.tensor == "logits")
     }
 
+    @Test func vocabularyIdsThatWouldAllocateTheGapAreRefused() {
+        let p = dir.write("vocab.json", "{\"a\": 0, \"b\": 9223372036854775807}")
+        let e = storeError { _ = try Vocabulary.read(path: p) }
+        #expect(e?.code == .indexOutOfRange)
+        #expect(e?.message.contains("'b'") == true)
+    }
+
     @Test func tensorSizeIsChecked() {
         let s = TensorStorage(copying: UnsafeRawBufferPointer(start: nil, count: 0))
         #expect(throws: Tensor.ShapeError.tooLarge) { try Tensor(storage: s, dtype: .float32, shape: [1 << 62, 1]) }
