@@ -61,7 +61,9 @@ let package = Package(
         // Tensors shared by the numeric core, the stores and the server: no I/O.
         .target(name: "DistillTensor"),
         // Named teachers and datasets: file formats, memory maps, the registry.
-        .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor"]),
+        .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor", "CStoreSupport"]),
+        // C helper for the store: the SIGBUS guard over mapped files that shrink while mapped.
+        .target(name: "CStoreSupport"),
         // Text matching, pair integrity checks and SVG charts for the analyses: no JSON, no I/O.
         .target(name: "DistillText"),
         // C helpers for the kernels that Swift cannot express (software prefetch).
@@ -94,7 +96,7 @@ let package = Package(
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
-        .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor"]),
+        .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",

@@ -28,15 +28,17 @@ extension JSON {
         guard !shape.isEmpty else {
             throw NumericArrayError(path: "", message: "expected an array of numbers, got \(kindDescription)")
         }
-        let total = shape.reduce(1, *)
-        var values = [Float](repeating: 0, count: total)
-        var cursor = 0
+        let total = try JSON.elementCount(shape)
+        // The shape comes from the first element at each depth, so it may promise far
+        // more than the array holds ([[1e5 numbers], [0], [0], ...]): grow with what
+        // the walk finds, reserving at most 16 MiB up front.
+        var values: [Float] = []
+        values.reserveCapacity(min(total, 1 << 22))
         var path: [Int] = []
-        try values.withUnsafeMutableBufferPointer { out in
+        do {
             func walk(_ node: UnsafeMutablePointer<json_t>, depth: Int) throws {
                 if depth == shape.count {
-                    out[cursor] = try JSON.scalar(node, path: path)
-                    cursor += 1
+                    values.append(try JSON.scalar(node, path: path))
                     return
                 }
                 guard cj_is_array(node) != 0 else {
@@ -59,6 +61,17 @@ extension JSON {
             try walk(raw, depth: 0)
         }
         return (values, shape)
+    }
+
+    /// The product of `shape`, refusing one that does not fit in an Int.
+    static func elementCount(_ shape: [Int]) throws -> Int {
+        var total = 1
+        for d in shape {
+            let (m, overflow) = total.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw NumericArrayError(path: "", message: "the array's shape \(shape) is too large") }
+            total = m
+        }
+        return total
     }
 
     /// As `flattenedNumbers`, for integers (indices, labels).
@@ -88,7 +101,7 @@ extension JSON {
             throw NumericArrayError(path: "", message: "expected an array of integers, got \(kindDescription)")
         }
         var out: [Double] = []
-        out.reserveCapacity(shape.reduce(1, *))
+        out.reserveCapacity(min(try JSON.elementCount(shape), 1 << 21))
         var path: [Int] = []
         func walk(_ node: UnsafeMutablePointer<json_t>, depth: Int) throws {
             if depth == shape.count {

@@ -58,10 +58,10 @@ public enum MethodTable {
         Entry(method: "dataset/info", ordering: .read, handler: StoreMethods.datasetInfo),
         Entry(method: "dataset/unload", ordering: .update, handler: StoreMethods.unloadDataset),
         Entry(method: "dataset/examples", ordering: .read, handler: StoreMethods.examples),
-        Entry(method: "distill/score", ordering: .read, handler: ScoreMethod.handle, readsFiles: true),
-        Entry(method: "distill/sequence", ordering: .read, handler: SequenceMethod.handle, readsFiles: true),
-        Entry(method: "distill/diagnose", ordering: .read, handler: DiagnoseMethod.handle, readsFiles: true),
-        Entry(method: "distill/explain", ordering: .read, handler: ExplainMethod.handle, readsFiles: true),
+        Entry(method: "distill/score", ordering: .read, handler: readingFiles(ScoreMethod.handle), readsFiles: true),
+        Entry(method: "distill/sequence", ordering: .read, handler: readingFiles(SequenceMethod.handle), readsFiles: true),
+        Entry(method: "distill/diagnose", ordering: .read, handler: readingFiles(DiagnoseMethod.handle), readsFiles: true),
+        Entry(method: "distill/explain", ordering: .read, handler: readingFiles(ExplainMethod.handle), readsFiles: true),
     ]
 
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.

@@ -93,14 +93,31 @@ public enum DatasetLoader {
         }
     }
 
-    public static func load(_ source: DatasetSource) throws -> LoadedDataset {
-        let format = try source.format ?? detectFormat(path: source.path, kind: source.kind)
-        let map = try MappedFile(path: source.path)
-        return try map.withBytes { raw in try load(droppingBOM(raw), source, format) }
+    /// Reads a dataset file. With a memory `budget`, a JSON Lines line longer than
+    /// `TeacherLoader.maxLineBytes(budget:)` is refused, naming the line.
+    public static func load(_ source: DatasetSource, budget: Int? = nil) throws -> LoadedDataset {
+        try source.checkPaths()
+        return try FileGuard.run {
+            let format = try source.format ?? detectFormat(path: source.path, kind: source.kind)
+            let map = try MappedFile(path: source.path)
+            return try map.withBytes { raw in try load(droppingBOM(raw), source, format, budget: budget) }
+        }
     }
 
     /// Parses a dataset already in memory (an editor's buffer), as `load` parses a file.
-    public static func load(_ bytes: UnsafeRawBufferPointer, _ source: DatasetSource, _ format: DatasetFormat) throws -> LoadedDataset {
+    ///
+    /// Text (CSV, plain text) must be valid UTF-8, as JSON requires: the first
+    /// invalid byte is refused with `.invalidUTF8` naming its line, column (byte
+    /// within the line, 1-based) and byte offset in the file.
+    public static func load(
+        _ bytes: UnsafeRawBufferPointer, _ source: DatasetSource, _ format: DatasetFormat, budget: Int? = nil
+    ) throws -> LoadedDataset {
+        if format == .csv || format == .txt { try checkUTF8(bytes, path: source.path) }
+        if format == .jsonl, let limit = TeacherLoader.maxLineBytes(budget: budget) {
+            try forEachLine(bytes) { line, text in
+                try TeacherLoader.checkLineLength(text, limit: limit, path: source.path, line: line, budget: budget)
+            }
+        }
         switch (source.kind, format) {
         case (.paired, .jsonl): return try pairedJSONL(bytes, source)
         case (.paired, .csv): return try pairedCSV(bytes, source)

@@ -50,6 +50,37 @@ public final class TeacherEntry: @unchecked Sendable {
         }
     }
 
+    /// The mapped files this teacher's tensors read from (safetensors, .npy); empty
+    /// when everything was copied into memory (JSON Lines, inline data).
+    public var files: [MappedFile] {
+        var tensors = [values]
+        if case .topK(let i, _) = outputs.layout { tensors.append(i) }
+        if let m = outputs.mask { tensors.append(m) }
+        var out: [MappedFile] = []
+        for t in tensors {
+            var owner: AnyObject? = t.storage
+            while let o = owner {
+                if let map = o as? MappedFile {
+                    if !out.contains(where: { $0 === map }) { out.append(map) }
+                    break
+                }
+                owner = (o as? TensorStorage)?.keptAlive
+            }
+        }
+        return out
+    }
+
+    /// Throws `.fileChanged` naming the file when a file this teacher reads from
+    /// changed since it was loaded (see `MappedFile.checkUnchanged`); call before
+    /// each use. Inside `FileGuard.run`, the files are also watched for truncation
+    /// until the run ends.
+    public func checkFiles() throws {
+        for map in files {
+            FileGuard.note(map)
+            try map.checkUnchanged()
+        }
+    }
+
     /// k for top-k outputs, nil for dense.
     public var k: Int? {
         if case .topK(_, let v) = outputs.layout { return v.shape[2] }

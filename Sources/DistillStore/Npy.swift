@@ -95,8 +95,11 @@ public struct NpyArray: @unchecked Sendable {
                 "the array is in Fortran order (fortran_order: True); save a C-ordered array (np.ascontiguousarray) instead")
         }
         let dataStart = headerStart + headerLength
-        var count = dtype.byteWidth
-        for d in shape { count = count.multipliedReportingOverflow(by: d).partialValue }
+        guard let count = Tensor.byteCount(shape: shape, width: dtype.byteWidth) else {
+            throw fileError(
+                .tooLarge, path,
+                "the header's 'shape' \(shape) × \(descr) does not fit in 64 bits: the file is corrupt")
+        }
         guard count <= size - dataStart else {
             throw fileError(
                 .truncated, path, numbers: ["expected": count, "actual": size - dataStart],

@@ -60,6 +60,7 @@ public final class Registry: @unchecked Sendable {
         name: String, source: TeacherSource, replace: Bool = false, progress: ((Double) -> Void)? = nil,
         isCancelled: (() -> Bool)? = nil, commitIf: (() -> Bool)? = nil
     ) throws -> TeacherEntry {
+        try source.checkPaths()
         var source = source
         source.path = absolutePath(source.path)
         source.options = source.options.absolutized()
@@ -68,7 +69,7 @@ public final class Registry: @unchecked Sendable {
         let estimate = try estimateBytes(paths)
         let ticket = try reserve(name: name, estimate: estimate, replace: replace)
         defer { unreserve(ticket) }
-        let loaded = try TeacherLoader.load(source, progress: progress, isCancelled: isCancelled)
+        let loaded = try TeacherLoader.load(source, progress: progress, isCancelled: isCancelled, budget: memoryBudget)
         let entry = TeacherEntry(
             name: name, source: source, format: loaded.format, outputs: loaded.outputs, ids: loaded.ids,
             vocabulary: loaded.vocabulary, warnings: loaded.warnings, residentBytes: loaded.residentBytes,
@@ -90,6 +91,9 @@ public final class Registry: @unchecked Sendable {
         case .topK(let i, let v): bytes = i.storage.byteCount + v.storage.byteCount
         }
         bytes += outputs.mask?.storage.byteCount ?? 0
+        if case .topK(let indices, _) = outputs.layout {
+            try TeacherLoader.checkDistinctIndices(indices, path: nil, name: "data.topk.indices")
+        }
         let ticket = try reserve(name: name, estimate: bytes, replace: replace)
         defer { unreserve(ticket) }
         if let ids {
@@ -120,12 +124,13 @@ public final class Registry: @unchecked Sendable {
     public func loadDataset(
         name: String, source: DatasetSource, replace: Bool = false, commitIf: (() -> Bool)? = nil
     ) throws -> DatasetEntry {
+        try source.checkPaths()
         var source = source
         source.path = absolutePath(source.path)
         let estimate = try estimateBytes([source.path])
         let ticket = try reserve(name: name, estimate: estimate, replace: replace)
         defer { unreserve(ticket) }
-        let loaded = try DatasetLoader.load(source)
+        let loaded = try DatasetLoader.load(source, budget: memoryBudget)
         let entry = DatasetEntry(
             name: name, kind: loaded.kind, source: source, format: loaded.format, examples: loaded.examples,
             inputs: loaded.inputs, idsSynthesized: loaded.idsSynthesized, warnings: loaded.warnings, bytes: loaded.bytes)

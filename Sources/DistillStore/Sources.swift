@@ -111,6 +111,33 @@ public struct TeacherSource: Sendable, Equatable {
     }
 }
 
+/// Refuses a path holding a NUL character, naming the request member: the C
+/// calls would read only the part before the NUL (`good.safetensors\0/../x`
+/// would load `good.safetensors` but be reported and persisted under the
+/// whole string).
+func checkPath(_ path: String, field: String) throws {
+    guard let at = path.utf8.firstIndex(of: 0) else { return }
+    let offset = path.utf8.distance(from: path.utf8.startIndex, to: at)
+    throw StoreError(
+        .invalidPath, "\(field): the path holds a NUL character at byte \(offset); a path cannot contain NUL",
+        field: field, numbers: ["byte": offset])
+}
+
+extension TeacherSource {
+    /// Throws `.invalidPath` naming the member (`path`, `options.vocabulary`, ...) for a path holding NUL.
+    public func checkPaths() throws {
+        try checkPath(path, field: "path")
+        if let p = options.vocabulary { try checkPath(p, field: "options.vocabulary") }
+        if let p = options.indices { try checkPath(p, field: "options.indices") }
+        if let p = options.mask { try checkPath(p, field: "options.mask") }
+    }
+}
+
+extension DatasetSource {
+    /// Throws `.invalidPath` naming `path` when it holds NUL.
+    public func checkPaths() throws { try checkPath(path, field: "path") }
+}
+
 /// File formats for datasets.
 public enum DatasetFormat: String, Sendable, CaseIterable {
     /// JSON Lines, one object per line.

@@ -11,7 +11,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Code: String, Sendable, CaseIterable {
         case notFound, unreadable, truncated, malformedHeader, badOffsets, unsupportedDtype,
             shapeMismatch, nonFinite, indexOutOfRange, badLine, duplicateId, csvQuoting,
-            budgetExceeded, nameExists, unknownName, unknownFormat
+            budgetExceeded, nameExists, unknownName, unknownFormat, invalidPath, fileChanged, tooLarge,
+            invalidUTF8, duplicateIndex
     }
 
     public let code: Code
@@ -20,12 +21,16 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     public let file: String?
     public let line: Int?
     public let tensor: String?
+    /// The request member at fault, relative to the request's params ("path",
+    /// "options.vocabulary"), when the error is about the request rather than a file.
+    public let field: String?
     public let numbers: [String: Int]
 
     public init(
         _ code: Code, _ message: String, file: String? = nil, line: Int? = nil, tensor: String? = nil,
-        numbers: [String: Int] = [:]
+        field: String? = nil, numbers: [String: Int] = [:]
     ) {
+        self.field = field
         self.code = code
         self.message = message
         self.file = file

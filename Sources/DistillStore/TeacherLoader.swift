@@ -74,17 +74,42 @@ public enum TeacherLoader {
     /// Parses and validates a teacher file. `progress` receives the fraction of the
     /// value bytes scanned; `isCancelled` is polled between 8 MiB chunks and a
     /// cancelled load throws `CancellationError`.
+    ///
+    /// `budget` (the registry's memory budget) bounds what parsing may allocate
+    /// before the registry sees the size: a JSON Lines line longer than
+    /// `maxLineBytes(budget:)` and padded JSON Lines outputs larger than the
+    /// budget are refused, naming the line. A file truncated while it is read
+    /// fails the load with `.fileChanged`.
     public static func load(
-        _ source: TeacherSource, progress: ((Double) -> Void)? = nil, isCancelled: (() -> Bool)? = nil
+        _ source: TeacherSource, progress: ((Double) -> Void)? = nil, isCancelled: (() -> Bool)? = nil,
+        budget: Int? = nil
     ) throws -> LoadedTeacher {
-        let format = try source.format ?? detectFormat(path: source.path)
-        var parts: Parts
-        switch format {
-        case .safetensors: parts = try safetensorsParts(source)
-        case .npy: parts = try npyParts(source)
-        case .jsonl: parts = try jsonlParts(source)
+        try source.checkPaths()
+        return try FileGuard.run {
+            let format = try source.format ?? detectFormat(path: source.path)
+            var parts: Parts
+            switch format {
+            case .safetensors: parts = try safetensorsParts(source)
+            case .npy: parts = try npyParts(source)
+            case .jsonl: parts = try jsonlParts(source, budget: budget)
+            }
+            return try finish(&parts, format: format, options: source.options, progress: progress, isCancelled: isCancelled)
         }
-        return try finish(&parts, format: format, options: source.options, progress: progress, isCancelled: isCancelled)
+    }
+
+    /// The longest JSON Lines line parsed under a memory budget: a parsed line
+    /// takes about ten times its length while it is converted (jansson's tree of
+    /// numbers), so a line may take a sixteenth of the budget. Nil: no budget.
+    public static func maxLineBytes(budget: Int?) -> Int? {
+        budget.map { max($0 / 16, 4096) }
+    }
+
+    static func checkLineLength(_ bytes: UnsafeRawBufferPointer, limit: Int?, path: String, line: Int, budget: Int?) throws {
+        guard let limit, bytes.count > limit else { return }
+        throw fileError(
+            .tooLarge, path, line: line, numbers: ["bytes": bytes.count, "limit": limit, "budget": budget ?? 0],
+            "the line is \(bytes.count) bytes; under the \(budget ?? 0)-byte memory budget a line may hold at most \(limit) bytes (a sixteenth of the budget)"
+        )
     }
 
     // MARK: - Shared assembly
@@ -160,6 +185,7 @@ public enum TeacherLoader {
             }
             vocab = v
             try checkIndices(indices, vocab: v, path: p.path, name: p.indicesName)
+            try checkDistinctIndices(indices, path: p.path, name: p.indicesName ?? "indices")
             layout = .topK(indices: indices, values: p.values)
         } else {
             vocab = shape[2]
@@ -215,6 +241,46 @@ public enum TeacherLoader {
             }
         }
         return try! Tensor(storage: storage, dtype: .float32, shape: t.shape)
+    }
+
+    /// Refuses a row (one example and position) whose top-k indices name an
+    /// output twice, naming the tensor, the row and the index.
+    ///
+    /// Inline data (`path` nil) names the request member `name` instead of a file.
+    static func checkDistinctIndices(_ t: Tensor, path: String?, name: String?) throws {
+        let k = t.shape.last ?? 0
+        guard k > 1, t.dtype == .int32 || t.dtype == .int64 else { return }
+        let rows = t.elementCount / k
+        let positions = t.rank == 3 ? t.shape[1] : 1
+        let base = t.storage.base
+        var row = [Int64](repeating: 0, count: k)
+        for r in 0..<rows {
+            for j in 0..<k {
+                row[j] =
+                    t.dtype == .int32
+                    ? Int64(base.loadUnaligned(fromByteOffset: (r * k + j) * 4, as: Int32.self))
+                    : base.loadUnaligned(fromByteOffset: (r * k + j) * 8, as: Int64.self)
+            }
+            row.sort()
+            for j in 1..<k where row[j] == row[j - 1] {
+                let (example, position) = (r / positions, r % positions)
+                var slots: [Int] = []
+                for c in 0..<k {
+                    let v =
+                        t.dtype == .int32
+                        ? Int64(base.loadUnaligned(fromByteOffset: (r * k + c) * 4, as: Int32.self))
+                        : base.loadUnaligned(fromByteOffset: (r * k + c) * 8, as: Int64.self)
+                    if v == row[j] { slots.append(c) }
+                }
+                let numbers = ["example": example, "position": position, "index": Int(row[j]), "first": slots[0], "second": slots[1]]
+                let what =
+                    "example \(example), position \(position): top-k index \(row[j]) appears twice (at k = \(slots[0]) and \(slots[1]))"
+                guard let path else {
+                    throw StoreError(.duplicateIndex, "params.\(name ?? "indices"): \(what)", field: name, numbers: numbers)
+                }
+                throw fileError(.duplicateIndex, path, tensor: name, numbers: numbers, what)
+            }
+        }
     }
 
     static func checkIndices(_ t: Tensor, vocab: Int, path: String, name: String?) throws {
@@ -473,8 +539,9 @@ public enum TeacherLoader {
 
     // MARK: - JSON Lines
 
-    static func jsonlParts(_ source: TeacherSource) throws -> Parts {
+    static func jsonlParts(_ source: TeacherSource, budget: Int?) throws -> Parts {
         let path = source.path
+        let lineLimit = maxLineBytes(budget: budget)
         let map = try MappedFile(path: path)
         struct Row {
             var line: Int
@@ -494,6 +561,7 @@ public enum TeacherLoader {
         try map.withBytes { raw in
             try forEachLine(droppingBOM(raw)) { lineNo, bytes in
                 if isBlank(bytes) { return }
+                try checkLineLength(bytes, limit: lineLimit, path: path, line: lineNo, budget: budget)
                 if firstLine == 0 { firstLine = lineNo }
                 let obj: JSON
                 do { obj = try JSON.parse(bytes) } catch let e as JSONParseError {
@@ -613,6 +681,19 @@ public enum TeacherLoader {
         var warnings: [String] = []
         let ragged = rows.contains { $0.positions != t }
         if ragged { warnings.append("rows have different numbers of positions; shorter rows are padded and masked to \(t)") }
+        // Padding makes N × T × K from rows of different lengths: check it fits before allocating.
+        guard let valueBytes = Tensor.byteCount(shape: [n, t, w], width: topK ? 12 : 4) else {
+            throw fileError(
+                .tooLarge, path, numbers: ["examples": n, "positions": t, "width": w],
+                "padding \(n) rows to \(t) positions of \(w) values does not fit in 64 bits")
+        }
+        if let budget, valueBytes > budget {
+            let longest = rows.first { $0.positions == t }!.line
+            throw fileError(
+                .budgetExceeded, path, line: longest, numbers: ["budget": budget, "needed": valueBytes, "inUse": 0],
+                "padding \(n) rows to the \(t) positions of this line takes \(valueBytes) bytes, more than the \(budget)-byte memory budget"
+            )
+        }
         let values = TensorStorage(byteCount: n * t * w * 4) { out in
             let o = out.bindMemory(to: Float.self)
             o.initialize(repeating: 0)

@@ -31,6 +31,59 @@ private func memchrIndex(_ buf: UnsafeRawBufferPointer, _ byte: UInt8) -> Int? {
     return UnsafeRawPointer(p) - b
 }
 
+/// The offset of the first byte that does not start or continue a valid UTF-8
+/// sequence (overlong forms, surrogates and code points past U+10FFFF are
+/// invalid), or nil when all of `bytes` is valid UTF-8.
+func firstInvalidUTF8(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    let n = bytes.count
+    var i = 0
+    while i < n {
+        let c = bytes[i]
+        if c < 0x80 {
+            i += 1
+            continue
+        }
+        let need: Int
+        var scalar: UInt32
+        let least: UInt32
+        if c & 0xE0 == 0xC0 {
+            (need, scalar, least) = (1, UInt32(c & 0x1F), 0x80)
+        } else if c & 0xF0 == 0xE0 {
+            (need, scalar, least) = (2, UInt32(c & 0x0F), 0x800)
+        } else if c & 0xF8 == 0xF0 {
+            (need, scalar, least) = (3, UInt32(c & 0x07), 0x10000)
+        } else {
+            return i
+        }
+        guard i + need < n else { return i }
+        for k in 1...need {
+            let d = bytes[i + k]
+            guard d & 0xC0 == 0x80 else { return i }
+            scalar = scalar << 6 | UInt32(d & 0x3F)
+        }
+        if scalar < least || scalar > 0x10FFFF || (0xD800...0xDFFF).contains(scalar) { return i }
+        i += need + 1
+    }
+    return nil
+}
+
+/// Refuses text that is not valid UTF-8, naming the line, the column (byte
+/// within the line, 1-based) and the byte offset in the file of the first bad byte.
+func checkUTF8(_ bytes: UnsafeRawBufferPointer, path: String) throws {
+    guard let bad = firstInvalidUTF8(bytes) else { return }
+    var line = 1
+    var lineStart = 0
+    for i in 0..<bad where bytes[i] == 0x0A {
+        line += 1
+        lineStart = i + 1
+    }
+    let column = bad - lineStart + 1
+    let hex = String(bytes[bad], radix: 16, uppercase: true)
+    throw fileError(
+        .invalidUTF8, path, line: line, numbers: ["column": column, "byte": bad],
+        "invalid UTF-8 at column \(column) (byte 0x\(hex.count == 1 ? "0" + hex : hex) at offset \(bad)); the file must be UTF-8 text")
+}
+
 /// Whether a line holds only spaces/tabs.
 func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
     line.allSatisfy { $0 == 0x20 || $0 == 0x09 }

@@ -30,9 +30,11 @@ public enum Vocabulary {
                 if path.lowercased().hasSuffix(".json") {
                     throw fileError(.badLine, path, line: e.line, "the vocabulary is not valid JSON: \(e.message)")
                 }
+                try checkUTF8(bytes, path: path)
                 return textLines(bytes)
             }
         default:
+            try checkUTF8(bytes, path: path)
             return textLines(bytes)
         }
     }

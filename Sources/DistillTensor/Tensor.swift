@@ -37,6 +37,9 @@ public final class TensorStorage: @unchecked Sendable {
     /// Anything that must outlive this storage (a mapped file, a parent buffer).
     private let owner: AnyObject?
 
+    /// What keeps this storage's bytes alive (a mapped file, a parent storage), if anything.
+    public var keptAlive: AnyObject? { owner }
+
     /// Takes ownership: `release` runs once when the storage is freed.
     public init(base: UnsafeRawPointer, byteCount: Int, owner: AnyObject? = nil, release: (() -> Void)? = nil) {
         self.base = base
@@ -82,11 +85,25 @@ public struct Tensor: @unchecked Sendable {
         /// The bytes provided do not match `shape` × `dtype` width.
         case byteCountMismatch(expected: Int, actual: Int)
         case negativeDimension
+        /// shape × dtype width does not fit in an Int.
+        case tooLarge
+    }
+
+    /// shape × `width` in bytes, or nil when a dimension is negative or the product overflows.
+    public static func byteCount(shape: [Int], width: Int) -> Int? {
+        var total = width
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (m, overflow) = total.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            total = m
+        }
+        return total
     }
 
     public init(storage: TensorStorage, dtype: ScalarType, shape: [Int]) throws {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw ShapeError.negativeDimension }
-        let expected = shape.reduce(1, *) * dtype.byteWidth
+        guard let expected = Tensor.byteCount(shape: shape, width: dtype.byteWidth) else { throw ShapeError.tooLarge }
         guard expected == storage.byteCount else {
             throw ShapeError.byteCountMismatch(expected: expected, actual: storage.byteCount)
         }

@@ -98,7 +98,7 @@ def main(out):
     with open(p("v3_f8.npy"), "wb") as f:
         npformat.write_array(f, a3, version=(3, 0))
     expected["v3_f8"] = {"shape": [2, 3, 4], "values": a3.astype(np.float32).ravel().tolist()}
-    ti = np.array([[[1, 4], [0, 2]], [[3, 3], [2, 1]]], dtype=np.int32)
+    ti = np.array([[[1, 4], [0, 2]], [[3, 0], [2, 1]]], dtype=np.int32)
     tvals = np.array([[[0.5, -1.0], [2.0, 0.0]], [[1.5, 1.5], [-0.5, -2.0]]], dtype=np.float32)
     np.save(p("topk_values.npy"), tvals)
     np.save(p("topk_indices_i4.npy"), ti)

@@ -82,7 +82,7 @@ enum ModelResolution {
     }
 
     static func loaded(_ name: String, field: Field, context: RequestContext) throws -> ResolvedModel {
-        let entry = try context.server.registry.teacher(named: name)
+        let entry = try context.server.registry.teacherForUse(named: name)
         return ResolvedModel(
             outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field,
             source: "teacher '\(name)'", inlineKey: nil, inlineRank: nil)

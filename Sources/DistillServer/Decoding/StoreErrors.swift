@@ -18,8 +18,10 @@ extension ResponseError {
         case .budgetExceeded: code = .limitExceeded
         case .unknownName: code = wantTeacher == false ? .unknownDataset : .unknownTeacher
         case .shapeMismatch where error.file == nil: code = .shapeMismatch
+        case _ where error.field != nil && error.file == nil: code = .invalidParams
         default: code = .loadFailed
         }
+        if let field = error.field { data["field"] = JSON("params." + field) }
         return ResponseError(code: code, message: error.message, data: data)
     }
 }
@@ -39,8 +41,24 @@ extension Registry {
         try storeCall(wantTeacher: true, name: name) { try teacher(name) }
     }
 
+    /// A loaded teacher about to be read: as `teacher(named:)`, and LoadFailed
+    /// (1004, `data.reason` "fileChanged", `data.file`) when a file it reads from
+    /// changed since it was loaded.
+    func teacherForUse(named name: String) throws -> TeacherEntry {
+        let entry = try teacher(named: name)
+        try storeCall(wantTeacher: true, name: name) { try entry.checkFiles() }
+        return entry
+    }
+
     /// A loaded dataset, or UnknownDataset (1002) with `data.name`.
     func dataset(named name: String) throws -> DatasetEntry {
         try storeCall(wantTeacher: false, name: name) { try dataset(name) }
     }
+}
+
+/// Runs a handler that reads loaded files so that a file truncated while it is
+/// read fails the request (LoadFailed, `data.reason` "fileChanged") instead of
+/// answering from the zeros that stood in for the missing pages.
+func readingFiles(_ handler: @escaping Handler) -> Handler {
+    { context in try storeCall { try FileGuard.run { try handler(context) } } }
 }
