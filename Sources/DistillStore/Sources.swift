@@ -119,7 +119,7 @@ func checkPath(_ path: String, field: String) throws {
     guard let at = path.utf8.firstIndex(of: 0) else { return }
     let offset = path.utf8.distance(from: path.utf8.startIndex, to: at)
     throw StoreError(
-        .invalidPath, "\(field): the path holds a NUL character at byte \(offset); a path cannot contain NUL",
+        .invalidPath, "the path holds a NUL character at byte \(offset); a path cannot contain NUL",
         field: field, numbers: ["byte": offset])
 }
 

@@ -276,7 +276,7 @@ public enum TeacherLoader {
                 let what =
                     "example \(example), position \(position): top-k index \(row[j]) appears twice (at k = \(slots[0]) and \(slots[1]))"
                 guard let path else {
-                    throw StoreError(.duplicateIndex, "params.\(name ?? "indices"): \(what)", field: name, numbers: numbers)
+                    throw StoreError(.duplicateIndex, what, field: name, numbers: numbers)
                 }
                 throw fileError(.duplicateIndex, path, tensor: name, numbers: numbers, what)
             }

@@ -25,8 +25,6 @@ from catalogue_daemon import CatalogueDaemon
 MAX_MESSAGE = 65536
 ANY = object()
 
-PATH_NUL = ("defect: a path holding U+0000 is cut at the NUL when opened (C string), so the file named by the part "
-            "before it is read instead; expected -32602 naming the path field")
 
 
 
@@ -265,9 +263,10 @@ WIRE = [
     invalid_params("teacher-load-path-and-data", tload(data={"probs": [[1.0]]}), "params.data"),
     invalid_params("teacher-load-replace-string", tload(replace="yes"), "params.replace"),
     invalid_params("teacher-load-format-unknown", tload(format="pickle"), "params.format"),
-    invalid_params("teacher-load-format-unknown-builtin", tload(path="builtin:demo", format="pickle"), "params.format",
-                   xfail="defect: with a builtin path, teacher/load ignores `format`, so an unknown format is "
-                         "accepted and the builtin loaded, instead of -32602 naming params.format"),
+    invalid_params("teacher-load-format-unknown-builtin", tload(path="builtin:demo", format="pickle"), "params.format"),
+    invalid_params("teacher-load-format-with-builtin", tload(path="builtin:demo", format="npy"), "params.format"),
+    invalid_params("dataset-load-options-with-builtin", dload(path="builtin:demo", options={"fields": {}}),
+                   "params.options"),
     invalid_params("teacher-load-options-array", tload(options=[1]), "params.options"),
     invalid_params("teacher-load-data-string", tload(path=DROP, data="0.5,0.5"), "params.data"),
     invalid_params("teacher-load-unknown-member", tload(colour="red"), "params.colour"),
@@ -552,25 +551,18 @@ FILES = [
     file_case("dataset-csv-text-after-quote", "dataset/load", "after_quote.csv", "csvQuoting", line=2),
     file_case("dataset-csv-missing-column", "dataset/load", "missing_column.csv"),
     file_case("dataset-csv-duplicate-id", "dataset/load", "dup_id.csv", "duplicateId", line=3, data={"firstLine": 2}),
-    file_case("dataset-csv-invalid-utf8", "dataset/load", "bad_utf8.csv", line=2,
-              xfail="defect: a CSV line with invalid UTF-8 loads, its bad bytes silently replaced by U+FFFD, "
-                    "where the same bytes in JSON Lines are refused (1004 badLine naming the line)"),
+    file_case("dataset-csv-invalid-utf8", "dataset/load", "bad_utf8.csv", "invalidUTF8", line=2),
     file_case("dataset-empty-csv", "dataset/load", "empty.csv"),
     file_case("dataset-inputs-json-not-a-list", "dataset/load", "inputs_not_list.json", extra={"kind": "inputs"}),
     file_case("dataset-inputs-json-number-item", "dataset/load", "inputs_numbers.json", extra={"kind": "inputs"}),
     file_case("score-student-path-missing", "distill/score", "no-student.npy", "notFound"),
     file_case("diagnose-inputs-path-missing", "distill/diagnose", "no-inputs.txt", "notFound"),
     # The part before the NUL names a real file: a path cut at the NUL would open the wrong file.
-    Case("path-with-nul", "file", tload(path="@good.npy\u0000.txt"), -32602, {"field": "params.path"},
-         xfail=PATH_NUL),
-    Case("dataset-path-with-nul", "file", dload(path="@paired.jsonl\u0000.csv"), -32602, {"field": "params.path"},
-         xfail=PATH_NUL),
+    Case("path-with-nul", "file", tload(path="@good.npy\u0000.txt"), -32602, {"field": "params.path"}),
+    Case("dataset-path-with-nul", "file", dload(path="@paired.jsonl\u0000.csv"), -32602, {"field": "params.path"}),
     Case("score-student-path-with-nul", "file", score(teacher="t0", students={"A": {"path": "@good.npy\u0000x"}}),
-         -32602, {"field": "params.students.A.path"}, xfail=PATH_NUL),
-    # The reason is left open: the fix that refuses non-regular files may name its own.
-    file_case("teacher-fifo", "teacher/load", "fifo.npy", timeout=5,
-              xfail="defect: a FIFO path blocks the load in open(2) instead of 1004 (the store must refuse "
-                    "non-regular files before opening them for reading)"),
+         -32602, {"field": "params.students.A.path"}),
+    file_case("teacher-fifo", "teacher/load", "fifo.npy", "unreadable", timeout=5),
 ]
 
 

@@ -68,18 +68,12 @@ def test_memory_is_flat_after_warm_up(figures):
     assert end <= start + 16, figures["jsonLiveValues"]
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a FIFO load blocks in open(2) until a writer appears; the store "
-                                       "must refuse a non-regular file with 1004 at once")
 def test_fifo_loads_are_refused_at_once(figures):
     assert figures["fifoLoads"] > 0
     assert figures["fifoBlocked"] == 0, figures["fifoBlocked"]
     assert figures["fifoMaxSeconds"] < 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="defect: every request, distilld/ping included, runs on one shared work "
-                                       "queue sized to the cores, so a ping sent behind a few long analyses (or "
-                                       "blocked loads) waits for one of them to finish: 0.6 s behind four 0.25 s "
-                                       "scores on 2 cores, 7.7 s behind sixteen FIFO loads")
 def test_ping_is_not_queued_behind_analyses(distilld, tmp_path):
     d = str(tmp_path)
     rng = np.random.default_rng(1)

@@ -61,7 +61,7 @@ enum ModelResolution {
             }
             let format = try field.child("format").map { TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))! }
             let options = try StoreMethods.parseOptions(field.child("options")) { try TeacherOptions(json: $0) }
-            let loaded = try storeCall {
+            let loaded = try storeCall(under: field.path) {
                 try TeacherLoader.load(
                     TeacherSource(path: absolutePathForRequest(path), format: format, options: options),
                     progress: nil, isCancelled: { context.cancellation.isCancelled })

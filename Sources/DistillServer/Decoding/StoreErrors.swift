@@ -4,8 +4,12 @@ import DistillStore
 
 extension ResponseError {
     /// A store failure as a reply: file problems are LoadFailed (1004) with the file,
-    /// line or tensor in `data`; the rest map onto their own codes.
-    static func store(_ error: StoreError, wantTeacher: Bool? = nil, name: String? = nil) -> ResponseError {
+    /// line or tensor in `data`; the rest map onto their own codes. A field the store
+    /// names (relative to the source it was given) is placed under `base`, the JSON
+    /// path of the member that described that source.
+    static func store(_ error: StoreError, wantTeacher: Bool? = nil, name: String? = nil, under base: String = "params")
+        -> ResponseError
+    {
         let data: JSON = ["reason": JSON(error.code.rawValue)]
         if let name { data["name"] = JSON(name) }
         if let file = error.file { data["file"] = JSON(file) }
@@ -21,17 +25,22 @@ extension ResponseError {
         case _ where error.field != nil && error.file == nil: code = .invalidParams
         default: code = .loadFailed
         }
-        if let field = error.field { data["field"] = JSON("params." + field) }
-        return ResponseError(code: code, message: error.message, data: data)
+        guard let field = error.field else { return ResponseError(code: code, message: error.message, data: data) }
+        // The store names the member relative to the source it read; the reply names it in the request.
+        let path = base + "." + field
+        data["field"] = JSON(path)
+        return ResponseError(code: code, message: "\(path): \(error.message)", data: data)
     }
 }
 
-/// Runs a store operation, turning its errors into replies.
-func storeCall<T>(wantTeacher: Bool? = nil, name: String? = nil, _ body: () throws -> T) throws -> T {
+/// Runs a store operation, turning its errors into replies; fields are named under `base`.
+func storeCall<T>(wantTeacher: Bool? = nil, name: String? = nil, under base: String = "params", _ body: () throws -> T)
+    throws -> T
+{
     do {
         return try body()
     } catch let error as StoreError {
-        throw ResponseError.store(error, wantTeacher: wantTeacher, name: name)
+        throw ResponseError.store(error, wantTeacher: wantTeacher, name: name, under: base)
     }
 }
 

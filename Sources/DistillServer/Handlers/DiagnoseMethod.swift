@@ -71,7 +71,7 @@ enum DiagnoseMethod {
         if case .inputs(let records)? = Builtin.dataset(path) { return records }
         let format = try field.child("format").map { DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))! }
         let options = try StoreMethods.parseOptions(field.child("options")) { try DatasetOptions(json: $0) }
-        let loaded = try storeCall {
+        let loaded = try storeCall(under: field.path) {
             try DatasetLoader.load(
                 DatasetSource(path: ModelResolution.absolutePathForRequest(path), kind: .inputs, format: format, options: options))
         }

@@ -28,16 +28,20 @@ enum StoreMethods {
         } else {
             let pathField = try params.required("path")
             let path = try pathField.nonEmptyString()
+            // Checked whatever the path names, so a mistake is never hidden by a builtin.
+            let format = try params.child("format").map {
+                TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))!
+            }
+            let options = try parseOptions(params.child("options")) { try TeacherOptions(json: $0) }
             if let builtin = Builtin.teacher(path) {
+                for key in ["format", "options"] {
+                    if let given = params.child(key) { throw given.fail("a builtin teacher has no \(key); give only its path") }
+                }
                 entry = try storeCall {
                     try registry.addTeacher(
                         name: name, outputs: builtin.outputs, ids: builtin.ids, vocabulary: builtin.labels, replace: replace)
                 }
             } else {
-                let format = try params.child("format").map {
-                    TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))!
-                }
-                let options = try parseOptions(params.child("options")) { try TeacherOptions(json: $0) }
                 let source = TeacherSource(path: path, format: format, options: options)
                 entry = try storeCall {
                     try registry.loadTeacher(
@@ -92,7 +96,16 @@ enum StoreMethods {
             entry = try storeCall(wantTeacher: false) { try registry.addDataset(name: name, inputs: records, replace: replace) }
         } else {
             let path = try params.required("path").nonEmptyString()
+            // Checked whatever the path names, so a mistake is never hidden by a builtin.
+            let kind = DatasetKind(rawValue: try params.child("kind")?.oneOf(DatasetKind.allCases.map(\.rawValue)) ?? "paired")!
+            let format = try params.child("format").map {
+                DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))!
+            }
+            let options = try parseOptions(params.child("options")) { try DatasetOptions(json: $0) }
             if let builtin = Builtin.dataset(path) {
+                for key in ["format", "options"] {
+                    if let given = params.child(key) { throw given.fail("a builtin dataset has no \(key); give only its path") }
+                }
                 entry = try storeCall(wantTeacher: false) {
                     switch builtin {
                     case .paired(let examples): return try registry.addDataset(name: name, examples: examples, replace: replace)
@@ -100,11 +113,6 @@ enum StoreMethods {
                     }
                 }
             } else {
-                let kind = DatasetKind(rawValue: try params.child("kind")?.oneOf(DatasetKind.allCases.map(\.rawValue)) ?? "paired")!
-                let format = try params.child("format").map {
-                    DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))!
-                }
-                let options = try parseOptions(params.child("options")) { try DatasetOptions(json: $0) }
                 let source = DatasetSource(path: path, kind: kind, format: format, options: options)
                 context.report(0, "reading")
                 entry = try storeCall(wantTeacher: false) {
