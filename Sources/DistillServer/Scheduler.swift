@@ -52,12 +52,19 @@ final class RequestScheduler: @unchecked Sendable {
         pump()
     }
 
-    /// Blocks until every submitted item has finished.
-    func waitUntilIdle() {
+    /// Blocks until every submitted item has finished, or until `deadline`; true
+    /// when everything has finished.
+    func waitUntilIdle(before deadline: Date) -> Bool {
         condition.lock()
-        while head < pending.count || runningReads > 0 || runningUpdate { condition.wait() }
-        condition.unlock()
+        defer { condition.unlock() }
+        while isBusy {
+            if !condition.wait(until: deadline) { return !isBusy }
+        }
+        return true
     }
+
+    /// Call with `condition` locked.
+    private var isBusy: Bool { head < pending.count || runningReads > 0 || runningUpdate }
 
     /// Starts whatever may start. One thread pumps at a time; a `finished` that
     /// arrives meanwhile is seen by the pumping thread's next look at the queue.

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import DistillJSON
 import DistillProtocol
 import DistillTransport
@@ -39,6 +40,11 @@ public final class Session: @unchecked Sendable {
 
     var isShutDown: Bool { lock.withLock { shutdownSeen } }
 
+    private func cancel(_ request: InFlight) {
+        request.token.cancel()
+        if let abandon = lock.withLock({ request.abandon }) { abandon() }
+    }
+
     // MARK: - Reading
 
     func run() -> Session.Ending {
@@ -66,7 +72,17 @@ public final class Session: @unchecked Sendable {
         // Requests (and editor notifications) already read finish and answer before
         // the session ends, so a script that pipes its requests and then `exit` gets
         // every reply and every diagnostic.
-        scheduler.waitUntilIdle()
+        // A peer that hung up entirely (not one that only closed its sending side)
+        // reads no reply: what it left in flight is cancelled rather than computed
+        // for nobody.
+        var cancelledForHangUp = false
+        while !scheduler.waitUntilIdle(before: Date(timeIntervalSinceNow: 0.1)) {
+            guard !cancelledForHangUp, connection.peerHasGone else { continue }
+            cancelledForHangUp = true
+            let requests = lock.withLock { Array(inFlight.values) }
+            server.log(.info, "the client hung up: cancelling its \(requests.count) request(s) in flight")
+            requests.forEach(cancel)
+        }
         server.log.subscribe(connection, level: nil)
         connection.finishWriting()
         return ending
@@ -143,9 +159,8 @@ public final class Session: @unchecked Sendable {
                 return nil
             }
             let request = lock.withLock { inFlight[id] }
-            request?.token.cancel()
             server.log(.debug, request == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
-            if let abandon = lock.withLock({ request?.abandon }) { abandon() }
+            if let request { cancel(request) }
             return nil
         case _ where EditorSync.notifications.contains(method):
             editor.handle(method, params)

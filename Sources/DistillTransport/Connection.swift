@@ -82,6 +82,15 @@ public final class Connection: @unchecked Sendable {
         return true
     }
 
+    /// True once the peer can read nothing more: a write to it failed, or its end
+    /// reports a hang-up (a socket peer that closed both directions, a pipe whose
+    /// reader is gone). A peer that only shut down its sending side has not gone.
+    public var peerHasGone: Bool {
+        if isClosed { return true }
+        var p = pollfd(fd: output, events: Int16(POLLOUT), revents: 0)
+        return poll(&p, 1, 0) == 1 && (p.revents & Int16(POLLHUP | POLLERR)) != 0
+    }
+
     public var isClosed: Bool {
         outbox.lock()
         defer { outbox.unlock() }

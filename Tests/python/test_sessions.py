@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import wait_for
+from distilld.client import encode_array
 from stalled_fs import StalledFS
 
 LOADS = 70  # more sessions than the worker threads a shared pool has (about 64)
@@ -300,3 +301,52 @@ def test_a_load_stalled_on_its_file_is_cancelled_at_once_and_its_late_result_dis
     names = [t["name"] for t in other.call("teacher/list", id="l", timeout=3)["result"]["teachers"]]
     assert names == ["kept"], "a cancelled load was committed when its file answered"
     assert a.receive(0.2) is None, "a cancelled load was answered twice"
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process, from /proc (clock ticks converted)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def long_explain():
+    """Seconds of work: every row of a 64 x 32000 pair with a 256-point temperature sweep."""
+    rng = np.random.default_rng(3)
+    # The binary form, so the request is parsed in milliseconds and the time is the analysis's.
+    z = [encode_array(rng.standard_normal((64, 1, 32000)).astype(np.float32)) for _ in range(2)]
+    return {"teacher": {"logits": z[0]}, "students": {"A": {"logits": z[1]}},
+            "temperatures": list(np.geomspace(1e-2, 1e2, 256)), "charts": False}
+
+
+def test_work_of_a_client_that_hung_up_is_cancelled(daemon):
+    """A client that closes its connection in the middle of a long request reads no reply: the
+    work is cancelled instead of keeping a core busy for nobody (it went on for as long as the
+    analysis took, and for ever with the extreme temperatures that once hung explain)."""
+    path, proc = daemon
+    params = long_explain()
+    s = Session(path)
+    s.send({"jsonrpc": "2.0", "id": 1, "method": "distill/explain", "params": params})
+    time.sleep(1.0)  # parsed and running
+    busy_from = cpu_seconds(proc.pid)
+    time.sleep(0.5)
+    assert cpu_seconds(proc.pid) - busy_from > 0.3, "the explanation should be running"
+    s.close()
+    time.sleep(0.5)  # the hang-up is seen within about 0.1 s and the sweep polls the token
+    quiet_from = cpu_seconds(proc.pid)
+    time.sleep(1.0)
+    assert cpu_seconds(proc.pid) - quiet_from < 0.15, "work went on after the client hung up"
+    assert Session(path).call("distilld/ping", {"payload": "x"}, id="p")["result"]["payload"] == "x"
+
+
+def test_a_client_that_only_stops_sending_still_gets_its_reply(daemon):
+    """Half-closing (shutdown of the sending side, as scripts that pipe their requests do) is not
+    hanging up: the request runs to the end and is answered."""
+    path, _ = daemon
+    s = Session(path)
+    s.send({"jsonrpc": "2.0", "id": 1, "method": "distill/explain",
+            "params": {"teacher": {"probs": [[0.7, 0.2, 0.1]]}, "students": {"A": {"probs": [[0.6, 0.3, 0.1]]}},
+                       "temperatures": list(np.geomspace(1e-2, 1e2, 256))}})
+    s.sock.shutdown(socket.SHUT_WR)
+    reply = s.reply(1, timeout=30)
+    assert reply is not None and "result" in reply, reply
