@@ -1,8 +1,8 @@
 import Dispatch
-import Foundation
 import DistillJSON
 import DistillProtocol
 import DistillTransport
+import Foundation
 
 /// One client connection: its lifecycle, its requests in flight, their order.
 public final class Session: @unchecked Sendable {
