@@ -6,7 +6,8 @@ RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin neovim
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
 
-.PHONY: all deps build release test swift-test swift-test-avx2 python-test soak demo bench lint clean
+.PHONY: all deps build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
+	demo bench lint clean
 
 all: build
 
@@ -40,7 +41,20 @@ swift-test-avx2: deps
 python-test: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
-test: lint swift-test swift-test-avx2 python-test
+## The Swift tests again under ThreadSanitizer, then AddressSanitizer (with LeakSanitizer),
+## each a debug build in its own scratch path. Any report fails the run: the sanitizers
+## exit non-zero. Tests/sanitizers/lsan.supp names the one leak that is XCTest's, not ours.
+sanitize: sanitize-thread sanitize-address
+
+sanitize-thread: deps
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $$TSAN_OPTIONS" \
+	  $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+sanitize-address: deps
+	LSAN_OPTIONS="suppressions=$(abspath Tests/sanitizers/lsan.supp) $$LSAN_OPTIONS" \
+	  $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+test: lint swift-test swift-test-avx2 python-test sanitize
 
 ## The soak alone, longer than the 20 s `make test` gives it (Tests/python/test_soak.py).
 soak: release
@@ -63,4 +77,4 @@ lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-tsan .build-asan

@@ -1,6 +1,13 @@
 import Dispatch
 import DistillTensor
-import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Scores a student against a teacher over all N×T positions, in parallel.
 public enum LossScorer {
@@ -27,6 +34,12 @@ public enum LossScorer {
 
 /// Rows are handed out in chunks from a shared counter, one worker per core,
 /// so each worker allocates its scratch buffers exactly once.
+///
+/// The counters sit behind a pthread mutex rather than Synchronization's `Mutex`:
+/// on Linux a contended `Mutex` waits with FUTEX_LOCK_PI inside the Swift runtime,
+/// where ThreadSanitizer cannot see the hand-over, so `make sanitize` reported
+/// every contended access to these counters (and to the caller's progress state)
+/// as a race.
 private final class RunState: @unchecked Sendable {
     struct Shared {
         var nextChunk = 0
@@ -34,7 +47,21 @@ private final class RunState: @unchecked Sendable {
         var cancelled = false
         var error: (row: Int, error: Error)?
     }
-    let shared = Mutex(Shared())
+    private var shared = Shared()
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: (inout Shared) throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&shared)
+    }
 }
 
 /// Output columns written by workers at disjoint row indices.
@@ -270,10 +297,10 @@ struct ScorePlan: @unchecked Sendable {
                 expStoreLength: needsStore && !(teacher?.isTopK ?? true) && !student.isTopK ? vocab : 0)
             while true {
                 if isCancelled() {
-                    state.shared.withLock { $0.cancelled = true }
+                    state.withLock { $0.cancelled = true }
                     return
                 }
-                let chunk = state.shared.withLock { s -> Int in
+                let chunk = state.withLock { s -> Int in
                     if s.cancelled || s.error != nil { return -1 }
                     let c = s.nextChunk
                     s.nextChunk += 1
@@ -295,19 +322,19 @@ struct ScorePlan: @unchecked Sendable {
                         cols.tailT[r] = out.teacherTail
                         cols.tailS[r] = out.studentTail
                     } catch {
-                        state.shared.withLock { s in
+                        state.withLock { s in
                             if s.error == nil || s.error!.row > r { s.error = (r, error) }
                         }
                         return
                     }
                 }
-                state.shared.withLock { s in
+                state.withLock { s in
                     s.rowsDone += end - start
                     progress(Double(s.rowsDone) / Double(rows))
                 }
             }
         }
-        let final = state.shared.withLock { $0 }
+        let final = state.withLock { $0 }
         if let e = final.error { throw e.error }
         if final.cancelled && final.rowsDone < rows { throw CancellationError() }
         return assemble(cols, rows: rows)

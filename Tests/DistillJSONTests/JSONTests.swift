@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+import Synchronization
 import Testing
 
 @testable import DistillJSON
@@ -172,5 +175,47 @@ struct ParseMemoryEstimateTests {
     @Test func punctuationInsideStringsIsNotCounted() {
         let plain = estimate(#"["aaaaaaaa"]"#)
         #expect(estimate(#"["a,:[{\"a"]"#) == plain)
+    }
+}
+
+/// One value read from several threads at once, as `JSON` promises is safe: each
+/// thread reads its own wrapper and drops it, the last one freeing the value on
+/// whichever thread that is. Under `make sanitize` a reference-count slip is a
+/// use-after-free (AddressSanitizer) and an unordered free a race (ThreadSanitizer).
+struct JSONThreadingTests {
+    /// Per-thread slots, so each thread drops its own wrapper without touching another's.
+    /// NSLock, not Synchronization's Mutex: a contended Mutex waits in the kernel
+    /// (FUTEX_LOCK_PI, in the uninstrumented Swift runtime), so ThreadSanitizer
+    /// would not see the hand-over and would report the slots themselves.
+    final class Slots: @unchecked Sendable {
+        private let lock = NSLock()
+        private var values: [JSON?]
+        init(_ values: [JSON]) { self.values = values }
+        func take(_ i: Int) -> JSON? {
+            lock.withLock {
+                defer { values[i] = nil }
+                return values[i]
+            }
+        }
+    }
+
+    @Test func lastReleaseOnAnotherThreadAfterReads() throws {
+        for _ in 0..<200 {
+            // Four wrappers of one array, whose parent is already gone.
+            let slots = try { () throws -> Slots in
+                let parent = try JSON.parse(#"{"a":[1,2,3]}"#)
+                return Slots((0..<4).map { _ in parent["a"]! })
+            }()
+            let seen = Atomic<Int>(0)
+            let arrived = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: 4) { i in
+                guard let a = slots.take(i) else { return }
+                // Every thread holds its wrapper before any lets go (relaxed: no ordering of its own).
+                arrived.add(1, ordering: .relaxed)
+                while arrived.load(ordering: .relaxed) < 2 {}
+                if a.kind == .array && a.count == 3 && a[2]?.intValue == 3 { seen.add(1, ordering: .relaxed) }
+            }
+            #expect(seen.load(ordering: .relaxed) == 4)
+        }
     }
 }

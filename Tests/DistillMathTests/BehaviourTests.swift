@@ -278,6 +278,26 @@ import Testing
     }
 }
 
+/// Progress is serialised by the scorer's own lock, so a plain array can collect it
+/// from several workers. A slow callback makes the other workers wait on that lock:
+/// under ThreadSanitizer (`make sanitize`) the lock must be one the sanitizer sees.
+@Suite struct ContendedProgressTests {
+    @Test func slowProgressFromSeveralWorkers() throws {
+        let rows = 512, v = 256  // 131072 values: enough for more than one worker
+        let t = dense(makeLogits(rows: rows, v: v, scale: 1, seed: 3), n: rows, t: 1, v: v)
+        let s = dense(makeLogits(rows: rows, v: v, scale: 1, seed: 4), n: rows, t: 1, v: v)
+        var fractions: [Double] = []
+        let result = try LossScorer.score(
+            teacher: t, student: s, config: LossConfig(name: .forwardKL),
+            progress: { f in
+                fractions.append(f)
+                usleep(2000)
+            })
+        #expect(result.aggregate!.isFinite)
+        #expect(fractions.count == 64 && fractions == fractions.sorted() && fractions.last == 1)
+    }
+}
+
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
