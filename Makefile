@@ -6,7 +6,7 @@ RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
 
-.PHONY: all deps build release test swift-test swift-test-avx2 python-test demo bench lint clean
+.PHONY: all deps build release test swift-test swift-test-avx2 python-test fuzz-build fuzz-smoke fuzz demo bench lint clean
 
 all: build
 
@@ -40,7 +40,21 @@ swift-test-avx2: deps
 python-test: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
-test: lint swift-test swift-test-avx2 python-test
+test: lint swift-test swift-test-avx2 python-test fuzz-smoke
+
+## libFuzzer targets (Fuzz/, README "Fuzzing"), built with -sanitize=fuzzer,address into .build-fuzz.
+fuzz-build: deps
+	SWIFT=$(SWIFT) Fuzz/fuzz.sh build
+
+## Each fuzz target on its committed corpus, a minute in all: a crash on a known input fails.
+fuzz-smoke: deps
+	SWIFT=$(SWIFT) Fuzz/fuzz.sh smoke 60
+
+## A long run of one target: make fuzz FUZZ_TARGET=FuzzNpy FUZZ_RUNS=1000000
+FUZZ_TARGET ?= FuzzDispatch
+FUZZ_RUNS ?= 1000000
+fuzz: fuzz-build
+	Fuzz/fuzz.sh run $(FUZZ_TARGET) $(FUZZ_RUNS)
 
 demo: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh
@@ -56,7 +70,7 @@ bench: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_store_score.py
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Package.swift
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz
