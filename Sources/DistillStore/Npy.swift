@@ -96,7 +96,13 @@ public struct NpyArray: @unchecked Sendable {
         }
         let dataStart = headerStart + headerLength
         var count = dtype.byteWidth
-        for d in shape { count = count.multipliedReportingOverflow(by: d).partialValue }
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else {
+                throw fileError(.malformedHeader, path, "the shape \(shape) × \(descr) is too large to address")
+            }
+            count = product
+        }
         guard count <= size - dataStart else {
             throw fileError(
                 .truncated, path, numbers: ["expected": count, "actual": size - dataStart],
@@ -145,6 +151,10 @@ enum PyLiteralParser {
     struct Parser {
         let bytes: [UInt8]
         var i = 0
+        /// Containers open around the current value; bounded so that a hostile header
+        /// cannot exhaust the stack (a real header nests two deep).
+        var depth = 0
+        static let maxDepth = 64
 
         mutating func skipSpace() {
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x09 || bytes[i] == 0x0D { i += 1 }
@@ -155,6 +165,12 @@ enum PyLiteralParser {
         mutating func value() throws -> PyLiteral {
             skipSpace()
             guard i < bytes.count else { throw fail("unexpected end") }
+            let opens = bytes[i] == UInt8(ascii: "{") || bytes[i] == UInt8(ascii: "(") || bytes[i] == UInt8(ascii: "[")
+            if opens {
+                guard depth < Self.maxDepth else { throw fail("containers nested more than \(Self.maxDepth) deep") }
+                depth += 1
+            }
+            defer { if opens { depth -= 1 } }
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 i += 1
