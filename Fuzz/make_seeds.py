@@ -4,6 +4,8 @@ Each seed is a valid (or nearly valid) input, so that libFuzzer starts deep in t
 reader instead of at its first check. The first byte of most seeds is the target's
 control byte (which reader, which options): see each target's source.
 Run: python3 Fuzz/make_seeds.py   (needs numpy; the files are committed).
+Files named finding-* are inputs that crashed a target (README, "Fuzzing"); they are
+kept by hand, not written here, so that fuzz-smoke replays them.
 """
 import base64
 import io
