@@ -7,7 +7,7 @@ APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin neovim
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
 
 .PHONY: all deps build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
-	demo bench lint clean
+	fuzz-build fuzz-smoke fuzz demo bench lint clean
 
 all: build
 
@@ -54,11 +54,25 @@ sanitize-address: deps
 	LSAN_OPTIONS="suppressions=$(abspath Tests/sanitizers/lsan.supp) $$LSAN_OPTIONS" \
 	  $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
-test: lint swift-test swift-test-avx2 python-test sanitize
+test: lint swift-test swift-test-avx2 python-test fuzz-smoke sanitize
 
 ## The soak alone, longer than the 20 s `make test` gives it (Tests/python/test_soak.py).
 soak: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) DISTILLD_SOAK_SECONDS=$${DISTILLD_SOAK_SECONDS:-60} $(PYTHON) -m pytest -q -s Tests/python/test_soak.py
+
+## libFuzzer targets (Fuzz/, README "Fuzzing"), built with -sanitize=fuzzer,address into .build-fuzz.
+fuzz-build: deps
+	SWIFT=$(SWIFT) Fuzz/fuzz.sh build
+
+## Each fuzz target on its committed corpus, a minute in all: a crash on a known input fails.
+fuzz-smoke: deps
+	SWIFT=$(SWIFT) Fuzz/fuzz.sh smoke 60
+
+## A long run of one target: make fuzz FUZZ_TARGET=FuzzNpy FUZZ_RUNS=1000000
+FUZZ_TARGET ?= FuzzDispatch
+FUZZ_RUNS ?= 1000000
+fuzz: fuzz-build
+	Fuzz/fuzz.sh run $(FUZZ_TARGET) $(FUZZ_RUNS)
 
 demo: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh
@@ -74,7 +88,7 @@ bench: release
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_store_score.py
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Package.swift
 
 clean:
-	rm -rf .build .build-tsan .build-asan
+	rm -rf .build .build-tsan .build-asan .build-fuzz

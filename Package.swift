@@ -104,3 +104,25 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+/// Coverage-guided fuzz targets (Fuzz/README section in README.md, `make fuzz`): declared only
+/// when `DISTILLD_FUZZ=1`, so the ordinary build and test never compile them. They are built
+/// with `-sanitize=fuzzer,address` into their own scratch directory (.build-fuzz).
+if environment["DISTILLD_FUZZ"] != nil {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzFraming", ["DistillTransport"]),
+        ("FuzzDispatch", ["DistillServer", "DistillTransport", "DistillJSON"]),
+        ("FuzzArrays", ["DistillServer", "DistillProtocol", "DistillJSON"]),
+        ("FuzzSafetensors", ["DistillStore", "DistillTensor"]),
+        ("FuzzNpy", ["DistillStore", "DistillTensor"]),
+        ("FuzzDatasets", ["DistillStore", "DistillTensor"]),
+        ("FuzzVocabulary", ["DistillStore"]),
+    ]
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Targets/FuzzSupport"))
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: name, dependencies: dependencies + ["FuzzSupport"], path: "Fuzz/Targets/\(name)",
+                swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

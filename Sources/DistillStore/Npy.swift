@@ -148,6 +148,10 @@ enum PyLiteralParser {
     struct Parser {
         let bytes: [UInt8]
         var i = 0
+        /// Containers open around the current value; bounded so that a hostile header
+        /// cannot exhaust the stack (a real header nests two deep).
+        var depth = 0
+        static let maxDepth = 64
 
         mutating func skipSpace() {
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x09 || bytes[i] == 0x0D { i += 1 }
@@ -158,6 +162,12 @@ enum PyLiteralParser {
         mutating func value() throws -> PyLiteral {
             skipSpace()
             guard i < bytes.count else { throw fail("unexpected end") }
+            let opens = bytes[i] == UInt8(ascii: "{") || bytes[i] == UInt8(ascii: "(") || bytes[i] == UInt8(ascii: "[")
+            if opens {
+                guard depth < Self.maxDepth else { throw fail("containers nested more than \(Self.maxDepth) deep") }
+                depth += 1
+            }
+            defer { if opens { depth -= 1 } }
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 i += 1

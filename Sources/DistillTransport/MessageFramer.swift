@@ -169,12 +169,15 @@ public struct MessageFramer: Sendable {
             }
             return false
         }
+        // The limit counts the bytes before "\n", blanks and "\r" included, as the check above
+        // must while the line is still arriving: a line is refused whatever its pieces.
+        let length = newline - start
         let line = trimLine(buffer[start..<newline])
         start = newline + 1
-        if line.count > maxMessageBytes {
+        if length > maxMessageBytes {
             events.append(
                 .error(
-                    FramingError(kind: .tooLarge, message: "line of \(line.count) bytes exceeds the \(maxMessageBytes)-byte message limit"))
+                    FramingError(kind: .tooLarge, message: "line of \(length) bytes exceeds the \(maxMessageBytes)-byte message limit"))
             )
         } else if !line.isEmpty {
             events.append(.message(Array(line)))

@@ -119,6 +119,18 @@ struct LineFramingTests {
         #expect(messages(events) == ["{}"])
     }
 
+    /// Found by fuzzing (FuzzFraming): a line of exactly the limit followed by "\r\n" was
+    /// refused when it arrived in pieces (the bytes buffered before the newline, "\r"
+    /// included, passed the limit) but delivered when it arrived whole (its trimmed length
+    /// did not). The limit counts the line's bytes before "\n", however the line arrives.
+    @Test func lineLimitDoesNotDependOnHowTheLineArrives() {
+        for piece in [1, 3, Int.max] {
+            let events = frames("{\"a\":12}\r\n  {}  \n", piece: piece, max: 8)
+            #expect(errors(events).map(\.kind) == [.tooLarge], "piece \(piece)")
+            #expect(messages(events) == ["{}"], "piece \(piece)")
+        }
+    }
+
     @Test func lineFramingAppendsANewline() {
         #expect(MessageFramer.frame(Array("{}".utf8), as: .lines) == Array("{}\n".utf8))
     }

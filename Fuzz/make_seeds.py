@@ -1,0 +1,177 @@
+"""Writes the committed seed corpora of the fuzz targets (Fuzz/Corpus/<Target>/).
+
+Each seed is a valid (or nearly valid) input, so that libFuzzer starts deep in the
+reader instead of at its first check. The first byte of most seeds is the target's
+control byte (which reader, which options): see each target's source.
+Run: python3 Fuzz/make_seeds.py   (needs numpy; the files are committed).
+Files named finding-* are inputs that crashed a target (README, "Fuzzing"); they are
+kept by hand, not written here, so that fuzz-smoke replays them.
+"""
+import base64
+import io
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def safetensors(tensors, metadata=None):
+    header, blob = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(raw)]}
+        blob += raw
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+def npy(array, version=(1, 0)):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, version=version)
+    return buf.getvalue()
+
+
+def rpc(id, method, params=None):
+    m = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params is not None:
+        m["params"] = params
+    return json.dumps(m, separators=(",", ":"))
+
+
+def main():
+    f32 = lambda a: np.asarray(a, dtype="<f4").tobytes()
+
+    # Framing: control byte (framing, limit, piece size) + stream.
+    body = rpc(1, "distilld/ping", {"payload": "hi"})
+    framed = "Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    put("FuzzFraming", "content-length", b"\x7c" + framed.encode() * 2)
+    put("FuzzFraming", "content-type", b"\x5d" + ("Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{}"
+                                                 "Content-Length: 2\r\nContent-Type: text/x; charset=latin1\r\n\r\n[]").encode())
+    put("FuzzFraming", "junk-header", b"\x3d" + b"Bogus\r\nContent-Length: 2\r\n\r\n{}\n\nContent-Length: x\r\n\r\nContent-Length: 1\n\n1")
+    put("FuzzFraming", "lines", b"\x7e" + ("%s\n\r\n  %s  \r\n" % (body, body)).encode())
+    put("FuzzFraming", "lines-too-long", b"\x12" + b'{"a":"0123456789"}\n{}\n[1]')
+
+    # Dispatch: one client's stream (lines or Content-Length), paths relative to the fixtures.
+    ids = iter(range(1, 1000))
+    requests = [
+        ("initialize", {"initializationOptions": {"logMessages": "off"}}),
+        ("distilld/ping", {"payload": [1, "x", None]}),
+        ("distilld/status", None),
+        ("distilld/stop", None),
+        ("teacher/load", {"name": "t", "path": "t.safetensors", "options": {"vocabulary": "vocab.json"}}),
+        ("teacher/load", {"name": "u", "data": {"probs": [[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]]}}),
+        ("teacher/list", None),
+        ("teacher/info", {"name": "t"}),
+        ("dataset/load", {"name": "d", "path": "p.jsonl"}),
+        ("dataset/load", {"name": "c", "path": "p.csv", "format": "csv", "replace": True}),
+        ("dataset/load", {"name": "i", "path": "in.txt", "kind": "inputs"}),
+        ("dataset/list", None),
+        ("dataset/info", {"name": "d"}),
+        ("dataset/examples", {"name": "d", "offset": 0, "limit": 1}),
+        ("distill/score", {"teacher": {"probs": [[0.7, 0.2, 0.1]]},
+                           "students": {"A": {"probs": [[0.6, 0.3, 0.1]]}, "B": {"logits": [[1, 0, -1]]}},
+                           "loss": {"name": "forward_kl", "temperature": 2}, "worst": 1, "perExample": True}),
+        ("distill/score", {"teacher": "t", "students": {"s": {"logits": [[1, 2, 3], [0, 0, 1]]}}, "dataset": "d"}),
+        ("distill/score", {"teacher": {"topk": {"indices": [[0, 2]], "values": [[-0.1, -2.5]], "vocab": 3}},
+                           "students": {"s": {"logprobs": [[-1.2, -1.0, -1.1]]}}}),
+        ("distill/score", {"teacher": {"logits": {"dtype": "float32", "shape": [1, 3],
+                                                  "data": base64.b64encode(f32([1, 2, 3])).decode()}},
+                           "students": {"s": {"logits": [[3, 2, 1]]}}, "loss": {"name": "js"}}),
+        ("distill/sequence", {"labels": ["A", "B", "C"], "teacher": [0.8, 0.15, 0.05],
+                              "students": {"S1": [0.6, 0.3, 0.1], "S2": [0.6, 0.1, 0.3]}}),
+        ("distill/diagnose", {"dataset": "d", "inputs": ["The cat sat.", "It rained all day long.", "?"]}),
+        ("distill/diagnose", {"dataset": "d", "inputs": {"path": "in.txt", "format": "txt"}, "nearThreshold": 0.5}),
+        ("distill/explain", {"teacher": {"probs": [[0.7, 0.2, 0.1]]},
+                             "students": {"A": {"probs": [[0.6, 0.3, 0.1]]}}, "labels": ["a", "b", "c"],
+                             "temperatures": [0.5, 1, 2], "topK": 2}),
+        ("teacher/unload", {"name": "t"}),
+        ("dataset/unload", {"name": "d"}),
+        ("shutdown", None),
+    ]
+    lines = [rpc(next(ids), m, p) for m, p in requests]
+    notes = [
+        json.dumps({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
+        json.dumps({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 3}}),
+        json.dumps({"jsonrpc": "2.0", "method": "$/setTrace", "params": {"value": "verbose"}}),
+        json.dumps({"jsonrpc": "2.0", "method": "textDocument/didOpen",
+                    "params": {"textDocument": {"uri": "file:p.jsonl", "version": 1, "text": '{"id":"a","full":"x","simplified":"x"}\n'}}}),
+        json.dumps({"jsonrpc": "2.0", "method": "exit"}),
+    ]
+    for i, line in enumerate(lines):
+        put("FuzzDispatch", "req-%02d" % i, lines[0] + "\n" + line + "\n")
+    put("FuzzDispatch", "session", "\n".join(lines[:4] + notes[:3] + [lines[8], notes[3]] + lines[20:] + notes[4:]) + "\n")
+    batch = "[" + ",".join(lines[1:3] + [notes[0], '{"jsonrpc":"2.0","id":9}', "1"]) + "]"
+    put("FuzzDispatch", "batch", batch + "\n[]\n{\n")
+    put("FuzzDispatch", "framed", "".join("Content-Length: %d\r\n\r\n%s" % (len(l), l) for l in lines[:2] + [lines[14]]))
+
+    # Binary arrays: control byte (mode, rank, integers) + JSON or base64.
+    def arr(dtype, shape, raw):
+        return json.dumps({"dtype": dtype, "shape": shape, "data": base64.b64encode(raw).decode()})
+    put("FuzzArrays", "f32", b"\x06" + arr("float32", [2, 2], f32([1, 2, 3, 4])).encode())
+    put("FuzzArrays", "f16", b"\x04" + arr("float16", [3], np.asarray([1, 2, 3], "<f2").tobytes()).encode())
+    put("FuzzArrays", "i64", b"\x0c" + arr("int64", [1, 2], np.asarray([5, 7], "<i8").tobytes()).encode())
+    put("FuzzArrays", "bf16", b"\x02" + arr("bfloat16", [1, 1, 1], b"\x80\x3f").encode())
+    put("FuzzArrays", "nested", b"\x04[[1,2.5,-3e2],[0,1,2]]")
+    put("FuzzArrays", "nested-int", b"\x0c[[[1,2],[3,4]]]")
+    put("FuzzArrays", "base64", b"\x01" + base64.b64encode(b"distilld!!"))
+
+    # safetensors: control byte (teacher options) + file.
+    logits = np.arange(12, dtype="<f4").reshape(2, 2, 3) / 4
+    put("FuzzSafetensors", "dense", b"\x00" + safetensors(
+        {"logits": ("F32", [2, 2, 3], logits.tobytes()), "mask": ("U8", [2, 2], bytes([1, 1, 1, 0]))},
+        {"ids": '["a","b"]', "vocab": '["x","y","z"]'}))
+    put("FuzzSafetensors", "f16-lengths", b"\x03" + safetensors(
+        {"logprobs": ("F16", [2, 3], np.log(np.full((2, 3), 1 / 3)).astype("<f2").tobytes()),
+         "lengths": ("I64", [2], np.asarray([1, 0], "<i8").tobytes())}))
+    put("FuzzSafetensors", "topk", b"\x08" + safetensors(
+        {"topk_indices": ("I32", [2, 2], np.asarray([[0, 3], [1, 2]], "<i4").tobytes()),
+         "topk_probs": ("F32", [2, 2], f32([[0.6, 0.3], [0.5, 0.4]]))}, {"vocab_size": "4"}))
+    put("FuzzSafetensors", "bf16-bool", b"\x05" + safetensors(
+        {"probs": ("BF16", [1, 2], b"\x00\x3f\x00\x3f"), "mask": ("BOOL", [1, 1], b"\x01"), "extra": ("F8_E4M3", [1], b"\x00")}))
+
+    # npy: control byte + file.
+    put("FuzzNpy", "v1-f4", b"\x01" + npy(np.arange(6, dtype="<f4").reshape(2, 3)))
+    put("FuzzNpy", "v2-f2", b"\x02" + npy(np.ones((1, 2, 2), "<f2") / 4, (2, 0)))
+    put("FuzzNpy", "v3-f8", b"\x03" + npy(np.zeros((2, 2), "<f8"), (3, 0)))
+    put("FuzzNpy", "i8", b"\x00" + npy(np.arange(4, dtype="<i8")))
+    put("FuzzNpy", "b1", b"\x00" + npy(np.asarray([[True, False]])))
+
+    # Datasets: control byte (reader, options) + file.
+    paired = '{"id":"a","full":"The cat sat on the mat.","simplified":"The cat sat.","target":"t","label":"x"}\n' \
+             '{"full":"It rained.","simplified":"Rain.","label":3}\r\n\n'
+    put("FuzzDatasets", "paired-jsonl", b"\x00" + paired.encode())
+    put("FuzzDatasets", "paired-csv", b"\x01" + b'id,full,simplified,target,label\r\na,"One, ""two""",One,,1\nb,"multi\nline",x,y,z\n')
+    put("FuzzDatasets", "paired-tsv", b"\x81" + b"full\tsimplified\nA\tB\n")
+    put("FuzzDatasets", "renamed-jsonl", b"\x40" + b'{"k":1,"f":"x","s":"y"}\n')
+    put("FuzzDatasets", "inputs-jsonl", b"\x02" + b'{"input":"one"}\n{"input":"two"}\n')
+    put("FuzzDatasets", "inputs-csv", b"\x03" + b'input\n"a,b"\nc\n')
+    put("FuzzDatasets", "inputs-json", b"\x04" + b'[\n "one",\n "two \\" ] ,"\n]')
+    put("FuzzDatasets", "lenient", b"\x05" + (paired + '{"id":"a","full":"x","simplified":"y"}\nnot json\n').encode())
+    put("FuzzDatasets", "teacher-jsonl", b"\x06" + b'{"id":"a","logits":[[1,2,3]]}\n{"id":"b","logits":[[0,0,1]]}\n')
+    put("FuzzDatasets", "teacher-topk", b"\x0e" + b'{"id":"a","topk":{"indices":[[0,2]],"values":[[-0.1,-2.5]],"vocab":3}}\n')
+    put("FuzzDatasets", "inputs-txt", b"\x07" + b"one\n\n  \ntwo\r\n")
+
+    # Vocabulary: control byte (file name .json or .txt) + file.
+    put("FuzzVocabulary", "list", b"\x00" + b'["<pad>","the",["cat",-1.5]]')
+    put("FuzzVocabulary", "tokenizer", b"\x00" + json.dumps({"model": {"vocab": {"a": 0, "b": 2}},
+                                                              "added_tokens": [{"id": 5, "content": "<eos>"}]}).encode())
+    put("FuzzVocabulary", "unigram", b"\x00" + json.dumps({"model": {"vocab": [["a", -1.0], ["b", -2.0]]}}).encode())
+    put("FuzzVocabulary", "map", b"\x00" + b'{"x":1,"y":0}')
+    put("FuzzVocabulary", "text", b"\x01" + b"[PAD]\nthe\ncat\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
