@@ -122,7 +122,10 @@ public enum UnixSocket {
     /// Binds and listens. The directory must pass `checkDirectoryIsSafe`. Only a
     /// stale socket (nobody answering) is replaced; a live one is an error (another
     /// daemon owns it), and so is anything that is not a socket (a file, a symlink).
-    public static func listen(path: String, backlog: Int32 = 64) throws -> Int32 {
+    /// The backlog is large (the kernel caps it at `net.core.somaxconn`): a burst of
+    /// clients, such as a notebook's workers starting together, must queue rather than
+    /// get EAGAIN, which is what a full backlog gives a non-blocking or timed connect.
+    public static func listen(path: String, backlog: Int32 = 4096) throws -> Int32 {
         try checkDirectoryIsSafe(directory(of: path))
         var st = stat()
         if lstat(path, &st) == 0 {
