@@ -37,19 +37,8 @@ public enum UnixSocket {
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw SystemError("mkdir", detail: directory)
         }
-        var st = stat()
-        guard lstat(directory, &st) == 0 else { throw SystemError("lstat", detail: directory) }
-        guard (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw SystemError("socket directory", code: ENOTDIR, detail: directory)
-        }
-        guard st.st_uid == getuid() else {
-            throw SystemError("socket directory", code: EPERM, detail: "\(directory) is owned by uid \(st.st_uid), not \(getuid())")
-        }
-        if st.st_mode & 0o077 != 0 {
-            throw SystemError(
-                "socket directory", code: EPERM,
-                detail: "\(directory) is accessible to other users (mode \(String(st.st_mode & 0o777, radix: 8)))")
-        }
+        // lstat: the per-user directory itself must not be a link someone else planted.
+        try checkDirectory(directory, followingLinks: false, refusing: 0o077, "accessible to")
     }
 
     private static func address(_ path: String) throws -> sockaddr_un {
@@ -71,18 +60,28 @@ public enum UnixSocket {
     /// can write there can replace the socket, and whoever owns it can change that.
     /// (A directory open for reading is fine: the socket itself is mode 0600.)
     public static func checkDirectoryIsSafe(_ directory: String) throws {
+        try checkDirectory(directory, followingLinks: true, refusing: 0o022, "writable by")
+    }
+
+    /// Refuses anything but a directory of this user's none of whose `refused`
+    /// mode bits are set; `others` words the refusal ("writable by" other users).
+    private static func checkDirectory(_ directory: String, followingLinks: Bool, refusing refused: mode_t, _ others: String)
+        throws
+    {
         var st = stat()
-        guard stat(directory, &st) == 0 else { throw SystemError("stat", detail: directory) }
+        guard (followingLinks ? stat(directory, &st) : lstat(directory, &st)) == 0 else {
+            throw SystemError(followingLinks ? "stat" : "lstat", detail: directory)
+        }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw SystemError("socket directory", code: ENOTDIR, detail: directory)
         }
         guard st.st_uid == getuid() else {
             throw SystemError("socket directory", code: EPERM, detail: "\(directory) is owned by uid \(st.st_uid), not \(getuid())")
         }
-        if st.st_mode & 0o022 != 0 {
+        if st.st_mode & refused != 0 {
             throw SystemError(
                 "socket directory", code: EPERM,
-                detail: "\(directory) is writable by other users (mode \(String(st.st_mode & 0o777, radix: 8)))")
+                detail: "\(directory) is \(others) other users (mode \(String(st.st_mode & 0o777, radix: 8)))")
         }
     }
 
