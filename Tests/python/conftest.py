@@ -119,6 +119,18 @@ def client(distilld):
 
 
 @pytest.fixture
+def listening(distilld, tmp_path):
+    """A daemon serving `--listen` on a socket in tmp_path: yields (socket path, process)."""
+    path = str(tmp_path / "d.sock")
+    proc = subprocess.Popen([distilld, "--listen", path], stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: os.path.exists(path))
+    yield path, proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+@pytest.fixture
 def tmp_runtime(monkeypatch):
     """A private XDG_RUNTIME_DIR so socket tests never touch a real shared daemon."""
     d = tempfile.mkdtemp(prefix="distilld-rt-")

@@ -29,16 +29,6 @@ def rpc(f, message):
             return m
 
 
-@pytest.fixture
-def listening(distilld, tmp_path):
-    path = str(tmp_path / "d.sock")
-    proc = subprocess.Popen([distilld, "--listen", path], stderr=subprocess.PIPE)
-    assert wait_for(lambda: os.path.exists(path))
-    yield path, proc
-    proc.terminate()
-    proc.wait(10)
-
-
 def test_two_clients_at_once_and_exit_does_not_stop_daemon(listening):
     path, proc = listening
     (s1, f1), (s2, f2) = sock_client(path), sock_client(path)

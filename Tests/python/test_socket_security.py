@@ -190,16 +190,6 @@ def test_python_client_refuses_a_socket_another_user_owns(hijacked_runtime):
 
 # ----------------------------------------------------------------------------- nothing a client does stops the others
 
-@pytest.fixture
-def listening(distilld, tmp_path):
-    path = str(tmp_path / "d.sock")
-    proc = subprocess.Popen([distilld, "--listen", path], stderr=subprocess.PIPE)
-    assert wait_for(lambda: os.path.exists(path))
-    yield path, proc
-    proc.kill()
-    proc.wait(10)
-
-
 def ping_within(path, seconds):
     done = {}
 
