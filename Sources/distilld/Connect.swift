@@ -49,7 +49,7 @@ struct Connect: ParsableCommand {
 
     func connectOrStart(_ path: String) throws -> Int32 {
         if let fd = try dial(path) { return fd }
-        guard !noStart else { throw ValidationError("no daemon answers on \(path)") }
+        guard !noStart else { throw Refusal(description: "no daemon answers on \(path) (and --no-start was given)") }
         let directory = (path as NSString).deletingLastPathComponent
         if socket == nil { try UnixSocket.securePrivateDirectory(directory) }
         // One starter at a time: a second `connect` waits here, then finds the daemon.
@@ -64,7 +64,7 @@ struct Connect: ParsableCommand {
             if let fd = try dial(path) { return fd }
             usleep(25_000)
         }
-        throw ValidationError("started a daemon but it did not answer on \(path) within 5 s; see \(directory)/distilld.log")
+        throw Refusal(description: "started a daemon but it did not answer on \(path) within 5 s; see \(directory)/distilld.log")
     }
 
     /// Starts `distilld serve --shared` (the per-user socket, with its default

@@ -122,3 +122,13 @@ def test_refuses_socket_directory_open_to_others(distilld, tmp_runtime):
     p = subprocess.run([distilld, "--shared"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
     assert p.returncode != 0
     assert b"accessible to other users" in p.stderr
+
+
+def test_connect_to_a_daemon_that_does_not_answer_is_not_a_usage_error(distilld, tmp_path):
+    """Nobody answering is a fact about the machine, not a mistake on the command line: exit 1
+    and a sentence, not argument-parser's usage text and its exit code 64."""
+    path = str(tmp_path / "nobody.sock")
+    p = subprocess.run([distilld, "connect", "--no-start", "--socket", path], capture_output=True, timeout=30)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert b"no daemon answers on " + path.encode() in p.stderr
+    assert b"USAGE" not in p.stderr and b"Usage" not in p.stderr
