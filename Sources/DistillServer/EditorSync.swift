@@ -10,7 +10,10 @@ import DistillText
 /// concerned with `textDocument/publishDiagnostics`. Only diagnostics are
 /// published: the loaded dataset itself is never changed by an edit.
 final class EditorSync: @unchecked Sendable {
-    private let session: Session
+    /// Weak: the session owns its editor, and a strong reference back made every
+    /// session that saw an editor notification live for ever (found by LeakSanitizer).
+    /// Work in flight holds the session strongly until it has run.
+    private weak var session: Session?
     /// Serial, so the diagnostics of one document are published in edit order; a
     /// thread of its own, since re-reading a saved file may block.
     private let worker = SerialThread(name: "distilld.editor")
@@ -22,7 +25,7 @@ final class EditorSync: @unchecked Sendable {
 
     func handle(_ method: String, _ params: JSON?) {
         guard let doc = params?["textDocument"], let uri = doc["uri"]?.stringValue else {
-            session.server.log(.warning, "\(method) without params.textDocument.uri")
+            session?.server.log(.warning, "\(method) without params.textDocument.uri")
             return
         }
         var text: String? = nil
@@ -48,7 +51,7 @@ final class EditorSync: @unchecked Sendable {
             if let text { texts[uri] = text }
             guard let current = texts[uri] ?? Self.readFile(uri) else { return }
             guard let dataset = datasetFor(uri) else {
-                session.server.log(.debug, "\(uri) is not a loaded paired dataset: no diagnostics")
+                session?.server.log(.debug, "\(uri) is not a loaded paired dataset: no diagnostics")
                 return
             }
             publish(uri, diagnostics(current, dataset: dataset), version: version)
@@ -59,8 +62,10 @@ final class EditorSync: @unchecked Sendable {
     /// `dataset/load` just sent is seen), and before the session ends or a later
     /// `shutdown` answers, so no diagnostic is lost.
     private func inOrder(_ work: @escaping () -> Void) {
-        session.scheduler.submit(.read) { [self] in
-            worker.async { [self] in
+        guard let session else { return }
+        let worker = self.worker
+        session.scheduler.submit(.read) { [session] in
+            worker.async { [session] in
                 work()
                 session.scheduler.finished(.read)
             }
@@ -70,8 +75,9 @@ final class EditorSync: @unchecked Sendable {
     /// The loaded paired dataset whose file this URI names, if any.
     private func datasetFor(_ uri: String) -> DatasetEntry? {
         guard let path = Self.path(fromURI: uri) else { return nil }
-        for summary in session.server.registry.list() where summary.type == .dataset && summary.path == path {
-            if let d = try? session.server.registry.dataset(summary.name), d.kind == .paired { return d }
+        guard let registry = session?.server.registry else { return nil }
+        for summary in registry.list() where summary.type == .dataset && summary.path == path {
+            if let d = try? registry.dataset(summary.name), d.kind == .paired { return d }
         }
         return nil
     }
@@ -118,7 +124,7 @@ final class EditorSync: @unchecked Sendable {
     private func publish(_ uri: String, _ diagnostics: [JSON], version: Int? = nil) {
         let params: JSON = ["uri": JSON(uri), "diagnostics": JSON.array(diagnostics)]
         if let version { params["version"] = JSON(version) }
-        session.connection.send(["jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": params])
+        session?.connection.send(["jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": params])
     }
 
     static func readFile(_ uri: String) -> String? {
