@@ -82,11 +82,27 @@ public struct Tensor: @unchecked Sendable {
         /// The bytes provided do not match `shape` × `dtype` width.
         case byteCountMismatch(expected: Int, actual: Int)
         case negativeDimension
+        /// The shape's byte count does not fit in an `Int`.
+        case tooLarge
+    }
+
+    /// The bytes `shape` × `dtype` occupies, or nil when that does not fit in
+    /// an `Int` (any zero dimension makes the tensor empty, whatever the others).
+    /// Dimensions must be ≥ 0.
+    public static func byteCount(shape: [Int], dtype: ScalarType) -> Int? {
+        if shape.contains(0) { return 0 }
+        var bytes = dtype.byteWidth
+        for d in shape {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            bytes = product
+        }
+        return bytes
     }
 
     public init(storage: TensorStorage, dtype: ScalarType, shape: [Int]) throws {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw ShapeError.negativeDimension }
-        let expected = shape.reduce(1, *) * dtype.byteWidth
+        guard let expected = Tensor.byteCount(shape: shape, dtype: dtype) else { throw ShapeError.tooLarge }
         guard expected == storage.byteCount else {
             throw ShapeError.byteCountMismatch(expected: expected, actual: storage.byteCount)
         }
