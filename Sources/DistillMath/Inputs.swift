@@ -137,9 +137,9 @@ struct SideView: @unchecked Sendable {
         }
         if s <= 0 { throw error(row: r, "probabilities sum to 0") }
         var i = 0
-        while i + 16 <= n {
-            UnsafeMutableRawPointer(scratch + i).storeBytes(of: vlog16(loadVector(x, i)), as: FloatVector.self)
-            i += 16
+        while i + KVec.scalarCount <= n {
+            storeK(scratch, i, vlog(loadK(x, i)))
+            i += KVec.scalarCount
         }
         while i < n { scratch[i] = Float(dlog(Double(x[i]))); i += 1 }
         return UnsafePointer(scratch)
@@ -177,13 +177,13 @@ func firstNonSoftmaxable(_ x: UnsafePointer<Float>, _ n: Int) -> (Int, String)? 
 @inline(__always)
 func convertHalfRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
-    while i + 16 <= n {
-        let h = src.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt16>.self)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: halfToFloat(h), as: FloatVector.self)
-        i += 16
+    while i + KVec.scalarCount <= n {
+        let h = src.loadUnaligned(fromByteOffset: i * 2, as: KHVec.self)
+        storeK(dst, i, halfToFloat(h))
+        i += KVec.scalarCount
     }
     while i < n {
-        var t = SIMD16<UInt16>()
+        var t = KHVec()
         t[0] = src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
         dst[i] = halfToFloat(t)[0]
         i += 1
@@ -194,8 +194,8 @@ func convertHalfRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
 /// baseline target): normals rebias the exponent, subnormals are scaled
 /// through a float multiply, inf/NaN keep an all-ones exponent.
 @inline(__always)
-func halfToFloat(_ h: SIMD16<UInt16>) -> FloatVector {
-    let w = SIMD16<UInt32>(truncatingIfNeeded: h)
+func halfToFloat(_ h: KHVec) -> KVec {
+    let w = KUVec(truncatingIfNeeded: h)
     let sign = (w & 0x8000) &<< 16
     let expo = w & 0x7C00
     let mant = w & 0x03FF
@@ -206,19 +206,19 @@ func halfToFloat(_ h: SIMD16<UInt16>) -> FloatVector {
     bits = bits.replacing(with: (mant &<< 13) | 0x7F80_0000, where: isInfNaN)
     let isSub = expo .== 0
     // Subnormal/zero: mant · 2^-24 computed exactly in float.
-    let subF = (unsafeBitCast(mant | 0x4B00_0000, to: FloatVector.self) - 8388608.0) * 5.9604644775390625e-8
-    bits = bits.replacing(with: unsafeBitCast(subF, to: SIMD16<UInt32>.self), where: isSub)
-    return unsafeBitCast(bits | sign, to: FloatVector.self)
+    let subF = (unsafeBitCast(mant | 0x4B00_0000, to: KVec.self) - 8388608.0) * 5.9604644775390625e-8
+    bits = bits.replacing(with: unsafeBitCast(subF, to: KUVec.self), where: isSub)
+    return unsafeBitCast(bits | sign, to: KVec.self)
 }
 
 @inline(__always)
 func convertBFloat16Row(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
-    while i + 16 <= n {
-        let h = src.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt16>.self)
-        let w = SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: unsafeBitCast(w, to: FloatVector.self), as: FloatVector.self)
-        i += 16
+    while i + KVec.scalarCount <= n {
+        let h = src.loadUnaligned(fromByteOffset: i * 2, as: KHVec.self)
+        let w = KUVec(truncatingIfNeeded: h) &<< 16
+        storeK(dst, i, unsafeBitCast(w, to: KVec.self))
+        i += KVec.scalarCount
     }
     while i < n {
         let b = UInt32(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16
