@@ -27,13 +27,13 @@ struct SideView: @unchecked Sendable {
         mask = o.mask
         guard o.examples >= 0, o.positions >= 0, o.vocab >= 1 else {
             throw LossError(
-                side: side, field: "shape", message: "invalid sizes N=\(o.examples) T=\(o.positions) V=\(o.vocab); V must be ≥ 1")
+                side: side, parameter: .shape, message: "invalid sizes N=\(o.examples) T=\(o.positions) V=\(o.vocab); V must be ≥ 1")
         }
         switch o.layout {
         case .dense(let v):
             guard v.shape == [o.examples, o.positions, o.vocab] else {
                 throw LossError(
-                    side: side, field: "values",
+                    side: side, parameter: .values,
                     message: "dense values have shape \(v.shape), expected [\(o.examples), \(o.positions), \(o.vocab)]")
             }
             values = v
@@ -42,18 +42,18 @@ struct SideView: @unchecked Sendable {
         case .topK(let idx, let v):
             guard v.rank == 3, v.shape[0] == o.examples, v.shape[1] == o.positions, v.shape[2] >= 1 else {
                 throw LossError(
-                    side: side, field: "values",
+                    side: side, parameter: .values,
                     message: "top-k values have shape \(v.shape), expected [\(o.examples), \(o.positions), K] with K ≥ 1")
             }
             guard idx.shape == v.shape else {
                 throw LossError(
-                    side: side, field: "indices", message: "top-k indices have shape \(idx.shape) but values have shape \(v.shape)")
+                    side: side, parameter: .indices, message: "top-k indices have shape \(idx.shape) but values have shape \(v.shape)")
             }
             guard idx.dtype == .int32 || idx.dtype == .int64 else {
-                throw LossError(side: side, field: "indices", message: "top-k indices must be int32 or int64, got \(idx.dtype.rawValue)")
+                throw LossError(side: side, parameter: .indices, message: "top-k indices must be int32 or int64, got \(idx.dtype.rawValue)")
             }
             guard v.shape[2] <= o.vocab else {
-                throw LossError(side: side, field: "values", message: "top-k K=\(v.shape[2]) exceeds vocab size \(o.vocab)")
+                throw LossError(side: side, parameter: .values, message: "top-k K=\(v.shape[2]) exceeds vocab size \(o.vocab)")
             }
             values = v
             indices = idx
@@ -61,14 +61,16 @@ struct SideView: @unchecked Sendable {
         }
         guard values.dtype.isFloatingPoint else {
             throw LossError(
-                side: side, field: "values", message: "values must be float32, float16, bfloat16 or float64, got \(values.dtype.rawValue)")
+                side: side, parameter: .values,
+                message: "values must be float32, float16, bfloat16 or float64, got \(values.dtype.rawValue)")
         }
         if let m = mask {
             guard m.dtype == .uint8 || m.dtype == .bool else {
-                throw LossError(side: side, field: "mask", message: "mask must be uint8 or bool, got \(m.dtype.rawValue)")
+                throw LossError(side: side, parameter: .mask, message: "mask must be uint8 or bool, got \(m.dtype.rawValue)")
             }
             guard m.shape == [o.examples, o.positions] else {
-                throw LossError(side: side, field: "mask", message: "mask has shape \(m.shape), expected [\(o.examples), \(o.positions)]")
+                throw LossError(
+                    side: side, parameter: .mask, message: "mask has shape \(m.shape), expected [\(o.examples), \(o.positions)]")
             }
         }
     }
@@ -78,9 +80,9 @@ struct SideView: @unchecked Sendable {
         return m.storage.base.load(fromByteOffset: r, as: UInt8.self) != 0
     }
 
-    func error(_ field: String = "values", row r: Int, vocabIndex: Int? = nil, _ message: String) -> LossError {
+    func error(_ parameter: LossError.Parameter = .values, row r: Int, vocabIndex: Int? = nil, _ message: String) -> LossError {
         LossError(
-            side: side, field: field, example: positions > 0 ? r / positions : r,
+            side: side, parameter: parameter, example: positions > 0 ? r / positions : r,
             position: positions > 0 ? r % positions : 0, vocabIndex: vocabIndex, message: message)
     }
 
