@@ -37,6 +37,9 @@ public final class TensorStorage: @unchecked Sendable {
     /// Anything that must outlive this storage (a mapped file, a parent buffer).
     private let owner: AnyObject?
 
+    /// What keeps this storage's bytes alive (a mapped file, a parent storage), if anything.
+    public var keptAlive: AnyObject? { owner }
+
     /// Takes ownership: `release` runs once when the storage is freed.
     public init(base: UnsafeRawPointer, byteCount: Int, owner: AnyObject? = nil, release: (() -> Void)? = nil) {
         self.base = base
@@ -85,27 +88,25 @@ public struct Tensor: Sendable {
         /// The bytes provided do not match `shape` × `dtype` width.
         case byteCountMismatch(expected: Int, actual: Int)
         case negativeDimension
-        /// The shape's byte count does not fit in an `Int`.
+        /// shape × dtype width does not fit in an Int.
         case tooLarge
     }
 
-    /// The bytes `shape` × `dtype` occupies, or nil when that does not fit in
-    /// an `Int` (any zero dimension makes the tensor empty, whatever the others).
-    /// Dimensions must be ≥ 0.
-    public static func byteCount(shape: [Int], dtype: ScalarType) -> Int? {
-        if shape.contains(0) { return 0 }
-        var bytes = dtype.byteWidth
+    /// shape × `width` in bytes, or nil when a dimension is negative or the product overflows.
+    public static func byteCount(shape: [Int], width: Int) -> Int? {
+        var total = width
         for d in shape {
-            let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
+            guard d >= 0 else { return nil }
+            let (m, overflow) = total.multipliedReportingOverflow(by: d)
             if overflow { return nil }
-            bytes = product
+            total = m
         }
-        return bytes
+        return total
     }
 
     public init(storage: TensorStorage, dtype: ScalarType, shape: [Int]) throws {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw ShapeError.negativeDimension }
-        guard let expected = Tensor.byteCount(shape: shape, dtype: dtype) else { throw ShapeError.tooLarge }
+        guard let expected = Tensor.byteCount(shape: shape, width: dtype.byteWidth) else { throw ShapeError.tooLarge }
         guard expected == storage.byteCount else {
             throw ShapeError.byteCountMismatch(expected: expected, actual: storage.byteCount)
         }
