@@ -94,6 +94,7 @@ let package = Package(
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
+        .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),

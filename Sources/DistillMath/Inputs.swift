@@ -27,13 +27,13 @@ struct SideView: @unchecked Sendable {
         mask = o.mask
         guard o.examples >= 0, o.positions >= 0, o.vocab >= 1 else {
             throw LossError(
-                side: side, field: "shape", message: "invalid sizes N=\(o.examples) T=\(o.positions) V=\(o.vocab); V must be ≥ 1")
+                side: side, parameter: .shape, message: "invalid sizes N=\(o.examples) T=\(o.positions) V=\(o.vocab); V must be ≥ 1")
         }
         switch o.layout {
         case .dense(let v):
             guard v.shape == [o.examples, o.positions, o.vocab] else {
                 throw LossError(
-                    side: side, field: "values",
+                    side: side, parameter: .values,
                     message: "dense values have shape \(v.shape), expected [\(o.examples), \(o.positions), \(o.vocab)]")
             }
             values = v
@@ -42,18 +42,18 @@ struct SideView: @unchecked Sendable {
         case .topK(let idx, let v):
             guard v.rank == 3, v.shape[0] == o.examples, v.shape[1] == o.positions, v.shape[2] >= 1 else {
                 throw LossError(
-                    side: side, field: "values",
+                    side: side, parameter: .values,
                     message: "top-k values have shape \(v.shape), expected [\(o.examples), \(o.positions), K] with K ≥ 1")
             }
             guard idx.shape == v.shape else {
                 throw LossError(
-                    side: side, field: "indices", message: "top-k indices have shape \(idx.shape) but values have shape \(v.shape)")
+                    side: side, parameter: .indices, message: "top-k indices have shape \(idx.shape) but values have shape \(v.shape)")
             }
             guard idx.dtype == .int32 || idx.dtype == .int64 else {
-                throw LossError(side: side, field: "indices", message: "top-k indices must be int32 or int64, got \(idx.dtype.rawValue)")
+                throw LossError(side: side, parameter: .indices, message: "top-k indices must be int32 or int64, got \(idx.dtype.rawValue)")
             }
             guard v.shape[2] <= o.vocab else {
-                throw LossError(side: side, field: "values", message: "top-k K=\(v.shape[2]) exceeds vocab size \(o.vocab)")
+                throw LossError(side: side, parameter: .values, message: "top-k K=\(v.shape[2]) exceeds vocab size \(o.vocab)")
             }
             values = v
             indices = idx
@@ -61,14 +61,16 @@ struct SideView: @unchecked Sendable {
         }
         guard values.dtype.isFloatingPoint else {
             throw LossError(
-                side: side, field: "values", message: "values must be float32, float16, bfloat16 or float64, got \(values.dtype.rawValue)")
+                side: side, parameter: .values,
+                message: "values must be float32, float16, bfloat16 or float64, got \(values.dtype.rawValue)")
         }
         if let m = mask {
             guard m.dtype == .uint8 || m.dtype == .bool else {
-                throw LossError(side: side, field: "mask", message: "mask must be uint8 or bool, got \(m.dtype.rawValue)")
+                throw LossError(side: side, parameter: .mask, message: "mask must be uint8 or bool, got \(m.dtype.rawValue)")
             }
             guard m.shape == [o.examples, o.positions] else {
-                throw LossError(side: side, field: "mask", message: "mask has shape \(m.shape), expected [\(o.examples), \(o.positions)]")
+                throw LossError(
+                    side: side, parameter: .mask, message: "mask has shape \(m.shape), expected [\(o.examples), \(o.positions)]")
             }
         }
     }
@@ -78,9 +80,9 @@ struct SideView: @unchecked Sendable {
         return m.storage.base.load(fromByteOffset: r, as: UInt8.self) != 0
     }
 
-    func error(_ field: String = "values", row r: Int, vocabIndex: Int? = nil, _ message: String) -> LossError {
+    func error(_ parameter: LossError.Parameter = .values, row r: Int, vocabIndex: Int? = nil, _ message: String) -> LossError {
         LossError(
-            side: side, field: field, example: positions > 0 ? r / positions : r,
+            side: side, parameter: parameter, example: positions > 0 ? r / positions : r,
             position: positions > 0 ? r % positions : 0, vocabIndex: vocabIndex, message: message)
     }
 
@@ -137,9 +139,9 @@ struct SideView: @unchecked Sendable {
         }
         if s <= 0 { throw error(row: r, "probabilities sum to 0") }
         var i = 0
-        while i + 16 <= n {
-            UnsafeMutableRawPointer(scratch + i).storeBytes(of: vlog16(loadVector(x, i)), as: FloatVector.self)
-            i += 16
+        while i + KVec.scalarCount <= n {
+            storeK(scratch, i, vlog(loadK(x, i)))
+            i += KVec.scalarCount
         }
         while i < n { scratch[i] = Float(dlog(Double(x[i]))); i += 1 }
         return UnsafePointer(scratch)
@@ -177,13 +179,13 @@ func firstNonSoftmaxable(_ x: UnsafePointer<Float>, _ n: Int) -> (Int, String)? 
 @inline(__always)
 func convertHalfRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
-    while i + 16 <= n {
-        let h = src.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt16>.self)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: halfToFloat(h), as: FloatVector.self)
-        i += 16
+    while i + KVec.scalarCount <= n {
+        let h = src.loadUnaligned(fromByteOffset: i * 2, as: KHVec.self)
+        storeK(dst, i, halfToFloat(h))
+        i += KVec.scalarCount
     }
     while i < n {
-        var t = SIMD16<UInt16>()
+        var t = KHVec()
         t[0] = src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
         dst[i] = halfToFloat(t)[0]
         i += 1
@@ -194,8 +196,8 @@ func convertHalfRow(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>,
 /// baseline target): normals rebias the exponent, subnormals are scaled
 /// through a float multiply, inf/NaN keep an all-ones exponent.
 @inline(__always)
-func halfToFloat(_ h: SIMD16<UInt16>) -> FloatVector {
-    let w = SIMD16<UInt32>(truncatingIfNeeded: h)
+func halfToFloat(_ h: KHVec) -> KVec {
+    let w = KUVec(truncatingIfNeeded: h)
     let sign = (w & 0x8000) &<< 16
     let expo = w & 0x7C00
     let mant = w & 0x03FF
@@ -206,19 +208,19 @@ func halfToFloat(_ h: SIMD16<UInt16>) -> FloatVector {
     bits = bits.replacing(with: (mant &<< 13) | 0x7F80_0000, where: isInfNaN)
     let isSub = expo .== 0
     // Subnormal/zero: mant · 2^-24 computed exactly in float.
-    let subF = (unsafeBitCast(mant | 0x4B00_0000, to: FloatVector.self) - 8388608.0) * 5.9604644775390625e-8
-    bits = bits.replacing(with: unsafeBitCast(subF, to: SIMD16<UInt32>.self), where: isSub)
-    return unsafeBitCast(bits | sign, to: FloatVector.self)
+    let subF = (unsafeBitCast(mant | 0x4B00_0000, to: KVec.self) - 8388608.0) * 5.9604644775390625e-8
+    bits = bits.replacing(with: unsafeBitCast(subF, to: KUVec.self), where: isSub)
+    return unsafeBitCast(bits | sign, to: KVec.self)
 }
 
 @inline(__always)
 func convertBFloat16Row(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
-    while i + 16 <= n {
-        let h = src.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt16>.self)
-        let w = SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: unsafeBitCast(w, to: FloatVector.self), as: FloatVector.self)
-        i += 16
+    while i + KVec.scalarCount <= n {
+        let h = src.loadUnaligned(fromByteOffset: i * 2, as: KHVec.self)
+        let w = KUVec(truncatingIfNeeded: h) &<< 16
+        storeK(dst, i, unsafeBitCast(w, to: KVec.self))
+        i += KVec.scalarCount
     }
     while i < n {
         let b = UInt32(src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16

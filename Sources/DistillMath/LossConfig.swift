@@ -77,8 +77,8 @@ public struct LossConfig: Sendable {
         self.name = name
         self.teacherTemperature = teacherTemperature ?? temperature
         self.studentTemperature = studentTemperature ?? temperature
-        self.scaleBySquaredTemperature = scaleBySquaredTemperature ?? (name == .combined)
-        self.alpha = alpha ?? (name == .combined ? 0.5 : 0.1)
+        self.scaleBySquaredTemperature = scaleBySquaredTemperature ?? name.descriptor.scalesBySquaredTemperature
+        self.alpha = alpha ?? name.descriptor.defaultAlpha
         self.beta = beta ?? 0.5
         self.reduction = reduction
         self.topKTailPolicy = topKTailPolicy
@@ -86,59 +86,24 @@ public struct LossConfig: Sendable {
         self.labels = labels
     }
 
-    /// Parses wire names; unknown names throw with field `loss.name` (or
-    /// `loss.reduction`, `loss.tail_policy`).
-    public init(
-        name: String,
-        temperature: Double = 1,
-        teacherTemperature: Double? = nil,
-        studentTemperature: Double? = nil,
-        scaleBySquaredTemperature: Bool? = nil,
-        alpha: Double? = nil,
-        beta: Double? = nil,
-        reduction: String = "mean",
-        topKTailPolicy: String = "renormalize",
-        renormalize: Bool = false,
-        labels: Tensor? = nil
-    ) throws {
-        guard let n = LossName(parsing: name) else {
-            throw LossError.config(
-                "loss.name",
-                "unknown loss '\(name)'; expected one of \(LossName.allCases.map(\.rawValue).joined(separator: ", ")) or hinton")
-        }
-        guard let r = Reduction(rawValue: reduction) else {
-            throw LossError.config(
-                "loss.reduction",
-                "unknown reduction '\(reduction)'; expected one of \(Reduction.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard let tp = TopKTailPolicy(rawValue: topKTailPolicy) else {
-            throw LossError.config("loss.tail_policy", "unknown top-k tail policy '\(topKTailPolicy)'; expected renormalize or tail_bucket")
-        }
-        self.init(
-            name: n, temperature: temperature, teacherTemperature: teacherTemperature,
-            studentTemperature: studentTemperature, scaleBySquaredTemperature: scaleBySquaredTemperature,
-            alpha: alpha, beta: beta, reduction: r, topKTailPolicy: tp, renormalize: renormalize, labels: labels)
-        try validate()
-    }
-
     /// Checks the scalar parameters (shapes are checked by the scorer).
     public func validate() throws {
-        func checkTau(_ v: Double, _ field: String) throws {
+        func checkTau(_ v: Double, _ parameter: LossError.Parameter) throws {
             if let problem = LossConfig.temperatureProblem(v) {
-                throw LossError.config(field, "temperature \(problem)")
+                throw LossError.config(parameter, "temperature \(problem)")
             }
         }
         if teacherTemperature == studentTemperature || teacherTemperature.bitPattern == studentTemperature.bitPattern {
-            try checkTau(teacherTemperature, "loss.temperature")
+            try checkTau(teacherTemperature, .temperature)
         } else {
-            try checkTau(teacherTemperature, "loss.teacher_temperature")
-            try checkTau(studentTemperature, "loss.student_temperature")
+            try checkTau(teacherTemperature, .teacherTemperature)
+            try checkTau(studentTemperature, .studentTemperature)
         }
         guard alpha.isFinite, (0...1).contains(alpha) else {
-            throw LossError.config("loss.alpha", "alpha must be in [0, 1], got \(alpha)")
+            throw LossError.config(.alpha, "alpha must be in [0, 1], got \(alpha)")
         }
         guard beta.isFinite, (0...1).contains(beta) else {
-            throw LossError.config("loss.beta", "beta must be in [0, 1], got \(beta)")
+            throw LossError.config(.beta, "beta must be in [0, 1], got \(beta)")
         }
     }
 
@@ -147,15 +112,10 @@ public struct LossConfig: Sendable {
         scaleBySquaredTemperature ? teacherTemperature * studentTemperature : 1
     }
 
-    /// Mixture weight on p used by the mixture-based losses.
+    /// Mixture weight on p used by the mixture-based losses (½ for the others,
+    /// where `explicitLoss` forms m but does not read it).
     var mixtureWeight: Double {
-        switch name {
-        case .jsd: return 0.5
-        case .generalizedJSD: return beta
-        case .skewKL: return alpha
-        case .skewReverseKL: return 1 - alpha
-        default: return 0.5
-        }
+        name.descriptor.mixture?.weight(alpha: alpha, beta: beta) ?? 0.5
     }
 
     /// log2(e)/τ as the fused kernels use it: logits times this are

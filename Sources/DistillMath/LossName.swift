@@ -48,10 +48,123 @@ public enum LossName: String, Sendable, CaseIterable {
         self.init(rawValue: name)
     }
 
+    /// What the loss needs from the engine, stated once for every loss.
+    public var descriptor: LossDescriptor {
+        switch self {
+        case .forwardKL: return LossDescriptor(formula: .forwardKL)
+        case .reverseKL: return LossDescriptor(formula: .reverseKL, readsReverseKL: true)
+        case .jsd: return LossDescriptor(formula: .mixture(.jsd), secondPass: .mixture)
+        case .generalizedJSD: return LossDescriptor(formula: .mixture(.generalizedJSD), secondPass: .mixture)
+        case .skewKL: return LossDescriptor(formula: .mixture(.skewKL), secondPass: .mixture)
+        case .skewReverseKL: return LossDescriptor(formula: .mixture(.skewReverseKL), secondPass: .mixture)
+        case .tvd: return LossDescriptor(formula: .totalVariation, secondPass: .differences)
+        case .crossEntropy: return LossDescriptor(formula: .crossEntropy)
+        case .nll: return LossDescriptor(formula: .hardLabel, needsTeacher: false, usesLabels: true)
+        case .logitMSE: return LossDescriptor(formula: .logitMSE, needsDenseLogits: true)
+        case .probMSE: return LossDescriptor(formula: .probabilityMSE, secondPass: .differences)
+        case .combined:
+            return LossDescriptor(formula: .combined, usesLabels: true, scalesBySquaredTemperature: true, defaultAlpha: 0.5)
+        }
+    }
+
     /// Whether the loss reads hard labels.
-    public var usesLabels: Bool { self == .nll || self == .combined }
+    public var usesLabels: Bool { descriptor.usesLabels }
     /// Whether the loss needs a teacher at all.
-    public var needsTeacher: Bool { self != .nll }
+    public var needsTeacher: Bool { descriptor.needsTeacher }
+}
+
+/// A loss's traits: which inputs it reads, which passes over a row it needs
+/// and how its value is formed from their sums. `LossName.descriptor` states
+/// them for every loss, so the scorer and the formulas ask here instead of
+/// listing loss names.
+public struct LossDescriptor: Sendable, Equatable {
+    /// How the row's value is formed from the sums the passes collect.
+    public enum Formula: Sendable, Equatable {
+        /// KL(p‖q).
+        case forwardKL
+        /// KL(q‖p).
+        case reverseKL
+        /// H(p) + KL(p‖q).
+        case crossEntropy
+        /// A combination of KL(p‖m) and KL(q‖m), m = w·p + (1−w)·q.
+        case mixture(Mixture)
+        /// ½·Σ|p_i − q_i|, at most 1.
+        case totalVariation
+        /// (1/V)·Σ(p_i − q_i)².
+        case probabilityMSE
+        /// −log q_s[y] on the student alone.
+        case hardLabel
+        /// (1/V)·Σ(z_t,i/τ_t − z_s,i/τ_s)² on the raw logits.
+        case logitMSE
+        /// α·(−log q[y]) + (1−α)·τ²·KL(p‖q).
+        case combined
+    }
+
+    /// The mixture-based losses: the weight w of m and how KL(p‖m) and
+    /// KL(q‖m) are combined.
+    public enum Mixture: Sendable, Equatable {
+        /// ½·KL(p‖m) + ½·KL(q‖m) with w = ½, at most ln 2.
+        case jsd
+        /// β·KL(p‖m) + (1−β)·KL(q‖m) with w = β.
+        case generalizedJSD
+        /// KL(p‖m) with w = α.
+        case skewKL
+        /// KL(q‖m) with w = 1 − α.
+        case skewReverseKL
+
+        /// The weight w on p in m = w·p + (1−w)·q.
+        func weight(alpha: Double, beta: Double) -> Double {
+            switch self {
+            case .jsd: return 0.5
+            case .generalizedJSD: return beta
+            case .skewKL: return alpha
+            case .skewReverseKL: return 1 - alpha
+            }
+        }
+
+        /// The loss from KL(p‖m) and KL(q‖m).
+        @inline(__always)
+        func combine(klPM: Double, klQM: Double, beta: Double) -> Double {
+            switch self {
+            case .jsd: return Swift.min(0.5 * klPM + 0.5 * klQM, 0.6931471805599453)
+            case .generalizedJSD: return weighted(beta, klPM) + weighted(1 - beta, klQM)
+            case .skewKL: return klPM
+            case .skewReverseKL: return klQM
+            }
+        }
+    }
+
+    /// The pass over a dense row after the fused KL pass, reading the
+    /// exponentials that pass stored.
+    public enum SecondPass: Sendable, Equatable {
+        case none
+        /// KL(p‖m) and KL(q‖m) (`mixtureSums`).
+        case mixture
+        /// Σ|p_i − q_i| and Σ(p_i − q_i)² (`differenceSums`).
+        case differences
+    }
+
+    public var formula: Formula
+    public var secondPass: SecondPass = .none
+    /// Whether the fused pass must also collect KL(q‖p).
+    public var readsReverseKL = false
+    /// False only for losses computed on the student alone.
+    public var needsTeacher = true
+    /// Whether hard labels [N, T] are read.
+    public var usesLabels = false
+    /// Whether both sides must be dense logits (no softmax is taken).
+    public var needsDenseLogits = false
+    /// The default of `LossConfig.scaleBySquaredTemperature`.
+    public var scalesBySquaredTemperature = false
+    /// The default of `LossConfig.alpha`: the skew weight, or the hard-label
+    /// weight of `combined`.
+    public var defaultAlpha = 0.1
+
+    /// The mixture, for the mixture-based losses.
+    public var mixture: Mixture? {
+        if case .mixture(let m) = formula { return m }
+        return nil
+    }
 }
 
 /// How a top-k (partial) distribution is completed before comparison.

@@ -19,18 +19,20 @@ struct RowOutput {
 @inline(__always)
 func weighted(_ w: Double, _ x: Double) -> Double { w == 0 ? 0 : w * x }
 
-/// Dense teacher row vs dense student row, both as float log-values.
+/// Dense teacher row vs dense student row, both as float log-values;
+/// `formula` is `c.name.descriptor.formula`, worked out once per run.
 @inline(__always)
 func denseRowLoss(
     xt: UnsafePointer<Float>, scanT: RowScan, xs: UnsafePointer<Float>, scanS: RowScan,
-    sums: KLSums?, n: Int, config c: LossConfig, label: Int?, store: ExpStore? = nil, next: RowPrefetch? = nil
+    sums: KLSums?, n: Int, config c: LossConfig, formula: LossDescriptor.Formula, label: Int?, store: ExpStore? = nil,
+    next: RowPrefetch? = nil
 ) -> RowOutput {
     var out = RowOutput()
     out.agree = scanT.argmax == scanS.argmax
     let itT = Float(1 / c.teacherTemperature), itS = Float(1 / c.studentTemperature)
     // The fused pass and its second passes work in base 2 (see `KLSums`).
     let k2T = LossConfig.log2Scale(c.teacherTemperature), k2S = LossConfig.log2Scale(c.studentTemperature)
-    if c.name == .logitMSE {
+    if formula == .logitMSE {
         out.loss = weighted(c.softScale, logitSquaredDifferenceSum(xt, xs, n, invTauT: itT, invTauS: itS) / Double(n))
         return out
     }
@@ -40,12 +42,12 @@ func denseRowLoss(
     let kl = sums.forwardKL
     out.crossEntropy = out.teacherEntropy + kl
     let scale = c.softScale
-    switch c.name {
+    switch formula {
     case .forwardKL: out.loss = weighted(scale, kl)
     case .reverseKL: out.loss = weighted(scale, sums.reverseKL)
     case .crossEntropy: out.loss = weighted(scale, out.crossEntropy)
-    case .jsd, .generalizedJSD, .skewKL, .skewReverseKL:
-        let w = c.mixtureWeight
+    case .mixture(let mixture):
+        let w = mixture.weight(alpha: c.alpha, beta: c.beta)
         let klPM: Double, klQM: Double
         // m = p (w = 1) or m = q (w = 0): the two KLs are 0 and the plain KL
         // of the other side, exactly.
@@ -57,30 +59,18 @@ func denseRowLoss(
             (klPM, klQM) = mixtureSums(
                 xt, xs, n, scaleT: k2T, scaleS: k2S, sums: sums, w: w, store: store!, next: next ?? .none(xt, xs))
         }
-        out.loss = weighted(scale, mixtureLoss(c, klPM: klPM, klQM: klQM))
-    case .tvd, .probMSE:
+        out.loss = weighted(scale, mixture.combine(klPM: klPM, klQM: klQM, beta: c.beta))
+    case .totalVariation, .probabilityMSE:
         let (absSum, sqSum) = differenceSums(
             xt, xs, n, scaleT: k2T, scaleS: k2S, sums: sums, store: store!, next: next ?? .none(xt, xs))
-        out.loss = weighted(scale, c.name == .tvd ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
+        out.loss = weighted(scale, formula == .totalVariation ? Swift.min(1, 0.5 * absSum) : sqSum / Double(n))
     case .combined:
         let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)
         out.loss = weighted(c.alpha, hard) + weighted((1 - c.alpha) * scale, kl)
-    case .nll, .logitMSE:
+    case .hardLabel, .logitMSE:
         break
     }
     return out
-}
-
-/// Combines KL(p‖m) and KL(q‖m) for the mixture losses (m = w·p + (1−w)·q).
-@inline(__always)
-func mixtureLoss(_ c: LossConfig, klPM: Double, klQM: Double) -> Double {
-    switch c.name {
-    case .jsd: return Swift.min(0.5 * klPM + 0.5 * klQM, 0.6931471805599453)
-    case .generalizedJSD: return weighted(c.beta, klPM) + weighted(1 - c.beta, klQM)
-    case .skewKL: return klPM
-    case .skewReverseKL: return klQM
-    default: return 0
-    }
 }
 
 /// −log softmax(x/τ)[y] for a dense row.
@@ -111,7 +101,7 @@ func doubleRowLoss(
     out.teacherEntropy = e.hp
     out.studentEntropy = e.hq
     out.crossEntropy = e.hp + e.kl
-    if c.name == .combined {
+    if c.name.descriptor.formula == .combined {
         let hard = hardLabelNLL(xs, scanS, n, invTau: 1, label: label ?? 0)
         out.loss = weighted(c.alpha, hard) + weighted((1 - c.alpha) * c.softScale, e.kl)
     } else {
@@ -167,15 +157,15 @@ func explicitLoss(lp: UnsafeBufferPointer<Double>, lq: UnsafeBufferPointer<Doubl
     }
     kl = Swift.max(0, kl)
     let loss: Double
-    switch c.name {
+    switch c.name.descriptor.formula {
     case .forwardKL, .combined: loss = kl
     case .reverseKL: loss = Swift.max(0, rkl)
     case .crossEntropy: loss = hp + kl
-    case .tvd: loss = Swift.min(1, 0.5 * absSum)
-    case .probMSE: loss = sqSum / Double(lp.count)
-    case .jsd, .generalizedJSD, .skewKL, .skewReverseKL:
-        loss = mixtureLoss(c, klPM: Swift.max(0, klPM), klQM: Swift.max(0, klQM))
-    case .nll, .logitMSE: loss = 0
+    case .totalVariation: loss = Swift.min(1, 0.5 * absSum)
+    case .probabilityMSE: loss = sqSum / Double(lp.count)
+    case .mixture(let mixture):
+        loss = mixture.combine(klPM: Swift.max(0, klPM), klQM: Swift.max(0, klQM), beta: c.beta)
+    case .hardLabel, .logitMSE: loss = 0
     }
     return (loss, Swift.max(0, hp), Swift.max(0, hq), kl)
 }

@@ -94,28 +94,31 @@ struct ScorePlan: @unchecked Sendable {
     let teacher: SideView?
     let student: SideView
     let config: LossConfig
+    /// The traits of `config.name`.
+    let loss: LossDescriptor
     let examples: Int
     let positions: Int
     let vocab: Int
 
     init(teacher t: ModelOutputs?, student s: ModelOutputs, config c: LossConfig) throws {
         config = c
+        loss = c.name.descriptor
         student = try SideView(s, side: .student)
-        if c.name.needsTeacher {
+        if loss.needsTeacher {
             guard let t = t else {
-                throw LossError(side: .teacher, field: "values", message: "loss \(c.name.rawValue) needs teacher outputs")
+                throw LossError(side: .teacher, parameter: .values, message: "loss \(c.name.rawValue) needs teacher outputs")
             }
             let tv = try SideView(t, side: .teacher)
             guard tv.examples == student.examples, tv.positions == student.positions else {
                 throw LossError(
-                    side: .student, field: "shape",
+                    side: .student, parameter: .shape,
                     message:
                         "teacher has shape [N=\(tv.examples), T=\(tv.positions)] but student has [N=\(student.examples), T=\(student.positions)]"
                 )
             }
             guard tv.vocab == student.vocab else {
                 throw LossError(
-                    side: .student, field: "vocab",
+                    side: .student, parameter: .vocab,
                     message: "teacher vocab size \(tv.vocab) differs from student vocab size \(student.vocab)")
             }
             teacher = tv
@@ -125,59 +128,50 @@ struct ScorePlan: @unchecked Sendable {
         examples = student.examples
         positions = student.positions
         vocab = student.vocab
-        if c.name.usesLabels {
+        if loss.usesLabels {
             guard let l = c.labels else {
-                throw LossError.config("labels", "loss \(c.name.rawValue) needs labels [N, T]")
+                throw LossError.config(.labels, "loss \(c.name.rawValue) needs labels [N, T]")
             }
             guard l.dtype == .int32 || l.dtype == .int64 else {
-                throw LossError.config("labels", "labels must be int32 or int64, got \(l.dtype.rawValue)")
+                throw LossError.config(.labels, "labels must be int32 or int64, got \(l.dtype.rawValue)")
             }
             guard l.shape == [examples, positions] else {
-                throw LossError.config("labels", "labels have shape \(l.shape), expected [\(examples), \(positions)]")
+                throw LossError.config(.labels, "labels have shape \(l.shape), expected [\(examples), \(positions)]")
             }
             if student.isTopK {
                 throw LossError(
-                    side: .student, field: "layout",
+                    side: .student, parameter: .layout,
                     message: "loss \(c.name.rawValue) needs dense student outputs (the label's probability is unknown for top-k)")
             }
         }
-        if c.name == .logitMSE {
+        if loss.needsDenseLogits {
             for v in [teacher!, student] {
-                if v.isTopK { throw LossError(side: v.side, field: "layout", message: "logit_mse needs dense outputs") }
+                if v.isTopK { throw LossError(side: v.side, parameter: .layout, message: "logit_mse needs dense outputs") }
                 if v.kind != .logits {
-                    throw LossError(side: v.side, field: "kind", message: "logit_mse needs logits, got \(v.kind.rawValue)")
+                    throw LossError(side: v.side, parameter: .kind, message: "logit_mse needs logits, got \(v.kind.rawValue)")
                 }
             }
         }
     }
 
     /// Losses whose second pass reuses the exponentials of the fused pass.
-    var needsStore: Bool {
-        switch config.name {
-        case .jsd, .generalizedJSD, .skewKL, .skewReverseKL, .tvd, .probMSE: return true
-        default: return false
-        }
-    }
+    var needsStore: Bool { loss.secondPass != .none }
 
     /// Losses that read KL(q‖p) from the fused pass: the reverse KL, and a
     /// mixture whose m is p.
     var needsReverseSum: Bool {
-        switch config.name {
-        case .reverseKL: return true
-        case .jsd, .generalizedJSD, .skewKL, .skewReverseKL: return config.mixtureWeight == 1
-        default: return false
-        }
+        loss.readsReverseKL || (loss.mixture != nil && config.mixtureWeight == 1)
     }
 
     func label(_ r: Int) -> Int? {
-        guard config.name.usesLabels, let l = config.labels else { return nil }
+        guard loss.usesLabels, let l = config.labels else { return nil }
         if l.dtype == .int32 { return Int(l.storage.base.loadUnaligned(fromByteOffset: r * 4, as: Int32.self)) }
         return Int(l.storage.base.loadUnaligned(fromByteOffset: r * 8, as: Int64.self))
     }
 
     func labelError(_ r: Int, _ y: Int) -> LossError {
         LossError(
-            side: .config, field: "labels", example: r / positions, position: r % positions,
+            side: .config, parameter: .labels, example: r / positions, position: r % positions,
             message: "label \(y) is outside [0, \(vocab)) (use a negative value such as -100 to ignore a position)")
     }
 
@@ -186,7 +180,7 @@ struct ScorePlan: @unchecked Sendable {
     func process(row r: Int, label y: Int?, scratch: WorkerScratch, next: Int? = nil) throws -> RowOutput {
         let c = config
         if let y = y, y >= vocab { throw labelError(r, y) }
-        if c.name == .nll {
+        if !loss.needsTeacher {
             let x = try student.logValueRow(r, scratch: scratch.studentBuf, renormalize: c.renormalize)
             let scan = scanRow(x, vocab)
             try checkScan(student, row: r, x, vocab, scan)
@@ -203,8 +197,9 @@ struct ScorePlan: @unchecked Sendable {
         let xt = try t.logValueRow(r, scratch: scratch.teacherBuf, renormalize: c.renormalize)
         let xs = try student.logValueRow(r, scratch: scratch.studentBuf, renormalize: c.renormalize)
         let scanT: RowScan, scanS: RowScan, sums: KLSums?
-        let inDouble = c.name != .logitMSE && c.softScale > LossConfig.float32SoftScaleLimit
-        if c.name == .logitMSE || inDouble {
+        let logitsOnly = loss.needsDenseLogits
+        let inDouble = !logitsOnly && c.softScale > LossConfig.float32SoftScaleLimit
+        if logitsOnly || inDouble {
             scanT = scanRow(xt, vocab)
             scanS = scanRow(xs, vocab)
             sums = nil
@@ -218,7 +213,7 @@ struct ScorePlan: @unchecked Sendable {
         try checkScan(student, row: r, xs, vocab, scanS)
         try checkLogProbs(t, row: r, xt, scanT)
         try checkLogProbs(student, row: r, xs, scanS)
-        if inDouble || (c.name != .logitMSE && !fusedExponentsAreExact(scanT, scanS)) {
+        if inDouble || (!logitsOnly && !fusedExponentsAreExact(scanT, scanS)) {
             return doubleRowLoss(xt: xt, scanT: scanT, xs: xs, scanS: scanS, n: vocab, config: c, label: y)
         }
         var prefetch: RowPrefetch?
@@ -227,7 +222,7 @@ struct ScorePlan: @unchecked Sendable {
             prefetch = RowPrefetch(t: pt, s: ps, tShift: st, sShift: ss)
         }
         let out = denseRowLoss(
-            xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, label: y,
+            xt: xt, scanT: scanT, xs: xs, scanS: scanS, sums: sums, n: vocab, config: c, formula: loss.formula, label: y,
             store: needsStore ? scratch.expStore : nil, next: prefetch)
         if out.loss.isNaN || (sums.map { !$0.isFinite } ?? false) {
             try locateBad(t, row: r, xt)
@@ -363,8 +358,8 @@ struct ScorePlan: @unchecked Sendable {
             meanStudentEntropy: nQ > 0 ? sumHq / Double(nQ) : nil,
             meanCrossEntropy: nC > 0 ? sumCe / Double(nC) : nil,
             teacherEntropy: hp, studentEntropy: hq,
-            top1Agreement: config.name == .nll ? 0 : agree,
-            top1AgreementRate: nv > 0 && config.name != .nll ? Double(agree) / Double(nv) : 0,
+            top1Agreement: loss.needsTeacher ? agree : 0,
+            top1AgreementRate: nv > 0 && loss.needsTeacher ? Double(agree) / Double(nv) : 0,
             tailPolicy: anyTopK ? config.topKTailPolicy : nil,
             meanTeacherTailMass: nv > 0 ? sumTT / Double(nv) : 0, maxTeacherTailMass: maxTT,
             meanStudentTailMass: nv > 0 ? sumTS / Double(nv) : 0, maxStudentTailMass: maxTS)

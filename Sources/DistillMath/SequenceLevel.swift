@@ -29,21 +29,21 @@ public enum SequenceLevel {
     public static func loss(teacher: [Double], student: [Double], renormalize: Bool = false) throws -> SequenceLevelResult {
         guard teacher.count == student.count else {
             throw LossError(
-                side: .student, field: "sequences",
+                side: .student, parameter: .sequences,
                 message: "teacher has \(teacher.count) candidate probabilities, student \(student.count)")
         }
         for (side, xs) in [(LossError.Side.teacher, teacher), (.student, student)] {
             for (i, x) in xs.enumerated() where !(x >= 0 && x <= 1) {
-                throw LossError(side: side, field: "sequences", vocabIndex: i, message: "sequence probability \(x) is not in [0, 1]")
+                throw LossError(side: side, parameter: .sequences, vocabIndex: i, message: "sequence probability \(x) is not in [0, 1]")
             }
         }
         let ct = teacher.reduce(0, +), cs = student.reduce(0, +)
         for (side, c) in [(LossError.Side.teacher, ct), (.student, cs)] {
             if c > 1 + 1e-6 {
-                throw LossError(side: side, field: "sequences", message: "candidate probabilities sum to \(c) > 1")
+                throw LossError(side: side, parameter: .sequences, message: "candidate probabilities sum to \(c) > 1")
             }
             if renormalize && c <= 0 {
-                throw LossError(side: side, field: "sequences", message: "candidate probabilities sum to 0; cannot renormalize")
+                throw LossError(side: side, parameter: .sequences, message: "candidate probabilities sum to 0; cannot renormalize")
             }
         }
         let nt = renormalize ? ct : 1, ns = renormalize ? cs : 1

@@ -149,7 +149,7 @@ func topKRowLoss(
         for k in 0..<view.rowLength {
             let idx = view.index(row: r, slot: k)
             guard idx >= 0 && idx < view.vocab else {
-                throw view.error("indices", row: r, vocabIndex: k, "top-k index \(idx) is outside [0, \(view.vocab))")
+                throw view.error(.indices, row: r, vocabIndex: k, "top-k index \(idx) is outside [0, \(view.vocab))")
             }
             scratch.keys.append(idx << 21 | sideBit << 20 | k)
         }
@@ -178,10 +178,10 @@ func topKRowLoss(
             let sideBit = (keys[j] >> 20) & 1
             let slot = keys[j] & 0xFFFFF
             if sideBit == 0 {
-                if tSlot >= 0 { throw teacher.error("indices", row: r, vocabIndex: slot, "duplicate top-k index \(idx)") }
+                if tSlot >= 0 { throw teacher.error(.indices, row: r, vocabIndex: slot, "duplicate top-k index \(idx)") }
                 tSlot = slot
             } else {
-                if sSlot >= 0 { throw student.error("indices", row: r, vocabIndex: slot, "duplicate top-k index \(idx)") }
+                if sSlot >= 0 { throw student.error(.indices, row: r, vocabIndex: slot, "duplicate top-k index \(idx)") }
                 sSlot = slot
             }
             j += 1
@@ -228,7 +228,7 @@ func topKRowLoss(
     out.crossEntropy = res.hp + res.kl
     out.agree = ti.argmaxVocab == si.argmaxVocab
     let scale = c.softScale
-    if c.name == .combined, let x = si.dense {
+    if c.name.descriptor.formula == .combined, let x = si.dense {
         let hard = hardLabelNLL(x, si.scan, student.rowLength, invTau: 1, label: label ?? 0)
         out.loss = weighted(c.alpha, hard) + weighted((1 - c.alpha) * scale, res.kl)
     } else {

@@ -76,7 +76,10 @@ public final class TensorStorage: @unchecked Sendable {
 }
 
 /// A dense, C-ordered (row-major), little-endian tensor.
-public struct Tensor: @unchecked Sendable {
+///
+/// - Important: Sendable because every member is: the bytes are an immutable
+///   `TensorStorage`.
+public struct Tensor: Sendable {
     public let storage: TensorStorage
     public let dtype: ScalarType
     public let shape: [Int]
@@ -144,8 +147,8 @@ public enum OutputKind: String, Sendable, CaseIterable {
 /// Dense values have shape [N, T, V]; top-k values and indices have shape
 /// [N, T, K] and the remaining probability mass is unknown. The mask, when
 /// present, has shape [N, T] (uint8 or bool, non-zero = valid position).
-public struct ModelOutputs: @unchecked Sendable {
-    public enum Layout: @unchecked Sendable {
+public struct ModelOutputs: Sendable {
+    public enum Layout: Sendable {
         case dense(values: Tensor)
         case topK(indices: Tensor, values: Tensor)
     }

@@ -15,7 +15,6 @@
 let dLn2 = 0.6931471805599453
 let dLog2e = 1.4426950408889634
 @inline(__always) func dlog1p(_ x: Double) -> Double { log1p(x) }
-@inline(__always) func dexpm1(_ x: Double) -> Double { expm1(x) }
 
 /// Online processors, for sizing the worker pool.
 func onlineProcessorCount() -> Int {

@@ -12,10 +12,6 @@
 /// accepted range): exp within 2.6 ulp (relative error 2.1e-7), log within
 /// 1.1 ulp (relative error 9.4e-8).
 
-public typealias FloatVector = SIMD16<Float>
-typealias IntVector = SIMD16<Int32>
-/// Integer lanes matching `KVec` (see RowKernels.swift).
-
 let vLog2e: Float = 1.44269504088896341
 /// ln 2 split so that `n * ln2Hi` is exact for |n| < 2^9 (Cody–Waite).
 let vLn2Hi: Float = 0.693359375
@@ -195,31 +191,12 @@ func int32ToFloat(_ e: KIVec) -> KVec {
     return unsafeBitCast(e &+ magic, to: KVec.self) - magicF
 }
 
-/// `vexp` / `vlog` on sixteen lanes: one `KVec`, or two 8-lane halves.
-@inline(__always)
-func vexp16(_ x: FloatVector) -> FloatVector {
-    #if DISTILL_KERNELS_AVX512
-        vexp(x)
-    #else
-        FloatVector(lowHalf: vexp(x.lowHalf), highHalf: vexp(x.highHalf))
-    #endif
-}
-
-@inline(__always)
-func vlog16(_ x: FloatVector) -> FloatVector {
-    #if DISTILL_KERNELS_AVX512
-        vlog(x)
-    #else
-        FloatVector(lowHalf: vlog(x.lowHalf), highHalf: vlog(x.highHalf))
-    #endif
-}
-
 /// Scalar entry points for tests and small, non-hot code paths.
 public enum VectorMath {
-    /// Lane-wise e^x (see `vexp`).
-    public static func exp(_ x: FloatVector) -> FloatVector { vexp16(x) }
-    /// Lane-wise natural log (see `vlog`).
-    public static func log(_ x: FloatVector) -> FloatVector { vlog16(x) }
+    /// e^x of every element (see `vexp`), a vector at a time.
+    public static func exp(_ x: [Float]) -> [Float] { lanewise(x, vexp) }
+    /// The natural log of every element (see `vlog`), a vector at a time.
+    public static func log(_ x: [Float]) -> [Float] { lanewise(x, vlog) }
     public static func exp(_ x: Float) -> Float { vexp(KVec(repeating: x))[0] }
     public static func log(_ x: Float) -> Float { vlog(KVec(repeating: x))[0] }
     /// 2^y for y ≤ 0 and log2 x for finite x ≥ 0, lane 0 of the kernels'
@@ -228,4 +205,17 @@ public enum VectorMath {
     public static func log2Finite(_ x: Float) -> Float { vlog2Finite(KVec(repeating: x))[0] }
     /// Σ x_i (SIMD, Double-flushed): the plain-read reference for benchmarks.
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double { plainSum(x, count) }
+
+    private static func lanewise(_ x: [Float], _ f: (KVec) -> KVec) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        var i = 0
+        while i < x.count {
+            var v = KVec(repeating: 1)
+            for l in 0..<KVec.scalarCount where i + l < x.count { v[l] = x[i + l] }
+            let y = f(v)
+            for l in 0..<KVec.scalarCount where i + l < x.count { out[i + l] = y[l] }
+            i += KVec.scalarCount
+        }
+        return out
+    }
 }

@@ -1,5 +1,9 @@
-/// Vector width of the streaming kernels, chosen per build of this source
-/// (see Package.swift):
+/// The one vector width of the kernels: `KVec` and its integer and
+/// half-precision lanes (`KIVec`, `KUVec`, `KHVec`) are declared here and
+/// nowhere else.
+///
+/// `KVec` is the width of the streaming kernels, chosen per build of this
+/// source (see Package.swift):
 ///
 /// - AVX2 (the default on x86-64): eight lanes, one ymm register.
 /// - AVX-512 (`DISTILL_KERNELS_AVX512`): sixteen lanes, one zmm register.
@@ -12,8 +16,10 @@
     typealias KVec = SIMD16<Float>
     typealias KIVec = SIMD16<Int32>
     typealias KUVec = SIMD16<UInt32>
+    typealias KHVec = SIMD16<UInt16>
 #else
     typealias KVec = SIMD8<Float>
     typealias KIVec = SIMD8<Int32>
     typealias KUVec = SIMD8<UInt32>
+    typealias KHVec = SIMD8<UInt16>
 #endif

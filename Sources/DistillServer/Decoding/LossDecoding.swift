@@ -16,8 +16,7 @@ enum LossDecoding {
         let f = field ?? Field(JSON.object(), path: "params.loss")
         _ = try f.object()
         try f.rejectUnknownKeys(keys)
-        let nameField = f.child("name")
-        let name = try nameField?.oneOf(LossName.allCases.map(\.rawValue) + ["hinton"]) ?? "forward_kl"
+        let name = try choice(f.child("name"), LossName.allCases.map { ($0.rawValue, $0) } + [("hinton", .combined)]) ?? .forwardKL
         func temperature(_ key: String) throws -> Double? {
             guard let t = f.child(key) else { return nil }
             return try temperatureValue(t)
@@ -44,30 +43,31 @@ enum LossDecoding {
                 labels = try Tensor(storage: t.storage, dtype: t.dtype, shape: shape)
             }
         }
-        do {
-            let config = try LossConfig(
-                name: name, temperature: tau,
-                teacherTemperature: try temperature("teacherTemperature"),
-                studentTemperature: try temperature("studentTemperature"),
-                scaleBySquaredTemperature: try f.child("scaleBySquaredTemperature")?.bool(),
-                alpha: try unit("alpha"), beta: try unit("beta"),
-                reduction: try f.child("reduction")?.oneOf(Reduction.allCases.map(\.rawValue)) ?? "mean",
-                topKTailPolicy: try f.child("tailPolicy")?.oneOf(TopKTailPolicy.allCases.map(\.rawValue)) ?? "renormalize",
-                renormalize: try f.child("renormalize")?.bool() ?? false,
-                labels: labels)
-            if config.name.usesLabels && labels == nil {
-                throw ResponseError.invalidParams(
-                    field: f.path + ".labels", "loss \(config.name.rawValue) needs hard labels: an integer array [N, T] or \"dataset\"")
-            }
-            return config
-        } catch let e as LossError {
-            throw ModelResolution.error(
-                e, teacher: nil,
-                student: ResolvedModel(
-                    outputs: ModelOutputs(
-                        kind: .probs, layout: .dense(values: Tensor(float32: [1], shape: [1, 1, 1])), examples: 1, positions: 1, vocab: 1),
-                    ids: nil, labels: nil, field: f, source: "", inlineKey: nil, inlineRank: nil))
+        // Every scalar is checked above on its own field; `LossScorer.score`
+        // validates the configuration once more for callers of the library.
+        let config = LossConfig(
+            name: name, temperature: tau,
+            teacherTemperature: try temperature("teacherTemperature"),
+            studentTemperature: try temperature("studentTemperature"),
+            scaleBySquaredTemperature: try f.child("scaleBySquaredTemperature")?.bool(),
+            alpha: try unit("alpha"), beta: try unit("beta"),
+            reduction: try choice(f.child("reduction"), Reduction.allCases.map { ($0.rawValue, $0) }) ?? .mean,
+            topKTailPolicy: try choice(f.child("tailPolicy"), TopKTailPolicy.allCases.map { ($0.rawValue, $0) }) ?? .renormalize,
+            renormalize: try f.child("renormalize")?.bool() ?? false,
+            labels: labels)
+        if config.name.usesLabels && labels == nil {
+            throw ResponseError.invalidParams(
+                field: f.path + ".labels", "loss \(config.name.rawValue) needs hard labels: an integer array [N, T] or \"dataset\"")
         }
+        return config
+    }
+
+    /// The value whose wire name the field holds, nil when the field is absent;
+    /// other names are refused listing the accepted ones, in `options` order.
+    static func choice<Value>(_ field: Field?, _ options: [(name: String, value: Value)]) throws -> Value? {
+        guard let field else { return nil }
+        let name = try field.oneOf(options.map(\.name))
+        return options.first { $0.name == name }?.value
     }
 
     /// A temperature field: a number in `LossConfig.temperatureRange`.

@@ -112,12 +112,12 @@ enum ModelResolution {
         if let v = e.vocabIndex { data["vocabIndex"] = JSON(v) }
         switch e.side {
         case .config:
-            let wire = configField[e.field] ?? e.field
+            let wire = "loss." + member(e.parameter)
             data["field"] = JSON("params." + wire)
             return ResponseError(code: .invalidParams, message: "params.\(wire): \(e.message)", data: data)
         case .teacher, .student:
             let model = e.side == .teacher ? teacher! : student
-            if e.field == "shape" || e.field == "vocab" || e.field == "layout" {
+            if e.parameter == .shape || e.parameter == .vocab || e.parameter == .layout {
                 data["field"] = JSON(student.field.path)
                 if let t = teacher { data["teacherShape"] = JSON.array(t.shape) }
                 data["studentShape"] = JSON.array(student.shape)
@@ -125,13 +125,13 @@ enum ModelResolution {
             }
             var path = model.field.path
             if let key = model.inlineKey {
-                switch e.field {
-                case "values": path += key == "topk" ? ".topk.values" : "." + key
-                case "indices": path += ".topk.indices"
-                case "mask": path += model.field.child("lengths") != nil ? ".lengths" : ".mask"
-                default: path += "." + e.field
+                switch e.parameter {
+                case .values: path += key == "topk" ? ".topk.values" : "." + key
+                case .indices: path += ".topk.indices"
+                case .mask: path += model.field.child("lengths") != nil ? ".lengths" : ".mask"
+                default: path += "." + member(e.parameter)
                 }
-                if e.field == "values" || e.field == "indices" {
+                if e.parameter == .values || e.parameter == .indices {
                     let rank = model.inlineRank ?? 3
                     if let ex = e.example, rank >= 2 { path += "[\(ex)]" }
                     if let p = e.position, rank >= 3 { path += "[\(p)]" }
@@ -151,12 +151,29 @@ enum ModelResolution {
         }
     }
 
-    static let configField: [String: String] = [
-        "loss.name": "loss.name", "loss.temperature": "loss.temperature",
-        "loss.teacher_temperature": "loss.teacherTemperature", "loss.student_temperature": "loss.studentTemperature",
-        "loss.alpha": "loss.alpha", "loss.beta": "loss.beta", "loss.reduction": "loss.reduction",
-        "loss.tail_policy": "loss.tailPolicy", "labels": "loss.labels",
-    ]
+    /// The request member a loss-engine parameter is read from: a member of
+    /// `params.loss` for the configuration, of a model's outputs otherwise.
+    static func member(_ parameter: LossError.Parameter) -> String {
+        switch parameter {
+        case .values: return "values"
+        case .indices: return "indices"
+        case .mask: return "mask"
+        case .shape: return "shape"
+        case .vocab: return "vocab"
+        case .layout: return "layout"
+        case .kind: return "kind"
+        case .sequences: return "sequences"
+        case .name: return "name"
+        case .temperature: return "temperature"
+        case .teacherTemperature: return "teacherTemperature"
+        case .studentTemperature: return "studentTemperature"
+        case .alpha: return "alpha"
+        case .beta: return "beta"
+        case .reduction: return "reduction"
+        case .tailPolicy: return "tailPolicy"
+        case .labels: return "labels"
+        }
+    }
 }
 
 #if canImport(Glibc)
