@@ -119,7 +119,8 @@ if environment["DISTILLD_FUZZ"] != nil {
         ("FuzzDatasets", ["DistillStore", "DistillTensor"]),
         ("FuzzVocabulary", ["DistillStore"]),
     ]
-    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Targets/FuzzSupport"))
+    package.targets.append(
+        .target(name: "FuzzSupport", dependencies: ["DistillStore", "DistillTensor"], path: "Fuzz/Targets/FuzzSupport"))
     for (name, dependencies) in fuzzTargets {
         package.targets.append(
             .executableTarget(

@@ -1,10 +1,8 @@
 import DistillStore
-import DistillTensor
 import FuzzSupport
 
 /// The safetensors reader (Safetensors.swift) and the teacher assembly over it
-/// (TeacherLoader.swift). The first byte picks the teacher options; the rest is the file.
-/// A bad file must be refused with a `StoreError`; every tensor handed out is read through.
+/// (TeacherLoader.swift, through `fuzzTeacherFile`); every tensor handed out is read through.
 let file = ScratchFile(name: "fuzz.safetensors")
 
 @_cdecl("FuzzSafetensors_main")
@@ -14,38 +12,11 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard size >= 1 else { return 0 }
-    let control = data[0]
-    file.write(data + 1, size - 1)
-    do {
-        let st = try SafetensorsFile(path: file.path)
+    fuzzTeacherFile(data, size, file: file, format: .safetensors) { path in
+        let st = try SafetensorsFile(path: path)
         for name in st.entries.keys.sorted() {
             guard let (tensor, _) = try? st.tensor(name) else { continue }
             touch(tensor.storage.base, tensor.storage.byteCount)
         }
-    } catch is StoreError {
-        return 0
-    } catch {
-        fatalError("not a StoreError: \(type(of: error)): \(error)")
     }
-    let kind: OutputKind? = [nil, .logits, .probs, .logprobs][Int(control & 3)]
-    let options = TeacherOptions(
-        kind: kind, allowNonFinite: control & 4 != 0, vocabSize: control & 8 != 0 ? Int(control >> 4) : nil)
-    do {
-        let teacher = try TeacherLoader.load(TeacherSource(path: file.path, format: .safetensors, options: options))
-        _ = teacher.outputs
-    } catch is StoreError {
-    } catch {
-        fatalError("not a StoreError: \(type(of: error)): \(error)")
-    }
-    return 0
 }
-
-/// Reads every byte, so a view past the mapping is caught.
-@inline(never)
-func touch(_ base: UnsafeRawPointer, _ count: Int) {
-    var sum: UInt8 = 0
-    for i in 0..<count { sum &+= base.load(fromByteOffset: i, as: UInt8.self) }
-    blackHole = sum
-}
-nonisolated(unsafe) var blackHole: UInt8 = 0
