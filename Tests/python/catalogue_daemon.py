@@ -9,10 +9,10 @@ import os
 import socket
 import subprocess
 
-from conftest import wait_for
+from conftest import FramedReader, wait_for
 
 
-class Conn:
+class Conn(FramedReader):
     """One line-framed (or raw) connection to the daemon's socket, with a read deadline."""
 
     def __init__(self, path, timeout=15.0):
@@ -27,29 +27,8 @@ class Conn:
     def send_obj(self, obj):
         self.send(json.dumps(obj).encode() + b"\n")
 
-    def _fill(self):
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
-            raise EOFError("daemon closed the connection")
-        self.buffer += chunk
-
-    def read_line(self):
-        while b"\n" not in self.buffer:
-            self._fill()
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return json.loads(line)
-
-    def read_framed(self):
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        header, _, rest = self.buffer.partition(b"\r\n\r\n")
-        assert header.startswith(b"Content-Length: "), header
-        n = int(header[len(b"Content-Length: "):])
-        while len(rest) < n:
-            self._fill()
-            header, _, rest = self.buffer.partition(b"\r\n\r\n")
-        body, self.buffer = rest[:n], rest[n:]
-        return json.loads(body)
+    def _read_chunk(self):
+        return self.sock.recv(1 << 20)
 
     def call(self, method, params=None, id="q"):
         msg = {"jsonrpc": "2.0", "id": id, "method": method}

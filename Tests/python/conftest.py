@@ -33,29 +33,15 @@ def distilld() -> str:
     return daemon_path()
 
 
-class Raw:
-    """A daemon on stdio driven byte by byte, for framing and protocol edge cases."""
+class FramedReader:
+    """Reads the daemon's replies, in either framing, from a subclass's `_read_chunk`."""
 
-    def __init__(self, binary, args=(), env=None):
-        self.proc = subprocess.Popen([binary, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, bufsize=0, env=env)
-        self.buffer = b""
-
-    def write(self, data: bytes):
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def send_line(self, obj):
-        self.write((obj if isinstance(obj, str) else json.dumps(obj)).encode() + b"\n")
-
-    def send_framed(self, obj):
-        body = (obj if isinstance(obj, str) else json.dumps(obj)).encode()
-        self.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    buffer = b""
 
     def _fill(self):
-        chunk = self.proc.stdout.read1(65536) if hasattr(self.proc.stdout, "read1") else os.read(self.proc.stdout.fileno(), 65536)
+        chunk = self._read_chunk()
         if not chunk:
-            raise EOFError("daemon closed stdout")
+            raise EOFError("daemon closed the connection")
         self.buffer += chunk
 
     def read_line(self):
@@ -75,6 +61,30 @@ class Raw:
             header, _, rest = self.buffer.partition(b"\r\n\r\n")
         body, self.buffer = rest[:n], rest[n:]
         return (header, json.loads(body)) if raw_header else json.loads(body)
+
+
+class Raw(FramedReader):
+    """A daemon on stdio driven byte by byte, for framing and protocol edge cases."""
+
+    def __init__(self, binary, args=(), env=None):
+        self.proc = subprocess.Popen([binary, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, bufsize=0, env=env)
+        self.buffer = b""
+
+    def write(self, data: bytes):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def send_line(self, obj):
+        self.write((obj if isinstance(obj, str) else json.dumps(obj)).encode() + b"\n")
+
+    def send_framed(self, obj):
+        body = (obj if isinstance(obj, str) else json.dumps(obj)).encode()
+        self.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def _read_chunk(self):
+        out = self.proc.stdout
+        return out.read1(65536) if hasattr(out, "read1") else os.read(out.fileno(), 65536)
 
     def close(self, timeout=20):
         try:
