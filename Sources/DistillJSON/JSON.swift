@@ -291,9 +291,6 @@ extension JSON {
     public static func array(_ values: [Double]) -> JSON { array(values.map { JSON($0) }) }
     public static func array(_ values: [Int]) -> JSON { array(values.map { JSON($0) }) }
     public static func array(_ values: [String]) -> JSON { array(values.map { JSON($0) }) }
-
-    /// A deep copy that shares nothing with `self`.
-    public func deepCopy() -> JSON { JSON(owning: json_deep_copy(raw)!) }
 }
 
 extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
@@ -407,11 +404,6 @@ extension JSON {
     }
 
     public var keys: [String] { members?.map(\.key) ?? [] }
-
-    /// Structural equality (jansson's `json_equal`).
-    public func isEqual(to other: JSON) -> Bool {
-        json_equal(raw, other.raw) != 0
-    }
 }
 
 extension JSON {

@@ -217,12 +217,6 @@ func fileSize(_ path: String) -> Int? {
     return Int(st.st_size)
 }
 
-func isDirectory(_ path: String) -> Bool {
-    var st = stat()
-    guard stat(path, &st) == 0 else { return false }
-    return (st.st_mode & S_IFMT) == S_IFDIR
-}
-
 /// Absolute form of a path (relative to the current directory), without resolving links.
 func absolutePath(_ path: String) -> String {
     if path.hasPrefix("/") { return path }

@@ -19,8 +19,6 @@ public final class Connection: @unchecked Sendable {
     private var framer: MessageFramer
     private let writeLock = NSLockish()
     private var closed = false
-    /// Messages written, for statistics.
-    public private(set) var sentCount = 0
 
     /// Bytes queued for the writer above which reading pauses.
     public static let highWater = 8 << 20
@@ -134,7 +132,7 @@ public final class Connection: @unchecked Sendable {
             queued = []
             queuedBytes = 0
             for bytes in batch where !closed {
-                if bytes.withUnsafeBytes({ Self.writeAll(output, $0) }) { sentCount += 1 } else { closed = true }
+                if !bytes.withUnsafeBytes({ Self.writeAll(output, $0) }) { closed = true }
             }
         }
     }
@@ -148,14 +146,11 @@ public final class Connection: @unchecked Sendable {
             queued = []
             outbox.unlock()
             var ok = true
-            var written = 0
             for bytes in batch {
                 ok = bytes.withUnsafeBytes { Self.writeAll(output, $0) }
                 if !ok { break }
-                written += 1
             }
             outbox.lock()
-            sentCount += written
             queuedBytes -= batch.reduce(0) { $0 + $1.count }
             if !ok {
                 closed = true
