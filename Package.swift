@@ -72,6 +72,10 @@ let package = Package(
         .target(name: "DistillMath", dependencies: ["DistillTensor", "CKernelSupport"], swiftSettings: simdSettings),
         // score, diagnose, explain: the analyses, over the loss engine, the stores and the text layer.
         .target(name: "DistillAnalysis", dependencies: ["DistillMath", "DistillTensor", "DistillStore", "DistillText"]),
+        // Tokenizers: Hugging Face tokenizer.json and GGUF metadata, on Unicode scalars. Reads JSON files only.
+        .target(name: "DistillTokenize", dependencies: ["DistillJSON"]),
+        // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
+        .target(name: "DistillModels", dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor"]),
         // Message and error types, one per file; pure values over DistillJSON.
         .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
