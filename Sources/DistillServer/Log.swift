@@ -69,6 +69,6 @@ public final class Logger: @unchecked Sendable {
 
 extension OutgoingMessage {
     static func logMessage(level: LogLevel, _ text: String) -> JSON {
-        ["jsonrpc": "2.0", "method": "window/logMessage", "params": ["type": JSON(level.rawValue), "message": JSON(text)]]
+        notification(LogMessageNotification(type: level.rawValue, message: text))
     }
 }

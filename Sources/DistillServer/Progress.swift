@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillProtocol
 import DistillTransport
 
 #if canImport(Glibc)
@@ -66,6 +67,6 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     private func send(_ value: JSON) {
-        connection.send(["jsonrpc": "2.0", "method": "$/progress", "params": ["token": token, "value": value]])
+        connection.send(OutgoingMessage.notification(ProgressNotification(token: token, value: value)))
     }
 }

@@ -19,34 +19,51 @@ enum Lane: Sendable {
     case blocking
 }
 
-/// Orders one session's work: reads run together, an update waits for every
-/// earlier item and holds back later ones. Items start in the order they were
-/// submitted; nothing here blocks a thread while an item waits its turn.
-final class RequestScheduler: @unchecked Sendable {
+/// Orders one session's work by the names each item reads or updates (`Ordering`): an item
+/// starts once no earlier unfinished item conflicts with it, so reads run together, an update
+/// of `a` waits for earlier uses of `a` and holds back later ones, and items that share no name
+/// do not wait for each other. Nothing here blocks a thread while an item waits its turn.
+final class RequestScheduler: @unchecked Sendable {  // all state is guarded by `condition`
     private struct Item {
         let ordering: Ordering
-        let start: () -> Void
+        let start: (@escaping @Sendable () -> Void) -> Void
+        var started = false
+        var finished = false
     }
 
-    private let condition = NSCondition()
-    private var pending: [Item] = []
-    private var head = 0
-    private var runningReads = 0
-    private var runningUpdate = false
-    private var pumping = false
+    /// How far past the first item that must wait the scheduler looks for items that may start:
+    /// bounds the work of one look at a long queue.
+    static let lookahead = 1024
 
-    /// Queues work; `start` runs when its turn comes and must lead to exactly one
-    /// `finished(ordering)` call (right away for inline work).
-    func submit(_ ordering: Ordering, start: @escaping () -> Void) {
+    private let condition = NSCondition()
+    /// Unfinished items in submission order, from `head`; `serial(head)` is `base`.
+    private var items: [Item] = []
+    private var head = 0
+    private var base = 0
+    private var unfinished = 0
+    private var pumping = false
+    private var again = false
+
+    /// Queues work; `start` runs when its turn comes and must call the closure it is given
+    /// exactly once, when the work has finished (right away for inline work).
+    func submit(_ ordering: Ordering, start: @escaping (@escaping @Sendable () -> Void) -> Void) {
         condition.lock()
-        pending.append(Item(ordering: ordering, start: start))
+        items.append(Item(ordering: ordering, start: start))
+        unfinished += 1
         condition.unlock()
         pump()
     }
 
-    func finished(_ ordering: Ordering) {
+    private func finished(_ serial: Int) {
         condition.lock()
-        if ordering == .update { runningUpdate = false } else { runningReads -= 1 }
+        items[serial - base].finished = true
+        unfinished -= 1
+        while head < items.count && items[head].finished { head += 1 }
+        if head > 1024 && head * 2 > items.count {
+            items.removeFirst(head)
+            base += head
+            head = 0
+        }
         condition.broadcast()
         condition.unlock()
         pump()
@@ -57,58 +74,81 @@ final class RequestScheduler: @unchecked Sendable {
     func waitUntilIdle(before deadline: Date) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        while isBusy {
-            if !condition.wait(until: deadline) { return !isBusy }
+        while unfinished > 0 {
+            if !condition.wait(until: deadline) { return unfinished == 0 }
         }
         return true
     }
 
-    /// Call with `condition` locked.
-    private var isBusy: Bool { head < pending.count || runningReads > 0 || runningUpdate }
-
-    /// Starts whatever may start. One thread pumps at a time; a `finished` that
-    /// arrives meanwhile is seen by the pumping thread's next look at the queue.
+    /// Starts whatever may start. One thread pumps at a time; a change that arrives meanwhile
+    /// makes the pumping thread look again.
     private func pump() {
         condition.lock()
         if pumping {
+            again = true
             condition.unlock()
             return
         }
         pumping = true
-        condition.unlock()
-        while let item = next() { item.start() }
+        while true {
+            again = false
+            let ready = takeRunnable()
+            condition.unlock()
+            for (serial, start) in ready {
+                start { [self] in finished(serial) }
+            }
+            condition.lock()
+            if ready.isEmpty && !again {
+                pumping = false
+                condition.unlock()
+                return
+            }
+        }
     }
 
-    private func next() -> Item? {
-        condition.lock()
-        defer { condition.unlock() }
-        guard head < pending.count else {
-            pumping = false
-            pending.removeAll(keepingCapacity: true)
-            head = 0
-            return nil
-        }
-        let item = pending[head]
-        switch item.ordering {
-        case .update:
-            guard runningReads == 0 && !runningUpdate else {
-                pumping = false
-                return nil
+    /// Marks as started, and returns, the items no earlier unfinished item conflicts with.
+    /// Call with `condition` locked.
+    private func takeRunnable() -> [(Int, (@escaping @Sendable () -> Void) -> Void)] {
+        var ready: [(Int, (@escaping @Sendable () -> Void) -> Void)] = []
+        // What the earlier unfinished items use, summed up.
+        var earlierUpdateAll = false
+        var earlierReadAll = false
+        var earlierUpdated = Set<String>()
+        var earlierRead = Set<String>()
+        var waiting = 0
+        var index = head
+        while index < items.count && !earlierUpdateAll && waiting < Self.lookahead {
+            defer { index += 1 }
+            let item = items[index]
+            if item.finished { continue }
+            let ordering = item.ordering
+            if !item.started {
+                let blocked: Bool
+                switch (ordering.access, ordering.names) {
+                case (.update, nil):
+                    blocked = index > head
+                case (.read, nil):
+                    blocked = !earlierUpdated.isEmpty
+                case (.update, let names?):
+                    blocked = earlierReadAll || !names.isDisjoint(with: earlierUpdated) || !names.isDisjoint(with: earlierRead)
+                case (.read, let names?):
+                    blocked = !names.isDisjoint(with: earlierUpdated)
+                }
+                if blocked {
+                    waiting += 1
+                } else {
+                    items[index].started = true
+                    ready.append((base + index, item.start))
+                }
             }
-            runningUpdate = true
-        case .read:
-            guard !runningUpdate else {
-                pumping = false
-                return nil
+            switch (ordering.access, ordering.names) {
+            case (.update, nil): earlierUpdateAll = true
+            case (.read, nil): earlierReadAll = true
+            case (.update, let names?): earlierUpdated.formUnion(names)
+            case (.read, let names?): earlierRead.formUnion(names)
             }
-            runningReads += 1
         }
-        head += 1
-        if head > 1024 && head * 2 > pending.count {
-            pending.removeFirst(head)
-            head = 0
-        }
-        return item
+        return ready
     }
 }
 
