@@ -49,11 +49,10 @@ final class EditorSync: @unchecked Sendable {
     private func inOrder(_ work: @escaping () -> Void) {
         guard let session else { return }
         let worker = self.worker
-        session.scheduler.submit(.read) { [session] finished in
+        session.scheduler.submit(.read) { [session] ticket in
             worker.async { [session] in
-                _ = session  // the session lives until the work has run
                 work()
-                finished()
+                session.scheduler.finished(ticket)
             }
         }
     }

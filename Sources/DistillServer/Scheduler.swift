@@ -24,9 +24,12 @@ enum Lane: Sendable {
 /// of `a` waits for earlier uses of `a` and holds back later ones, and items that share no name
 /// do not wait for each other. Nothing here blocks a thread while an item waits its turn.
 final class RequestScheduler: @unchecked Sendable {  // all state is guarded by `condition`
+    /// Names one submitted item, for `finished(_:)`.
+    typealias Ticket = Int
+
     private struct Item {
         let ordering: Ordering
-        let start: (@escaping @Sendable () -> Void) -> Void
+        let start: (Ticket) -> Void
         var started = false
         var finished = false
     }
@@ -44,9 +47,10 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
     private var pumping = false
     private var again = false
 
-    /// Queues work; `start` runs when its turn comes and must call the closure it is given
-    /// exactly once, when the work has finished (right away for inline work).
-    func submit(_ ordering: Ordering, start: @escaping (@escaping @Sendable () -> Void) -> Void) {
+    /// Queues work; `start` runs when its turn comes and must lead to exactly one
+    /// `finished(ticket)` call with the ticket it is given, when the work has finished (right
+    /// away for inline work).
+    func submit(_ ordering: Ordering, start: @escaping (Ticket) -> Void) {
         condition.lock()
         items.append(Item(ordering: ordering, start: start))
         unfinished += 1
@@ -54,7 +58,7 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
         pump()
     }
 
-    private func finished(_ serial: Int) {
+    func finished(_ serial: Ticket) {
         condition.lock()
         items[serial - base].finished = true
         unfinished -= 1
@@ -94,9 +98,7 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
             again = false
             let ready = takeRunnable()
             condition.unlock()
-            for (serial, start) in ready {
-                start { [self] in finished(serial) }
-            }
+            for (serial, start) in ready { start(serial) }
             condition.lock()
             if ready.isEmpty && !again {
                 pumping = false
@@ -108,8 +110,8 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
 
     /// Marks as started, and returns, the items no earlier unfinished item conflicts with.
     /// Call with `condition` locked.
-    private func takeRunnable() -> [(Int, (@escaping @Sendable () -> Void) -> Void)] {
-        var ready: [(Int, (@escaping @Sendable () -> Void) -> Void)] = []
+    private func takeRunnable() -> [(Ticket, (Ticket) -> Void)] {
+        var ready: [(Ticket, (Ticket) -> Void)] = []
         // What the earlier unfinished items use, summed up.
         var earlierUpdateAll = false
         var earlierReadAll = false

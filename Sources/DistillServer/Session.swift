@@ -172,9 +172,9 @@ public final class Session: @unchecked Sendable {
     /// Sends a reply decided when its request was read, once every earlier barrier
     /// of the session has answered (as a read, so it holds nothing back).
     private func replyInOrder(_ message: JSON, _ reply: @escaping @Sendable (JSON?) -> Void) {
-        scheduler.submit(.read) { finished in
+        scheduler.submit(.read) { [scheduler] ticket in
             reply(message)
-            finished()
+            scheduler.finished(ticket)
         }
     }
 
@@ -234,8 +234,8 @@ public final class Session: @unchecked Sendable {
             prepared = Method.Prepared(ordering: entry.fallbackOrdering, run: { _ in throw error })
         }
         let lane = entry.lane(params)
-        scheduler.submit(prepared.ordering) { [self] finished in
-            run(prepared, context, lane: lane, request: request, finished: finished, reply: reply)
+        scheduler.submit(prepared.ordering) { [self] ticket in
+            run(prepared, context, lane: lane, request: request, ticket: ticket, reply: reply)
         }
     }
 
@@ -243,7 +243,7 @@ public final class Session: @unchecked Sendable {
     /// and then lets the scheduler go on.
     private func run(
         _ prepared: Method.Prepared, _ context: RequestContext, lane: Lane, request: InFlight,
-        finished: @escaping @Sendable () -> Void, reply: @escaping @Sendable (JSON?) -> Void
+        ticket: RequestScheduler.Ticket, reply: @escaping @Sendable (JSON?) -> Void
     ) {
         let id = context.id!
         let answer: @Sendable (JSON) -> Void = { [self] response in
@@ -252,7 +252,7 @@ public final class Session: @unchecked Sendable {
                 request.abandon = nil  // it holds `answer`, which holds `request`
             }
             reply(response)
-            finished()
+            scheduler.finished(ticket)
         }
         switch lane {
         case .inline:
