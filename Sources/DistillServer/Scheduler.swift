@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import DistillSync
 import Foundation
 
 /// Where a request's work runs once its turn has come.
@@ -28,7 +29,7 @@ final class RequestScheduler: @unchecked Sendable {
         let start: () -> Void
     }
 
-    private let condition = NSCondition()
+    private let lock = Mutex()
     private var pending: [Item] = []
     private var head = 0
     private var runningReads = 0
@@ -38,50 +39,45 @@ final class RequestScheduler: @unchecked Sendable {
     /// Queues work; `start` runs when its turn comes and must lead to exactly one
     /// `finished(ordering)` call (right away for inline work).
     func submit(_ ordering: Ordering, start: @escaping () -> Void) {
-        condition.lock()
-        pending.append(Item(ordering: ordering, start: start))
-        condition.unlock()
+        lock.withLock { pending.append(Item(ordering: ordering, start: start)) }
         pump()
     }
 
     func finished(_ ordering: Ordering) {
-        condition.lock()
-        if ordering == .update { runningUpdate = false } else { runningReads -= 1 }
-        condition.broadcast()
-        condition.unlock()
+        lock.withLock {
+            if ordering == .update { runningUpdate = false } else { runningReads -= 1 }
+            lock.broadcast()
+        }
         pump()
     }
 
     /// Blocks until every submitted item has finished, or until `deadline`; true
     /// when everything has finished.
     func waitUntilIdle(before deadline: Date) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while isBusy {
-            if !condition.wait(until: deadline) { return !isBusy }
-        }
-        return true
+        let until = ContinuousClock.now.advanced(by: .seconds(deadline.timeIntervalSinceNow))
+        return lock.withLock(waitingUntil: { _ in !isBusy }, deadline: until) { _ in !isBusy }
     }
 
-    /// Call with `condition` locked.
+    /// Call with `lock` held.
     private var isBusy: Bool { head < pending.count || runningReads > 0 || runningUpdate }
 
     /// Starts whatever may start. One thread pumps at a time; a `finished` that
     /// arrives meanwhile is seen by the pumping thread's next look at the queue.
     private func pump() {
-        condition.lock()
-        if pumping {
-            condition.unlock()
-            return
+        let mayPump = lock.withLock { () -> Bool in
+            if pumping { return false }
+            pumping = true
+            return true
         }
-        pumping = true
-        condition.unlock()
+        guard mayPump else { return }
         while let item = next() { item.start() }
     }
 
     private func next() -> Item? {
-        condition.lock()
-        defer { condition.unlock() }
+        lock.withLock { nextLocked() }
+    }
+
+    private func nextLocked() -> Item? {
         guard head < pending.count else {
             pumping = false
             pending.removeAll(keepingCapacity: true)
@@ -119,7 +115,7 @@ final class RequestScheduler: @unchecked Sendable {
 final class BlockingReads: @unchecked Sendable {
     let perSession: Int
     let total: Int
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var alive = 0
     private var bySession: [ObjectIdentifier: Int] = [:]
 
@@ -130,8 +126,10 @@ final class BlockingReads: @unchecked Sendable {
 
     /// Takes a place for `session`, or says why there is none.
     func acquire(_ session: ObjectIdentifier) -> ResponseError? {
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { acquireLocked(session) }
+    }
+
+    private func acquireLocked(_ session: ObjectIdentifier) -> ResponseError? {
         let mine = bySession[session, default: 0]
         if mine >= perSession {
             return Self.refusal(
@@ -149,11 +147,11 @@ final class BlockingReads: @unchecked Sendable {
     }
 
     func release(_ session: ObjectIdentifier) {
-        lock.lock()
-        alive -= 1
-        let left = bySession[session, default: 1] - 1
-        bySession[session] = left == 0 ? nil : left
-        lock.unlock()
+        lock.withLock {
+            alive -= 1
+            let left = bySession[session, default: 1] - 1
+            bySession[session] = left == 0 ? nil : left
+        }
     }
 
     private static func refusal(_ what: String, limit: Int, scope: String) -> ResponseError {
@@ -174,36 +172,35 @@ func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
 /// A thread that runs closures one at a time, in the order given.
 final class SerialThread: @unchecked Sendable {
     private let name: String
-    private let condition = NSCondition()
+    private let lock = Mutex()
     private var jobs: [() -> Void] = []
     private var started = false
 
     init(name: String) { self.name = name }
 
     func async(_ job: @escaping () -> Void) {
-        condition.lock()
-        jobs.append(job)
-        if !started {
-            started = true
-            startThread(name) { [self] in loop() }
+        lock.withLock {
+            jobs.append(job)
+            if !started {
+                started = true
+                startThread(name) { [self] in loop() }
+            }
+            lock.signal()
         }
-        condition.signal()
-        condition.unlock()
     }
 
     private func loop() {
         while true {
-            condition.lock()
-            while jobs.isEmpty {
-                // An idle worker goes away; the next job starts a new one.
-                if !condition.wait(until: Date(timeIntervalSinceNow: 5)) && jobs.isEmpty {
+            // An idle worker goes away; the next job starts a new one.
+            let next = lock.withLock(waitingUntil: { _ in !jobs.isEmpty }, deadline: .now.advanced(by: .seconds(5))) {
+                _ -> (() -> Void)? in
+                if jobs.isEmpty {
                     started = false
-                    condition.unlock()
-                    return
+                    return nil
                 }
+                return jobs.removeFirst()
             }
-            let job = jobs.removeFirst()
-            condition.unlock()
+            guard let job = next else { return }
             job()
         }
     }
