@@ -57,7 +57,6 @@ public final class Mutex<State>: @unchecked Sendable {
     }
 
     /// Runs `body` on the state with the lock held.
-    @inline(__always)
     public func withLock<R>(_ body: (inout sending State) throws -> sending R) rethrows -> sending R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -130,7 +129,6 @@ extension Mutex where State == Void {
     public convenience init() { self.init(()) }
 
     /// Runs `body` with the lock held.
-    @inline(__always)
     public func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
