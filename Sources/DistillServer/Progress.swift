@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import DistillSync
 import DistillTransport
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ public final class ProgressReporter: @unchecked Sendable {
     let connection: Connection
     let threshold: Double
     private let started = ProgressReporter.now()
-    private let lock = NSLockish()
+    private let lock = Mutex()
     private var begun = false
     private var lastPercent = -1
     private var finished = false

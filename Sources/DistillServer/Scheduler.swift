@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import DistillSync
 import Foundation
 
 /// Where a request's work runs once its turn has come.
@@ -23,7 +24,7 @@ enum Lane: Sendable {
 /// starts once no earlier unfinished item conflicts with it, so reads run together, an update
 /// of `a` waits for earlier uses of `a` and holds back later ones, and items that share no name
 /// do not wait for each other. Nothing here blocks a thread while an item waits its turn.
-final class RequestScheduler: @unchecked Sendable {  // all state is guarded by `condition`
+final class RequestScheduler: @unchecked Sendable {  // all state is guarded by `lock`
     /// Names one submitted item, for `finished(_:)`.
     typealias Ticket = Int
 
@@ -38,7 +39,7 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
     /// bounds the work of one look at a long queue.
     static let lookahead = 1024
 
-    private let condition = NSCondition()
+    private let lock = Mutex()
     /// Unfinished items in submission order, from `head`; `serial(head)` is `base`.
     private var items: [Item] = []
     private var head = 0
@@ -51,65 +52,64 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
     /// `finished(ticket)` call with the ticket it is given, when the work has finished (right
     /// away for inline work).
     func submit(_ ordering: Ordering, start: @escaping (Ticket) -> Void) {
-        condition.lock()
-        items.append(Item(ordering: ordering, start: start))
-        unfinished += 1
-        condition.unlock()
+        lock.withLock {
+            items.append(Item(ordering: ordering, start: start))
+            unfinished += 1
+        }
         pump()
     }
 
     func finished(_ serial: Ticket) {
-        condition.lock()
-        items[serial - base].finished = true
-        unfinished -= 1
-        while head < items.count && items[head].finished { head += 1 }
-        if head > 1024 && head * 2 > items.count {
-            items.removeFirst(head)
-            base += head
-            head = 0
+        lock.withLock {
+            items[serial - base].finished = true
+            unfinished -= 1
+            while head < items.count && items[head].finished { head += 1 }
+            if head > 1024 && head * 2 > items.count {
+                items.removeFirst(head)
+                base += head
+                head = 0
+            }
+            if unfinished == 0 { lock.broadcast() }
         }
-        condition.broadcast()
-        condition.unlock()
         pump()
     }
 
     /// Blocks until every submitted item has finished, or until `deadline`; true
     /// when everything has finished.
     func waitUntilIdle(before deadline: Date) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while unfinished > 0 {
-            if !condition.wait(until: deadline) { return unfinished == 0 }
-        }
-        return true
+        let until = ContinuousClock.now.advanced(by: .seconds(deadline.timeIntervalSinceNow))
+        return lock.withLock(waitingUntil: { _ in unfinished == 0 }, deadline: until) { _ in unfinished == 0 }
     }
 
     /// Starts whatever may start. One thread pumps at a time; a change that arrives meanwhile
     /// makes the pumping thread look again.
     private func pump() {
-        condition.lock()
-        if pumping {
-            again = true
-            condition.unlock()
-            return
-        }
-        pumping = true
-        while true {
-            again = false
-            let ready = takeRunnable()
-            condition.unlock()
-            for (serial, start) in ready { start(serial) }
-            condition.lock()
-            if ready.isEmpty && !again {
-                pumping = false
-                condition.unlock()
-                return
+        let mayPump = lock.withLock { () -> Bool in
+            if pumping {
+                again = true
+                return false
             }
+            pumping = true
+            return true
+        }
+        guard mayPump else { return }
+        while true {
+            let ready = lock.withLock { () -> [(Ticket, (Ticket) -> Void)] in
+                again = false
+                return takeRunnable()
+            }
+            for (serial, start) in ready { start(serial) }
+            let stop = lock.withLock { () -> Bool in
+                guard ready.isEmpty && !again else { return false }
+                pumping = false
+                return true
+            }
+            if stop { return }
         }
     }
 
     /// Marks as started, and returns, the items no earlier unfinished item conflicts with.
-    /// Call with `condition` locked.
+    /// Call with `lock` held.
     private func takeRunnable() -> [(Ticket, (Ticket) -> Void)] {
         var ready: [(Ticket, (Ticket) -> Void)] = []
         // What the earlier unfinished items use, summed up.
@@ -161,7 +161,7 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
 final class BlockingReads: @unchecked Sendable {
     let perSession: Int
     let total: Int
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var alive = 0
     private var bySession: [ObjectIdentifier: Int] = [:]
 
@@ -172,8 +172,10 @@ final class BlockingReads: @unchecked Sendable {
 
     /// Takes a place for `session`, or says why there is none.
     func acquire(_ session: ObjectIdentifier) -> ResponseError? {
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { acquireLocked(session) }
+    }
+
+    private func acquireLocked(_ session: ObjectIdentifier) -> ResponseError? {
         let mine = bySession[session, default: 0]
         if mine >= perSession {
             return Self.refusal(
@@ -191,11 +193,11 @@ final class BlockingReads: @unchecked Sendable {
     }
 
     func release(_ session: ObjectIdentifier) {
-        lock.lock()
-        alive -= 1
-        let left = bySession[session, default: 1] - 1
-        bySession[session] = left == 0 ? nil : left
-        lock.unlock()
+        lock.withLock {
+            alive -= 1
+            let left = bySession[session, default: 1] - 1
+            bySession[session] = left == 0 ? nil : left
+        }
     }
 
     private static func refusal(_ what: String, limit: Int, scope: String) -> ResponseError {
@@ -216,36 +218,35 @@ func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
 /// A thread that runs closures one at a time, in the order given.
 final class SerialThread: @unchecked Sendable {
     private let name: String
-    private let condition = NSCondition()
+    private let lock = Mutex()
     private var jobs: [() -> Void] = []
     private var started = false
 
     init(name: String) { self.name = name }
 
     func async(_ job: @escaping () -> Void) {
-        condition.lock()
-        jobs.append(job)
-        if !started {
-            started = true
-            startThread(name) { [self] in loop() }
+        lock.withLock {
+            jobs.append(job)
+            if !started {
+                started = true
+                startThread(name) { [self] in loop() }
+            }
+            lock.signal()
         }
-        condition.signal()
-        condition.unlock()
     }
 
     private func loop() {
         while true {
-            condition.lock()
-            while jobs.isEmpty {
-                // An idle worker goes away; the next job starts a new one.
-                if !condition.wait(until: Date(timeIntervalSinceNow: 5)) && jobs.isEmpty {
+            // An idle worker goes away; the next job starts a new one.
+            let next = lock.withLock(waitingUntil: { _ in !jobs.isEmpty }, deadline: .now.advanced(by: .seconds(5))) {
+                _ -> (() -> Void)? in
+                if jobs.isEmpty {
                     started = false
-                    condition.unlock()
-                    return
+                    return nil
                 }
+                return jobs.removeFirst()
             }
-            let job = jobs.removeFirst()
-            condition.unlock()
+            guard let job = next else { return }
             job()
         }
     }

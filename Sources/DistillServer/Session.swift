@@ -1,6 +1,7 @@
 import Dispatch
 import DistillJSON
 import DistillProtocol
+import DistillSync
 import DistillTransport
 import Foundation
 
@@ -14,7 +15,7 @@ public final class Session: @unchecked Sendable {
 
     public let server: DistillServer
     public let connection: Connection
-    private let lock = NSLockish()
+    private let lock = Mutex()
     // Lifecycle flags change in reading order, on the reading thread.
     private var initializeSeen = false
     private var shutdownSeen = false
@@ -318,7 +319,7 @@ public final class Session: @unchecked Sendable {
 
 /// Gathers the replies of one batch and sends them together, in request order.
 final class BatchCollector: @unchecked Sendable {
-    private let lock = NSLockish()
+    private let lock = Mutex()
     private var replies: [JSON?]
     private var remaining: Int
     private let done: ([JSON]) -> Void

@@ -3,7 +3,7 @@ import DistillJSON
 /// A value read out of a request together with its JSON path, so that every
 /// complaint about it names the field: `params.loss.temperature`,
 /// `params.students.A.probs[0][2]`.
-public struct Field: @unchecked Sendable {
+public struct Field: Sendable {
     public let json: JSON
     public let path: String
 

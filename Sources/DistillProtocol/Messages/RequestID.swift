@@ -2,7 +2,7 @@ import DistillJSON
 
 /// A JSON-RPC id: a string, a number or (discouraged, but allowed by JSON-RPC 2.0) null,
 /// echoed back with its type.
-public struct RequestID: Hashable, CustomStringConvertible, @unchecked Sendable {
+public struct RequestID: Hashable, CustomStringConvertible, Sendable {
     /// The id as the client sent it, echoed verbatim.
     public let json: JSON
     /// A type-tagged key: `n:1` and `s:1` are different ids.
