@@ -72,6 +72,9 @@ let package = Package(
         .target(name: "DistillMath", dependencies: ["DistillTensor", "CKernelSupport"], swiftSettings: simdSettings),
         // score, diagnose, explain: the analyses, over the loss engine, the stores and the text layer.
         .target(name: "DistillAnalysis", dependencies: ["DistillMath", "DistillTensor", "DistillStore", "DistillText"]),
+        // n-gram language models: ARPA reading and writing, kenlm-exact scoring, interpolated
+        // modified Kneser–Ney estimation. A leaf: Foundation only, no JSON, no server.
+        .target(name: "DistillNGram", swiftSettings: [.swiftLanguageMode(.v6)]),
         // Message and error types, one per file; pure values over DistillJSON.
         .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
@@ -93,10 +96,14 @@ let package = Package(
             swiftSettings: cpuCheck),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
+        // The n-gram layer from the command line, printing JSON, for the kenlm comparison (Tests/python/test_ngram.py).
+        .executableTarget(
+            name: "distill-ngram-check", dependencies: ["DistillNGram"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
+        .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
