@@ -163,36 +163,58 @@ private struct ARPAParser {
         phase = count == 0 ? .sectionHeader(order: expected + 1) : .entries(order: expected, seen: 0)
     }
 
-    mutating func readEntry(_ line: UnsafeBufferPointer<UInt8>, _ fields: [Range<Int>], _ number: Int, order: Int) throws {
-        let highest = order == announced.count
-        // Word count: the fields between the probability and an optional back-off.
-        // A word may look like a number ("1999"), so a line of exactly order + 1 fields
-        // is always read as a probability and words.
-        let lastIsNumber = fields.count > 2 && Self.number(line, fields[fields.count - 1]) != nil
-        let wordCount: Int
-        if fields.count == order + 1 || (fields.count == order + 2 && lastIsNumber) {
-            wordCount = order
-        } else {
-            wordCount = lastIsNumber ? fields.count - 2 : fields.count - 1
+    /// An entry's fields: the probability, the words, and the back-off weight if any.
+    struct Entry {
+        var probability: Range<Int>
+        var words: [Range<Int>]
+        var backoff: Range<Int>?
+    }
+
+    /// Splits an entry. With tabs, as lmplz and SRILM write it
+    /// (`prob <TAB> w1 … wN [<TAB> backoff]`), the tabs say which field is which, so a
+    /// bad back-off weight is reported as one. With spaces only, a line of order + 1
+    /// fields is a probability and words (a word may look like a number, "1999"), and
+    /// one of order + 2 ends in a back-off weight when its last field is a number.
+    static func split(_ line: UnsafeBufferPointer<UInt8>, _ fields: [Range<Int>], order: Int) -> Entry {
+        let tabs = fields.indices.dropLast().filter { i in
+            line[fields[i].upperBound..<fields[i + 1].lowerBound].contains(0x09)
         }
-        guard wordCount == order, fields.count == order + 1 || fields.count == order + 2 else {
-            let shown = fields.dropFirst().prefix(max(wordCount, 0)).map { Self.text(line, $0) }.joined(separator: " ")
+        if tabs.count == 1 || tabs.count == 2, tabs[0] == 0 {
+            let wordsEnd = tabs.count == 2 ? tabs[1] : fields.count - 1
+            if tabs.count == 1 || wordsEnd == fields.count - 2 {
+                return Entry(
+                    probability: fields[0], words: Array(fields[1...wordsEnd]),
+                    backoff: tabs.count == 2 ? fields[fields.count - 1] : nil)
+            }
+        }
+        let lastIsNumber = fields.count > 2 && number(line, fields[fields.count - 1]) != nil
+        if fields.count >= order + 2 && lastIsNumber {
+            return Entry(probability: fields[0], words: Array(fields[1..<(fields.count - 1)]), backoff: fields[fields.count - 1])
+        }
+        return Entry(probability: fields[0], words: Array(fields.dropFirst()), backoff: nil)
+    }
+
+    mutating func readEntry(_ line: UnsafeBufferPointer<UInt8>, _ allFields: [Range<Int>], _ number: Int, order: Int) throws {
+        let highest = order == announced.count
+        let entry = Self.split(line, allFields, order: order)
+        guard entry.words.count == order else {
+            let shown = entry.words.map { Self.text(line, $0) }.joined(separator: " ")
             throw NGramError(
                 .format, line: number,
-                "an n-gram of the wrong order in the \(order)-grams section: \(wordCount) word(s) \"\(shown)\" (expected a log10 probability, \(order) word(s) and an optional back-off weight)"
+                "an n-gram of the wrong order in the \(order)-grams section: \(entry.words.count) word(s) \"\(shown)\" (expected a log10 probability, \(order) word(s) and an optional back-off weight)"
             )
         }
-        let probText = Self.text(line, fields[0])
-        guard let prob = Self.number(line, fields[0]), !prob.isNaN else {
+        let probText = Self.text(line, entry.probability)
+        guard let prob = Self.number(line, entry.probability), !prob.isNaN else {
             throw NGramError(.format, line: number, "the log10 probability \"\(probText)\" is not a number")
         }
         guard prob <= 0 else {
             throw NGramError(.format, line: number, "the log10 probability \(probText) is positive (a probability above 1)")
         }
         var backoff = noExtension
-        if fields.count == order + 2 {
-            let text = Self.text(line, fields[order + 1])
-            guard let b = Self.number(line, fields[order + 1]), b.isFinite else {
+        if let field = entry.backoff {
+            let text = Self.text(line, field)
+            guard let b = Self.number(line, field), b.isFinite else {
                 throw NGramError(.format, line: number, "the back-off weight \"\(text)\" is not a finite number")
             }
             if highest && b != 0 {
@@ -201,6 +223,7 @@ private struct ARPAParser {
             }
             backoff = b
         }
+        let fields = [entry.probability] + entry.words
         if order == 1 {
             let word = try Self.word(line, fields[1], number)
             if let first = wordIDs[word] {
@@ -240,6 +263,7 @@ private struct ARPAParser {
         let end = "the file ends at line \(lastLine)"
         switch phase {
         case .preamble:
+            if lastLine == 0 { throw NGramError(.format, "the file is empty: not an ARPA file") }
             throw NGramError(.format, line: lastLine, "\(end) without a \\data\\ header: not an ARPA file")
         case .header:
             throw NGramError(.format, line: lastLine, "\(end) inside the \\data\\ header (truncated?)")

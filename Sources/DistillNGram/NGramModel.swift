@@ -87,6 +87,8 @@ public struct NGramModel: Sendable {
     ///    "b c" with the probability the back-off rule gives it,
     ///    log10 p(c | b) = b(b) + log10 p(c), so probabilities are unchanged while
     ///    the n-gram length kenlm reports counts the filler. So do we.
+    ///    A filler's context, when listed, is marked as extending (below), as kenlm
+    ///    marks the back-off weights it used to price the filler.
     /// 2. Contexts. The context (all words but the last) of every listed n-gram must
     ///    be an n-gram of the order below, listed or filler; kenlm refuses the file
     ///    otherwise, and so do we, naming the line. Each context is marked as extending
@@ -120,10 +122,15 @@ public struct NGramModel: Sendable {
                 if m == 2 {
                     lower = unigramLog10[Int(key.last!)]
                     context = unigramBackoff[Int(key.first!)]
+                    if !hasExtension(context) { unigramBackoff[Int(key.first!)] = 0 }
                 } else {
-                    let below = tables[m - 3]
-                    lower = below.log10Prob[below.index.find(key.dropFirst())!]
-                    context = below.index.find(key.dropLast()).map { below.backoff[$0] } ?? 0
+                    lower = tables[m - 3].log10Prob[tables[m - 3].index.find(key.dropFirst())!]
+                    if let c = tables[m - 3].index.find(key.dropLast()) {
+                        context = tables[m - 3].backoff[c]
+                        if !hasExtension(context) { tables[m - 3].backoff[c] = 0 }
+                    } else {
+                        context = 0
+                    }
                 }
                 tables[m - 2].log10Prob[row] = lower + context
             }
