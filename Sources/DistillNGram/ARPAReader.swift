@@ -52,6 +52,8 @@ private struct ARPAParser {
     var lines: [[Int32]] = []
     /// Scratch for one n-gram's ids.
     var key: [WordID] = []
+    /// Scratch for one line's field ranges, reused so lines cost no allocation.
+    var scratch: [Range<Int>] = []
 
     static func parse(_ source: LineSource) throws -> NGramModel {
         var parser = ARPAParser()
@@ -60,7 +62,8 @@ private struct ARPAParser {
     }
 
     mutating func consume(_ line: UnsafeBufferPointer<UInt8>, _ number: Int) throws {
-        let fields = Self.fields(line)
+        Self.fields(line, into: &scratch)
+        let fields = scratch
         switch phase {
         case .preamble:
             if fields.isEmpty { return }
@@ -163,11 +166,12 @@ private struct ARPAParser {
         phase = count == 0 ? .sectionHeader(order: expected + 1) : .entries(order: expected, seen: 0)
     }
 
-    /// An entry's fields: the probability, the words, and the back-off weight if any.
+    /// An entry's fields, as indices into the line's fields: the probability, the
+    /// words, and the back-off weight if any.
     struct Entry {
-        var probability: Range<Int>
-        var words: [Range<Int>]
-        var backoff: Range<Int>?
+        var probability: Int
+        var words: Range<Int>
+        var backoff: Int?
     }
 
     /// Splits an entry. With tabs, as lmplz and SRILM write it
@@ -176,43 +180,43 @@ private struct ARPAParser {
     /// fields is a probability and words (a word may look like a number, "1999"), and
     /// one of order + 2 ends in a back-off weight when its last field is a number.
     static func split(_ line: UnsafeBufferPointer<UInt8>, _ fields: [Range<Int>], order: Int) -> Entry {
-        let tabs = fields.indices.dropLast().filter { i in
-            line[fields[i].upperBound..<fields[i + 1].lowerBound].contains(0x09)
+        var tabs = 0
+        var firstTab = -1
+        var secondTab = -1
+        for i in 0..<(fields.count - 1) where line[fields[i].upperBound..<fields[i + 1].lowerBound].contains(0x09) {
+            tabs += 1
+            if tabs == 1 { firstTab = i } else if tabs == 2 { secondTab = i }
         }
-        if tabs.count == 1 || tabs.count == 2, tabs[0] == 0 {
-            let wordsEnd = tabs.count == 2 ? tabs[1] : fields.count - 1
-            if tabs.count == 1 || wordsEnd == fields.count - 2 {
-                return Entry(
-                    probability: fields[0], words: Array(fields[1...wordsEnd]),
-                    backoff: tabs.count == 2 ? fields[fields.count - 1] : nil)
-            }
+        let last = fields.count - 1
+        if firstTab == 0 && (tabs == 1 || (tabs == 2 && secondTab == last - 1)) {
+            return Entry(probability: 0, words: 1..<(tabs == 2 ? last : last + 1), backoff: tabs == 2 ? last : nil)
         }
-        let lastIsNumber = fields.count > 2 && number(line, fields[fields.count - 1]) != nil
-        if fields.count >= order + 2 && lastIsNumber {
-            return Entry(probability: fields[0], words: Array(fields[1..<(fields.count - 1)]), backoff: fields[fields.count - 1])
+        if fields.count >= order + 2 && number(line, fields[last]) != nil {
+            return Entry(probability: 0, words: 1..<last, backoff: last)
         }
-        return Entry(probability: fields[0], words: Array(fields.dropFirst()), backoff: nil)
+        return Entry(probability: 0, words: 1..<(last + 1), backoff: nil)
     }
 
-    mutating func readEntry(_ line: UnsafeBufferPointer<UInt8>, _ allFields: [Range<Int>], _ number: Int, order: Int) throws {
+    mutating func readEntry(_ line: UnsafeBufferPointer<UInt8>, _ fields: [Range<Int>], _ number: Int, order: Int) throws {
         let highest = order == announced.count
-        let entry = Self.split(line, allFields, order: order)
+        let entry = Self.split(line, fields, order: order)
         guard entry.words.count == order else {
-            let shown = entry.words.map { Self.text(line, $0) }.joined(separator: " ")
+            let shown = fields[entry.words].map { Self.text(line, $0) }.joined(separator: " ")
             throw NGramError(
                 .format, line: number,
                 "an n-gram of the wrong order in the \(order)-grams section: \(entry.words.count) word(s) \"\(shown)\" (expected a log10 probability, \(order) word(s) and an optional back-off weight)"
             )
         }
-        let probText = Self.text(line, entry.probability)
-        guard let prob = Self.number(line, entry.probability), !prob.isNaN else {
+        let probText = Self.text(line, fields[entry.probability])
+        guard let prob = Self.number(line, fields[entry.probability]), !prob.isNaN else {
             throw NGramError(.format, line: number, "the log10 probability \"\(probText)\" is not a number")
         }
         guard prob <= 0 else {
             throw NGramError(.format, line: number, "the log10 probability \(probText) is positive (a probability above 1)")
         }
         var backoff = noExtension
-        if let field = entry.backoff {
+        if let index = entry.backoff {
+            let field = fields[index]
             let text = Self.text(line, field)
             guard let b = Self.number(line, field), b.isFinite else {
                 throw NGramError(.format, line: number, "the back-off weight \"\(text)\" is not a finite number")
@@ -223,9 +227,9 @@ private struct ARPAParser {
             }
             backoff = b
         }
-        let fields = [entry.probability] + entry.words
+        let wordFields = fields[entry.words]
         if order == 1 {
-            let word = try Self.word(line, fields[1], number)
+            let word = try Self.word(line, wordFields.first!, number)
             if let first = wordIDs[word] {
                 throw NGramError(
                     .format, line: number, "duplicate 1-gram \"\(word)\" (first on line \(unigramLines[Int(first)]))")
@@ -238,11 +242,11 @@ private struct ARPAParser {
             return
         }
         for i in 0..<order {
-            let word = try Self.word(line, fields[1 + i], number)
+            let word = try Self.word(line, wordFields[wordFields.startIndex + i], number)
             guard let id = wordIDs[word] else {
                 throw NGramError(
                     .format, line: number,
-                    "\"\(word)\" in the \(order)-gram \(Self.words(line, fields, order)) is not a 1-gram of the model")
+                    "\"\(word)\" in the \(order)-gram \(Self.words(line, wordFields)) is not a 1-gram of the model")
             }
             key[i] = id
         }
@@ -251,7 +255,7 @@ private struct ARPAParser {
         guard inserted else {
             throw NGramError(
                 .format, line: number,
-                "duplicate \(order)-gram \(Self.words(line, fields, order)) (first on line \(lines[t][row]))")
+                "duplicate \(order)-gram \(Self.words(line, wordFields)) (first on line \(lines[t][row]))")
         }
         tables[t].log10Prob.append(prob)
         if !highest { tables[t].backoff.append(backoff) }
@@ -296,9 +300,10 @@ private struct ARPAParser {
 
     // MARK: Fields
 
-    /// Byte ranges of the fields of `line`, split at spaces, tabs, vertical tabs and form feeds.
-    static func fields(_ line: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
-        var out: [Range<Int>] = []
+    /// Byte ranges of the fields of `line`, split at spaces, tabs, vertical tabs and
+    /// form feeds, into `out` (emptied first).
+    static func fields(_ line: UnsafeBufferPointer<UInt8>, into out: inout [Range<Int>]) {
+        out.removeAll(keepingCapacity: true)
         var start = -1
         for i in 0..<line.count {
             let c = line[i]
@@ -313,7 +318,6 @@ private struct ARPAParser {
             }
         }
         if start >= 0 { out.append(start..<line.count) }
-        return out
     }
 
     static func text(_ line: UnsafeBufferPointer<UInt8>, _ field: Range<Int>) -> String {
@@ -325,15 +329,19 @@ private struct ARPAParser {
         Double(text(line, field))
     }
 
+    /// A word as a String, refusing bytes that are not UTF-8 (decoding would replace
+    /// them, and two different byte strings could then become one word).
     static func word(_ line: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, _ number: Int) throws -> String {
-        guard let w = String(validating: UnsafeBufferPointer(rebasing: line[field]), as: UTF8.self) else {
+        let bytes = UnsafeBufferPointer(rebasing: line[field])
+        let w = String(decoding: bytes, as: UTF8.self)
+        guard w.utf8.elementsEqual(bytes) else {
             throw NGramError(.format, line: number, "a word that is not valid UTF-8: \(quote(line))")
         }
         return w
     }
 
-    static func words(_ line: UnsafeBufferPointer<UInt8>, _ fields: [Range<Int>], _ order: Int) -> String {
-        "\"" + fields[1...order].map { text(line, $0) }.joined(separator: " ") + "\""
+    static func words(_ line: UnsafeBufferPointer<UInt8>, _ words: ArraySlice<Range<Int>>) -> String {
+        "\"" + words.map { text(line, $0) }.joined(separator: " ") + "\""
     }
 
     /// The line as text, cut short, for messages.
