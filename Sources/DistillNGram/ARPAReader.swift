@@ -153,14 +153,18 @@ private struct ARPAParser {
             throw NGramError(.format, line: number, "expected \\\(expected)-grams: but found \(Self.quote(line))")
         }
         let count = announced[expected - 1]
+        // Presize for the announced count, but no further than 1M entries (the tables grow
+        // past that): a header that lies about a huge count must fail on its missing
+        // entries, not by claiming memory for them.
+        let reserve = min(count, 1 << 20)
         if expected == 1 {
-            words.reserveCapacity(count + 1)
-            unigramLog10.reserveCapacity(count + 1)
-            unigramBackoff.reserveCapacity(count + 1)
+            words.reserveCapacity(reserve + 1)
+            unigramLog10.reserveCapacity(reserve + 1)
+            unigramBackoff.reserveCapacity(reserve + 1)
         } else {
-            tables.append(OrderTable(order: expected, capacity: count, highest: expected == announced.count))
+            tables.append(OrderTable(order: expected, capacity: reserve, highest: expected == announced.count))
             lines.append([])
-            lines[expected - 2].reserveCapacity(count)
+            lines[expected - 2].reserveCapacity(reserve)
         }
         key = [WordID](repeating: 0, count: expected)
         phase = count == 0 ? .sectionHeader(order: expected + 1) : .entries(order: expected, seen: 0)

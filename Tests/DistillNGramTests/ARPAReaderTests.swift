@@ -177,6 +177,9 @@ struct ARPAReaderTests {
             text: replacing("-0.4\t<s> a\t-0.15", "-0.4\tc a\t-0.15").replacingOccurrences(of: "<s> a b", with: "c a b")
                 .replacingOccurrences(of: "-1.0\t<s>\t-0.5", with: "-1.0\tzz\t-0.5"), line: 0, phrase: "no <s> 1-gram"),
         Malformed(name: "an empty file", text: "", line: 0, phrase: "the file is empty"),
+        Malformed(
+            name: "a header that promises 10^15 2-grams", text: replacing("ngram 2=5", "ngram 2=1000000000000000"),
+            line: line("\\3-grams:"), phrase: "comes after 5 2-grams"),
     ]
 
     @Test(arguments: malformed)
