@@ -4,7 +4,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin neovim
-PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
+PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm
 
 .PHONY: all deps build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
 	fuzz-build fuzz-smoke fuzz demo bench lint clean
@@ -19,7 +19,7 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp" 2>/dev/null || \
+	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp, kenlm" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
 
 build: deps
@@ -38,7 +38,10 @@ swift-test-avx2: deps
 	  DISTILLD_KERNELS=avx2 $(SWIFT) test --scratch-path .build-avx2 --filter DistillMathTests; \
 	else echo "swift-test-avx2: the default build already uses the AVX2 kernels"; fi
 
+## distill-ngram-check (the n-gram layer from the command line) sits next to distilld for
+## Tests/python/test_ngram.py, which compares it with kenlm.
 python-test: release
+	$(SWIFT) build -c release --product distill-ngram-check
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
 ## The Swift tests again under ThreadSanitizer, then AddressSanitizer (with LeakSanitizer),

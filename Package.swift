@@ -83,6 +83,9 @@ let package = Package(
         .target(name: "DistillTokenize", dependencies: ["DistillJSON"]),
         // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
         .target(name: "DistillModels", dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor"]),
+        // n-gram language models: ARPA reading and writing, kenlm-exact scoring, interpolated
+        // modified Kneser–Ney estimation. A leaf: Foundation only, no JSON, no server.
+        .target(name: "DistillNGram"),
         // Message and error types, one per file; pure values over DistillJSON.
         .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
@@ -105,6 +108,8 @@ let package = Package(
             swiftSettings: cpuCheck + swift5),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
+        // The n-gram layer from the command line, printing JSON, for the kenlm comparison (Tests/python/test_ngram.py).
+        .executableTarget(name: "distill-ngram-check", dependencies: ["DistillNGram"]),
         .testTarget(name: "DistillSyncTests", dependencies: ["DistillSync"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
@@ -112,6 +117,7 @@ let package = Package(
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillSync"]),
         .testTarget(
             name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
+        .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",
