@@ -100,7 +100,14 @@ let package = Package(
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
-        .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
+        // What the accuracy tests share: the seeded generator and the worst-error report.
+        .target(name: "DistillTestSupport", path: "Tests/Support"),
+        .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillAnalysisTests",
+            dependencies: [
+                "DistillAnalysis", "DistillMath", "DistillStore", "DistillTensor", "DistillText", "DistillTestSupport",
+            ]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
