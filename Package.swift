@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "DistillAnalysis", "DistillMath", "DistillStore", "DistillTensor", "DistillText", "DistillTestSupport",
             ]),
+        .testTarget(name: "DistillProtocolTests", dependencies: ["DistillProtocol", "DistillJSON", "DistillTestSupport"]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
