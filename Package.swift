@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",
-            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON"]),
+            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
