@@ -100,8 +100,8 @@ let package = Package(
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
-        // What the accuracy tests share: the seeded generator and the worst-error report.
-        .target(name: "DistillTestSupport", path: "Tests/Support"),
+        // What the tests share: the seeded generator, the worst-error report, Protocol/schemas.
+        .target(name: "DistillTestSupport", dependencies: ["DistillJSON"], path: "Tests/Support"),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillTestSupport"]),
         .testTarget(
             name: "DistillAnalysisTests",

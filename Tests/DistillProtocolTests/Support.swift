@@ -1,6 +1,5 @@
 import DistillJSON
 import DistillProtocol
-import Foundation
 import Testing
 
 /// Runs `body` and returns the `ResponseError` it throws (nil when it throws none).
@@ -36,24 +35,3 @@ let everyKind: [(json: String, words: String)] = [
 ]
 
 func json(_ text: String) -> JSON { try! JSON.parse(text) }
-
-/// The JSON Schemas of Protocol/schemas, the contract the types must keep.
-enum Schemas {
-    static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Protocol/schemas")
-
-    static func load(_ name: String) throws -> JSON {
-        try JSON.parse(Array(try Data(contentsOf: directory.appendingPathComponent(name))))
-    }
-
-    /// The member names a schema's top-level `properties` lists.
-    static func properties(_ name: String) throws -> Set<String> {
-        Set(try load(name)["properties"]?.keys ?? [])
-    }
-
-    /// The member names a schema's top-level `required` lists.
-    static func required(_ name: String) throws -> Set<String> {
-        Set(try load(name)["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-    }
-}
