@@ -114,14 +114,22 @@ let package = Package(
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
-        .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillSync"]),
+        // What the tests share: the seeded generator, the worst-error report, Protocol/schemas.
+        .target(name: "DistillTestSupport", dependencies: ["DistillJSON"], path: "Tests/Support"),
+        .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillSync", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillAnalysisTests",
+            dependencies: [
+                "DistillAnalysis", "DistillMath", "DistillStore", "DistillTensor", "DistillText", "DistillTestSupport",
+            ]),
+        .testTarget(name: "DistillProtocolTests", dependencies: ["DistillProtocol", "DistillJSON", "DistillTestSupport"]),
         .testTarget(
             name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
         .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",
-            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON"],
+            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON", "DistillTestSupport"],
             swiftSettings: swift5),
     ],
     swiftLanguageModes: [.v6]

@@ -115,6 +115,9 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
         // What the earlier unfinished items use, summed up.
         var earlierUpdateAll = false
         var earlierReadAll = false
+        // Whether an earlier item updates some names: a read of everything waits for it even
+        // when its set of names is empty, as `Ordering.conflicts` says.
+        var earlierUpdateNamed = false
         var earlierUpdated = Set<String>()
         var earlierRead = Set<String>()
         var waiting = 0
@@ -130,7 +133,7 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
                 case (.update, nil):
                     blocked = index > head
                 case (.read, nil):
-                    blocked = !earlierUpdated.isEmpty
+                    blocked = earlierUpdateNamed
                 case (.update, let names?):
                     blocked = earlierReadAll || !names.isDisjoint(with: earlierUpdated) || !names.isDisjoint(with: earlierRead)
                 case (.read, let names?):
@@ -146,7 +149,9 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
             switch (ordering.access, ordering.names) {
             case (.update, nil): earlierUpdateAll = true
             case (.read, nil): earlierReadAll = true
-            case (.update, let names?): earlierUpdated.formUnion(names)
+            case (.update, let names?):
+                earlierUpdated.formUnion(names)
+                earlierUpdateNamed = true
             case (.read, let names?): earlierRead.formUnion(names)
             }
         }

@@ -1,6 +1,7 @@
 import DistillMath
 import DistillSync
 import DistillTensor
+import DistillTestSupport
 import Foundation
 import Testing
 

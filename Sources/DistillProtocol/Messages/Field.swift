@@ -14,7 +14,7 @@ public struct Field: Sendable {
 
     /// The params of a request as an object field; absent or null params read as `{}`.
     public static func params(_ params: JSON?) throws -> Field {
-        guard let params else { return Field(JSON.object(), path: "params") }
+        guard let params, !params.isNull else { return Field(JSON.object(), path: "params") }
         guard params.isObject else {
             throw ResponseError.invalidParams(field: "params", "this method takes named params (an object), got \(params.kindDescription)")
         }
