@@ -76,8 +76,9 @@ let package = Package(
         .target(name: "DistillTokenize", dependencies: ["DistillJSON"]),
         // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
         .target(name: "DistillModels", dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor"]),
-        // Message and error types, one per file; pure values over DistillJSON.
-        .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
+        // Message and error types, one per file: pure values over DistillJSON and the leaves
+        // (tensors for inline arrays, the loss configuration, the text layer's findings).
+        .target(name: "DistillProtocol", dependencies: ["DistillJSON", "DistillTensor", "DistillMath", "DistillText"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
         .target(name: "DistillTransport", dependencies: ["DistillJSON"]),
         // Dispatch, sessions, cancellation, progress.
