@@ -86,8 +86,9 @@ let package = Package(
         // n-gram language models: ARPA reading and writing, kenlm-exact scoring, interpolated
         // modified Kneser–Ney estimation. A leaf: Foundation only, no JSON, no server.
         .target(name: "DistillNGram"),
-        // Message and error types, one per file; pure values over DistillJSON.
-        .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
+        // Message and error types, one per file: pure values over DistillJSON and the leaves
+        // (tensors for inline arrays, the loss configuration, the text layer's findings).
+        .target(name: "DistillProtocol", dependencies: ["DistillJSON", "DistillTensor", "DistillMath", "DistillText"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
         .target(name: "DistillTransport", dependencies: ["DistillJSON", "DistillSync"]),
         // Dispatch, sessions, cancellation, progress.

@@ -23,10 +23,10 @@ public enum MethodTable {
         .untyped("dataset/info", ordering: .read, StoreMethods.datasetInfo),
         .untyped("dataset/unload", ordering: .update, StoreMethods.unloadDataset),
         .untyped("dataset/examples", ordering: .read, StoreMethods.examples),
-        .untyped("distill/score", ordering: .read, lane: .readsFiles, readingFiles(ScoreMethod.handle)),
-        .untyped("distill/sequence", ordering: .read, lane: .readsFiles, readingFiles(SequenceMethod.handle)),
-        .untyped("distill/diagnose", ordering: .read, lane: .readsFiles, readingFiles(DiagnoseMethod.handle)),
-        .untyped("distill/explain", ordering: .read, lane: .readsFiles, readingFiles(ExplainMethod.handle)),
+        .request(ScoreRequest.self, lane: .readsFiles, readingFiles(ScoreMethod.handle)),
+        .request(SequenceRequest.self, lane: .readsFiles, readingFiles(SequenceMethod.handle)),
+        .request(DiagnoseRequest.self, lane: .readsFiles, readingFiles(DiagnoseMethod.handle)),
+        .request(ExplainRequest.self, lane: .readsFiles, readingFiles(ExplainMethod.handle)),
     ]
 
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.
