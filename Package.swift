@@ -97,12 +97,16 @@ let package = Package(
             swiftSettings: cpuCheck),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
+        // What distilld reads from a GGUF file, as JSON and .npy files, for Tests/python/test_gguf.py.
+        .executableTarget(
+            name: "distill-gguf-dump", dependencies: ["DistillModels", "DistillStore", "DistillJSON", "DistillTokenize"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
+        .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize"]),
         .testTarget(
             name: "DistillServerTests",
             dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON"]),

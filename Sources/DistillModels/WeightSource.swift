@@ -48,6 +48,17 @@ public final class WeightBuffer: @unchecked Sendable {  // immutable after init;
         self.owns = true
     }
 
+    /// Takes `storage`, which must come from `UnsafeMutableBufferPointer<Float>.allocate`; it is
+    /// freed in deinit. Lets a converter write straight into the buffer it hands over, instead of
+    /// building an array that `init(owning:)` would copy.
+    public init(adopting storage: UnsafeMutableBufferPointer<Float>, shape: [Int], transposed: Bool = false) {
+        self.pointer = UnsafeBufferPointer(storage)
+        self.shape = shape
+        self.transposed = transposed
+        self.owner = nil
+        self.owns = true
+    }
+
     deinit {
         if owns { UnsafeMutableBufferPointer(mutating: pointer).deallocate() }
     }
