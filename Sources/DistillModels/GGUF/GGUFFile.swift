@@ -47,7 +47,8 @@ public final class GGUFFile: @unchecked Sendable {  // immutable after init
         self.map = map
         guard map.size >= 4, let base = map.base else {
             throw ggufError(
-                .truncated, path, numbers: ["size": map.size], "the file is \(map.size) bytes, too short for the GGUF magic: it is empty or truncated")
+                .truncated, path, numbers: ["size": map.size],
+                "the file is \(map.size) bytes, too short for the GGUF magic: it is empty or truncated")
         }
         var c = GGUFCursor(base: base, size: map.size, path: path)
         let magic = try c.load(UInt32.self, "the magic")

@@ -90,7 +90,8 @@ struct GGUFMetadata {
         let layers = try positive(p + "block_count")
         guard layers <= file.tensors.count else {
             throw refusal(
-                .shapeMismatch, "\(p)block_count is \(layers) but the file holds only \(file.tensors.count) tensors; every layer needs several")
+                .shapeMismatch,
+                "\(p)block_count is \(layers) but the file holds only \(file.tensors.count) tensors; every layer needs several")
         }
         let heads = try positive(p + "attention.head_count")
         let kvHeads = try count(p + "attention.head_count_kv") ?? heads

@@ -75,7 +75,8 @@ public final class GGUFModel: WeightSource {
             else {
                 throw ggufError(
                     .shapeMismatch, file.path, tensor: t.name,
-                    "a \(architecture.rawValue) model with \(config.layers) layers has no such tensor; distilld would not know what it does")
+                    "a \(architecture.rawValue) model with \(config.layers) layers has no such tensor; distilld would not know what it does"
+                )
             }
             guard t.shape == shape else {
                 throw ggufError(
@@ -86,7 +87,8 @@ public final class GGUFModel: WeightSource {
             guard t.type.stored != nil else {
                 throw ggufError(
                     .unsupportedDtype, file.path, tensor: t.name, numbers: ["type": Int(t.type.rawValue)],
-                    "its type \(t.type.name) (number \(t.type.rawValue)) cannot be converted; distilld converts \(GGMLType.convertibleNames)")
+                    "its type \(t.type.name) (number \(t.type.rawValue)) cannot be converted; distilld converts \(GGMLType.convertibleNames)"
+                )
             }
             sources[target.name] = (t, target)
         }
@@ -115,7 +117,8 @@ public final class GGUFModel: WeightSource {
         var jobs: [ConversionJob] = []
         for (name, (t, target)) in sources where borrowable(t, target) {
             let floats = file.bytes(of: t).baseAddress!.assumingMemoryBound(to: Float.self)
-            weights[name] = WeightBuffer(borrowing: UnsafeBufferPointer(start: floats, count: t.elementCount), shape: t.shape, owner: file.map)
+            weights[name] = WeightBuffer(
+                borrowing: UnsafeBufferPointer(start: floats, count: t.elementCount), shape: t.shape, owner: file.map)
         }
         for (i, (name, (t, target))) in converted.enumerated() {
             let storage = arena.buffer(i)
@@ -137,7 +140,8 @@ public final class GGUFModel: WeightSource {
 
     public func float32(_ name: String) throws -> WeightBuffer {
         guard let w = weights[name] else {
-            throw ggufError(.shapeMismatch, file.path, tensor: name, "a \(config.architecture.rawValue) model from this file has no such tensor")
+            throw ggufError(
+                .shapeMismatch, file.path, tensor: name, "a \(config.architecture.rawValue) model from this file has no such tensor")
         }
         return w
     }
