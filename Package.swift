@@ -126,6 +126,7 @@ if environment["DISTILLD_FUZZ"] != nil {
         ("FuzzNpy", ["DistillStore", "DistillTensor"]),
         ("FuzzDatasets", ["DistillStore", "DistillTensor"]),
         ("FuzzVocabulary", ["DistillStore"]),
+        ("FuzzGGUF", ["DistillModels", "DistillStore"]),
     ]
     package.targets.append(
         .target(name: "FuzzSupport", dependencies: ["DistillStore", "DistillTensor"], path: "Fuzz/Targets/FuzzSupport"))
