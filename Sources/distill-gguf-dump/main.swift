@@ -1,14 +1,15 @@
 // distill-gguf-dump: what distilld reads from a GGUF file, as JSON, for the tests that compare it
 // with the `gguf` Python package and transformers (Tests/python/test_gguf.py).
 //
-// Usage: distill-gguf-dump FILE [--model] [--npy-dir DIR] [--tensors a,b,...]
+// Usage: distill-gguf-dump FILE [--model [--repeat N]] [--npy-dir DIR] [--tensors a,b,...]
 //
 // Without --model: the header (version, alignment, data offset), every metadata value with its
 // type, and every tensor record; with --npy-dir, each tensor (or those named by --tensors)
 // converted to float32 in its stored order, written as DIR/<gguf name>.npy.
 // With --model: the file loaded as a model (GGUFModel): configuration, tokenizer, weights under
 // Hugging Face names with their shapes and stored types, memory figures and the load time; with
-// --npy-dir the weights as DIR/<Hugging Face name>.npy.
+// --npy-dir the weights as DIR/<Hugging Face name>.npy. --repeat N loads it N times and lists
+// each load's wall time (`loadSeconds`), for measuring; tests assert nothing about it.
 // A refused file prints {"error": {"code", "message", "tensor", "numbers"}} and exits 1.
 
 import DistillJSON
@@ -142,10 +143,12 @@ var modelMode = false
 var npyDir: String?
 var only: Set<String>?
 var path: String?
+var repeats = 1
 while !arguments.isEmpty {
     let a = arguments.removeFirst()
     switch a {
     case "--model": modelMode = true
+    case "--repeat": repeats = arguments.isEmpty ? 1 : Int(arguments.removeFirst()) ?? 1
     case "--npy-dir": npyDir = arguments.isEmpty ? nil : arguments.removeFirst()
     case "--tensors": only = arguments.isEmpty ? [] : Set(arguments.removeFirst().split(separator: ",").map(String.init))
     default: path = a
@@ -158,9 +161,15 @@ guard let path else {
 
 do {
     if modelMode {
-        let start = DispatchTime.now()
-        let model = try GGUFModel(path: path)
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        var seconds: [Double] = []
+        var loaded: GGUFModel?
+        for _ in 0..<max(1, repeats) {
+            loaded = nil
+            let start = DispatchTime.now()
+            loaded = try GGUFModel(path: path)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+        }
+        let model = loaded!
         var weights: [JSON] = []
         for name in model.names {
             guard let info = model.info(name) else { continue }
@@ -174,7 +183,7 @@ do {
         let out = JSON.object([
             ("config", configJSON(model.config)), ("tokenizer", tokenizerJSON(model.tokenizer)), ("weights", .array(weights)),
             ("residentBytes", JSON(model.residentBytes)), ("mappedBytes", JSON(model.mappedBytes)),
-            ("sourceType", JSON(model.sourceType.rawValue)), ("parameters", JSON(model.parameters)), ("loadSeconds", JSON(seconds)),
+            ("sourceType", JSON(model.sourceType.rawValue)), ("parameters", JSON(model.parameters)), ("loadSeconds", .array(seconds)),
         ])
         print(out.serializedString())
     } else {
