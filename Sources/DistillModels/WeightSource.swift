@@ -15,6 +15,17 @@ public protocol WeightSource: Sendable {
     /// The tensor as float32: the mapped bytes when the file stores float32, converted once otherwise.
     /// Throws an error naming the tensor when it is absent or cannot be read.
     func float32(_ name: String) throws -> WeightBuffer
+    /// Bytes of weights held in memory of the source's own (converted or copied), as opposed to
+    /// mapped from the file: what a load costs beyond the mapping.
+    var residentBytes: Int { get }
+}
+
+extension WeightSource {
+    /// The sum over the tensors' buffers. A source that keeps its buffers elsewhere (one block
+    /// for all, say, which each buffer borrows) reports its own figure instead.
+    public var residentBytes: Int {
+        names.reduce(0) { $0 + ((try? float32($1).residentBytes) ?? 0) }
+    }
 }
 
 /// Float32 weights, either borrowed from a mapping (kept alive by `owner`) or owned.

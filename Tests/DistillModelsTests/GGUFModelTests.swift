@@ -39,6 +39,8 @@ struct GGUFModelTests {
             #expect(m.info(name)?.stored == .f32)
         }
         #expect(m.residentBytes == 4 * (8 * 8 + 4 * 8), "only q and k, reordered, are copied")
+        let source: any WeightSource = m
+        #expect(source.residentBytes == m.residentBytes)
         #expect(throws: StoreError.self) { try m.float32("lm_head.weight") }
     }
 

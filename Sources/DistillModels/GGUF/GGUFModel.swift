@@ -36,7 +36,8 @@ public final class GGUFModel: WeightSource {
     private let weights: [String: WeightBuffer]
     private let stored: [String: StoredType]
 
-    /// Bytes of float32 weights converted into memory of the model's own.
+    /// Bytes of float32 weights converted into memory of the model's own (the buffers borrow
+    /// them from one block, so their own `residentBytes` say 0).
     public let residentBytes: Int
     /// The file's size: what the mapping spans.
     public var mappedBytes: Int { file.map.size }
