@@ -4,7 +4,9 @@ SWIFT ?= swift
 PYTHON ?= python3
 RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin neovim
-PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm
+PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm gguf transformers tokenizers accelerate
+## The CPU build of PyTorch (from the machine's local wheels; the default torch is the 5.6 GB CUDA build).
+TORCH := torch==2.13.0+cpu
 
 .PHONY: all deps models build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
 	fuzz-build fuzz-smoke fuzz demo bench lint clean
@@ -19,7 +21,8 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp, kenlm" 2>/dev/null || \
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
+	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp, kenlm, gguf, transformers, tokenizers, accelerate" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
 
 ## The real model the GGUF tests compare with transformers: SmolLM2-135M-Instruct as Q4_1, taken
@@ -106,8 +109,6 @@ demo: release
 ## Benchmarks print figures next to numpy and PyTorch CPU (the 190 MB CPU-only wheel, installed
 ## here if missing); they assert nothing.
 bench: release
-	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "torch==2.13.0+cpu" || \
-	  echo "PyTorch CPU could not be installed: its columns will read n/a"
 	$(SWIFT) build -c release --product distill-bench-kernels
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_protocol.py
 	DISTILL_BENCH_KERNELS=$(abspath .build/release/distill-bench-kernels) $(PYTHON) Tests/bench/bench_kernels.py

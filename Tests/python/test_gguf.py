@@ -16,7 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 
-gguf = pytest.importorskip("gguf")
+import gguf  # noqa: E402  (installed by make deps; a missing reference must fail, not skip)
 from gguf import GGMLQuantizationType as Q  # noqa: E402
 from gguf import GGUFWriter  # noqa: E402
 
@@ -146,7 +146,7 @@ def test_smollm2_every_tensor_converts_as_gguf_dequantize(smollm2, smollm2_raw):
 @pytest.fixture(scope="module")
 def smollm2_transformers(smollm2):
     """SmolLM2 as transformers loads the same file: its config and float32 state dict."""
-    torch = pytest.importorskip("torch")
+    import torch
     os.environ["HF_HUB_OFFLINE"] = "1"
     from transformers import AutoModelForCausalLM
 
@@ -499,7 +499,7 @@ MODELS = {
 
 
 def transformers_state(path):
-    torch = pytest.importorskip("torch")
+    import torch
     os.environ["HF_HUB_OFFLINE"] = "1"
     from transformers import AutoModelForCausalLM
 
