@@ -42,10 +42,6 @@ let cpuCheck: [SwiftSetting] =
     portable
     ? [] : useAVX512 ? [.define("DISTILLD_REQUIRES_AVX2"), .define("DISTILLD_REQUIRES_AVX512")] : [.define("DISTILLD_REQUIRES_AVX2")]
 
-/// Every module is checked in Swift 6 language mode (strict concurrency) except
-/// these, which are being rewritten and move to it afterwards.
-let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
-
 let package = Package(
     name: "distilld",
     platforms: [.macOS(.v14)],
@@ -97,8 +93,7 @@ let package = Package(
             dependencies: [
                 "DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor", "DistillStore", "DistillMath",
                 "DistillText", "DistillAnalysis", "DistillSync",
-            ],
-            swiftSettings: swift5),
+            ]),
         // The thin executable: flags, stdio set-up, socket mode, `connect`.
         .executableTarget(
             name: "distilld",
@@ -106,7 +101,7 @@ let package = Package(
                 "DistillServer", "DistillStore", "DistillTransport", "DistillSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: cpuCheck + swift5),
+            swiftSettings: cpuCheck),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
         // The n-gram layer from the command line, printing JSON, for the kenlm comparison (Tests/python/test_ngram.py).
@@ -134,8 +129,7 @@ let package = Package(
         .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize"]),
         .testTarget(
             name: "DistillServerTests",
-            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON", "DistillTestSupport"],
-            swiftSettings: swift5),
+            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
