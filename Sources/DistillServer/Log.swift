@@ -37,15 +37,15 @@ public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
 
 /// Logs go to stderr (never stdout, which carries the protocol) and, for
 /// sessions that asked, to the client as `window/logMessage`.
-public final class Logger: @unchecked Sendable {
+public final class Logger: Sendable {
     public let level: LogLevel
-    private let lock = Mutex()
-    private var subscribers: [ObjectIdentifier: (LogLevel, Connection)] = [:]
+    /// The connections that asked for `window/logMessage`, each with the most verbose level it wants.
+    private let subscribers = Mutex<[ObjectIdentifier: (LogLevel, Connection)]>([:])
 
     public init(level: LogLevel) { self.level = level }
 
     public func subscribe(_ connection: Connection, level: LogLevel?) {
-        lock.withLock {
+        subscribers.withLock { subscribers in
             if let level {
                 subscribers[ObjectIdentifier(connection)] = (level, connection)
             } else {
@@ -55,7 +55,7 @@ public final class Logger: @unchecked Sendable {
     }
 
     public func callAsFunction(_ level: LogLevel, _ message: @autoclosure () -> String) {
-        let forward = lock.withLock { subscribers.values.filter { level <= $0.0 } }
+        let forward = subscribers.withLock { $0.values.filter { level <= $0.0 } }
         guard level <= self.level || !forward.isEmpty else { return }
         let text = message()
         if level <= self.level {

@@ -12,16 +12,20 @@ import DistillTransport
 /// Nothing is sent for work that finishes within `threshold` seconds; after that
 /// a `begin` (at 0%), `report`s with whole percentages rising above it, and an
 /// `end` on completion.
-public final class ProgressReporter: @unchecked Sendable {
+public final class ProgressReporter: Sendable {
     let token: JSON
     let title: String
     let connection: Connection
     let threshold: Double
     private let started = ProgressReporter.now()
-    private let lock = Mutex()
-    private var begun = false
-    private var lastPercent = -1
-    private var finished = false
+    /// Held while a notification is sent too, so `begin`, the reports and `end` go out in order.
+    private let state = Mutex(State())
+
+    private struct State {
+        var begun = false
+        var lastPercent = -1
+        var finished = false
+    }
 
     init(token: JSON, title: String, connection: Connection, threshold: Double = 0.5) {
         self.token = token
@@ -39,20 +43,20 @@ public final class ProgressReporter: @unchecked Sendable {
     /// `fraction` in [0, 1]; cheap to call often.
     public func report(_ fraction: Double, message: String? = nil) {
         let percent = Int((min(max(fraction, 0), 1) * 100).rounded(.down))
-        lock.withLock {
-            guard !finished else { return }
-            if !begun {
+        state.withLock { state in
+            guard !state.finished else { return }
+            if !state.begun {
                 guard Self.now() - started >= threshold else { return }
-                begun = true
+                state.begun = true
                 // The begin says 0% (and carries the message), so a report follows only once
                 // the percentage has risen past it.
                 let value: JSON = ["kind": "begin", "title": JSON(title), "cancellable": true, "percentage": JSON(0)]
                 if let message { value["message"] = JSON(message) }
                 send(value)
-                lastPercent = 0
+                state.lastPercent = 0
             }
-            guard percent > lastPercent else { return }
-            lastPercent = percent
+            guard percent > state.lastPercent else { return }
+            state.lastPercent = percent
             let value: JSON = ["kind": "report", "percentage": JSON(percent)]
             if let message { value["message"] = JSON(message) }
             send(value)
@@ -60,10 +64,10 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     func end(_ message: String) {
-        lock.withLock {
-            guard !finished else { return }
-            finished = true
-            if begun { send(["kind": "end", "message": JSON(message)]) }
+        state.withLock { state in
+            guard !state.finished else { return }
+            state.finished = true
+            if state.begun { send(["kind": "end", "message": JSON(message)]) }
         }
     }
 
