@@ -3,51 +3,53 @@ import DistillAnalysis
 import DistillJSON
 import DistillProtocol
 import DistillStore
+import DistillSync
 import DistillText
 
 /// The editor path: when an editor opens, changes or saves a JSON Lines file
 /// that is a loaded paired dataset, its findings are published on the lines
 /// concerned with `textDocument/publishDiagnostics`. Only diagnostics are
 /// published: the loaded dataset itself is never changed by an edit.
-final class EditorSync: @unchecked Sendable {
-    /// Weak: the session owns its editor, and a strong reference back made every
-    /// session that saw an editor notification live for ever (found by LeakSanitizer).
-    /// Work in flight holds the session strongly until it has run.
-    private weak var session: Session?
+final class EditorSync: Sendable {
     /// Serial, so the diagnostics of one document are published in edit order; a
     /// thread of its own, since re-reading a saved file may block.
     private let worker = SerialThread(name: "distilld.editor")
-    private var texts: [String: String] = [:]
+    /// The text of each open document, as the editor last sent it.
+    private let texts = Mutex<[String: String]>([:])
 
-    init(session: Session) { self.session = session }
-
-    func handle(_ notification: TextDocumentNotification) {
+    /// Handles a notification of `session`, which owns this editor. The session is not kept
+    /// here: a reference back from the editor it owns made every session that saw an editor
+    /// notification live for ever (found by LeakSanitizer). Work in flight holds the session
+    /// until it has run.
+    func handle(_ notification: TextDocumentNotification, in session: Session) {
         let uri = notification.uri
         if notification.kind == .didClose {
-            inOrder { [self] in
-                texts[uri] = nil
-                publish(uri, [])
+            inOrder(session) { [self] in
+                texts.withLock { $0[uri] = nil }
+                publish(uri, [], to: session)
             }
             return
         }
         let text = notification.text
         let version = notification.version
-        inOrder { [self, text] in
-            if let text { texts[uri] = text }
-            guard let current = texts[uri] ?? Self.readFile(uri) else { return }
-            guard let dataset = datasetFor(uri) else {
-                session?.server.log(.debug, "\(uri) is not a loaded paired dataset: no diagnostics")
+        inOrder(session) { [self, text] in
+            let edited = texts.withLock { texts in
+                if let text { texts[uri] = text }
+                return texts[uri]
+            }
+            guard let current = edited ?? Self.readFile(uri) else { return }
+            guard let dataset = datasetFor(uri, registry: session.server.registry) else {
+                session.server.log(.debug, "\(uri) is not a loaded paired dataset: no diagnostics")
                 return
             }
-            publish(uri, diagnostics(current, dataset: dataset), version: version)
+            publish(uri, diagnostics(current, dataset: dataset), version: version, to: session)
         }
     }
 
     /// Runs `work` as a read of the session: after the requests read before it (a
     /// `dataset/load` just sent is seen), and before the session ends or a later
     /// `shutdown` answers, so no diagnostic is lost.
-    private func inOrder(_ work: @escaping () -> Void) {
-        guard let session else { return }
+    private func inOrder(_ session: Session, _ work: @escaping @Sendable () -> Void) {
         let worker = self.worker
         session.scheduler.submit(.read) { [session] ticket in
             worker.async { [session] in
@@ -58,9 +60,8 @@ final class EditorSync: @unchecked Sendable {
     }
 
     /// The loaded paired dataset whose file this URI names, if any.
-    private func datasetFor(_ uri: String) -> DatasetEntry? {
+    private func datasetFor(_ uri: String, registry: Registry) -> DatasetEntry? {
         guard let path = Self.path(fromURI: uri) else { return nil }
-        guard let registry = session?.server.registry else { return nil }
         for summary in registry.list() where summary.type == .dataset && summary.path == path {
             if let d = try? registry.dataset(summary.name), d.kind == .paired { return d }
         }
@@ -106,8 +107,8 @@ final class EditorSync: @unchecked Sendable {
         ]
     }
 
-    private func publish(_ uri: String, _ diagnostics: [JSON], version: Int? = nil) {
-        session?.connection.send(
+    private func publish(_ uri: String, _ diagnostics: [JSON], version: Int? = nil, to session: Session) {
+        session.connection.send(
             OutgoingMessage.notification(PublishDiagnosticsNotification(uri: uri, version: version, diagnostics: diagnostics)))
     }
 

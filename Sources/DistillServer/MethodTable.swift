@@ -46,7 +46,7 @@ public enum MethodTable {
         ]
         + TextDocumentNotification.Kind.allCases.map { kind in
             NotificationEntry(method: kind.rawValue) { session, params in
-                session.editor.handle(try TextDocumentNotification(kind, params: params))
+                session.editor.handle(try TextDocumentNotification(kind, params: params), in: session)
                 return nil
             }
         }

@@ -2,7 +2,7 @@ import DistillJSON
 import DistillProtocol
 
 /// Everything a handler may use while serving one request.
-public struct RequestContext: @unchecked Sendable {
+public struct RequestContext: Sendable {
     public let method: String
     public let id: RequestID?
     public let params: JSON?

@@ -24,13 +24,16 @@ enum Lane: Sendable {
 /// starts once no earlier unfinished item conflicts with it, so reads run together, an update
 /// of `a` waits for earlier uses of `a` and holds back later ones, and items that share no name
 /// do not wait for each other. Nothing here blocks a thread while an item waits its turn.
-final class RequestScheduler: @unchecked Sendable {  // all state is guarded by `lock`
+final class RequestScheduler: Sendable {
     /// Names one submitted item, for `finished(_:)`.
     typealias Ticket = Int
 
+    /// Starts one item's work, given its ticket; called on whichever thread finds it runnable.
+    typealias Start = @Sendable (Ticket) -> Void
+
     private struct Item {
         let ordering: Ordering
-        let start: (Ticket) -> Void
+        let start: Start
         var started = false
         var finished = false
     }
@@ -39,37 +42,24 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
     /// bounds the work of one look at a long queue.
     static let lookahead = 1024
 
-    private let lock = Mutex()
-    /// Unfinished items in submission order, from `head`; `serial(head)` is `base`.
-    private var items: [Item] = []
-    private var head = 0
-    private var base = 0
-    private var unfinished = 0
-    private var pumping = false
-    private var again = false
+    /// Everything submitted and not yet finished, and who is pumping.
+    private let queue = Mutex(Queue())
 
     /// Queues work; `start` runs when its turn comes and must lead to exactly one
     /// `finished(ticket)` call with the ticket it is given, when the work has finished (right
     /// away for inline work).
-    func submit(_ ordering: Ordering, start: @escaping (Ticket) -> Void) {
-        lock.withLock {
-            items.append(Item(ordering: ordering, start: start))
-            unfinished += 1
+    func submit(_ ordering: Ordering, start: @escaping Start) {
+        queue.withLock { queue in
+            queue.items.append(Item(ordering: ordering, start: start))
+            queue.unfinished += 1
         }
         pump()
     }
 
     func finished(_ serial: Ticket) {
-        lock.withLock {
-            items[serial - base].finished = true
-            unfinished -= 1
-            while head < items.count && items[head].finished { head += 1 }
-            if head > 1024 && head * 2 > items.count {
-                items.removeFirst(head)
-                base += head
-                head = 0
-            }
-            if unfinished == 0 { lock.broadcast() }
+        queue.withLock {
+            $0.finish(serial)
+            if $0.unfinished == 0 { queue.broadcast() }
         }
         pump()
     }
@@ -78,84 +68,106 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
     /// when everything has finished.
     func waitUntilIdle(before deadline: Date) -> Bool {
         let until = ContinuousClock.now.advanced(by: .seconds(deadline.timeIntervalSinceNow))
-        return lock.withLock(waitingUntil: { _ in unfinished == 0 }, deadline: until) { _ in unfinished == 0 }
+        return queue.withLock(waitingUntil: { $0.unfinished == 0 }, deadline: until) { $0.unfinished == 0 }
     }
 
     /// Starts whatever may start. One thread pumps at a time; a change that arrives meanwhile
     /// makes the pumping thread look again.
     private func pump() {
-        let mayPump = lock.withLock { () -> Bool in
-            if pumping {
-                again = true
+        let mayPump = queue.withLock { queue -> Bool in
+            if queue.pumping {
+                queue.again = true
                 return false
             }
-            pumping = true
+            queue.pumping = true
             return true
         }
         guard mayPump else { return }
         while true {
-            let ready = lock.withLock { () -> [(Ticket, (Ticket) -> Void)] in
-                again = false
-                return takeRunnable()
+            let ready = queue.withLock { queue in
+                queue.again = false
+                return queue.takeRunnable()
             }
             for (serial, start) in ready { start(serial) }
-            let stop = lock.withLock { () -> Bool in
-                guard ready.isEmpty && !again else { return false }
-                pumping = false
+            let stop = queue.withLock { queue -> Bool in
+                guard ready.isEmpty && !queue.again else { return false }
+                queue.pumping = false
                 return true
             }
             if stop { return }
         }
     }
 
-    /// Marks as started, and returns, the items no earlier unfinished item conflicts with.
-    /// Call with `lock` held.
-    private func takeRunnable() -> [(Ticket, (Ticket) -> Void)] {
-        var ready: [(Ticket, (Ticket) -> Void)] = []
-        // What the earlier unfinished items use, summed up.
-        var earlierUpdateAll = false
-        var earlierReadAll = false
-        // Whether an earlier item updates some names: a read of everything waits for it even
-        // when its set of names is empty, as `Ordering.conflicts` says.
-        var earlierUpdateNamed = false
-        var earlierUpdated = Set<String>()
-        var earlierRead = Set<String>()
-        var waiting = 0
-        var index = head
-        while index < items.count && !earlierUpdateAll && waiting < Self.lookahead {
-            defer { index += 1 }
-            let item = items[index]
-            if item.finished { continue }
-            let ordering = item.ordering
-            if !item.started {
-                let blocked: Bool
-                switch (ordering.access, ordering.names) {
-                case (.update, nil):
-                    blocked = index > head
-                case (.read, nil):
-                    blocked = earlierUpdateNamed
-                case (.update, let names?):
-                    blocked = earlierReadAll || !names.isDisjoint(with: earlierUpdated) || !names.isDisjoint(with: earlierRead)
-                case (.read, let names?):
-                    blocked = !names.isDisjoint(with: earlierUpdated)
-                }
-                if blocked {
-                    waiting += 1
-                } else {
-                    items[index].started = true
-                    ready.append((base + index, item.start))
-                }
-            }
-            switch (ordering.access, ordering.names) {
-            case (.update, nil): earlierUpdateAll = true
-            case (.read, nil): earlierReadAll = true
-            case (.update, let names?):
-                earlierUpdated.formUnion(names)
-                earlierUpdateNamed = true
-            case (.read, let names?): earlierRead.formUnion(names)
+    private struct Queue {
+        /// Unfinished items in submission order, from `head`; `serial(head)` is `base`.
+        var items: [Item] = []
+        var head = 0
+        var base = 0
+        var unfinished = 0
+        var pumping = false
+        var again = false
+
+        /// Marks `serial` finished and drops the finished items at the front once they are
+        /// most of the array.
+        mutating func finish(_ serial: Ticket) {
+            items[serial - base].finished = true
+            unfinished -= 1
+            while head < items.count && items[head].finished { head += 1 }
+            if head > 1024 && head * 2 > items.count {
+                items.removeFirst(head)
+                base += head
+                head = 0
             }
         }
-        return ready
+
+        /// Marks as started, and returns, the items no earlier unfinished item conflicts with.
+        mutating func takeRunnable() -> [(Ticket, Start)] {
+            var ready: [(Ticket, Start)] = []
+            // What the earlier unfinished items use, summed up.
+            var earlierUpdateAll = false
+            var earlierReadAll = false
+            // Whether an earlier item updates some names: a read of everything waits for it even
+            // when its set of names is empty, as `Ordering.conflicts` says.
+            var earlierUpdateNamed = false
+            var earlierUpdated = Set<String>()
+            var earlierRead = Set<String>()
+            var waiting = 0
+            var index = head
+            while index < items.count && !earlierUpdateAll && waiting < RequestScheduler.lookahead {
+                defer { index += 1 }
+                let item = items[index]
+                if item.finished { continue }
+                let ordering = item.ordering
+                if !item.started {
+                    let blocked: Bool
+                    switch (ordering.access, ordering.names) {
+                    case (.update, nil):
+                        blocked = index > head
+                    case (.read, nil):
+                        blocked = earlierUpdateNamed
+                    case (.update, let names?):
+                        blocked = earlierReadAll || !names.isDisjoint(with: earlierUpdated) || !names.isDisjoint(with: earlierRead)
+                    case (.read, let names?):
+                        blocked = !names.isDisjoint(with: earlierUpdated)
+                    }
+                    if blocked {
+                        waiting += 1
+                    } else {
+                        items[index].started = true
+                        ready.append((base + index, item.start))
+                    }
+                }
+                switch (ordering.access, ordering.names) {
+                case (.update, nil): earlierUpdateAll = true
+                case (.read, nil): earlierReadAll = true
+                case (.update, let names?):
+                    earlierUpdated.formUnion(names)
+                    earlierUpdateNamed = true
+                case (.read, let names?): earlierRead.formUnion(names)
+                }
+            }
+            return ready
+        }
     }
 }
 
@@ -163,12 +175,15 @@ final class RequestScheduler: @unchecked Sendable {  // all state is guarded by 
 /// abandoned by cancellation still holds its thread (and its place here) until
 /// its file answers. Past either bound a request that names a file is refused
 /// with `1005 LimitExceeded`, `data.reason: "tooManyBlockingReads"`.
-final class BlockingReads: @unchecked Sendable {
+final class BlockingReads: Sendable {
     let perSession: Int
     let total: Int
-    private let lock = Mutex()
-    private var alive = 0
-    private var bySession: [ObjectIdentifier: Int] = [:]
+    private let counts = Mutex(Counts())
+
+    private struct Counts {
+        var alive = 0
+        var bySession: [ObjectIdentifier: Int] = [:]
+    }
 
     init(perSession: Int, total: Int) {
         self.perSession = perSession
@@ -177,31 +192,31 @@ final class BlockingReads: @unchecked Sendable {
 
     /// Takes a place for `session`, or says why there is none.
     func acquire(_ session: ObjectIdentifier) -> ResponseError? {
-        lock.withLock { acquireLocked(session) }
+        counts.withLock { acquire(session, &$0) }
     }
 
-    private func acquireLocked(_ session: ObjectIdentifier) -> ResponseError? {
-        let mine = bySession[session, default: 0]
+    private func acquire(_ session: ObjectIdentifier, _ counts: inout Counts) -> ResponseError? {
+        let mine = counts.bySession[session, default: 0]
         if mine >= perSession {
             return Self.refusal(
                 "\(mine) file reads of this session are still in progress or blocked (a cancelled read counts until its file answers)",
                 limit: perSession, scope: "session")
         }
-        if alive >= total {
+        if counts.alive >= total {
             return Self.refusal(
-                "\(alive) file reads of all sessions are still in progress or blocked (a cancelled read counts until its file answers)",
+                "\(counts.alive) file reads of all sessions are still in progress or blocked (a cancelled read counts until its file answers)",
                 limit: total, scope: "daemon")
         }
-        alive += 1
-        bySession[session] = mine + 1
+        counts.alive += 1
+        counts.bySession[session] = mine + 1
         return nil
     }
 
     func release(_ session: ObjectIdentifier) {
-        lock.withLock {
-            alive -= 1
-            let left = bySession[session, default: 1] - 1
-            bySession[session] = left == 0 ? nil : left
+        counts.withLock {
+            $0.alive -= 1
+            let left = $0.bySession[session, default: 1] - 1
+            $0.bySession[session] = left == 0 ? nil : left
         }
     }
 
@@ -221,35 +236,39 @@ func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
 }
 
 /// A thread that runs closures one at a time, in the order given.
-final class SerialThread: @unchecked Sendable {
+final class SerialThread: Sendable {
     private let name: String
-    private let lock = Mutex()
-    private var jobs: [() -> Void] = []
-    private var started = false
+    private let queue = Mutex(Queue())
+
+    private struct Queue {
+        var jobs: [@Sendable () -> Void] = []
+        /// Whether a thread is running `loop`.
+        var started = false
+    }
 
     init(name: String) { self.name = name }
 
-    func async(_ job: @escaping () -> Void) {
-        lock.withLock {
-            jobs.append(job)
-            if !started {
-                started = true
+    func async(_ job: @escaping @Sendable () -> Void) {
+        queue.withLock {
+            $0.jobs.append(job)
+            if !$0.started {
+                $0.started = true
                 startThread(name) { [self] in loop() }
             }
-            lock.signal()
+            queue.signal()
         }
     }
 
     private func loop() {
         while true {
             // An idle worker goes away; the next job starts a new one.
-            let next = lock.withLock(waitingUntil: { _ in !jobs.isEmpty }, deadline: .now.advanced(by: .seconds(5))) {
-                _ -> (() -> Void)? in
-                if jobs.isEmpty {
-                    started = false
+            let next = queue.withLock(waitingUntil: { !$0.jobs.isEmpty }, deadline: .now.advanced(by: .seconds(5))) {
+                queue -> (@Sendable () -> Void)? in
+                if queue.jobs.isEmpty {
+                    queue.started = false
                     return nil
                 }
-                return jobs.removeFirst()
+                return queue.jobs.removeFirst()
             }
             guard let job = next else { return }
             job()

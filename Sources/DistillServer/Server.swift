@@ -2,6 +2,7 @@ import Dispatch
 import DistillJSON
 import DistillProtocol
 import DistillStore
+import DistillSync
 import DistillTransport
 import Synchronization
 
@@ -31,7 +32,7 @@ public struct ServerOptions: Sendable {
 ///
 /// - Important: one instance serves every connection of a shared daemon; all of
 ///   its members are safe to use from any thread.
-public final class DistillServer: @unchecked Sendable {
+public final class DistillServer: Sendable {
     public static let name = "distilld"
     public static let version = "0.1.0"
 
@@ -50,7 +51,11 @@ public final class DistillServer: @unchecked Sendable {
     let blockingReads: BlockingReads
 
     /// What `distilld/stop` does: set by the executable (exit the process, removing the socket).
-    public var onStop: (@Sendable () -> Void)?
+    public var onStop: (@Sendable () -> Void)? {
+        get { stopHandler.withLock { $0 } }
+        set { stopHandler.withLock { $0 = newValue } }
+    }
+    private let stopHandler = DistillSync.Mutex<(@Sendable () -> Void)?>(nil)
 
     public init(options: ServerOptions) {
         self.options = options

@@ -6,7 +6,7 @@ import DistillTransport
 import Foundation
 
 /// One client connection: its lifecycle, its requests in flight, their order.
-public final class Session: @unchecked Sendable {
+public final class Session: Sendable {
     public enum Ending: Sendable, Equatable {
         /// `exit` arrived; `afterShutdown` says whether `shutdown` came first (exit code 0) or not (1).
         case exit(afterShutdown: Bool)
@@ -15,23 +15,26 @@ public final class Session: @unchecked Sendable {
 
     public let server: DistillServer
     public let connection: Connection
-    private let lock = Mutex()
-    // Lifecycle flags change in reading order, on the reading thread.
-    private var initializeSeen = false
-    private var shutdownSeen = false
-    private var inFlight: [RequestID: InFlight] = [:]
+    private let state = Mutex(State())
     /// Orders this session's requests: reads run concurrently, updates are barriers.
     /// Replies decided when a request is read go through it too, so they never
     /// overtake an earlier barrier.
     let scheduler = RequestScheduler()
-    private(set) lazy var editor = EditorSync(session: self)
+    let editor = EditorSync()
+
+    private struct State {
+        // Lifecycle flags change in reading order, on the reading thread.
+        var initializeSeen = false
+        var shutdownSeen = false
+        var inFlight: [RequestID: InFlight] = [:]
+    }
 
     /// A request read and not yet answered.
-    private final class InFlight: @unchecked Sendable {
+    private final class InFlight: Sendable {
         let token = CancellationToken()
         /// Set while the request's work runs on a blocking lane: answers it as
         /// cancelled at once and lets the session go on without it.
-        var abandon: (() -> Void)?
+        let abandon = Mutex<(@Sendable () -> Void)?>(nil)
     }
 
     init(server: DistillServer, connection: Connection) {
@@ -39,11 +42,11 @@ public final class Session: @unchecked Sendable {
         self.connection = connection
     }
 
-    var isShutDown: Bool { lock.withLock { shutdownSeen } }
+    var isShutDown: Bool { state.withLock { $0.shutdownSeen } }
 
     private func cancel(_ request: InFlight) {
         request.token.cancel()
-        if let abandon = lock.withLock({ request.abandon }) { abandon() }
+        if let abandon = request.abandon.withLock({ $0 }) { abandon() }
     }
 
     // MARK: - Reading
@@ -80,7 +83,7 @@ public final class Session: @unchecked Sendable {
         while !scheduler.waitUntilIdle(before: Date(timeIntervalSinceNow: 0.1)) {
             guard !cancelledForHangUp, connection.peerHasGone else { continue }
             cancelledForHangUp = true
-            let requests = lock.withLock { Array(inFlight.values) }
+            let requests = state.withLock { Array($0.inFlight.values) }
             server.log(.info, "the client hung up: cancelling its \(requests.count) request(s) in flight")
             requests.forEach(cancel)
         }
@@ -165,7 +168,7 @@ public final class Session: @unchecked Sendable {
 
     /// `$/cancelRequest`: cancels the request with this id if it is in flight.
     func cancel(_ id: RequestID) {
-        let request = lock.withLock { inFlight[id] }
+        let request = state.withLock { $0.inFlight[id] }
         server.log(.debug, request == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
         if let request { cancel(request) }
     }
@@ -196,11 +199,11 @@ public final class Session: @unchecked Sendable {
         switch entry.lifecycle {
         case .shutdown?:
             // Decided in reading order: whatever is read after `shutdown` is refused.
-            lock.withLock { shutdownSeen = true }
+            state.withLock { $0.shutdownSeen = true }
         case .initialize?:
-            let again = lock.withLock { () -> Bool in
-                defer { initializeSeen = true }
-                return initializeSeen
+            let again = state.withLock { state -> Bool in
+                defer { state.initializeSeen = true }
+                return state.initializeSeen
             }
             if again {
                 replyInOrder(OutgoingMessage.error(id: id.json, .invalidRequest("\(method) was already received")), reply)
@@ -210,9 +213,9 @@ public final class Session: @unchecked Sendable {
             break
         }
         let request = InFlight()
-        let duplicate = lock.withLock { () -> Bool in
-            if inFlight[id] != nil { return true }
-            inFlight[id] = request
+        let duplicate = state.withLock { state -> Bool in
+            if state.inFlight[id] != nil { return true }
+            state.inFlight[id] = request
             return false
         }
         if duplicate {
@@ -248,10 +251,8 @@ public final class Session: @unchecked Sendable {
     ) {
         let id = context.id!
         let answer: @Sendable (JSON) -> Void = { [self] response in
-            lock.withLock {
-                _ = inFlight.removeValue(forKey: id)
-                request.abandon = nil  // it holds `answer`, which holds `request`
-            }
+            state.withLock { _ = $0.inFlight.removeValue(forKey: id) }
+            request.abandon.withLock { $0 = nil }  // it holds `answer`, which holds `request`
             reply(response)
             scheduler.finished(ticket)
         }
@@ -270,8 +271,8 @@ public final class Session: @unchecked Sendable {
                 answer(OutgoingMessage.error(id: id.json, refusal))
                 return
             }
-            lock.withLock {
-                request.abandon = { [self] in
+            request.abandon.withLock {
+                $0 = { [self] in
                     guard request.token.claimCancellation() else { return }
                     server.log(.info, "\(context.method) \(id) cancelled while reading; its late result will be discarded")
                     context.progress?.end("cancelled")
@@ -279,7 +280,7 @@ public final class Session: @unchecked Sendable {
                 }
             }
             // A cancel read before `abandon` was set found nothing to call.
-            if request.token.isCancelled { lock.withLock { request.abandon }?() }
+            if request.token.isCancelled { request.abandon.withLock { $0 }?() }
             startThread("distilld.read") { [self] in
                 let response = execute(prepared, context)
                 server.blockingReads.release(place)
@@ -318,23 +319,20 @@ public final class Session: @unchecked Sendable {
 }
 
 /// Gathers the replies of one batch and sends them together, in request order.
-final class BatchCollector: @unchecked Sendable {
-    private let lock = Mutex()
-    private var replies: [JSON?]
-    private var remaining: Int
-    private let done: ([JSON]) -> Void
+final class BatchCollector: Sendable {
+    private let state: Mutex<(replies: [JSON?], remaining: Int)>
+    private let done: @Sendable ([JSON]) -> Void
 
-    init(count: Int, done: @escaping ([JSON]) -> Void) {
-        replies = Array(repeating: nil, count: count)
-        remaining = count
+    init(count: Int, done: @escaping @Sendable ([JSON]) -> Void) {
+        state = Mutex((Array(repeating: nil, count: count), count))
         self.done = done
     }
 
     func complete(_ index: Int, _ reply: JSON?) {
-        let finished: [JSON]? = lock.withLock {
-            replies[index] = reply
-            remaining -= 1
-            return remaining == 0 ? replies.compactMap { $0 } : nil
+        let finished: [JSON]? = state.withLock { state in
+            state.replies[index] = reply
+            state.remaining -= 1
+            return state.remaining == 0 ? state.replies.compactMap { $0 } : nil
         }
         if let finished { done(finished) }
     }
