@@ -9,13 +9,18 @@ import Foundation
 #endif
 
 /// The shared daemon: one `DistillServer`, a session per connection, each on its own thread.
-final class SocketServer: @unchecked Sendable {
+final class SocketServer: Sendable {
     let server: DistillServer
     let path: String
     let idleTimeout: Double
-    private let lock = Mutex()
-    private var clients = 0
-    private var lastActivity = Date()
+    private let state = Mutex(State())
+
+    private struct State {
+        var clients = 0
+        var lastActivity = Date()
+        /// Kept for the life of the process: a signal source that is released stops handling.
+        var signalSources: [DispatchSourceSignal] = []
+    }
 
     init(server: DistillServer, path: String, idleTimeout: Double) {
         self.server = server
@@ -36,24 +41,24 @@ final class SocketServer: @unchecked Sendable {
         server.log(.info, "listening on \(path)")
         installSignalHandlers()
         beforeAccepting()
-        lock.withLock { lastActivity = Date() }
+        state.withLock { $0.lastActivity = Date() }
         if idleTimeout > 0 { watchIdle() }
         let onPressure: (SystemError) -> Void = { [server] error in
             server.log(.warning, "\(error): new clients wait until a connection closes")
         }
         while let fd = UnixSocket.accept(listener, onPressure: onPressure) {
-            lock.withLock {
-                clients += 1
-                lastActivity = Date()
+            state.withLock {
+                $0.clients += 1
+                $0.lastActivity = Date()
             }
             let started = Self.spawn(stackSize: 8 << 20) { [self] in
                 let connection = Connection(input: fd, output: fd, maxMessageBytes: server.options.maxMessageBytes)
                 let ending = server.serve(connection)
                 server.log(.info, "client on fd \(fd) ended: \(ending)")
                 close(fd)
-                lock.withLock {
-                    clients -= 1
-                    lastActivity = Date()
+                state.withLock {
+                    $0.clients -= 1
+                    $0.lastActivity = Date()
                 }
             }
             if let failure = started {
@@ -61,7 +66,7 @@ final class SocketServer: @unchecked Sendable {
                 // not left waiting for an answer that never comes); the others go on.
                 server.log(.warning, "cannot serve a new client: \(failure); closing its connection")
                 close(fd)
-                lock.withLock { clients -= 1 }
+                state.withLock { $0.clients -= 1 }
             }
         }
         stop(0)
@@ -69,10 +74,10 @@ final class SocketServer: @unchecked Sendable {
 
     /// Runs `body` on a new detached thread; returns the error when the thread could
     /// not be created (Foundation's `Thread` gives no way to find out).
-    static func spawn(stackSize: Int, _ body: @escaping () -> Void) -> SystemError? {
-        final class Box {
-            let body: () -> Void
-            init(_ body: @escaping () -> Void) { self.body = body }
+    static func spawn(stackSize: Int, _ body: @escaping @Sendable () -> Void) -> SystemError? {
+        final class Box: Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
         }
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -100,18 +105,19 @@ final class SocketServer: @unchecked Sendable {
         Foundation.exit(code)
     }
 
-    private var signalSources: [DispatchSourceSignal] = []
-
+    /// The sources are made inside the lock, so that they are never reachable from outside it.
     private func installSignalHandlers() {
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [self] in
-                server.log(.info, "signal \(sig): removing \(path) and exiting")
-                stop(0)
+        state.withLock { state in
+            for sig in [SIGTERM, SIGINT, SIGHUP] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { [self] in
+                    server.log(.info, "signal \(sig): removing \(path) and exiting")
+                    stop(0)
+                }
+                source.resume()
+                state.signalSources.append(source)
             }
-            source.resume()
-            signalSources.append(source)
         }
     }
 
@@ -119,7 +125,7 @@ final class SocketServer: @unchecked Sendable {
         let timer = Thread { [self] in
             while true {
                 Thread.sleep(forTimeInterval: min(1, idleTimeout / 4))
-                let idle = lock.withLock { clients == 0 ? Date().timeIntervalSince(lastActivity) : 0 }
+                let idle = state.withLock { $0.clients == 0 ? Date().timeIntervalSince($0.lastActivity) : 0 }
                 if idle >= idleTimeout {
                     server.log(.info, "idle for \(Int(idle)) s with no client: exiting")
                     stop(0)
