@@ -57,7 +57,7 @@ let package = Package(
             name: "CJansson", pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]),
         // The one owning JSON value type; nothing else touches CJansson.
-        .target(name: "DistillJSON", dependencies: ["CJansson"]),
+        .target(name: "DistillJSON", dependencies: ["CJansson", "DistillTensor"]),
         // Tensors shared by the numeric core, the stores and the server: no I/O.
         .target(name: "DistillTensor"),
         // Named teachers and datasets: file formats, memory maps, the registry.
@@ -77,7 +77,7 @@ let package = Package(
         // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
         .target(name: "DistillModels", dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor"]),
         // Message and error types, one per file; pure values over DistillJSON.
-        .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
+        .target(name: "DistillProtocol", dependencies: ["DistillJSON", "DistillTensor"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
         .target(name: "DistillTransport", dependencies: ["DistillJSON"]),
         // Dispatch, sessions, cancellation, progress.
@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",
-            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON"]),
+            dependencies: ["DistillServer", "DistillProtocol", "DistillStore", "DistillTransport", "DistillJSON"]),
     ],
     swiftLanguageModes: [.v5]
 )

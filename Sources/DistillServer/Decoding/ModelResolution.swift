@@ -51,24 +51,15 @@ enum ModelResolution {
             try field.rejectUnknownKeys(["teacher"])
             return try loaded(try name.string(), field: field, context: context)
         }
-        if let pathField = field.child("path") {
+        if field.child("path") != nil {
             try field.rejectUnknownKeys(["path", "format", "options"])
-            let path = try pathField.nonEmptyString()
-            if let builtin = Builtin.teacher(path) {
-                return ResolvedModel(
-                    outputs: builtin.outputs, ids: builtin.ids, labels: builtin.labels, field: field,
-                    source: path, inlineKey: nil, inlineRank: nil)
-            }
-            let format = try field.child("format").map { TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))! }
-            let options = try StoreMethods.parseOptions(field.child("options")) { try TeacherOptions(json: $0) }
-            let loaded = try storeCall(under: field.path) {
-                try TeacherLoader.load(
-                    TeacherSource(path: absolutePathForRequest(path), format: format, options: options),
-                    progress: nil, isCancelled: { context.cancellation.isCancelled })
+            let file = try TeacherFile(field)
+            let entry = try storeCall(under: field.path) {
+                try context.server.registry.loadAnonymousTeacher(file, isCancelled: { context.cancellation.isCancelled })
             }
             return ResolvedModel(
-                outputs: loaded.outputs, ids: loaded.ids, labels: loaded.vocabulary, field: field,
-                source: absolutePathForRequest(path), inlineKey: nil, inlineRank: nil)
+                outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field,
+                source: entry.source?.path ?? file.path, inlineKey: nil, inlineRank: nil)
         }
         let outputs = try OutputsDecoding.outputs(field)
         let key = (OutputsDecoding.denseKeys + ["topk"]).first { field.child($0) != nil }!
@@ -98,10 +89,6 @@ enum ModelResolution {
             node = n[0]
         }
         return depth
-    }
-
-    static func absolutePathForRequest(_ path: String) -> String {
-        path.hasPrefix("/") ? path : (FileManagerCompat.currentDirectory() + "/" + path)
     }
 
     /// Turns a loss-engine complaint into a reply naming the request field.
@@ -199,11 +186,5 @@ enum FileManagerCompat {
             if n <= 0 { return n == 0 ? out : nil }
             out.append(contentsOf: chunk[..<n])
         }
-    }
-
-    static func currentDirectory() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return "." }
-        return String(cString: buffer)
     }
 }

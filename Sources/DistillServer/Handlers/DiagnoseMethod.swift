@@ -67,15 +67,8 @@ enum DiagnoseMethod {
         }
         _ = try field.object()
         try field.rejectUnknownKeys(["path", "format", "options"])
-        let path = try field.required("path").nonEmptyString()
-        if case .inputs(let records)? = Builtin.dataset(path) { return records }
-        let format = try field.child("format").map { DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))! }
-        let options = try StoreMethods.parseOptions(field.child("options")) { try DatasetOptions(json: $0) }
-        let loaded = try storeCall(under: field.path) {
-            try DatasetLoader.load(
-                DatasetSource(path: ModelResolution.absolutePathForRequest(path), kind: .inputs, format: format, options: options))
-        }
-        return loaded.inputs
+        let file = try DatasetFile(field)
+        return try storeCall(under: field.path) { try context.server.registry.loadAnonymousDataset(file, kind: .inputs) }.inputs
     }
 
     static func encode(_ r: Diagnosis.Report, dataset: DatasetEntry) -> JSON {

@@ -68,7 +68,7 @@ enum ScoreMethod {
             let best = report.students.first { $0.name == report.ranking[0] }!.loss
             result["margin"] = ["absolute": JSON(margin), "relative": best > 0 && margin.isFinite ? JSON(margin / best) : .null]
         }
-        if let matching { result["matching"] = matching.json }
+        if let matching { result["matching"] = DatasetMatching(matching).json }
         return result
     }
 
