@@ -16,14 +16,12 @@ public struct DatasetLoadRequest: RequestType {
         case inputs(Field)
     }
 
-    public let name: String
-    public let replace: Bool
+    public let target: LoadTarget
     public let source: Source
 
     public init(params: Field) throws {
         try params.rejectUnknownKeys(Self.keys)
-        name = try params.required("name").nonEmptyString()
-        replace = try params.child("replace")?.bool() ?? false
+        target = try LoadTarget(params)
         if let examples = params.child("examples") {
             if params.child("path") != nil || params.child("inputs") != nil {
                 throw examples.fail("give one of path, examples or inputs")
@@ -37,7 +35,7 @@ public struct DatasetLoadRequest: RequestType {
         }
     }
 
-    public var ordering: Ordering { .updating([name]) }
+    public var ordering: Ordering { target.ordering }
 
     /// Reads inline examples (`params.examples`): an id that is not given becomes the
     /// example's 1-based position.

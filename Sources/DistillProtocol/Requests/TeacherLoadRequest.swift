@@ -13,14 +13,12 @@ public struct TeacherLoadRequest: RequestType {
         case data(outputs: Field, ids: Field?, labels: Field?)
     }
 
-    public let name: String
-    public let replace: Bool
+    public let target: LoadTarget
     public let source: Source
 
     public init(params: Field) throws {
         try params.rejectUnknownKeys(Self.keys)
-        name = try params.required("name").nonEmptyString()
-        replace = try params.child("replace")?.bool() ?? false
+        target = try LoadTarget(params)
         if let data = params.child("data") {
             if params.child("path") != nil { throw data.fail("give path or data, not both") }
             source = .data(outputs: data, ids: params.child("ids"), labels: params.child("labels"))
@@ -29,5 +27,5 @@ public struct TeacherLoadRequest: RequestType {
         }
     }
 
-    public var ordering: Ordering { .updating([name]) }
+    public var ordering: Ordering { target.ordering }
 }

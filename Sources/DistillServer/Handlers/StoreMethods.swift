@@ -8,7 +8,7 @@ enum StoreMethods {
 
     @Sendable static func loadTeacher(_ request: TeacherLoadRequest, _ context: RequestContext) throws -> TeacherInfo {
         let registry = context.server.registry
-        let (name, replace) = (request.name, request.replace)
+        let (name, replace) = (request.target.name, request.target.replace)
         let entry: TeacherEntry
         switch request.source {
         case .data(let data, let idsField, let labelsField):
@@ -36,7 +36,7 @@ enum StoreMethods {
     }
 
     @Sendable static func listTeachers(_ request: TeacherListRequest, _ context: RequestContext) throws -> TeacherListRequest.Response {
-        .init(teachers: context.server.registry.list().filter { $0.type == .teacher }.map(ListedEntry.init))
+        .init(teachers: listed(.teacher, context))
     }
 
     @Sendable static func teacherInfo(_ request: TeacherInfoRequest, _ context: RequestContext) throws -> TeacherInfo {
@@ -44,17 +44,15 @@ enum StoreMethods {
     }
 
     @Sendable static func unloadTeacher(_ request: TeacherUnloadRequest, _ context: RequestContext) throws -> Unloaded {
-        let registry = context.server.registry
-        _ = try registry.teacher(named: request.name)
-        try storeCall(wantTeacher: true, name: request.name) { try registry.unload(name: request.name) }
-        return Unloaded(name: request.name)
+        _ = try context.server.registry.teacher(named: request.name)
+        return try unload(request.name, teacher: true, context)
     }
 
     // MARK: - Datasets
 
     @Sendable static func loadDataset(_ request: DatasetLoadRequest, _ context: RequestContext) throws -> DatasetInfo {
         let registry = context.server.registry
-        let (name, replace) = (request.name, request.replace)
+        let (name, replace) = (request.target.name, request.target.replace)
         let entry: DatasetEntry
         switch request.source {
         case .examples(let field):
@@ -81,7 +79,7 @@ enum StoreMethods {
     }
 
     @Sendable static func listDatasets(_ request: DatasetListRequest, _ context: RequestContext) throws -> DatasetListRequest.Response {
-        .init(datasets: context.server.registry.list().filter { $0.type == .dataset }.map(ListedEntry.init))
+        .init(datasets: listed(.dataset, context))
     }
 
     @Sendable static func datasetInfo(_ request: DatasetInfoRequest, _ context: RequestContext) throws -> DatasetInfo {
@@ -89,10 +87,8 @@ enum StoreMethods {
     }
 
     @Sendable static func unloadDataset(_ request: DatasetUnloadRequest, _ context: RequestContext) throws -> Unloaded {
-        let registry = context.server.registry
-        _ = try registry.dataset(named: request.name)
-        try storeCall(wantTeacher: false, name: request.name) { try registry.unload(name: request.name) }
-        return Unloaded(name: request.name)
+        _ = try context.server.registry.dataset(named: request.name)
+        return try unload(request.name, teacher: false, context)
     }
 
     @Sendable static func examples(
@@ -105,6 +101,20 @@ enum StoreMethods {
             page.kind == .inputs
             ? .inputs(page.inputs.map { InputLine(text: $0.text, line: $0.line) }) : .examples(page.examples.map(DatasetExample.init))
         return .init(total: page.total, offset: page.offset, records: records)
+    }
+}
+
+extension StoreMethods {
+    /// The loaded entries of one type, as the lists give them.
+    static func listed(_ type: EntrySummary.EntryType, _ context: RequestContext) -> [ListedEntry] {
+        context.server.registry.list().filter { $0.type == type }.map(ListedEntry.init)
+    }
+
+    /// Unloads a name already known to be a teacher (or a dataset); an unload that loses a race
+    /// with another session's is UnknownTeacher (UnknownDataset) all the same.
+    static func unload(_ name: String, teacher: Bool, _ context: RequestContext) throws -> Unloaded {
+        try storeCall(wantTeacher: teacher, name: name) { try context.server.registry.unload(name: name) }
+        return Unloaded(name: name)
     }
 }
 
