@@ -8,7 +8,7 @@ import Foundation
 /// Immutable: a caller holding one keeps a consistent view (and keeps its mapped file
 /// alive) after the registry replaces or unloads it.
 @dynamicMemberLookup
-public final class StoreEntry<Source: Sendable, Contents: Sendable>: @unchecked Sendable {
+public final class StoreEntry<Source: Sendable, Contents: Sendable>: Sendable {
     /// The name it is loaded under; "" for an anonymous entry (see `Registry`).
     public let name: String
     /// Where it was loaded from; nil for inline data and builtins (never persisted).
