@@ -105,7 +105,8 @@ struct StoreMethodTests {
             ["teacher": ["path": "builtin:demo"], "students": ["A": ["path": "builtin:demo-student-A", "options": [:] as JSON]]])
         #expect(score["error"]?["code"]?.intValue == -32602)
         #expect(score["error"]?["data"]?["field"]?.stringValue == "params.students.A.options")
-        let unknown = client.request("distill/score", ["teacher": ["path": "builtin:nope"], "students": ["A": ["path": "builtin:demo"]]])["error"]
+        let named: JSON = ["teacher": ["path": "builtin:nope"], "students": ["A": ["path": "builtin:demo"]]]
+        let unknown = client.request("distill/score", named)["error"]
         #expect(unknown?["code"]?.intValue == 1004 && unknown?["data"]?["reason"]?.stringValue == "notFound")
         #expect(unknown?["data"]?["file"]?.stringValue == "builtin:nope")
     }

@@ -77,7 +77,7 @@ public final class Registry: @unchecked Sendable {
         name: String, path: String, format: TeacherFormat? = nil, options: TeacherOptions? = nil, replace: Bool = false,
         progress: ((Double) -> Void)? = nil, isCancelled: (() -> Bool)? = nil, commitIf: (() -> Bool)? = nil
     ) throws -> TeacherEntry {
-        if Builtins.isBuiltin(path) {
+        if try isBuiltin(path) {
             try Builtins.refuseFileSettings(format: format, options: options, of: "teacher")
             let builtin = try Builtins.teacher(path)
             return try addTeacher(
@@ -95,7 +95,7 @@ public final class Registry: @unchecked Sendable {
         name: String, path: String, kind: DatasetKind = .paired, format: DatasetFormat? = nil, options: DatasetOptions? = nil,
         replace: Bool = false, commitIf: (() -> Bool)? = nil
     ) throws -> DatasetEntry {
-        if Builtins.isBuiltin(path) {
+        if try isBuiltin(path) {
             try Builtins.refuseFileSettings(format: format, options: options, of: "dataset")
             return try add(name: name, Builtins.dataset(path), replace: replace)
         }
@@ -109,7 +109,7 @@ public final class Registry: @unchecked Sendable {
     public func loadAnonymousTeacher(
         path: String, format: TeacherFormat? = nil, options: TeacherOptions? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> TeacherEntry {
-        if Builtins.isBuiltin(path) {
+        if try isBuiltin(path) {
             try Builtins.refuseFileSettings(format: format, options: options, of: "teacher")
             let builtin = try Builtins.teacher(path)
             let bytes = TeacherEntry.inlineBytes(builtin.outputs)
@@ -131,7 +131,7 @@ public final class Registry: @unchecked Sendable {
     public func loadAnonymousDataset(
         path: String, kind: DatasetKind, format: DatasetFormat? = nil, options: DatasetOptions? = nil
     ) throws -> DatasetEntry {
-        if Builtins.isBuiltin(path) {
+        if try isBuiltin(path) {
             try Builtins.refuseFileSettings(format: format, options: options, of: "dataset")
             let builtin = try Builtins.dataset(path, kind: kind)
             let ticket = try reserve(nil, label: path, estimate: builtin.bytes, replace: false)
@@ -290,6 +290,12 @@ public final class Registry: @unchecked Sendable {
     /// The last failure to write the workspace file, if the latest write failed.
     public var lastWorkspaceError: String? {
         saveLock.withLock { _lastWorkspaceError }
+    }
+
+    /// Whether `path` is in the `builtin:` scheme; a path holding NUL is refused first, builtin or not.
+    private func isBuiltin(_ path: String) throws -> Bool {
+        try checkPath(path, field: "path")
+        return Builtins.isBuiltin(path)
     }
 
     // MARK: - Budget and swapping
