@@ -61,7 +61,7 @@ let package = Package(
             name: "CJansson", pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]),
         // The one owning JSON value type; nothing else touches CJansson.
-        .target(name: "DistillJSON", dependencies: ["CJansson"]),
+        .target(name: "DistillJSON", dependencies: ["CJansson", "DistillTensor"]),
         // The project's one lock (a mutex with a condition, over pthread): no dependencies.
         .target(name: "DistillSync"),
         // Tensors shared by the numeric core, the stores and the server: no I/O.
@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize"]),
         .testTarget(
             name: "DistillServerTests",
-            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON", "DistillTestSupport"],
+            dependencies: ["DistillServer", "DistillProtocol", "DistillStore", "DistillTransport", "DistillJSON", "DistillTestSupport"],
             swiftSettings: swift5),
     ],
     swiftLanguageModes: [.v6]
