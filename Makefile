@@ -27,6 +27,7 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product distilld
+	$(SWIFT) build -c release --product distill-tokenize
 
 swift-test: deps
 	$(SWIFT) test
@@ -39,7 +40,7 @@ swift-test-avx2: deps
 	else echo "swift-test-avx2: the default build already uses the AVX2 kernels"; fi
 
 python-test: release
-	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
+	DISTILLD=$(abspath $(RELEASE_BIN)) DISTILL_TOKENIZE=$(abspath .build/release/distill-tokenize) $(PYTHON) -m pytest -q Tests/python
 
 ## The Swift tests again under ThreadSanitizer, then AddressSanitizer (with LeakSanitizer),
 ## each a debug build in its own scratch path. Any report fails the run: the sanitizers

@@ -97,9 +97,12 @@ let package = Package(
             swiftSettings: cpuCheck),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
+        // Tokenizer driver for the comparisons with `tokenizers` and transformers (Tests/python/test_tokenizers.py).
+        .executableTarget(name: "distill-tokenize", dependencies: ["DistillTokenize", "DistillJSON"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
+        .testTarget(name: "DistillTokenizeTests", dependencies: ["DistillTokenize", "DistillJSON"]),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
