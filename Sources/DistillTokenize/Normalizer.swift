@@ -1,5 +1,3 @@
-import Foundation
-
 /// The normalizers of tokenizer.json that this tokenizer implements: each rewrites one stretch of
 /// text between added tokens.
 indirect enum Normalizer: Sendable {
@@ -16,10 +14,10 @@ indirect enum Normalizer: Sendable {
 
     func apply(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         switch self {
-        case .nfc: return Self.normalized(text) { $0.precomposedStringWithCanonicalMapping }
-        case .nfd: return Self.normalized(text) { $0.decomposedStringWithCanonicalMapping }
-        case .nfkc: return Self.normalized(text) { $0.precomposedStringWithCompatibilityMapping }
-        case .nfkd: return Self.normalized(text) { $0.decomposedStringWithCompatibilityMapping }
+        case .nfc: return Self.ascii(text) ? text : UnicodeNormalization.compose(UnicodeNormalization.decompose(text, compatibility: false))
+        case .nfd: return Self.ascii(text) ? text : UnicodeNormalization.decompose(text, compatibility: false)
+        case .nfkc: return Self.ascii(text) ? text : UnicodeNormalization.compose(UnicodeNormalization.decompose(text, compatibility: true))
+        case .nfkd: return Self.ascii(text) ? text : UnicodeNormalization.decompose(text, compatibility: true)
         case .prepend(let prefix):
             return text.isEmpty ? text : prefix + text
         case .replace(let pattern, let content):
@@ -35,13 +33,8 @@ indirect enum Normalizer: Sendable {
         }
     }
 
-    /// Applies a Foundation normalization form. Pure ASCII is in every form already.
-    private static func normalized(_ text: [Unicode.Scalar], _ form: (String) -> String) -> [Unicode.Scalar] {
-        if text.allSatisfy({ $0.isASCII }) { return text }
-        var view = String.UnicodeScalarView()
-        view.append(contentsOf: text)
-        return Array(form(String(view)).unicodeScalars)
-    }
+    /// Pure ASCII is in every normalization form already.
+    private static func ascii(_ text: [Unicode.Scalar]) -> Bool { text.allSatisfy { $0.isASCII } }
 }
 
 /// `text` with every non-overlapping occurrence of `pattern` (found left to right) replaced.

@@ -65,6 +65,13 @@ enum ScalarClass {
     static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool { of(scalar) & whitespace != 0 }
 
     /// Rust's `char::is_numeric` (general categories Nd, Nl, No), for the Digits pre-tokenizer.
-    @inline(__always)
-    static func isNumeric(_ scalar: Unicode.Scalar) -> Bool { of(scalar) & number != 0 }
+    /// Unlike the regex classes this is not capped: Rust's own tables in the reference build are
+    /// as new as the standard library's here (U+16FF4, new in Unicode 17, is numeric to both).
+    static func isNumeric(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value < 128 { return scalar.value >= 0x30 && scalar.value <= 0x39 }
+        switch scalar.properties.generalCategory {
+        case .decimalNumber, .letterNumber, .otherNumber: return true
+        default: return false
+        }
+    }
 }

@@ -109,5 +109,5 @@ while let line = readLine(strippingNewline: true) {
         reply = JSON.object([("error", JSON("\(error)"))])
     }
     print(reply.serializedString())
-    fflush(stdout)
+    fflush(nil)  // all streams: naming `stdout` is a data race to Swift 6
 }

@@ -15,6 +15,9 @@ merges cover what the tests feed it:
   spm-metaspace the same model behind Metaspace(prepend_scheme="first", split=false), as Mistral's,
                 decoder ByteFallback/Fuse/Metaspace, merges as "a b" strings, a normalized added token
   spm-unk       spm without byte fallback: characters outside the vocabulary become <unk>
+  nfc, nfd, nfkc, nfkd
+                a normalizer before a vocabulary of the 256 byte tokens alone, so that the ids are
+                the UTF-8 bytes of the normalized text (Unicode normalization checked exactly)
 
 and a GGUF file (spm-gguf/tiny-llama.gguf) carrying the spm vocabulary as llama.cpp metadata
 (`tokenizer.ggml.model = "llama"`, scores instead of merges, token types), for the GGUF path.
@@ -241,6 +244,23 @@ def spm_gguf(out, spm_path):
     return path
 
 
+def byte_vocabulary(out, name, normalizer):
+    """Byte fallback over no other token: the ids spell the normalized text byte by byte."""
+    data = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+            "normalizer": {"type": normalizer}, "pre_tokenizer": None, "post_processor": None,
+            "decoder": {"type": "ByteFallback"},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                      "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": True, "ignore_merges": False,
+                      "vocab": {token: i for i, token in enumerate(BYTE_TOKENS)}, "merges": []}}
+    directory = os.path.join(out, name)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "tokenizer.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    Tokenizer.from_file(path)  # the reference must accept it
+    return path
+
+
 def build(out):
     """Writes every fixture under `out`; returns {name: path}."""
     paths = {name: make(out) for name, make in
@@ -249,6 +269,8 @@ def build(out):
     paths["spm-metaspace"] = spm_metaspace(out, paths["spm"])
     paths["spm-unk"] = spm_unk(out, paths["spm"])
     paths["spm-gguf"] = spm_gguf(out, paths["spm"])
+    for form in ("NFC", "NFD", "NFKC", "NFKD"):
+        paths[form.lower()] = byte_vocabulary(out, form.lower(), form)
     return paths
 
 

@@ -3,7 +3,7 @@ for GGUF files (the tokenizer `from_pretrained(dir, gguf_file=...)` builds).
 
 The tokenizers are trained here, offline, by make_tokenizer_fixtures.py, one per family shape (GPT-2,
 RoBERTa, Llama-3, Qwen2, SmolLM, Llama-2 SentencePiece, Mistral-style Metaspace, <unk> without byte
-fallback, a llama GGUF). The real model is SmolLM2-135M-Instruct's Q4_1 GGUF file when
+fallback, a llama GGUF), and the four Unicode normalizers before a vocabulary of byte tokens alone. The real model is SmolLM2-135M-Instruct's Q4_1 GGUF file when
 DISTILL_SMOLLM2_GGUF names it (the tests that need it are skipped otherwise, saying so).
 
 distill-tokenize (Sources/distill-tokenize) runs our side: token ids and pieces must equal the
@@ -25,7 +25,8 @@ import make_tokenizer_fixtures  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-JSON_FIXTURES = ["gpt2", "roberta", "llama3", "qwen2", "smollm", "spm", "spm-metaspace", "spm-unk"]
+JSON_FIXTURES = ["gpt2", "roberta", "llama3", "qwen2", "smollm", "spm", "spm-metaspace", "spm-unk", "nfc", "nfd", "nfkc",
+                 "nfkd"]
 
 TEXTS = [
     "",
@@ -43,6 +44,7 @@ TEXTS = [
     "  1  22   333",
     "Café naïve résumé façade crème brûlée Zürich Straße Ångström",
     "Cafe\u0301 nai\u0308ve re\u0301sume\u0301 e\u0301\u0301 a\u0300\u0301\u0302 \u0301leading mark",
+    "x\u030d\u0f73 a\u1df8\u0347 \u0344 \u212b\u2126 \ufb01 \uff76\uff9e \u1100\u1161\u11a8 \u00bd \u2460 \ufdfa",
     "Tiếng Việt: người, được, những, trường",
     "Ελληνικά: καλημέρα κόσμε. Русский: привет, мир!",
     "日本語のテキストです。東京は大きな都市です。中文文本：机器学习。한국어 문장입니다.",
@@ -214,7 +216,8 @@ def test_tokenizer_facts(pairs):
 # Fragments that stress the patterns: contractions in any case, space before digits, marks, line breaks.
 FRAGMENTS = [" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "'s", "'S", "'ll", "'Re", "ſ", "1", "123", "٣",
              "é", "e\u0301", "\u0301", "😀", "👨‍👩‍👧", "🇫🇷", "東京", "مرحبا", "▁", "Ġ", "<s>", "</s>", "<mask>",
-             "<|endoftext|>", "<|im_start|>", "[INST]", "<0x41>", "hello world", "foo bar", "a", "The", "x=1;"]
+             "<|endoftext|>", "<|im_start|>", "[INST]", "<0x41>", "hello world", "foo bar", "a", "The", "x=1;",
+             "\u0f73", "\u0344", "\u0347", "\u1df8", "\uff9e", "\u30ab", "\u1100\u1161", "\u00c5", "\u212b", "\ufb01"]
 
 texts = st.lists(st.one_of(st.characters(codec="utf-8"), st.sampled_from(FRAGMENTS), st.text(max_size=5)),
                  max_size=24).map("".join)
