@@ -385,7 +385,11 @@ enum TokenizerJSONReader {
                 guard let entries = table.json.members else { throw table.malformed("expected an object") }
                 for (name, value) in entries {
                     let entry = Member(json: value, path: "\(table.path).\(name)")
-                    let ids = try entry.required("ids").array().map { try $0.int() }
+                    let ids = try entry.required("ids").array().map { item in
+                        let id = try item.int()
+                        guard id >= 0 else { throw item.malformed("a token id must not be negative") }
+                        return id
+                    }
                     let pieces = try entry.required("tokens").array().map { try $0.string() }
                     guard ids.count == pieces.count else { throw entry.malformed("ids and tokens differ in length") }
                     specials[name] = (ids, pieces)
@@ -414,7 +418,9 @@ enum TokenizerJSONReader {
                 let pair = try member.required(key)
                 let parts = try pair.array()
                 guard parts.count == 2 else { throw pair.malformed("expected [token, id]") }
-                return .special(ids: [try parts[1].int()], pieces: [try parts[0].string()])
+                let id = try parts[1].int()
+                guard id >= 0 else { throw parts[1].malformed("a token id must not be negative") }
+                return .special(ids: [id], pieces: [try parts[0].string()])
             }
             return .template([try token("cls"), .text, try token("sep")])
         case "Sequence":

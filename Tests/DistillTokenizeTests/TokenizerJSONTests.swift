@@ -138,6 +138,14 @@ struct TokenizerJSONTests {
         let badBehavior = loadError(
             tokenizerJSON(["pre_tokenizer": #"{"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways"}"#]))
         #expect(badBehavior?.path == "pre_tokenizer.behavior")
+        let hugeId = loadError(tokenizerJSON(["model": #"{"type": "BPE", "vocab": {"a": 0, "b": 2000000000}, "merges": []}"#]))
+        #expect(hugeId?.path == "model.vocab" && hugeId?.message.contains("2000000000") == true)
+        let negativeSpecial = loadError(
+            tokenizerJSON([
+                "post_processor":
+                    #"{"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {"<s>": {"id": "<s>", "ids": [-1], "tokens": ["<s>"]}}}"#
+            ]))
+        #expect(negativeSpecial?.path == "post_processor.special_tokens.<s>.ids[0]")
         let dropout = loadError(tokenizerJSON(["model": #"{"type": "BPE", "dropout": 0.1, "vocab": {}, "merges": []}"#]))
         #expect(dropout?.kind == .unsupported && dropout?.path == "model.dropout")
     }
