@@ -4,7 +4,7 @@ import Foundation
 
 /// A loaded teacher. Immutable: a caller holding one keeps a consistent view
 /// (and keeps its mapped file alive) after the registry replaces or unloads it.
-public final class TeacherEntry: @unchecked Sendable {
+public final class TeacherEntry: Sendable {
     public let name: String
     /// Where it was loaded from; nil for inline data (never persisted).
     public let source: TeacherSource?
@@ -130,7 +130,7 @@ public final class TeacherEntry: @unchecked Sendable {
 }
 
 /// A loaded dataset. Immutable, like `TeacherEntry`.
-public final class DatasetEntry: @unchecked Sendable {
+public final class DatasetEntry: Sendable {
     public let name: String
     public let kind: DatasetKind
     public let source: DatasetSource?

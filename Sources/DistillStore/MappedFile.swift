@@ -20,6 +20,7 @@ import Foundation
 ///   a truncated end would raise SIGBUS: the mapping is registered with the guard
 ///   in CStoreSupport, which puts a zero page there instead and marks the map
 ///   `truncated`; `FileGuard.run` then refuses the result.
+/// Unchecked only for `base`: every property is a `let`, and the mapping is read-only.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     /// nil for an empty file (nothing is mapped).

@@ -5,7 +5,7 @@ import DistillTensor
 /// Supported element types: `<f4`, `<f2`, `<f8`, `<i4`, `<i8`, `|u1`, `|b1`
 /// (`=` is accepted for little-endian on this platform); C order only.
 /// The header is a Python dict literal, parsed here (it is not JSON).
-public struct NpyArray: @unchecked Sendable {
+public struct NpyArray: Sendable {
     public let tensor: Tensor
     public let version: (major: Int, minor: Int)
     /// The dtype as written in the header ("<f4").

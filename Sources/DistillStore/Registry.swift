@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillSync
 import DistillTensor
 import Foundation
 
@@ -29,20 +30,33 @@ import Foundation
 /// never persisted. Entries that failed to restore stay in the workspace file
 /// until they are loaded again or unloaded, so a file that is briefly missing
 /// does not lose its entry.
-public final class Registry: @unchecked Sendable {
+public final class Registry: Sendable {
     public let memoryBudget: Int?
     public let workspace: Workspace?
 
-    private let lock = NSLock()
-    private var entries: [String: RegistryEntry] = [:]
-    private var reserved = 0
-    /// Persisted entries that failed to restore.
-    private var unrestored: [String: Workspace.Item] = [:]
-    private let saveLock = NSLock()
-    private var _lastWorkspaceError: String?
-    /// Told (with the reason) each time the workspace file cannot be written. Set it
-    /// before the registry is shared between threads.
-    public var onWorkspaceError: (@Sendable (String) -> Void)?
+    private let state = Mutex(State())
+    /// Held while the workspace file is written, so writes never interleave; holds
+    /// the last failure to write it (nil after a write that succeeded).
+    private let saving = Mutex<String?>(nil)
+    private let workspaceErrorHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    private struct State {
+        var entries: [String: RegistryEntry] = [:]
+        /// Bytes reserved by loads in flight.
+        var reserved = 0
+        /// Persisted entries that failed to restore.
+        var unrestored: [String: Workspace.Item] = [:]
+
+        func inUse(excluding name: String?) -> Int {
+            entries.reduce(0) { sum, kv in kv.key == name ? sum : sum + kv.value.residentBytes + kv.value.mappedBytes }
+        }
+    }
+
+    /// Told (with the reason) each time the workspace file cannot be written.
+    public var onWorkspaceError: (@Sendable (String) -> Void)? {
+        get { workspaceErrorHandler.withLock { $0 } }
+        set { workspaceErrorHandler.withLock { $0 = newValue } }
+    }
 
     public init(memoryBudget: Int? = nil, workspace: Workspace? = nil) {
         self.memoryBudget = memoryBudget
@@ -168,10 +182,7 @@ public final class Registry: @unchecked Sendable {
 
     /// Removes an entry; `.unknownName` if there is none.
     public func unload(name: String) throws {
-        lock.lock()
-        let removed = entries.removeValue(forKey: name)
-        let pending = unrestored.removeValue(forKey: name)
-        lock.unlock()
+        let (removed, pending) = state.withLock { ($0.entries.removeValue(forKey: name), $0.unrestored.removeValue(forKey: name)) }
         guard removed != nil || pending != nil else {
             throw StoreError(.unknownName, "nothing is loaded under the name '\(name)'")
         }
@@ -181,9 +192,7 @@ public final class Registry: @unchecked Sendable {
     // MARK: - Reading
 
     public func entry(_ name: String) -> RegistryEntry? {
-        lock.lock()
-        defer { lock.unlock() }
-        return entries[name]
+        state.withLock { $0.entries[name] }
     }
 
     public func teacher(_ name: String) throws -> TeacherEntry {
@@ -204,9 +213,7 @@ public final class Registry: @unchecked Sendable {
 
     /// All entries, sorted by name.
     public func list() -> [EntrySummary] {
-        lock.lock()
-        let all = Array(entries.values)
-        lock.unlock()
+        let all = state.withLock { Array($0.entries.values) }
         return all.map { e in
             switch e {
             case .teacher(let t):
@@ -239,16 +246,12 @@ public final class Registry: @unchecked Sendable {
 
     /// Resident and mapped bytes of all entries.
     public var usage: (resident: Int, mapped: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        return entries.values.reduce((0, 0)) { ($0.0 + $1.residentBytes, $0.1 + $1.mappedBytes) }
+        state.withLock { $0.entries.values.reduce((0, 0)) { ($0.0 + $1.residentBytes, $0.1 + $1.mappedBytes) } }
     }
 
     /// The last failure to write the workspace file, if the latest write failed.
     public var lastWorkspaceError: String? {
-        saveLock.lock()
-        defer { saveLock.unlock() }
-        return _lastWorkspaceError
+        saving.withLock { $0 }
     }
 
     // MARK: - Budget and swapping
@@ -270,62 +273,51 @@ public final class Registry: @unchecked Sendable {
         return total
     }
 
-    private func inUse(excluding name: String?) -> Int {
-        entries.reduce(0) { sum, kv in kv.key == name ? sum : sum + kv.value.residentBytes + kv.value.mappedBytes }
-    }
-
     private func reserve(name: String, estimate: Int, replace: Bool) throws -> Ticket {
         guard !name.isEmpty else { throw StoreError(.unknownName, "an entry needs a non-empty name") }
-        lock.lock()
-        defer { lock.unlock() }
-        if entries[name] != nil && !replace {
-            throw StoreError(.nameExists, "'\(name)' is already loaded; pass replace: true to replace it")
-        }
-        if let budget = memoryBudget {
-            let used = inUse(excluding: replace ? name : nil) + reserved
-            if used + estimate > budget {
-                throw StoreError(
-                    .budgetExceeded,
-                    "loading '\(name)' needs about \(estimate) bytes but \(used) of the \(budget)-byte budget are in use",
-                    numbers: ["budget": budget, "needed": estimate, "inUse": used])
+        return try state.withLock { state in
+            if state.entries[name] != nil && !replace {
+                throw StoreError(.nameExists, "'\(name)' is already loaded; pass replace: true to replace it")
             }
+            if let budget = memoryBudget {
+                let used = state.inUse(excluding: replace ? name : nil) + state.reserved
+                if used + estimate > budget {
+                    throw StoreError(
+                        .budgetExceeded,
+                        "loading '\(name)' needs about \(estimate) bytes but \(used) of the \(budget)-byte budget are in use",
+                        numbers: ["budget": budget, "needed": estimate, "inUse": used])
+                }
+            }
+            state.reserved += estimate
+            return Ticket(estimate: estimate)
         }
-        reserved += estimate
-        return Ticket(estimate: estimate)
     }
 
     private func unreserve(_ t: Ticket) {
-        lock.lock()
-        reserved -= t.estimate
-        lock.unlock()
+        state.withLock { $0.reserved -= t.estimate }
     }
 
     private func commit(
         _ entry: RegistryEntry, ticket: Ticket, replace: Bool, persist shouldPersist: Bool, commitIf: (() -> Bool)? = nil
     ) throws {
         let name = entry.name
-        lock.lock()
-        if entries[name] != nil && !replace {
-            lock.unlock()
-            throw StoreError(.nameExists, "'\(name)' was loaded meanwhile; pass replace: true to replace it")
-        }
-        if let budget = memoryBudget {
-            let used = inUse(excluding: name) + reserved - ticket.estimate
-            let size = entry.residentBytes + entry.mappedBytes
-            if used + size > budget {
-                lock.unlock()
-                throw StoreError(
-                    .budgetExceeded, "'\(name)' takes \(size) bytes but \(used) of the \(budget)-byte budget are in use",
-                    numbers: ["budget": budget, "needed": size, "inUse": used])
+        try state.withLock { state in
+            if state.entries[name] != nil && !replace {
+                throw StoreError(.nameExists, "'\(name)' was loaded meanwhile; pass replace: true to replace it")
             }
+            if let budget = memoryBudget {
+                let used = state.inUse(excluding: name) + state.reserved - ticket.estimate
+                let size = entry.residentBytes + entry.mappedBytes
+                if used + size > budget {
+                    throw StoreError(
+                        .budgetExceeded, "'\(name)' takes \(size) bytes but \(used) of the \(budget)-byte budget are in use",
+                        numbers: ["budget": budget, "needed": size, "inUse": used])
+                }
+            }
+            if let commitIf, !commitIf() { throw CancellationError() }
+            state.entries[name] = entry
+            state.unrestored.removeValue(forKey: name)
         }
-        if let commitIf, !commitIf() {
-            lock.unlock()
-            throw CancellationError()
-        }
-        entries[name] = entry
-        unrestored.removeValue(forKey: name)
-        lock.unlock()
         if shouldPersist || replace { persist() }
     }
 
@@ -335,30 +327,33 @@ public final class Registry: @unchecked Sendable {
     /// kept in `lastWorkspaceError` rather than thrown: the registry has already changed.
     private func persist() {
         guard let workspace else { return }
-        saveLock.lock()
-        defer { saveLock.unlock() }
-        lock.lock()
-        var items: [Workspace.Item] = Array(unrestored.values)
-        for e in entries.values {
-            switch e {
-            case .teacher(let t):
-                if let s = t.source {
-                    items.append(.teacher(name: t.name, source: TeacherSource(path: s.path, format: t.format, options: s.options)))
+        saving.withLock { lastError in
+            let items = state.withLock { state in
+                var items: [Workspace.Item] = Array(state.unrestored.values)
+                for e in state.entries.values {
+                    switch e {
+                    case .teacher(let t):
+                        if let s = t.source {
+                            items.append(
+                                .teacher(name: t.name, source: TeacherSource(path: s.path, format: t.format, options: s.options)))
+                        }
+                    case .dataset(let d):
+                        if let s = d.source {
+                            items.append(
+                                .dataset(
+                                    name: d.name, source: DatasetSource(path: s.path, kind: s.kind, format: d.format, options: s.options)))
+                        }
+                    }
                 }
-            case .dataset(let d):
-                if let s = d.source {
-                    items.append(
-                        .dataset(name: d.name, source: DatasetSource(path: s.path, kind: s.kind, format: d.format, options: s.options)))
-                }
+                return items
             }
-        }
-        lock.unlock()
-        do {
-            try workspace.save(items)
-            _lastWorkspaceError = nil
-        } catch {
-            _lastWorkspaceError = "\(error)"
-            onWorkspaceError?("\(error)")
+            do {
+                try workspace.save(items)
+                lastError = nil
+            } catch {
+                lastError = "\(error)"
+                onWorkspaceError?("\(error)")
+            }
         }
     }
 
@@ -387,9 +382,9 @@ public final class Registry: @unchecked Sendable {
                 }
             } catch {
                 warnings.append("\(item.typeName) '\(item.name)' was not restored: \(error)")
-                lock.lock()
-                if entries[item.name] == nil { unrestored[item.name] = item }
-                lock.unlock()
+                state.withLock { state in
+                    if state.entries[item.name] == nil { state.unrestored[item.name] = item }
+                }
             }
         }
         return warnings

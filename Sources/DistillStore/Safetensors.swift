@@ -12,7 +12,7 @@ import DistillTensor
 /// `[begin, end)` lies inside the buffer, matches shape × dtype width, and no
 /// two tensors overlap. Tensors are handed out as views into the map (no copy)
 /// unless misaligned for their dtype, in which case they are copied.
-public final class SafetensorsFile: @unchecked Sendable {
+public final class SafetensorsFile: Sendable {
     public struct Entry: Sendable {
         public let name: String
         /// The dtype as written ("F32", "BF16", "F8_E4M3", ...).

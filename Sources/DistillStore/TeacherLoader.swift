@@ -2,7 +2,7 @@ import DistillJSON
 import DistillTensor
 
 /// A parsed and validated teacher file, before it becomes a registry entry.
-public struct LoadedTeacher: @unchecked Sendable {
+public struct LoadedTeacher: Sendable {
     public var outputs: ModelOutputs
     public var format: TeacherFormat
     /// The dtype of the values as stored (before any conversion).

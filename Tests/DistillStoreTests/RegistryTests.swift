@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillSync
 import DistillTensor
 import Foundation
 import Testing
@@ -173,17 +174,8 @@ struct RegistryTests {
     }
 }
 
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    func add() {
-        lock.lock()
-        n += 1
-        lock.unlock()
-    }
-    var value: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return n
-    }
+final class LockedCounter: Sendable {
+    private let n = Mutex(0)
+    func add() { n.withLock { $0 += 1 } }
+    var value: Int { n.withLock { $0 } }
 }

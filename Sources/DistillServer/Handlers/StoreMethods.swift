@@ -16,7 +16,7 @@ enum StoreMethods {
         let entry: TeacherEntry
         if let data = params.child("data") {
             if params.child("path") != nil { throw data.fail("give path or data, not both") }
-            let outputs = try OutputsDecoding.outputs(data)
+            let outputs = try InlineOutputs(data).outputs()
             let ids = try params.child("ids").map { try $0.array().map { try $0.string() } }
             let labels = try params.child("labels").map { try $0.array().map { try $0.string() } }
             if let labels, labels.count != outputs.vocab {

@@ -1,46 +1,99 @@
 import DistillJSON
-import DistillProtocol
 import DistillTensor
 
-/// Reads inline model outputs from a request:
+/// Model outputs given inline in a request (`store.json#/$defs/outputs`):
 ///
 ///     {"probs" | "logits" | "logprobs": [N, V] or [N, T, V] (or [V]),
 ///      "mask": [N, T] of 0/1, or "lengths": [N]}
 ///     {"topk": {"indices": [N, T, K], "values": [N, T, K], "kind": "logprobs", "vocab": V}}
 ///
 /// A 2-D array is examples × vocabulary (one position each); a 3-D array is
-/// examples × positions × vocabulary.
-enum OutputsDecoding {
-    static let denseKeys = OutputKind.allCases.map(\.rawValue)
+/// examples × positions × vocabulary. Each array is nested JSON or the binary form.
+///
+/// Reading the params checks the members (which are there, which are missing); the arrays stay
+/// `Field`s, and `outputs()` turns them into tensors once, in the handler.
+public struct InlineOutputs: Sendable {
+    public static let denseKeys = OutputKind.allCases.map(\.rawValue)
 
-    static func outputs(_ field: Field) throws -> ModelOutputs {
+    /// The outputs as a request member (`params.students.A`).
+    public let field: Field
+    /// The member holding the values: `probs`, `logits`, `logprobs` or `topk`.
+    public let key: String
+    /// The rank of the values as sent, so a complaint about one value can name its indices
+    /// (`params.students.A.probs[0][2]`) however many of them the sender gave.
+    public let rank: Int
+    private let topK: TopK?
+
+    /// The members of `{"topk": ...}`, checked when the params are read.
+    private struct TopK: Sendable {
+        let kind: OutputKind
+        let vocab: Int
+        let indices: Field
+        let values: Field
+    }
+
+    public init(_ field: Field) throws {
         _ = try field.object()
-        try field.rejectUnknownKeys(Set(denseKeys + ["topk", "mask", "lengths"]))
-        let present = denseKeys.filter { field.child($0) != nil } + (field.child("topk") != nil ? ["topk"] : [])
+        try field.rejectUnknownKeys(Set(Self.denseKeys + ["topk", "mask", "lengths"]))
+        let present = Self.denseKeys.filter { field.child($0) != nil } + (field.child("topk") != nil ? ["topk"] : [])
         guard present.count == 1 else {
             throw field.fail(
                 present.isEmpty
                     ? "needs one of probs, logits, logprobs or topk"
                     : "gives \(present.joined(separator: " and ")); give exactly one")
         }
-        let outputs: ModelOutputs
+        self.field = field
+        key = present[0]
         if let topk = field.child("topk") {
-            outputs = try topK(topk)
+            _ = try topk.object()
+            try topk.rejectUnknownKeys(["indices", "values", "kind", "vocab"])
+            let kind = OutputKind(rawValue: try topk.child("kind")?.oneOf(Self.denseKeys) ?? "logprobs")!
+            let vocab = try topk.required("vocab").int(min: 1)
+            let indices = try topk.required("indices")
+            let values = try topk.required("values")
+            topK = TopK(kind: kind, vocab: vocab, indices: indices, values: values)
+            rank = Self.rank(of: values)
         } else {
-            let key = present[0]
-            let values = try normalisedRank(ArrayDecoding.tensor(field.child(key)!), field.child(key)!)
+            topK = nil
+            rank = Self.rank(of: field.child(key)!)
+        }
+    }
+
+    /// Whether the valid positions are given as `lengths` (a complaint about the mask names it).
+    public var hasLengths: Bool { field.child("lengths") != nil }
+
+    /// The tensors: every value is read here, once.
+    public func outputs() throws -> ModelOutputs {
+        let outputs: ModelOutputs
+        if let topK {
+            outputs = try Self.topK(topK)
+        } else {
+            let valuesField = field.child(key)!
+            let values = try Self.normalisedRank(ArrayDecoding.tensor(valuesField), valuesField)
             guard values.dtype.isFloatingPoint else {
-                throw field.child(key)!.fail("must hold floating-point values, got \(values.dtype.rawValue)")
+                throw valuesField.fail("must hold floating-point values, got \(values.dtype.rawValue)")
             }
             outputs = ModelOutputs(
                 kind: OutputKind(rawValue: key)!, layout: .dense(values: values),
                 examples: values.shape[0], positions: values.shape[1], vocab: values.shape[2])
         }
-        let mask = try self.mask(field, examples: outputs.examples, positions: outputs.positions)
+        let mask = try self.mask(examples: outputs.examples, positions: outputs.positions)
         guard outputs.vocab > 0 else { throw field.fail("has an empty vocabulary") }
         return ModelOutputs(
             kind: outputs.kind, layout: outputs.layout, examples: outputs.examples,
             positions: outputs.positions, vocab: outputs.vocab, mask: mask)
+    }
+
+    /// The rank of an inline array as sent (nested JSON or binary form).
+    static func rank(of field: Field) -> Int {
+        if let shape = field.child("shape")?.json { return shape.count }
+        var depth = 0
+        var node: JSON? = field.json
+        while let n = node, n.isArray {
+            depth += 1
+            node = n[0]
+        }
+        return depth
     }
 
     /// [V] → [1, 1, V]; [N, V] → [N, 1, V]; [N, T, V] unchanged.
@@ -55,13 +108,9 @@ enum OutputsDecoding {
         return try Tensor(storage: t.storage, dtype: t.dtype, shape: shape)
     }
 
-    static func topK(_ field: Field) throws -> ModelOutputs {
-        _ = try field.object()
-        try field.rejectUnknownKeys(["indices", "values", "kind", "vocab"])
-        let kind = OutputKind(rawValue: try field.child("kind")?.oneOf(denseKeys) ?? "logprobs")!
-        let vocab = try field.required("vocab").int(min: 1)
-        let indicesField = try field.required("indices")
-        let valuesField = try field.required("values")
+    private static func topK(_ topK: TopK) throws -> ModelOutputs {
+        let indicesField = topK.indices
+        let valuesField = topK.values
         let indices = try normalisedRank(ArrayDecoding.tensor(indicesField, integers: true), indicesField)
         let values = try normalisedRank(ArrayDecoding.tensor(valuesField), valuesField)
         guard indices.dtype == .int32 || indices.dtype == .int64 else {
@@ -73,16 +122,16 @@ enum OutputsDecoding {
                 message: "\(valuesField.path) has shape \(values.shape) but \(indicesField.path) has \(indices.shape)",
                 data: ["field": JSON(valuesField.path), "valuesShape": JSON.array(values.shape), "indicesShape": JSON.array(indices.shape)])
         }
-        guard values.shape[2] <= vocab else {
-            throw valuesField.fail("has k = \(values.shape[2]) entries per position, more than the vocabulary of \(vocab)")
+        guard values.shape[2] <= topK.vocab else {
+            throw valuesField.fail("has k = \(values.shape[2]) entries per position, more than the vocabulary of \(topK.vocab)")
         }
         return ModelOutputs(
-            kind: kind, layout: .topK(indices: indices, values: values),
-            examples: values.shape[0], positions: values.shape[1], vocab: vocab)
+            kind: topK.kind, layout: .topK(indices: indices, values: values),
+            examples: values.shape[0], positions: values.shape[1], vocab: topK.vocab)
     }
 
     /// `mask` [N, T] (or [N] when T = 1) of 0/1, or `lengths` [N]: valid positions.
-    static func mask(_ field: Field, examples: Int, positions: Int) throws -> Tensor? {
+    private func mask(examples: Int, positions: Int) throws -> Tensor? {
         if let m = field.child("mask"), field.child("lengths") != nil {
             throw m.fail("give mask or lengths, not both")
         }

@@ -1,15 +1,17 @@
 import DistillJSON
-import DistillProtocol
 import DistillTensor
 
 /// Turns request fields into tensors: nested JSON arrays of numbers, or the
 /// binary form `{"dtype", "shape", "data"}` (Protocol/README.md, "Binary arrays").
-enum ArrayDecoding {
-    static let binaryDTypes: [ScalarType] = [.float32, .float16, .bfloat16, .float64, .int32, .int64]
+///
+/// - Important: this reads every element, so it runs in the handler, on the worker: request
+///   types keep inline arrays as `Field`s and decode them once, when the work starts.
+public enum ArrayDecoding {
+    public static let binaryDTypes: [ScalarType] = [.float32, .float16, .bfloat16, .float64, .int32, .int64]
 
     /// A numeric tensor of rank 1…`maxRank`. Nested JSON is read as float32 (or int64
     /// when `integers`); the binary form keeps its dtype.
-    static func tensor(_ field: Field, maxRank: Int = 3, integers: Bool = false) throws -> Tensor {
+    public static func tensor(_ field: Field, maxRank: Int = 3, integers: Bool = false) throws -> Tensor {
         if field.json.isObject {
             return try binary(field, maxRank: maxRank)
         }

@@ -1,5 +1,6 @@
-/// Standard base64 (RFC 4648 §4) decoding straight into caller-provided memory.
-enum Base64 {
+/// Standard base64 (RFC 4648 §4) decoding straight into caller-provided memory: the `data` of a
+/// binary array (Protocol/README.md, "Binary arrays") becomes a tensor's bytes without a copy between.
+public enum Base64 {
     private static let table: [UInt8] = {
         var t = [UInt8](repeating: 0xFF, count: 256)
         for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
@@ -9,7 +10,7 @@ enum Base64 {
     }()
 
     /// The decoded length of `input`, or nil when it is not well-formed padded base64.
-    static func decodedLength(_ input: UnsafeRawBufferPointer) -> Int? {
+    public static func decodedLength(_ input: UnsafeRawBufferPointer) -> Int? {
         let n = input.count
         guard n % 4 == 0 else { return nil }
         if n == 0 { return 0 }
@@ -21,7 +22,7 @@ enum Base64 {
 
     /// Decodes into `out` (exactly `decodedLength` bytes). Returns the offset of the first
     /// bad character, or nil on success.
-    static func decode(_ input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
+    public static func decode(_ input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
         let n = input.count
         guard n > 0 else { return nil }
         return table.withUnsafeBufferPointer { t -> Int? in
