@@ -114,10 +114,13 @@ let package = Package(
         // What distilld reads from a GGUF file, as JSON and .npy files, for Tests/python/test_gguf.py.
         .executableTarget(
             name: "distill-gguf-dump", dependencies: ["DistillModels", "DistillStore", "DistillJSON", "DistillTokenize"]),
+        // Tokenizer driver for the comparisons with `tokenizers` and transformers (Tests/python/test_tokenizers.py).
+        .executableTarget(name: "distill-tokenize", dependencies: ["DistillTokenize", "DistillJSON"]),
         .testTarget(name: "DistillSyncTests", dependencies: ["DistillSync"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
+        .testTarget(name: "DistillTokenizeTests", dependencies: ["DistillTokenize", "DistillJSON"]),
         // What the tests share: the seeded generator, the worst-error report, Protocol/schemas.
         .target(name: "DistillTestSupport", dependencies: ["DistillJSON"], path: "Tests/Support"),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillSync", "DistillTestSupport"]),
