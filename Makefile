@@ -62,12 +62,14 @@ swift-test-avx2: deps
 	  DISTILLD_KERNELS=avx2 $(SWIFT) test --scratch-path .build-avx2 --filter DistillMathTests; \
 	else echo "swift-test-avx2: the default build already uses the AVX2 kernels"; fi
 
-## distill-ngram-check (the n-gram layer from the command line) and distill-gguf-dump (what
-## distilld reads from a GGUF file) sit next to distilld for Tests/python/test_ngram.py (against
-## kenlm) and test_gguf.py (against gguf and transformers).
+## distill-ngram-check (the n-gram layer from the command line), distill-gguf-dump (what
+## distilld reads from a GGUF file) and distill-tokenize (the tokenizers) sit next to distilld for
+## Tests/python/test_ngram.py (against kenlm), test_gguf.py (against gguf and transformers) and
+## test_tokenizers.py (against tokenizers and transformers).
 python-test: release models
 	$(SWIFT) build -c release --product distill-ngram-check
 	$(SWIFT) build -c release --product distill-gguf-dump
+	$(SWIFT) build -c release --product distill-tokenize
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
 ## The Swift tests again under ThreadSanitizer, then AddressSanitizer (with LeakSanitizer),

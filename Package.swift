@@ -57,7 +57,7 @@ let package = Package(
             name: "CJansson", pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]),
         // The one owning JSON value type; nothing else touches CJansson.
-        .target(name: "DistillJSON", dependencies: ["CJansson"]),
+        .target(name: "DistillJSON", dependencies: ["CJansson", "DistillTensor"]),
         // The project's one lock (a mutex with a condition, over pthread): no dependencies.
         .target(name: "DistillSync"),
         // Tensors shared by the numeric core, the stores and the server: no I/O.
@@ -109,10 +109,13 @@ let package = Package(
         // What distilld reads from a GGUF file, as JSON and .npy files, for Tests/python/test_gguf.py.
         .executableTarget(
             name: "distill-gguf-dump", dependencies: ["DistillModels", "DistillStore", "DistillJSON", "DistillTokenize"]),
+        // Tokenizer driver for the comparisons with `tokenizers` and transformers (Tests/python/test_tokenizers.py).
+        .executableTarget(name: "distill-tokenize", dependencies: ["DistillTokenize", "DistillJSON"]),
         .testTarget(name: "DistillSyncTests", dependencies: ["DistillSync"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
+        .testTarget(name: "DistillTokenizeTests", dependencies: ["DistillTokenize", "DistillJSON"]),
         // What the tests share: the seeded generator, the worst-error report, Protocol/schemas.
         .target(name: "DistillTestSupport", dependencies: ["DistillJSON"], path: "Tests/Support"),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillSync", "DistillTestSupport"]),
@@ -129,7 +132,7 @@ let package = Package(
         .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize"]),
         .testTarget(
             name: "DistillServerTests",
-            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON", "DistillTestSupport"]),
+            dependencies: ["DistillServer", "DistillProtocol", "DistillStore", "DistillTransport", "DistillJSON", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import DistillStore
 
 /// Every request and notification distilld answers: where a message enters.
 ///
@@ -14,15 +15,15 @@ public enum MethodTable {
         .request(PingRequest.self, lane: .inline) { request, _ in request.response },
         .request(StatusRequest.self, lane: .inline, Lifecycle.status),
         .request(StopRequest.self, lane: .inline, Lifecycle.stop),
-        .untyped("teacher/load", ordering: .update, lane: .readsFiles, StoreMethods.loadTeacher),
-        .untyped("teacher/list", ordering: .read, StoreMethods.listTeachers),
-        .untyped("teacher/info", ordering: .read, StoreMethods.teacherInfo),
-        .untyped("teacher/unload", ordering: .update, StoreMethods.unloadTeacher),
-        .untyped("dataset/load", ordering: .update, lane: .readsFiles, StoreMethods.loadDataset),
-        .untyped("dataset/list", ordering: .read, StoreMethods.listDatasets),
-        .untyped("dataset/info", ordering: .read, StoreMethods.datasetInfo),
-        .untyped("dataset/unload", ordering: .update, StoreMethods.unloadDataset),
-        .untyped("dataset/examples", ordering: .read, StoreMethods.examples),
+        .request(TeacherLoadRequest.self, lane: .readsFiles, StoreMethods.loadTeacher),
+        .request(TeacherListRequest.self, StoreMethods.listTeachers),
+        .request(TeacherInfoRequest.self, StoreMethods.teacherInfo),
+        .request(TeacherUnloadRequest.self, StoreMethods.unloadTeacher),
+        .request(DatasetLoadRequest.self, lane: .readsFiles, StoreMethods.loadDataset),
+        .request(DatasetListRequest.self, StoreMethods.listDatasets),
+        .request(DatasetInfoRequest.self, StoreMethods.datasetInfo),
+        .request(DatasetUnloadRequest.self, StoreMethods.unloadDataset),
+        .request(DatasetExamplesRequest.self, StoreMethods.examples),
         .request(ScoreRequest.self, lane: .readsFiles, readingFiles(ScoreMethod.handle)),
         .request(SequenceRequest.self, lane: .readsFiles, readingFiles(SequenceMethod.handle)),
         .request(DiagnoseRequest.self, lane: .readsFiles, readingFiles(DiagnoseMethod.handle)),
@@ -126,7 +127,7 @@ public struct Method: Sendable {
     static func namesFile(_ value: JSON) -> Bool {
         guard let members = value.members else { return false }
         for (key, member) in members {
-            if key == "path", let path = member.stringValue, !path.hasPrefix("builtin:") { return true }
+            if key == "path", let path = member.stringValue, !Builtins.isBuiltin(path) { return true }
             if member.isObject && namesFile(member) { return true }
         }
         return false

@@ -105,6 +105,19 @@ public struct Tensor: Sendable {
         return total
     }
 
+    /// The coordinates, one per dimension, of the element at row-major offset `flat` in an
+    /// array of `shape`: for shape [N, T, K], flat = (n·T + t)·K + k gives [n, t, k]. A
+    /// dimension of size 0 is taken as 1, so the result is defined for any offset.
+    public static func coordinates(ofElement flat: Int, in shape: [Int]) -> [Int] {
+        var rest = flat
+        var out = [Int](repeating: 0, count: shape.count)
+        for d in stride(from: shape.count - 1, through: 0, by: -1) {
+            out[d] = rest % max(shape[d], 1)
+            rest /= max(shape[d], 1)
+        }
+        return out
+    }
+
     public init(storage: TensorStorage, dtype: ScalarType, shape: [Int]) throws {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw ShapeError.negativeDimension }
         guard let expected = Tensor.byteCount(shape: shape, width: dtype.byteWidth) else { throw ShapeError.tooLarge }

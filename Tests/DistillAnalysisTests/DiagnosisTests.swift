@@ -42,11 +42,13 @@ struct DiagnosisTests {
             rowOf = Array(0..<n).shuffled(using: &rng)
             // Example j is teacher row rowOf[j]; its id is the teacher's id for that row.
             dataset = DatasetEntry(
-                name: "d", kind: .paired, source: nil, format: nil,
-                examples: (0..<n).map {
-                    Example(id: "x\($0)", full: "The full context number \($0).", simplified: "Context \($0).", line: $0 + 1)
-                },
-                inputs: [], idsSynthesized: false, warnings: [], bytes: 0)
+                name: "d", source: nil,
+                contents: LoadedDataset(
+                    kind: .paired, format: nil,
+                    examples: (0..<n).map {
+                        Example(id: "x\($0)", full: "The full context number \($0).", simplified: "Context \($0).", line: $0 + 1)
+                    },
+                    inputs: [], idsSynthesized: false, warnings: [], bytes: 0))
         }
 
         /// Teacher ids in row order.

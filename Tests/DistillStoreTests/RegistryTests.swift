@@ -36,7 +36,7 @@ struct RegistryTests {
         try r.unload(name: "t")
         #expect(floats(values(old.outputs)) == [1, 2, 3, 4])
         #expect(storeError { try r.unload(name: "t") }?.code == .unknownName)
-        #expect(storeError { _ = try r.info("t") }?.code == .unknownName)
+        #expect(r.entry("t") == nil)
     }
 
     @Test func listInfoAndPaging() throws {
@@ -54,10 +54,10 @@ struct RegistryTests {
         #expect(try r.examples("ds", offset: 99, limit: 10).examples.isEmpty)
         #expect(try r.examples("inl").inputs.map(\.text) == ["x"])
         #expect(storeError { _ = try r.examples("t") }?.code == .unknownName)
-        let info = try r.info("ds")
-        #expect(info["count"]?.intValue == 25)
-        #expect(info["kind"]?.stringValue == "paired")
-        #expect(try r.info("t")["source"]?["path"]?.stringValue == dir.file("t.safetensors"))
+        let ds = try r.dataset("ds")
+        #expect(ds.count == 25)
+        #expect(ds.kind == .paired)
+        #expect(try r.teacher("t").source?.path == dir.file("t.safetensors"))
     }
 
     @Test func memoryBudgetRefusesUpFront() throws {

@@ -288,6 +288,7 @@ struct GGUFMetadata {
         t.padding = try id("tokenizer.ggml.padding_token_id")
         t.addBos = try bool("tokenizer.ggml.add_bos_token")
         t.addEos = try bool("tokenizer.ggml.add_eos_token")
+        t.addSpacePrefix = try bool("tokenizer.ggml.add_space_prefix")
         t.chatTemplate = try string("tokenizer.chat_template")
         return t
     }

@@ -47,30 +47,22 @@ enum ModelResolution {
         }
     }
 
-    /// A model in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included.
+    /// A model in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included,
+    /// loaded through the registry as an anonymous entry: under the memory budget, held until the
+    /// request ends.
     static func file(_ path: String, field: Field, context: RequestContext) throws -> ResolvedModel {
-        if let builtin = Builtin.teacher(path) {
-            return ResolvedModel(outputs: builtin.outputs, ids: builtin.ids, labels: builtin.labels, field: field, source: path)
-        }
-        let format = try field.child("format").map { TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))! }
-        let options = try StoreMethods.parseOptions(field.child("options")) { try TeacherOptions(json: $0) }
-        let loaded = try storeCall(under: field.path) {
-            try TeacherLoader.load(
-                TeacherSource(path: absolutePathForRequest(path), format: format, options: options),
-                progress: nil, isCancelled: { context.cancellation.isCancelled })
+        let file = try TeacherFile(field)
+        let entry = try storeCall(under: field.path) {
+            try context.server.registry.loadAnonymousTeacher(file, isCancelled: { context.cancellation.isCancelled })
         }
         return ResolvedModel(
-            outputs: loaded.outputs, ids: loaded.ids, labels: loaded.vocabulary, field: field, source: absolutePathForRequest(path))
+            outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field, source: entry.source?.path ?? file.path)
     }
 
     static func loaded(_ name: String, field: Field, context: RequestContext) throws -> ResolvedModel {
         let entry = try context.server.registry.teacherForUse(named: name)
         return ResolvedModel(
             outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field, source: "teacher '\(name)'")
-    }
-
-    static func absolutePathForRequest(_ path: String) -> String {
-        path.hasPrefix("/") ? path : (FileManagerCompat.currentDirectory() + "/" + path)
     }
 }
 

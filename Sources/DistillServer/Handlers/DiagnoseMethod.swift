@@ -58,16 +58,11 @@ enum DiagnoseMethod {
         }
     }
 
-    /// An input list in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included.
+    /// An input list in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included,
+    /// loaded through the registry as an anonymous entry.
     static func inputsFile(_ path: String, field: Field, context: RequestContext) throws -> [InputRecord] {
-        if case .inputs(let records)? = Builtin.dataset(path) { return records }
-        let format = try field.child("format").map { DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))! }
-        let options = try StoreMethods.parseOptions(field.child("options")) { try DatasetOptions(json: $0) }
-        let loaded = try storeCall(under: field.path) {
-            try DatasetLoader.load(
-                DatasetSource(path: ModelResolution.absolutePathForRequest(path), kind: .inputs, format: format, options: options))
-        }
-        return loaded.inputs
+        let file = try DatasetFile(field)
+        return try storeCall(under: field.path) { try context.server.registry.loadAnonymousDataset(file, kind: .inputs) }.inputs
     }
 
     static func response(_ r: Diagnosis.Report, dataset: DatasetEntry) -> DiagnoseRequest.Response {

@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillTensor
 import Foundation
 
 #if canImport(Glibc)
@@ -53,17 +54,90 @@ public struct Workspace: Sendable {
                 teachers.append(
                     JSON.object([
                         ("name", JSON(name)), ("path", JSON(s.path)),
-                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", s.options.json),
+                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", Self.encode(s.options)),
                     ]))
             case .dataset(let name, let s):
                 datasets.append(
                     JSON.object([
                         ("name", JSON(name)), ("path", JSON(s.path)), ("kind", JSON(s.kind.rawValue)),
-                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", s.options.json),
+                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", Self.encode(s.options)),
                     ]))
             }
         }
         return JSON.object([("version", JSON(Self.version)), ("teachers", teachers), ("datasets", datasets)])
+    }
+
+    // MARK: - Options as the file writes them
+
+    /// Teacher options as the workspace writes them: the members that are set, under the
+    /// names the protocol uses (`kind`, `allowNonFinite`, `vocabSize`, `vocabulary`, `indices`, `mask`).
+    static func encode(_ o: TeacherOptions) -> JSON {
+        let members: [(String, JSON?)] = [
+            ("kind", o.kind.map { JSON($0.rawValue) }), ("allowNonFinite", o.allowNonFinite ? JSON(true) : nil),
+            ("vocabSize", o.vocabSize.map { JSON($0) }), ("vocabulary", o.vocabulary.map { JSON($0) }),
+            ("indices", o.indices.map { JSON($0) }), ("mask", o.mask.map { JSON($0) }),
+        ]
+        return JSON.object(members.compactMap { key, value in value.map { (key, $0) } })
+    }
+
+    /// Dataset options as the workspace writes them: `fields` (sorted) and `delimiter` when set.
+    static func encode(_ o: DatasetOptions) -> JSON {
+        let fields = JSON.object(o.fields.sorted { $0.key < $1.key }.map { ($0.key, JSON($0.value)) })
+        let members: [(String, JSON?)] = [
+            ("fields", o.fields.isEmpty ? nil : fields), ("delimiter", o.delimiter.map { JSON(String(UnicodeScalar($0))) }),
+        ]
+        return JSON.object(members.compactMap { key, value in value.map { (key, $0) } })
+    }
+
+    /// Reads teacher options back; a member the workspace never writes, or one of the
+    /// wrong type, refuses the entry.
+    static func teacherOptions(_ json: JSON?) throws -> TeacherOptions {
+        var o = TeacherOptions()
+        for (key, value) in try members(json, of: "teacher") {
+            switch key {
+            case "kind": o.kind = try value.stringValue.flatMap(OutputKind.init(rawValue:)) ?? badOption(key)
+            case "allowNonFinite": o.allowNonFinite = try value.boolValue ?? badOption(key)
+            case "vocabSize": o.vocabSize = try value.intValue.flatMap { $0 > 0 ? $0 : nil } ?? badOption(key)
+            case "vocabulary": o.vocabulary = try value.stringValue ?? badOption(key)
+            case "indices": o.indices = try value.stringValue ?? badOption(key)
+            case "mask": o.mask = try value.stringValue ?? badOption(key)
+            default: throw StoreError(.unknownFormat, "unknown teacher option '\(key)'")
+            }
+        }
+        return o
+    }
+
+    /// Reads dataset options back, as `teacherOptions`.
+    static func datasetOptions(_ json: JSON?) throws -> DatasetOptions {
+        var o = DatasetOptions()
+        for (key, value) in try members(json, of: "dataset") {
+            switch key {
+            case "fields":
+                for (canonical, name) in value.members ?? [] {
+                    guard DatasetOptions.canonicalFields.contains(canonical), let name = name.stringValue else { return try badOption(key) }
+                    o.fields[canonical] = name
+                }
+            case "delimiter":
+                guard let s = value.stringValue, s.utf8.count == 1, let b = s.utf8.first, DatasetOptions.isDelimiter(b) else {
+                    return try badOption(key)
+                }
+                o.delimiter = b
+            default: throw StoreError(.unknownFormat, "unknown dataset option '\(key)'")
+            }
+        }
+        return o
+    }
+
+    private static func members(_ json: JSON?, of what: String) throws -> [(key: String, value: JSON)] {
+        guard let json, !json.isNull else { return [] }
+        guard let members = json.members else {
+            throw StoreError(.unknownFormat, "\(what) options must be an object, got \(json.kindDescription)")
+        }
+        return members
+    }
+
+    private static func badOption<T>(_ key: String) throws -> T {
+        throw StoreError(.unknownFormat, "option \(key) has a value the workspace never writes")
     }
 
     /// What the file system says `path` is: nil when nothing is there, else "a regular
@@ -223,7 +297,7 @@ public struct Workspace: Sendable {
                     format = ff
                 }
                 items.append(
-                    .teacher(name: name, source: TeacherSource(path: p, format: format, options: try TeacherOptions(json: t["options"]))))
+                    .teacher(name: name, source: TeacherSource(path: p, format: format, options: try Self.teacherOptions(t["options"]))))
             } catch {
                 warnings.append("\(path): skipped a teacher entry: \(error)")
             }
@@ -242,7 +316,7 @@ public struct Workspace: Sendable {
                 items.append(
                     .dataset(
                         name: name,
-                        source: DatasetSource(path: p, kind: kind, format: format, options: try DatasetOptions(json: d["options"]))))
+                        source: DatasetSource(path: p, kind: kind, format: format, options: try Self.datasetOptions(d["options"]))))
             } catch {
                 warnings.append("\(path): skipped a dataset entry: \(error)")
             }

@@ -108,33 +108,35 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Drops this range's pages from the process's resident set (they stay in the
     /// page cache and are faulted back in on the next read). Used after a scan so
-    /// that validating a 4 GB file does not leave 4 GB resident.
+    /// that validating a 4 GB file does not leave 4 GB resident. Only whole pages
+    /// inside the range are dropped.
     func release(offset: Int, count: Int) {
-        guard let base, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = Int(bitPattern: base) + offset
-        let alignedStart = (start + page - 1) / page * page
-        let end = (start + count) / page * page
-        guard end > alignedStart else { return }
-        _ = madvise(UnsafeMutableRawPointer(bitPattern: alignedStart), end - alignedStart, MADV_DONTNEED)
+        advise(MADV_DONTNEED, offset: offset, count: count, wholePagesOnly: true)
     }
 
     /// Asks the kernel to start reading a range ahead of use.
     func adviseWillNeed(offset: Int, count: Int) {
-        guard let base, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + offset) / page * page
-        let end = Int(bitPattern: base) + offset + count
-        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_WILLNEED)
+        advise(MADV_WILLNEED, offset: offset, count: count, wholePagesOnly: false)
     }
 
     /// Hint the kernel for a sequential read of a range.
     func adviseSequential(offset: Int, count: Int) {
+        advise(MADV_SEQUENTIAL, offset: offset, count: count, wholePagesOnly: false)
+    }
+
+    /// `madvise` over a byte range of the map. madvise takes page-aligned ranges: the
+    /// range is widened to the pages it touches, or, with `wholePagesOnly`, narrowed to the
+    /// pages it covers entirely (so no byte outside it is affected).
+    private func advise(_ advice: Int32, offset: Int, count: Int, wholePagesOnly: Bool) {
         guard let base, count > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + offset) / page * page
-        let end = Int(bitPattern: base) + offset + count
-        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_SEQUENTIAL)
+        let start = Int(bitPattern: base) + offset
+        let end = start + count
+        let (from, to) =
+            wholePagesOnly
+            ? ((start + page - 1) / page * page, end / page * page) : (start / page * page, end)
+        guard to > from else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: from), to - from, advice)
     }
 }
 
@@ -178,6 +180,7 @@ func openForReading(_ path: String) throws -> (Int32, stat) {
     guard !path.utf8.contains(0) else {
         throw StoreError(.invalidPath, "a path holds a NUL character; a path cannot contain NUL", file: path)
     }
+    FileGuard.noteOpen(path)
     let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
     if fd < 0 {
         let e = errno
@@ -223,6 +226,6 @@ func absolutePath(_ path: String) -> String {
     if path.hasPrefix("/") { return path }
     var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buf, buf.count) != nil else { return path }
-    let cwd = String(cString: buf)
+    let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     return cwd == "/" ? "/" + path : cwd + "/" + path
 }

@@ -1,17 +1,22 @@
-import DistillStore
 import DistillTensor
-import Foundation
 
-/// The embedded default: a small teacher, two students, a paired dataset and a
-/// list of training inputs, loadable with `"path": "builtin:demo"` (and
-/// `builtin:demo-student-A`, `builtin:demo-student-B`, `builtin:demo-inputs`).
-/// `make demo` uses them, so a newcomer sees every analysis without any files.
+/// The embedded demo: a small teacher, two students, a paired dataset and a list of
+/// training inputs, named by paths in the `builtin:` scheme (`builtin:demo`,
+/// `builtin:demo-student-A`, `builtin:demo-student-B`, `builtin:demo-inputs`). `make demo`
+/// uses them, so a newcomer sees every analysis without any files.
 ///
-/// The task is next-word prediction over {apple, banana, cherry}; example `ex1`
-/// is the textbook case (teacher 0.7/0.2/0.1, student A 0.6/0.3/0.1, student B
-/// 0.8/0.1/0.1). The training inputs are mostly full contexts: the mistake
-/// `distill/diagnose` exists to catch: most of them are full contexts.
-enum Builtin {
+/// The registry resolves the scheme wherever a path is accepted: a path that starts with
+/// `builtin:` never names a file, and one that names no builtin is `.notFound`.
+///
+/// The task is next-word prediction over {apple, banana, cherry}; example `ex1` is the
+/// textbook case (teacher 0.7/0.2/0.1, student A 0.6/0.3/0.1, student B 0.8/0.1/0.1). The
+/// training inputs are mostly full contexts: the mistake `distill/diagnose` exists to catch.
+public enum Builtins {
+    static let scheme = "builtin:"
+
+    /// Whether `path` is in the `builtin:` scheme (the store resolves it; no file is read).
+    public static func isBuiltin(_ path: String) -> Bool { path.hasPrefix(scheme) }
+
     static let labels = ["apple", "banana", "cherry"]
 
     static let ids = ["ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
@@ -26,31 +31,25 @@ enum Builtin {
         [0.8, 0.1, 0.1], [0.05, 0.9, 0.05], [0.1, 0.1, 0.8], [0.7, 0.2, 0.1], [0.02, 0.08, 0.9], [0.6, 0.2, 0.2],
     ]
 
-    struct Model {
+    /// A builtin teacher's outputs, with its example ids and output labels.
+    struct Teacher {
         let outputs: ModelOutputs
         let ids: [String]
         let labels: [String]
     }
 
-    static func model(_ rows: [[Float]]) -> Model {
+    static let teachers: [(path: String, probs: [[Float]])] = [
+        ("builtin:demo", teacherProbs), ("builtin:demo-student-A", studentA), ("builtin:demo-student-B", studentB),
+    ]
+
+    static func teacher(_ path: String) throws -> Teacher {
+        guard let rows = teachers.first(where: { $0.path == path })?.probs else {
+            throw unknown(path, "teacher", teachers.map(\.path))
+        }
         let values = Tensor(float32: rows.flatMap { $0 }, shape: [rows.count, 1, labels.count])
-        return Model(
+        return Teacher(
             outputs: ModelOutputs(kind: .probs, layout: .dense(values: values), examples: rows.count, positions: 1, vocab: labels.count),
             ids: ids, labels: labels)
-    }
-
-    static func teacher(_ path: String) -> Model? {
-        switch path {
-        case "builtin:demo": return model(teacherProbs)
-        case "builtin:demo-student-A": return model(studentA)
-        case "builtin:demo-student-B": return model(studentB)
-        default: return nil
-        }
-    }
-
-    enum Dataset {
-        case paired([Example])
-        case inputs([InputRecord])
     }
 
     static let pairs: [(full: String, simplified: String, target: String)] = [
@@ -80,11 +79,13 @@ enum Builtin {
         ),
     ]
 
-    static func dataset(_ path: String) -> Dataset? {
+    static let datasets = ["builtin:demo", "builtin:demo-inputs"]
+
+    static func dataset(_ path: String) throws -> LoadedDataset {
         switch path {
         case "builtin:demo":
-            return .paired(
-                pairs.enumerated().map { i, p in
+            return .inline(
+                examples: pairs.enumerated().map { i, p in
                     Example(id: ids[i], full: p.full, simplified: p.simplified, target: p.target, line: i + 1)
                 })
         case "builtin:demo-inputs":
@@ -98,9 +99,30 @@ enum Builtin {
                 pairs[2].full.replacingFirst("whipped cream", with: "fresh cream"),
                 "Which fruit is the sweetest of them all?",
             ]
-            return .inputs(texts.enumerated().map { InputRecord(text: $1, line: $0 + 1) })
+            return .inline(inputs: texts.enumerated().map { InputRecord(text: $1, line: $0 + 1) })
         default:
-            return nil
+            throw unknown(path, "dataset", datasets)
+        }
+    }
+
+    /// The builtin dataset at `path`, which must be of `kind`.
+    static func dataset(_ path: String, kind: DatasetKind) throws -> LoadedDataset {
+        let dataset = try dataset(path)
+        guard dataset.kind == kind else {
+            let what = [DatasetKind.paired: "a paired dataset", .inputs: "an input list"]
+            throw fileError(.notFound, path, "this builtin is \(what[dataset.kind]!), not \(what[kind]!)")
+        }
+        return dataset
+    }
+
+    static func unknown(_ path: String, _ what: String, _ names: [String]) -> StoreError {
+        fileError(.notFound, path, "no builtin \(what) has this name; the builtin \(what)s are \(names.joined(separator: ", "))")
+    }
+
+    /// A builtin has no file: a format or options given with one are refused, naming the member.
+    static func refuseFileSettings(format: Any?, options: Any?, of what: String) throws {
+        for (key, given) in [("format", format), ("options", options)] where given != nil {
+            throw StoreError(.notAFile, "a builtin \(what) has no \(key); give only its path", field: key)
         }
     }
 }

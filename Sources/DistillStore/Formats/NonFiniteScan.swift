@@ -43,8 +43,8 @@ final class ScanProgress {
 /// Counts NaN, +∞ and −∞ in a float tensor's bytes.
 ///
 /// The bulk test works on 64-bit words holding 2 float32 or 4 float16/bfloat16
-/// lanes (SIMD within a register): for each lane, `(x & expMask) + expLow` has
-/// the lane's top bit set exactly when the exponent is all ones, so one OR per
+/// lanes (SIMD within a register): for each lane, `(x & exponent) + (sign − exponent)`
+/// has the lane's top bit set exactly when the exponent is all ones, so one OR per
 /// word accumulates over a block and only blocks that flag anything are
 /// classified element by element. Optimised builds vectorise the word loop.
 ///
@@ -72,8 +72,8 @@ enum NonFiniteScanner {
             }
             switch dtype {
             case .float32: scan32(p, count: n / 4, into: &counts)
-            case .float16: scan16(p, count: n / 2, exp: 0x7C00, into: &counts)
-            case .bfloat16: scan16(p, count: n / 2, exp: 0x7F80, into: &counts)
+            case .float16: scan16(p, count: n / 2, exponent: 0x7C00, into: &counts)
+            case .bfloat16: scan16(p, count: n / 2, exponent: 0x7F80, into: &counts)
             case .float64: scan64(p, count: n / 8, into: &counts)
             default: break
             }
@@ -86,77 +86,62 @@ enum NonFiniteScanner {
         return counts
     }
 
-    @inline(__always)
-    private static func classify32(_ b: UInt32, _ c: inout NonFiniteCounts) {
-        guard b & 0x7F80_0000 == 0x7F80_0000 else { return }
-        if b & 0x007F_FFFF != 0 {
-            c.nan += 1
-        } else if b & 0x8000_0000 != 0 {
-            c.negInf += 1
-        } else {
-            c.posInf += 1
-        }
-    }
-
-    @inline(__always)
-    private static func classify16(_ h: UInt16, exp: UInt16, _ c: inout NonFiniteCounts) {
-        guard h & exp == exp else { return }
-        if h & ~(exp | 0x8000) != 0 {
-            c.nan += 1
-        } else if h & 0x8000 != 0 {
-            c.negInf += 1
-        } else {
-            c.posInf += 1
-        }
-    }
-
     static func scan32(_ p: UnsafeRawPointer, count n: Int, into c: inout NonFiniteCounts) {
-        let f = p.bindMemory(to: UInt32.self, capacity: n)
-        var i = 0
-        while i < n && (Int(bitPattern: p) + i * 4) & 7 != 0 {
-            classify32(f[i], &c)
-            i += 1
-        }
-        let words = (n - i) / 2
-        let w = (p + i * 4).bindMemory(to: UInt64.self, capacity: words)
-        let mask: UInt64 = 0x7F80_0000_7F80_0000
-        let low: UInt64 = 0x0080_0000_0080_0000
-        let high: UInt64 = 0x8000_0000_8000_0000
-        var wi = 0
-        while wi < words {
-            let end = min(wi + 1024, words)
-            var acc: UInt64 = 0
-            var k = wi
-            while k < end {
-                acc |= (w[k] & mask) &+ low
-                k += 1
-            }
-            if acc & high != 0 {
-                for j in (i + wi * 2)..<(i + end * 2) { classify32(f[j], &c) }
-            }
-            wi = end
-        }
-        var j = i + words * 2
-        while j < n {
-            classify32(f[j], &c)
-            j += 1
+        scan(p, count: n, exponent: UInt32(0x7F80_0000), into: &c)
+    }
+
+    /// float16 (exponent 0x7C00) or bfloat16 (0x7F80).
+    static func scan16(_ p: UnsafeRawPointer, count n: Int, exponent: UInt16, into c: inout NonFiniteCounts) {
+        scan(p, count: n, exponent: exponent, into: &c)
+    }
+
+    /// Counts one value by its bits: all exponent bits set is a NaN (some mantissa bit set)
+    /// or an infinity (the sign says which).
+    @inline(__always)
+    private static func classify<Lane: FixedWidthInteger & UnsignedInteger>(
+        _ x: Lane, exponent: Lane, _ c: inout NonFiniteCounts
+    ) {
+        guard x & exponent == exponent else { return }
+        let sign: Lane = 1 << (Lane.bitWidth - 1)
+        if x & ~(exponent | sign) != 0 {
+            c.nan += 1
+        } else if x & sign != 0 {
+            c.negInf += 1
+        } else {
+            c.posInf += 1
         }
     }
 
-    static func scan16(_ p: UnsafeRawPointer, count n: Int, exp: UInt16, into c: inout NonFiniteCounts) {
-        let h = p.bindMemory(to: UInt16.self, capacity: n)
+    /// Counts the non-finite values among `n` floats whose bits are `Lane` (UInt32 for
+    /// float32, UInt16 for float16 and bfloat16) and whose exponent bits are `exponent`.
+    ///
+    /// Values before the first 8-byte boundary and after the last whole word are
+    /// classified one by one; the words between are tested 1024 at a time.
+    static func scan<Lane: FixedWidthInteger & UnsignedInteger>(
+        _ p: UnsafeRawPointer, count n: Int, exponent: Lane, into c: inout NonFiniteCounts
+    ) {
+        let width = MemoryLayout<Lane>.size
+        let lanes = 8 / width
+        let x = p.bindMemory(to: Lane.self, capacity: n)
         var i = 0
-        while i < n && (Int(bitPattern: p) + i * 2) & 7 != 0 {
-            classify16(h[i], exp: exp, &c)
+        while i < n && (Int(bitPattern: p) + i * width) & 7 != 0 {
+            classify(x[i], exponent: exponent, &c)
             i += 1
         }
-        let words = (n - i) / 4
-        let w = (p + i * 2).bindMemory(to: UInt64.self, capacity: words)
-        let e = UInt64(exp)
-        let mask: UInt64 = e | e << 16 | e << 32 | e << 48
-        let lowBit = UInt64(0x8000 - exp)
-        let low: UInt64 = lowBit | lowBit << 16 | lowBit << 32 | lowBit << 48
-        let high: UInt64 = 0x8000_8000_8000_8000
+        let words = (n - i) / lanes
+        let w = (p + i * width).bindMemory(to: UInt64.self, capacity: words)
+        // Per lane: its exponent bits, what carries into its sign bit exactly when they
+        // are all ones, and that sign bit.
+        let sign: Lane = 1 << (Lane.bitWidth - 1)
+        var mask: UInt64 = 0
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        for lane in 0..<lanes {
+            let shift = UInt64(lane * Lane.bitWidth)
+            mask |= UInt64(exponent) << shift
+            low |= UInt64(sign - exponent) << shift
+            high |= UInt64(sign) << shift
+        }
         var wi = 0
         while wi < words {
             let end = min(wi + 1024, words)
@@ -167,13 +152,13 @@ enum NonFiniteScanner {
                 k += 1
             }
             if acc & high != 0 {
-                for j in (i + wi * 4)..<(i + end * 4) { classify16(h[j], exp: exp, &c) }
+                for j in (i + wi * lanes)..<(i + end * lanes) { classify(x[j], exponent: exponent, &c) }
             }
             wi = end
         }
-        var j = i + words * 4
+        var j = i + words * lanes
         while j < n {
-            classify16(h[j], exp: exp, &c)
+            classify(x[j], exponent: exponent, &c)
             j += 1
         }
     }
