@@ -43,27 +43,38 @@ import Foundation
 /// anonymous entries are never persisted. Entries that failed to restore stay in the
 /// workspace file until they are loaded again or unloaded, so a file that is briefly
 /// missing does not lose its entry.
-// @unchecked: every var is guarded by `lock` (entries, the budget's counters) or `saveLock` (the
-// workspace file), except `onWorkspaceError`, which is set before the registry is shared.
-public final class Registry: @unchecked Sendable {
+public final class Registry: Sendable {
     public let memoryBudget: Int?
     public let workspace: Workspace?
 
-    /// Guards `entries`, `reserved`, `anonymousBytes` and `unrestored`.
-    private let lock = Mutex()
-    private var entries: [String: RegistryEntry] = [:]
-    /// Estimates of the loads in flight.
-    private var reserved = 0
-    /// Bytes of the anonymous entries alive (their leases).
-    private var anonymousBytes = 0
-    /// Persisted entries that failed to restore.
-    private var unrestored: [String: Workspace.Item] = [:]
-    /// Guards `_lastWorkspaceError` and orders the workspace writes.
-    private let saveLock = Mutex()
-    private var _lastWorkspaceError: String?
-    /// Told (with the reason) each time the workspace file cannot be written. Set it
-    /// before the registry is shared between threads.
-    public var onWorkspaceError: (@Sendable (String) -> Void)?
+    private let state = Mutex(State())
+    /// Held while the workspace file is written, so writes never interleave; holds the last
+    /// failure to write it (nil after a write that succeeded).
+    private let saving = Mutex<String?>(nil)
+    private let workspaceErrorHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    private struct State {
+        var entries: [String: RegistryEntry] = [:]
+        /// Estimates of the loads in flight.
+        var reserved = 0
+        /// Bytes of the anonymous entries alive (their leases).
+        var anonymousBytes = 0
+        /// Persisted entries that failed to restore.
+        var unrestored: [String: Workspace.Item] = [:]
+
+        /// What counts against the budget now: named entries (but `excluding`, which a load
+        /// replaces), loads in flight and anonymous entries.
+        func inUse(excluding name: String?) -> Int {
+            let named = entries.reduce(0) { sum, kv in kv.key == name ? sum : sum + kv.value.residentBytes + kv.value.mappedBytes }
+            return named + reserved + anonymousBytes
+        }
+    }
+
+    /// Told (with the reason) each time the workspace file cannot be written.
+    public var onWorkspaceError: (@Sendable (String) -> Void)? {
+        get { workspaceErrorHandler.withLock { $0 } }
+        set { workspaceErrorHandler.withLock { $0 = newValue } }
+    }
 
     public init(memoryBudget: Int? = nil, workspace: Workspace? = nil) {
         self.memoryBudget = memoryBudget
@@ -239,7 +250,7 @@ public final class Registry: @unchecked Sendable {
 
     /// Removes an entry; `.unknownName` if there is none.
     public func unload(name: String) throws {
-        let found = lock.withLock { entries.removeValue(forKey: name) != nil || unrestored.removeValue(forKey: name) != nil }
+        let found = state.withLock { $0.entries.removeValue(forKey: name) != nil || $0.unrestored.removeValue(forKey: name) != nil }
         guard found else { throw StoreError(.unknownName, "nothing is loaded under the name '\(name)'") }
         persist()
     }
@@ -247,7 +258,7 @@ public final class Registry: @unchecked Sendable {
     // MARK: - Reading
 
     public func entry(_ name: String) -> RegistryEntry? {
-        lock.withLock { entries[name] }
+        state.withLock { $0.entries[name] }
     }
 
     public func teacher(_ name: String) throws -> TeacherEntry {
@@ -268,7 +279,7 @@ public final class Registry: @unchecked Sendable {
 
     /// All named entries, sorted by name.
     public func list() -> [EntrySummary] {
-        lock.withLock { Array(entries.values) }.map(\.summary).sorted { $0.name < $1.name }
+        state.withLock { Array($0.entries.values) }.map(\.summary).sorted { $0.name < $1.name }
     }
 
     /// `limit` examples (or inputs) from `offset`; an offset past the end gives an empty page.
@@ -284,15 +295,15 @@ public final class Registry: @unchecked Sendable {
 
     /// Resident and mapped bytes of the named entries.
     public var usage: (resident: Int, mapped: Int) {
-        lock.withLock { entries.values.reduce((0, 0)) { ($0.0 + $1.residentBytes, $0.1 + $1.mappedBytes) } }
+        state.withLock { $0.entries.values.reduce((0, 0)) { ($0.0 + $1.residentBytes, $0.1 + $1.mappedBytes) } }
     }
 
     /// Bytes held by anonymous entries that are still alive (requests in progress).
-    public var anonymousUsage: Int { lock.withLock { anonymousBytes } }
+    public var anonymousUsage: Int { state.withLock { $0.anonymousBytes } }
 
     /// The last failure to write the workspace file, if the latest write failed.
     public var lastWorkspaceError: String? {
-        saveLock.withLock { _lastWorkspaceError }
+        saving.withLock { $0 }
     }
 
     /// Whether `path` is in the `builtin:` scheme; a path holding NUL is refused first, builtin or not.
@@ -334,22 +345,15 @@ public final class Registry: @unchecked Sendable {
         return total
     }
 
-    /// What counts against the budget now: named entries (but `excluding`, which a load
-    /// replaces), loads in flight and anonymous entries. Call with the lock held.
-    private func inUse(excluding name: String?) -> Int {
-        let named = entries.reduce(0) { sum, kv in kv.key == name ? sum : sum + kv.value.residentBytes + kv.value.mappedBytes }
-        return named + reserved + anonymousBytes
-    }
-
     /// Reserves `estimate` for a load of `name` (nil: anonymous), described as `label` in a refusal.
     private func reserve(_ name: String?, label: String, estimate: Int, replace: Bool) throws -> Ticket {
         if let name, name.isEmpty { throw StoreError(.unknownName, "an entry needs a non-empty name") }
-        return try lock.withLock {
-            if let name, entries[name] != nil, !replace {
+        return try state.withLock { state in
+            if let name, state.entries[name] != nil, !replace {
                 throw StoreError(.nameExists, "'\(name)' is already loaded; pass replace: true to replace it")
             }
             if let budget = memoryBudget {
-                let used = inUse(excluding: replace ? name : nil)
+                let used = state.inUse(excluding: replace ? name : nil)
                 if used + estimate > budget {
                     throw StoreError(
                         .budgetExceeded,
@@ -357,20 +361,20 @@ public final class Registry: @unchecked Sendable {
                         numbers: ["budget": budget, "needed": estimate, "inUse": used])
                 }
             }
-            reserved += estimate
+            state.reserved += estimate
             return Ticket(estimate: estimate)
         }
     }
 
     private func unreserve(_ t: Ticket) {
-        lock.withLock { reserved -= t.estimate }
+        state.withLock { $0.reserved -= t.estimate }
     }
 
     /// Refuses an entry whose actual size does not fit beside what else is in use (its own
-    /// reservation aside). Call with the lock held.
-    private func checkActualSize(_ size: Int, label: String, ticket: Ticket, excluding name: String?) throws {
+    /// reservation aside), given the state as the lock holds it.
+    private func checkActualSize(_ size: Int, label: String, ticket: Ticket, excluding name: String?, in state: State) throws {
         guard let budget = memoryBudget else { return }
-        let used = inUse(excluding: name) - ticket.estimate
+        let used = state.inUse(excluding: name) - ticket.estimate
         if used + size > budget {
             throw StoreError(
                 .budgetExceeded, "'\(label)' takes \(size) bytes but \(used) of the \(budget)-byte budget are in use",
@@ -382,14 +386,14 @@ public final class Registry: @unchecked Sendable {
         _ entry: RegistryEntry, ticket: Ticket, replace: Bool, persist shouldPersist: Bool, commitIf: (() -> Bool)? = nil
     ) throws {
         let name = entry.name
-        try lock.withLock {
-            if entries[name] != nil && !replace {
+        try state.withLock { state in
+            if state.entries[name] != nil && !replace {
                 throw StoreError(.nameExists, "'\(name)' was loaded meanwhile; pass replace: true to replace it")
             }
-            try checkActualSize(entry.residentBytes + entry.mappedBytes, label: name, ticket: ticket, excluding: name)
+            try checkActualSize(entry.residentBytes + entry.mappedBytes, label: name, ticket: ticket, excluding: name, in: state)
             if let commitIf, !commitIf() { throw CancellationError() }
-            entries[name] = entry
-            unrestored.removeValue(forKey: name)
+            state.entries[name] = entry
+            state.unrestored.removeValue(forKey: name)
         }
         if shouldPersist || replace { persist() }
     }
@@ -397,9 +401,9 @@ public final class Registry: @unchecked Sendable {
     /// Turns an anonymous load's reservation into a lease of the bytes it actually holds,
     /// refusing them when they do not fit. The caller still releases the ticket.
     private func lease(_ size: Int, label: String, ticket: Ticket) throws -> BudgetLease {
-        try lock.withLock {
-            try checkActualSize(size, label: label, ticket: ticket, excluding: nil)
-            anonymousBytes += size
+        try state.withLock { state in
+            try checkActualSize(size, label: label, ticket: ticket, excluding: nil, in: state)
+            state.anonymousBytes += size
         }
         return BudgetLease(bytes: size) { [weak self] bytes in self?.release(bytes) }
     }
@@ -407,15 +411,15 @@ public final class Registry: @unchecked Sendable {
     /// A lease of exactly what was reserved (builtins: the estimate is the size, already
     /// checked against the budget when it was reserved).
     private func lease(_ ticket: Ticket) -> BudgetLease {
-        lock.withLock {
-            reserved -= ticket.estimate
-            anonymousBytes += ticket.estimate
+        state.withLock {
+            $0.reserved -= ticket.estimate
+            $0.anonymousBytes += ticket.estimate
         }
         return BudgetLease(bytes: ticket.estimate) { [weak self] bytes in self?.release(bytes) }
     }
 
     private func release(_ bytes: Int) {
-        lock.withLock { anonymousBytes -= bytes }
+        state.withLock { $0.anonymousBytes -= bytes }
     }
 
     /// Keeps an anonymous entry alive until the request that loaded it ends (see `FileGuard.keep`).
@@ -430,13 +434,13 @@ public final class Registry: @unchecked Sendable {
     /// kept in `lastWorkspaceError` rather than thrown: the registry has already changed.
     private func persist() {
         guard let workspace else { return }
-        saveLock.withLock {
-            let items = lock.withLock { Array(unrestored.values) + entries.values.compactMap(\.workspaceItem) }
+        saving.withLock { lastError in
+            let items = state.withLock { Array($0.unrestored.values) + $0.entries.values.compactMap(\.workspaceItem) }
             do {
                 try workspace.save(items)
-                _lastWorkspaceError = nil
+                lastError = nil
             } catch {
-                _lastWorkspaceError = "\(error)"
+                lastError = "\(error)"
                 onWorkspaceError?("\(error)")
             }
         }
@@ -467,8 +471,8 @@ public final class Registry: @unchecked Sendable {
                 }
             } catch {
                 warnings.append("\(item.typeName) '\(item.name)' was not restored: \(error)")
-                lock.withLock {
-                    if entries[item.name] == nil { unrestored[item.name] = item }
+                state.withLock { state in
+                    if state.entries[item.name] == nil { state.unrestored[item.name] = item }
                 }
             }
         }
