@@ -18,7 +18,7 @@ import DistillStore
 /// name when it once had one), and data ranges that are misaligned, outside the file or
 /// overlapping (`.badOffsets`, `.truncated`). Nothing is allocated for a count before the bytes
 /// it needs are known to be there.
-public final class GGUFFile: @unchecked Sendable {  // immutable after init
+public final class GGUFFile: Sendable {
     public let path: String
     public let map: MappedFile
     public let version: UInt32
