@@ -29,7 +29,8 @@ extension WeightSource {
 }
 
 /// Float32 weights, either borrowed from a mapping (kept alive by `owner`) or owned.
-public final class WeightBuffer: @unchecked Sendable {  // immutable after init; the memory is never written
+/// Unchecked for `pointer` and `owner`: both `let`s; the floats are never written once built, the owner only kept alive.
+public final class WeightBuffer: @unchecked Sendable {
     public let pointer: UnsafeBufferPointer<Float>
     public let shape: [Int]
     /// True when a 2-D linear weight is stored [in, out] instead of [out, in].

@@ -30,7 +30,7 @@ public enum ScalarType: String, Sendable, CaseIterable {
 /// - Important: storage is immutable once built, so it may be read from many
 ///   threads at once. An analysis holding a `TensorStorage` keeps a consistent
 ///   view even if the named teacher it came from is replaced meanwhile.
-/// Unchecked for the pointer and the owner: every property is a `let`, and the bytes are never written once shared.
+/// Unchecked for pointer, owner, `release`: all `let`s; bytes never written once shared, owner only kept alive, `release` run in deinit.
 public final class TensorStorage: @unchecked Sendable {
     public let base: UnsafeRawPointer
     public let byteCount: Int

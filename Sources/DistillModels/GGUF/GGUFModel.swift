@@ -187,7 +187,7 @@ public final class GGUFModel: WeightSource {
 /// pages: writing 500 MB of converted weights through 4 KiB pages takes 130,000 page faults,
 /// which cost more than the conversion itself, and the forward pass that streams these weights
 /// misses the TLB less.
-final class FloatArena: @unchecked Sendable {  // the offsets are fixed at init; the memory is written once, during the load
+final class FloatArena {
     let base: UnsafeMutableRawPointer?
     let byteCount: Int
     private let offsets: [Int]
