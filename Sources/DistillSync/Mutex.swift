@@ -9,8 +9,7 @@
 /// State shared between threads, reachable only while its lock is held; a thread
 /// may also wait under the lock until the state is what it needs. This is the one
 /// lock of the project: every class that threads share keeps its mutable state in
-/// a `Mutex` (or, in code not yet in Swift 6 mode, guards its fields with a
-/// `Mutex<Void>`).
+/// a `Mutex`, so the compiler sees that the state is reached only with the lock held.
 ///
 /// ```swift
 /// let jobs = Mutex<[Job]>([])
@@ -124,8 +123,8 @@ public final class Mutex<State>: @unchecked Sendable {
 }
 
 extension Mutex where State == Void {
-    /// A lock that guards no state of its own: for classes whose fields it guards
-    /// by convention (code not yet checked by Swift 6's concurrency rules).
+    /// A lock that guards no state of its own, for work that must not interleave. Not for
+    /// the fields of a class: those go in the state, where the compiler checks every access.
     public convenience init() { self.init(()) }
 
     /// Runs `body` with the lock held.
