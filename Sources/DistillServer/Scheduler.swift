@@ -33,7 +33,8 @@ final class RequestScheduler: Sendable {
 
     private struct Item {
         let ordering: Ordering
-        let start: Start
+        /// The work, until it has started.
+        var start: Start?
         var started = false
         var finished = false
     }
@@ -153,8 +154,11 @@ final class RequestScheduler: Sendable {
                     if blocked {
                         waiting += 1
                     } else {
+                        // Started, the item lets go of its work: the work holds the session,
+                        // which holds this queue, and its params may be large.
                         items[index].started = true
-                        ready.append((base + index, item.start))
+                        items[index].start = nil
+                        ready.append((base + index, item.start!))
                     }
                 }
                 switch (ordering.access, ordering.names) {
