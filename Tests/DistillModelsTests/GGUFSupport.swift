@@ -3,7 +3,7 @@ import Foundation
 @testable import DistillModels
 
 /// A fresh temporary directory, removed when the value goes.
-final class TempDir: @unchecked Sendable {  // immutable
+final class TempDir: Sendable {
     let path: String
 
     init() {

@@ -9,6 +9,7 @@ import Foundation
 
 /// Drives a real in-process `DistillServer` session over a pair of pipes, exactly
 /// as the executable does over stdin/stdout.
+/// Unchecked: the serving thread writes only `ending`, before signalling `finished`; the rest is the test thread's.
 final class TestClient: @unchecked Sendable {
     let server: DistillServer
     private let toServer: Int32
