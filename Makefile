@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 RELEASE_BIN := .build/release/distilld
-APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin neovim
+APT_PACKAGES := libjansson-dev libopenblas-dev pkg-config librsvg2-bin neovim
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
 
 .PHONY: all deps build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
@@ -27,6 +27,7 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product distilld
+	$(SWIFT) build -c release --product distill-model-check
 
 swift-test: deps
 	$(SWIFT) test

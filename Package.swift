@@ -75,7 +75,14 @@ let package = Package(
         // Tokenizers: Hugging Face tokenizer.json and GGUF metadata, on Unicode scalars. Reads JSON files only.
         .target(name: "DistillTokenize", dependencies: ["DistillJSON"]),
         // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
-        .target(name: "DistillModels", dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor"]),
+        .target(
+            name: "DistillModels",
+            dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor", "DistillMath", "COpenBLAS"],
+            swiftSettings: simdSettings),
+        // C: OpenBLAS (CBLAS and its thread controls), found with pkg-config.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
         // Message and error types, one per file; pure values over DistillJSON.
         .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
@@ -97,9 +104,13 @@ let package = Package(
             swiftSettings: cpuCheck),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
+        // Runs a model directory on token ids and writes log-probabilities as .npy: the forward pass's
+        // check against transformers (Tests/python/test_models_forward.py) and its benchmark (Tests/bench).
+        .executableTarget(name: "distill-model-check", dependencies: ["DistillModels", "DistillStore"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
+        .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels"]),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
         .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
