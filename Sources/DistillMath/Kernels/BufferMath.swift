@@ -8,8 +8,8 @@ extension VectorMath {
     /// out[i] = e^(x[i] − shift) for i < count, and returns Σ out[i].
     ///
     /// Precondition: x[i] − shift ≤ 0 (shift is the row's maximum), so the non-positive `exp` of the
-    /// softmax kernels applies (2.6 ulp). `out` may be `x` (in place). The sum is taken in float
-    /// lanes flushed into a Double every `flushEvery` vectors.
+    /// softmax kernels applies (2.6 ulp, on the float difference x[i] − shift). `out` may be `x`.
+    /// The sum is taken in float lanes flushed into a Double every `flushEvery` vectors.
     public static func expShifted(
         _ x: UnsafePointer<Float>, count: Int, shift: Float, into out: UnsafeMutablePointer<Float>
     ) -> Double {
@@ -99,11 +99,15 @@ extension VectorMath {
         let W = KVec.scalarCount
         var m = KVec(repeating: -.infinity)
         var i = 0
+        // A compare and blend: `pointwiseMax` and `.max()` follow IEEE maximum's NaN rules
+        // lane by lane and compile to scalar loops.
         while i + W <= count {
-            m = pointwiseMax(m, loadK(x, i))
+            let v = loadK(x, i)
+            m = m.replacing(with: v, where: v .> m)
             i += W
         }
-        var best = m.max()
+        var best = -Float.infinity
+        for lane in 0..<W where m[lane] > best { best = m[lane] }
         while i < count {
             if x[i] > best { best = x[i] }
             i += 1
