@@ -50,10 +50,11 @@ public final class HuggingFaceDirectory: WeightSource {
     /// file, a bad configuration or index, and DistillStore's `StoreError` for a safetensors file
     /// that is truncated or whose header is malformed.
     public init(path: String) throws {
-        let name = (path as NSString).lastPathComponent
-        if Self.isPickled(name) { throw Self.pickleRefusal(path) }
+        // Only stat'ed, never opened, before the name is judged.
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if !isDirectory.boolValue, Self.isPickled((path as NSString).lastPathComponent) { throw Self.pickleRefusal(path) }
+        guard exists else {
             throw ModelError(.missingFile, "\(path): no such file or directory", file: path)
         }
         guard isDirectory.boolValue else {

@@ -139,12 +139,13 @@ public final class TransformerModel: Sendable {
     /// Logits [T, V] (row-major) for each position of `tokens`: position t's row scores the token
     /// that follows `tokens[0...t]`.
     public func logits(tokens: [Int]) throws -> [Float] {
-        try logits(batch: [tokens])[0]
+        try run([(tokens, makeCache(capacity: tokens.count))], allPositions: true)
     }
 
     /// Logits for several sequences in one pass: their rows are stacked for every matrix product
     /// (each weight read once per layer for all of them); attention stays within each sequence.
     public func logits(batch: [[Int]]) throws -> [[Float]] {
+        if batch.count == 1 { return [try logits(tokens: batch[0])] }
         let caches = batch.map { makeCache(capacity: $0.count) }
         let flat = try run(Array(zip(batch, caches)), allPositions: true)
         var out: [[Float]] = []
