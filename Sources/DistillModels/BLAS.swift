@@ -17,6 +17,12 @@ import Foundation
 ///   passes, and the spinning BLAS workers yield to them. A scheduler that wants no overlap at all
 ///   can run model requests as updates (exclusive) rather than reads.
 ///
+/// - Inside a pass over several tokens, attention (many small products: a block of query rows
+///   against one head's keys) and the activations run on `threads` threads of the model's own,
+///   heads split between them, with OpenBLAS set to one thread meanwhile (`singleThreaded`): on
+///   two cores, OpenBLAS splitting each small product measured no faster than one thread, and
+///   far slower when another process held a core.
+///
 /// With one core per BLAS thread and one computation at a time, a 512-token forward pass gets the
 /// whole machine; decoding steps (matrix–vector products, `sgemv`) are memory-bound and gain less
 /// from the second thread, but lose nothing by it.
@@ -42,6 +48,15 @@ public enum BLAS {
 
     /// The kernel family OpenBLAS chose for this CPU ("Haswell", "SkylakeX", "Cooperlake", ...).
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// Runs `body` with OpenBLAS single-threaded, for a section that runs independent small
+    /// products on threads of its own. Call holding `lane` (the thread count is process-wide).
+    static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let n = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(n) }
+        return try body()
+    }
 
     /// Runs `body` holding `lane`.
     public static func exclusive<R>(_ body: () throws -> R) rethrows -> R {

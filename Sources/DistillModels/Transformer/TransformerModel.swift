@@ -252,6 +252,7 @@ public final class TransformerModel: Sendable {
         }
         let outputRows = allPositions ? N : sequences.count
         guard N > 0 else { return [] }
+        let rowCount = N
 
         let scratch = Scratch()
         let x = scratch.floats(N * H)
@@ -283,8 +284,13 @@ public final class TransformerModel: Sendable {
         let b = layers.first?.gate != nil ? scratch.floats(N * I) : a
         let maxKeys = placements.map { $0.start + $0.count }.max() ?? 1
         let group = c.heads / c.kvHeads
-        let scores = scratch.floats(max(Self.attentionBlock, group) * maxKeys)
-        let activationScratch = scratch.floats(Kernels.chunk)
+        // Attention and the activations run on `workers` threads of their own (see `parallel`),
+        // each with its own scores and activation scratch.
+        let workers = N > sequences.count ? max(1, min(BLAS.threads, c.heads)) : 1
+        let scoresPerWorker = max(Self.attentionBlock, group) * maxKeys
+        let scores = Shared(scratch.floats(workers * scoresPerWorker))
+        let activationScratch = Shared(scratch.floats(workers * Kernels.chunk))
+        let (qs, outs) = (Shared(q), Shared(attention))
 
         for (l, layer) in layers.enumerated() {
             normalize(layer.attentionNorm, x, h, rows: N)
@@ -302,25 +308,43 @@ public final class TransformerModel: Sendable {
                 }
             }
             for p in placements {
-                let keys = p.cache.keys[l]
-                let values = p.cache.values[l]
                 for i in 0..<p.count {
-                    (keys + (p.start + i) * KVD).update(from: k + (p.row + i) * ldkv, count: KVD)
-                    (values + (p.start + i) * KVD).update(from: v + (p.row + i) * ldkv, count: KVD)
+                    (p.cache.keys[l] + (p.start + i) * KVD).update(from: k + (p.row + i) * ldkv, count: KVD)
+                    (p.cache.values[l] + (p.start + i) * KVD).update(from: v + (p.row + i) * ldkv, count: KVD)
                 }
-                attend(
-                    q: q + p.row * ldq, ldq: ldq, count: p.count, start: p.start, keys: keys, values: values,
-                    out: attention + p.row * D, scores: scores)
+            }
+            let jobs = placements.map {
+                AttentionJob(
+                    row: $0.row, count: $0.count, start: $0.start, keys: Shared($0.cache.keys[l]), values: Shared($0.cache.values[l]))
+            }
+            parallel(workers) { w in
+                for j in jobs {
+                    self.attend(
+                        q: qs.pointer + j.row * ldq, ldq: ldq, count: j.count, start: j.start, keys: j.keys.pointer,
+                        values: j.values.pointer, out: outs.pointer + j.row * D, scores: scores.pointer + w * scoresPerWorker,
+                        worker: w, workers: workers)
+                }
             }
             layer.o.apply(attention, rows: N, into: x, accumulate: true)
             normalize(layer.mlpNorm, x, h, rows: N)
             if let gate = layer.gate {
                 gate.apply(h, rows: N, into: a)
                 layer.up.apply(h, rows: N, into: b)
-                Kernels.swiGLU(a, b, count: N * I, scratch: activationScratch)
+                let (gates, ups) = (Shared(a), Shared(b))
+                parallel(workers) { w in
+                    let range = Self.share(rowCount * I, w, workers)
+                    Kernels.swiGLU(
+                        gates.pointer + range.lowerBound, ups.pointer + range.lowerBound, count: range.count,
+                        scratch: activationScratch.pointer + w * Kernels.chunk)
+                }
             } else {
                 layer.up.apply(h, rows: N, into: a)
-                Kernels.geluNew(a, count: N * I, scratch: activationScratch)
+                let hidden = Shared(a)
+                parallel(workers) { w in
+                    let range = Self.share(rowCount * I, w, workers)
+                    Kernels.geluNew(
+                        hidden.pointer + range.lowerBound, count: range.count, scratch: activationScratch.pointer + w * Kernels.chunk)
+                }
             }
             layer.down.apply(a, rows: N, into: x, accumulate: true)
         }
@@ -351,8 +375,28 @@ public final class TransformerModel: Sendable {
         }
     }
 
+    /// Worker `w`'s share of `0..<count`: contiguous, sizes differing by at most one.
+    static func share(_ count: Int, _ w: Int, _ workers: Int) -> Range<Int> {
+        (count * w / workers)..<(count * (w + 1) / workers)
+    }
+
+    /// Runs `body(w)` for w in 0..<workers, on `workers` threads when there is more than one,
+    /// with OpenBLAS single-threaded meanwhile: attention's products are small (a block of 64
+    /// query rows against at most the sequence's keys, per head), and OpenBLAS splitting each of
+    /// them over its threads measured slower on two cores than one thread; heads, split between
+    /// workers, parallelise with no synchronisation but the end of the section.
+    func parallel(_ workers: Int, _ body: @Sendable (Int) -> Void) {
+        if workers == 1 {
+            body(0)
+            return
+        }
+        BLAS.singleThreaded { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
+    }
+
     /// Causal attention of `count` query rows at positions start..<start+count over the cached
-    /// keys and values 0..<start+count (already holding these rows), into `out` [count, heads × d].
+    /// keys and values 0..<start+count (already holding these rows), into `out` [count, heads × d];
+    /// worker `worker` of `workers` takes the heads (or, for one token, the key/value groups)
+    /// h with h % workers == worker.
     ///
     /// One token: per key/value head, its group of query heads (adjacent in the row, so a
     /// [group, d] matrix) against the keys with `sgemv` (one head) or `sgemm` (a group).
@@ -361,7 +405,8 @@ public final class TransformerModel: Sendable {
     /// are set to zero after the softmax over the allowed span.
     func attend(
         q: UnsafePointer<Float>, ldq: Int, count T: Int, start P: Int, keys: UnsafePointer<Float>,
-        values: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>
+        values: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
+        worker: Int = 0, workers: Int = 1
     ) {
         let c = config
         let hd = c.headDim
@@ -374,7 +419,7 @@ public final class TransformerModel: Sendable {
         if T == 1 {
             let lo = firstKey(P)
             let n = P + 1 - lo
-            for g in 0..<c.kvHeads {
+            for g in stride(from: worker, to: c.kvHeads, by: workers) {
                 let kg = keys + lo * KVD + g * hd
                 let vg = values + lo * KVD + g * hd
                 let qg = q + g * group * hd
@@ -392,7 +437,7 @@ public final class TransformerModel: Sendable {
             return
         }
         let B = Self.attentionBlock
-        for head in 0..<c.heads {
+        for head in stride(from: worker, to: c.heads, by: workers) {
             let g = head / group
             var b0 = 0
             while b0 < T {
@@ -450,6 +495,25 @@ extension Linear {
             }
         }
     }
+}
+
+/// One sequence's part of an attention section, for the workers.
+struct AttentionJob: Sendable {
+    let row: Int
+    let count: Int
+    let start: Int
+    let keys: Shared
+    let values: Shared
+}
+
+/// A pointer handed to the workers of `TransformerModel.parallel`.
+///
+/// `@unchecked Sendable` without a lock: each worker writes a disjoint part of the memory (its own
+/// heads' columns, its own range of activations, its own scratch) and reads only what no worker
+/// writes during the section; `concurrentPerform` returning is the synchronisation.
+struct Shared: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }
 
 /// Float buffers for one pass, 64-byte aligned, freed together when the pass ends.
