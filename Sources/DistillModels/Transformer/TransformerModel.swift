@@ -167,10 +167,16 @@ public final class TransformerModel: Sendable {
 
     /// log-softmax of each row of `logits` ([rows, vocab]) in place, in float32 with the row maximum
     /// subtracted first and the sum of exponentials taken in Double.
+    /// Rows are shared between the cores when there are many.
     public static func logSoftmax(_ logits: inout [Float], vocab: Int) {
         precondition(vocab > 0 && logits.count % vocab == 0)
+        let rows = logits.count / vocab
+        let workers = logits.count >= 1 << 20 ? min(rows, ProcessInfo.processInfo.activeProcessorCount) : 1
         logits.withUnsafeMutableBufferPointer { b in
-            for r in 0..<(b.count / vocab) { Kernels.logSoftmax(b.baseAddress! + r * vocab, vocab) }
+            let base = Shared(b.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for r in share(rows, w, workers) { Kernels.logSoftmax(base.pointer + r * vocab, vocab) }
+            }
         }
     }
 
@@ -357,11 +363,11 @@ public final class TransformerModel: Sendable {
             }
         }
         normalize(finalNorm, x, h, rows: outputRows)
-        var logits = [Float](repeating: 0, count: outputRows * V)
-        logits.withUnsafeMutableBufferPointer { out in
+        // The head writes every element (beta = 0): no zero fill first.
+        return [Float](unsafeUninitializedCapacity: outputRows * V) { out, initialized in
             head.apply(h, rows: outputRows, into: out.baseAddress!)
+            initialized = outputRows * V
         }
-        return logits
     }
 
     func normalize(_ norm: Norm, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
