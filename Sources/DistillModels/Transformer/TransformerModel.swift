@@ -17,8 +17,10 @@ import Foundation
 /// Computation: every matrix product is OpenBLAS — `sgemm` for a pass over several tokens (the
 /// rows of all sequences in a batch stacked, so each weight is read once per layer), `sgemv` for a
 /// decoding step of one token. Causal attention is blocked by 64 query rows, each block one `sgemm`
-/// against only the keys it may see, a softmax, and one `sgemm` against the values. Each public
-/// method holds `BLAS.lane` while it runs (see `BLAS` for the threading policy).
+/// against only the keys it may see, a softmax, and one `sgemm` against the values; in a pass over
+/// several tokens the heads are split between the model's own threads (as many as OpenBLAS's),
+/// as are the activations. Each public method holds `BLAS.lane` while it runs (see `BLAS` for the
+/// threading policy).
 ///
 /// Two entry points: `logits(tokens:)` / `logits(batch:)` for a teacher-forced pass, and a
 /// `KVCache` with `prefill` and `step` for generation. Both go through one forward pass; a
