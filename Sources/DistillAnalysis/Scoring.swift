@@ -45,7 +45,7 @@ public enum Scoring {
     /// Scores every student. `progress` receives the overall fraction done.
     public static func score(
         teacher: ModelOutputs?, students: [Student], config: LossConfig, ids: [String], conventions: [Convention],
-        worst: Int, isCancelled: @escaping () -> Bool, progress: @escaping (Double) -> Void
+        worst: Int, isCancelled: @escaping @Sendable () -> Bool, progress: @escaping @Sendable (Double) -> Void
     ) throws -> Report {
         let steps = Double(students.count * (1 + conventions.count))
         var done = 0.0

@@ -60,6 +60,7 @@ private let janssonSetUp: Void = {
 /// - Important: reading a value from several threads at once is safe (jansson's
 ///   reference counts are atomic). A value that is being mutated must not be
 ///   shared: build a message on one thread, then hand it over.
+/// Unchecked: shared values are only read (jansson's counts are atomic); mutation happens before the hand-over.
 public final class JSON: @unchecked Sendable {
     /// The owned `json_t *`.
     let raw: UnsafeMutablePointer<json_t>

@@ -1,4 +1,5 @@
 import CJansson
+import DistillTensor
 
 /// A nested JSON array that is not a rectangular array of numbers.
 public struct NumericArrayError: Error, Sendable {
@@ -80,7 +81,8 @@ extension JSON {
         var ints = [Int64](repeating: 0, count: floats.count)
         for (i, v) in floats.enumerated() {
             guard v.isFinite, v == v.rounded(), abs(v) < 9.0e15 else {
-                throw NumericArrayError(path: JSON.render(JSON.unflatten(i, shape)), message: "expected an integer, got \(v)")
+                let at = Tensor.coordinates(ofElement: i, in: shape)
+                throw NumericArrayError(path: JSON.render(at), message: "expected an integer, got \(v)")
             }
             ints[i] = Int64(v)
         }
@@ -140,14 +142,4 @@ extension JSON {
     }
 
     static func render(_ path: [Int]) -> String { path.map { "[\($0)]" }.joined() }
-
-    static func unflatten(_ flat: Int, _ shape: [Int]) -> [Int] {
-        var rest = flat
-        var out = [Int](repeating: 0, count: shape.count)
-        for d in stride(from: shape.count - 1, through: 0, by: -1) {
-            out[d] = rest % max(shape[d], 1)
-            rest /= max(shape[d], 1)
-        }
-        return out
-    }
 }

@@ -5,7 +5,7 @@ import DistillTensor
 /// nothing until it is met).
 ///
 /// Masked positions are never read, so padding may hold anything.
-struct SideView: @unchecked Sendable {
+struct SideView: Sendable {
     let side: LossError.Side
     let kind: OutputKind
     let examples: Int

@@ -1,13 +1,6 @@
 import Dispatch
+import DistillSync
 import DistillTensor
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Scores a student against a teacher over all N×T positions, in parallel.
 public enum LossScorer {
@@ -23,8 +16,8 @@ public enum LossScorer {
     /// - Throws: `LossError` for invalid input or config, `CancellationError`.
     public static func score(
         teacher: ModelOutputs?, student: ModelOutputs, config: LossConfig,
-        isCancelled: () -> Bool = { false },
-        progress: (Double) -> Void = { _ in }
+        isCancelled: @Sendable () -> Bool = { false },
+        progress: @Sendable (Double) -> Void = { _ in }
     ) throws -> LossResult {
         try config.validate()
         let plan = try ScorePlan(teacher: teacher, student: student, config: config)
@@ -32,39 +25,18 @@ public enum LossScorer {
     }
 }
 
-/// Rows are handed out in chunks from a shared counter, one worker per core,
-/// so each worker allocates its scratch buffers exactly once.
-///
-/// The counters sit behind a pthread mutex rather than Synchronization's `Mutex`:
-/// on Linux a contended `Mutex` waits with FUTEX_LOCK_PI inside the Swift runtime,
-/// where ThreadSanitizer cannot see the hand-over, so `make sanitize` reported
-/// every contended access to these counters (and to the caller's progress state)
-/// as a race.
-private final class RunState: @unchecked Sendable {
-    struct Shared {
-        var nextChunk = 0
-        var rowsDone = 0
-        var cancelled = false
-        var error: (row: Int, error: Error)?
-    }
-    private var shared = Shared()
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-
-    init() { pthread_mutex_init(mutex, nil) }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    func withLock<R>(_ body: (inout Shared) throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&shared)
-    }
+/// What the workers of one run share: rows are handed out in chunks from a
+/// shared counter, one worker per core, so each worker allocates its scratch
+/// buffers exactly once.
+private struct RunState {
+    var nextChunk = 0
+    var rowsDone = 0
+    var cancelled = false
+    var error: (row: Int, error: Error)?
 }
 
 /// Output columns written by workers at disjoint row indices.
+/// Unchecked: the buffers are written by one worker per row, and read after every worker has finished.
 private struct Columns: @unchecked Sendable {
     let loss, hp, hq, ce, tailT, tailS: UnsafeMutableBufferPointer<Double>
     let valid, agree: UnsafeMutableBufferPointer<Bool>
@@ -90,7 +62,7 @@ private struct Columns: @unchecked Sendable {
     }
 }
 
-struct ScorePlan: @unchecked Sendable {
+struct ScorePlan: Sendable {
     let teacher: SideView?
     let student: SideView
     let config: LossConfig
@@ -274,7 +246,7 @@ struct ScorePlan: @unchecked Sendable {
         return true
     }
 
-    func run(isCancelled: () -> Bool, progress: (Double) -> Void) throws -> LossResult {
+    func run(isCancelled: @Sendable () -> Bool, progress: @Sendable (Double) -> Void) throws -> LossResult {
         let rows = examples * positions
         let cols = Columns(rows: rows)
         defer { cols.free() }
@@ -283,7 +255,7 @@ struct ScorePlan: @unchecked Sendable {
         // Tiny jobs are not worth waking a second core for.
         let work = rows * Swift.max(vocab, 1)
         let workers = Swift.max(1, Swift.min(onlineProcessorCount(), chunks, work < 1 << 16 ? 1 : Int.max))
-        let state = RunState()
+        let state = Mutex(RunState())
         let tLen = teacher?.rowLength ?? 0, sLen = student.rowLength
 
         DispatchQueue.concurrentPerform(iterations: workers) { _ in

@@ -1,4 +1,5 @@
 import COpenBLAS
+import DistillSync
 import Foundation
 
 /// OpenBLAS, and how its threads share the machine with the daemon's own workers.
@@ -29,7 +30,7 @@ import Foundation
 public enum BLAS {
     /// Held for the whole of a model computation (see the type's policy). Public so that a caller
     /// running its own BLAS-heavy work (a benchmark) can take its turn too.
-    public static let lane = NSLock()
+    public static let lane = Mutex<Void>()
 
     /// Sets OpenBLAS's thread count for the process. nil: `DISTILLD_BLAS_THREADS` if set to a positive
     /// integer, else the number of active cores. Values are clamped to 1...cores×2.
@@ -60,9 +61,7 @@ public enum BLAS {
 
     /// Runs `body` holding `lane`.
     public static func exclusive<R>(_ body: () throws -> R) rethrows -> R {
-        lane.lock()
-        defer { lane.unlock() }
-        return try body()
+        try lane.withLock(body)
     }
 }
 

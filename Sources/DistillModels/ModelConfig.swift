@@ -67,6 +67,10 @@ public enum RopeScaling: Sendable, Equatable {
 }
 
 /// How a tensor is stored in its file (`sourceDtype` on the wire).
+///
+/// The GGUF block types beyond Q8_0, Q4_0 and Q4_1 are those of the common llama.cpp mixes
+/// (Q4_K_M files hold Q4_K and Q6_K tensors; Q5_0 and Q5_1 appear in older files).
 public enum StoredType: String, Sendable, CaseIterable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16", q8_0 = "Q8_0", q4_0 = "Q4_0", q4_1 = "Q4_1"
+    case q5_0 = "Q5_0", q5_1 = "Q5_1", q4_K = "Q4_K", q6_K = "Q6_K"
 }

@@ -15,6 +15,17 @@ public protocol WeightSource: Sendable {
     /// The tensor as float32: the mapped bytes when the file stores float32, converted once otherwise.
     /// Throws an error naming the tensor when it is absent or cannot be read.
     func float32(_ name: String) throws -> WeightBuffer
+    /// Bytes of weights held in memory of the source's own (converted or copied), as opposed to
+    /// mapped from the file: what a load costs beyond the mapping.
+    var residentBytes: Int { get }
+}
+
+extension WeightSource {
+    /// The sum over the tensors' buffers. A source that keeps its buffers elsewhere (one block
+    /// for all, say, which each buffer borrows) reports its own figure instead.
+    public var residentBytes: Int {
+        names.reduce(0) { $0 + ((try? float32($1).residentBytes) ?? 0) }
+    }
 }
 
 /// Float32 weights, either borrowed from a mapping (kept alive by `owner`) or owned.
@@ -41,6 +52,17 @@ public final class WeightBuffer: @unchecked Sendable {  // immutable after init;
     public init(owning values: [Float], shape: [Int], transposed: Bool = false) {
         let storage = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
         _ = storage.initialize(from: values)
+        self.pointer = UnsafeBufferPointer(storage)
+        self.shape = shape
+        self.transposed = transposed
+        self.owner = nil
+        self.owns = true
+    }
+
+    /// Takes `storage`, which must come from `UnsafeMutableBufferPointer<Float>.allocate`; it is
+    /// freed in deinit. Lets a converter write straight into the buffer it hands over, instead of
+    /// building an array that `init(owning:)` would copy.
+    public init(adopting storage: UnsafeMutableBufferPointer<Float>, shape: [Int], transposed: Bool = false) {
         self.pointer = UnsafeBufferPointer(storage)
         self.shape = shape
         self.transposed = transposed

@@ -21,32 +21,17 @@ final class EditorSync: @unchecked Sendable {
 
     init(session: Session) { self.session = session }
 
-    static let notifications = ["textDocument/didOpen", "textDocument/didChange", "textDocument/didSave", "textDocument/didClose"]
-
-    func handle(_ method: String, _ params: JSON?) {
-        guard let doc = params?["textDocument"], let uri = doc["uri"]?.stringValue else {
-            session?.server.log(.warning, "\(method) without params.textDocument.uri")
-            return
-        }
-        var text: String? = nil
-        switch method {
-        case "textDocument/didOpen":
-            text = doc["text"]?.stringValue
-        case "textDocument/didChange":
-            // Full synchronisation (textDocumentSync.change = 1): the last change holds the whole text.
-            text = params?["contentChanges"]?.arrayValue?.last?["text"]?.stringValue
-        case "textDocument/didSave":
-            text = params?["text"]?.stringValue
-        case "textDocument/didClose":
+    func handle(_ notification: TextDocumentNotification) {
+        let uri = notification.uri
+        if notification.kind == .didClose {
             inOrder { [self] in
                 texts[uri] = nil
                 publish(uri, [])
             }
             return
-        default:
-            return
         }
-        let version = doc["version"]?.intValue
+        let text = notification.text
+        let version = notification.version
         inOrder { [self, text] in
             if let text { texts[uri] = text }
             guard let current = texts[uri] ?? Self.readFile(uri) else { return }
@@ -64,10 +49,10 @@ final class EditorSync: @unchecked Sendable {
     private func inOrder(_ work: @escaping () -> Void) {
         guard let session else { return }
         let worker = self.worker
-        session.scheduler.submit(.read) { [session] in
+        session.scheduler.submit(.read) { [session] ticket in
             worker.async { [session] in
                 work()
-                session.scheduler.finished(.read)
+                session.scheduler.finished(ticket)
             }
         }
     }
@@ -122,9 +107,8 @@ final class EditorSync: @unchecked Sendable {
     }
 
     private func publish(_ uri: String, _ diagnostics: [JSON], version: Int? = nil) {
-        let params: JSON = ["uri": JSON(uri), "diagnostics": JSON.array(diagnostics)]
-        if let version { params["version"] = JSON(version) }
-        session?.connection.send(["jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": params])
+        session?.connection.send(
+            OutgoingMessage.notification(PublishDiagnosticsNotification(uri: uri, version: version, diagnostics: diagnostics)))
     }
 
     static func readFile(_ uri: String) -> String? {

@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import DistillSync
 import DistillTransport
 
 #if canImport(Glibc)
@@ -38,7 +39,7 @@ public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
 /// sessions that asked, to the client as `window/logMessage`.
 public final class Logger: @unchecked Sendable {
     public let level: LogLevel
-    private let lock = NSLockish()
+    private let lock = Mutex()
     private var subscribers: [ObjectIdentifier: (LogLevel, Connection)] = [:]
 
     public init(level: LogLevel) { self.level = level }
@@ -69,6 +70,6 @@ public final class Logger: @unchecked Sendable {
 
 extension OutgoingMessage {
     static func logMessage(level: LogLevel, _ text: String) -> JSON {
-        ["jsonrpc": "2.0", "method": "window/logMessage", "params": ["type": JSON(level.rawValue), "message": JSON(text)]]
+        notification(LogMessageNotification(type: level.rawValue, message: text))
     }
 }

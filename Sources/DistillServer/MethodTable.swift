@@ -1,87 +1,149 @@
 import DistillJSON
 import DistillProtocol
+import DistillStore
 
-/// How a request is ordered against the others of its session.
+/// Every request and notification distilld answers: where a message enters.
 ///
-/// Updates (loading or unloading a name, shutdown) wait for every earlier
-/// request of the session and hold back later ones; reads run in parallel with
-/// each other. So a script may send `teacher/load` and `distill/score` back to
-/// back and the score sees the teacher.
-public enum Ordering: Sendable {
-    case read, update
+/// A request is a type in DistillProtocol/Requests (its name, params, ordering and result) and a
+/// handler here; adding a method is one new request file, one handler and one line below
+/// (CONTRIBUTING in README.md). The order here is the order of `initialize`'s capabilities and of
+/// Protocol/README.md.
+public enum MethodTable {
+    public static let requests: [Method] = [
+        .request(InitializeRequest.self, lane: .inline, lifecycle: .initialize, Lifecycle.initialize),
+        .request(ShutdownRequest.self, lane: .inline, lifecycle: .shutdown) { _, _ in NullResponse() },
+        .request(PingRequest.self, lane: .inline) { request, _ in request.response },
+        .request(StatusRequest.self, lane: .inline, Lifecycle.status),
+        .request(StopRequest.self, lane: .inline, Lifecycle.stop),
+        .request(TeacherLoadRequest.self, lane: .readsFiles, StoreMethods.loadTeacher),
+        .request(TeacherListRequest.self, StoreMethods.listTeachers),
+        .request(TeacherInfoRequest.self, StoreMethods.teacherInfo),
+        .request(TeacherUnloadRequest.self, StoreMethods.unloadTeacher),
+        .request(DatasetLoadRequest.self, lane: .readsFiles, StoreMethods.loadDataset),
+        .request(DatasetListRequest.self, StoreMethods.listDatasets),
+        .request(DatasetInfoRequest.self, StoreMethods.datasetInfo),
+        .request(DatasetUnloadRequest.self, StoreMethods.unloadDataset),
+        .request(DatasetExamplesRequest.self, StoreMethods.examples),
+        .request(ScoreRequest.self, lane: .readsFiles, readingFiles(ScoreMethod.handle)),
+        .request(SequenceRequest.self, lane: .readsFiles, readingFiles(SequenceMethod.handle)),
+        .request(DiagnoseRequest.self, lane: .readsFiles, readingFiles(DiagnoseMethod.handle)),
+        .request(ExplainRequest.self, lane: .readsFiles, readingFiles(ExplainMethod.handle)),
+    ]
+
+    /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.
+    public static let notifications: [NotificationEntry] =
+        [
+            .notification(InitializedNotification.self) { _, _ in nil },
+            .notification(ExitNotification.self) { session, _ in .exit(afterShutdown: session.isShutDown) },
+            .notification(CancelRequestNotification.self) { session, n in
+                session.cancel(n.id)
+                return nil
+            },
+            .notification(SetTraceNotification.self) { session, n in
+                let level: LogLevel? = n.value == "verbose" ? .debug : n.value == "messages" ? .info : nil
+                session.server.log.subscribe(session.connection, level: level)
+                return nil
+            },
+        ]
+        + TextDocumentNotification.Kind.allCases.map { kind in
+            NotificationEntry(method: kind.rawValue) { session, params in
+                session.editor.handle(try TextDocumentNotification(kind, params: params))
+                return nil
+            }
+        }
+
+    static let byName: [String: Method] = Dictionary(uniqueKeysWithValues: requests.map { ($0.method, $0) })
+    static let notificationsByName: [String: NotificationEntry] = Dictionary(
+        uniqueKeysWithValues: notifications.map { ($0.method, $0) })
+
+    public static func lookup(_ method: String) -> Method? { byName[method] }
+}
+
+/// One request method: how its params are read and ordered, and where and how it runs.
+public struct Method: Sendable {
+    /// Where a method's work runs once its turn has come (see `Lane`).
+    public enum LaneRule: Sendable {
+        /// Cheap, never-blocking lifecycle work, answered on the thread that finds it runnable.
+        case inline
+        /// Computation on the shared pool.
+        case pool
+        /// On the pool, or on a thread of its own when the params name a file (not a builtin).
+        case readsFiles
+    }
+
+    /// Lifecycle requests the session acts on when it reads them, before they run.
+    public enum LifecycleStep: Sendable {
+        case initialize, shutdown
+    }
+
+    /// A request whose params have been read: its place in the session's order and its work.
+    struct Prepared: Sendable {
+        let ordering: Ordering
+        let run: @Sendable (RequestContext) throws -> JSON
+    }
+
+    public let method: String
+    public let laneRule: LaneRule
+    public let lifecycle: LifecycleStep?
+    /// The params members the request type accepts (nil for methods not yet given a type).
+    public let keys: Set<String>?
+    let fallbackOrdering: Ordering
+    let prepare: @Sendable (Field) throws -> Prepared
+
+    /// A method given by its request type and a handler that returns the type's response.
+    static func request<R: RequestType>(
+        _ type: R.Type, lane: LaneRule = .pool, lifecycle: LifecycleStep? = nil,
+        _ handler: @escaping @Sendable (R, RequestContext) throws -> R.Response
+    ) -> Method {
+        Method(
+            method: R.method, laneRule: lane, lifecycle: lifecycle, keys: R.keys, fallbackOrdering: R.fallbackOrdering,
+            prepare: { params in
+                let request = try R(params: params)
+                return Prepared(ordering: request.ordering, run: { context in try handler(request, context).json })
+            })
+    }
+
+    /// A method whose handler still reads its own params from the context.
+    static func untyped(
+        _ method: String, ordering: Ordering, lane: LaneRule = .pool, _ handler: @escaping Handler
+    ) -> Method {
+        Method(
+            method: method, laneRule: lane, lifecycle: nil, keys: nil, fallbackOrdering: ordering,
+            prepare: { _ in Prepared(ordering: ordering, run: handler) })
+    }
+
+    /// Where this request runs: a request that names a file (not a builtin) gets a thread of its
+    /// own, since reading it may block.
+    func lane(_ params: JSON?) -> Lane {
+        switch laneRule {
+        case .inline: return .inline
+        case .pool: return .pool
+        case .readsFiles: return params.map(Self.namesFile) == true ? .blocking : .pool
+        }
+    }
+
+    /// Whether an object in `params` (arrays of values are not searched) has a `path` member
+    /// naming something other than a builtin.
+    static func namesFile(_ value: JSON) -> Bool {
+        guard let members = value.members else { return false }
+        for (key, member) in members {
+            if key == "path", let path = member.stringValue, !Builtins.isBuiltin(path) { return true }
+            if member.isObject && namesFile(member) { return true }
+        }
+        return false
+    }
 }
 
 public typealias Handler = @Sendable (RequestContext) throws -> JSON
 
-/// Every request distilld answers: where a request enters. The order here is the
-/// order in `initialize`'s capabilities and in Protocol/README.md.
-public enum MethodTable {
-    public struct Entry: Sendable {
-        public let method: String
-        public let ordering: Ordering
-        public let handler: Handler
-        /// Cheap, never-blocking lifecycle work answered on the thread that finds it
-        /// runnable, so no busy pool can starve it (see `Lane.inline`).
-        let inline: Bool
-        /// Whether `params` may name files this request reads (`{"path": ...}`).
-        let readsFiles: Bool
+/// A notification distilld acts on; returns an ending when the client asked to exit.
+public struct NotificationEntry: Sendable {
+    public let method: String
+    let handle: @Sendable (Session, Field) throws -> Session.Ending?
 
-        init(method: String, ordering: Ordering, handler: @escaping Handler, inline: Bool = false, readsFiles: Bool = false) {
-            self.method = method
-            self.ordering = ordering
-            self.handler = handler
-            self.inline = inline
-            self.readsFiles = readsFiles
-        }
-
-        /// Where this request runs: a request that names a file (not a builtin) gets
-        /// a thread of its own, since reading it may block.
-        func lane(_ params: JSON?) -> Lane {
-            if inline { return .inline }
-            if readsFiles, let params, MethodTable.namesFile(params) { return .blocking }
-            return .pool
-        }
-    }
-
-    public static let requests: [Entry] = [
-        Entry(method: "initialize", ordering: .update, handler: Lifecycle.initialize, inline: true),
-        Entry(method: "shutdown", ordering: .update, handler: Lifecycle.shutdown, inline: true),
-        Entry(method: "distilld/ping", ordering: .read, handler: Lifecycle.ping, inline: true),
-        Entry(method: "distilld/status", ordering: .read, handler: Lifecycle.status, inline: true),
-        Entry(method: "distilld/stop", ordering: .update, handler: Lifecycle.stop, inline: true),
-        Entry(method: "teacher/load", ordering: .update, handler: StoreMethods.loadTeacher, readsFiles: true),
-        Entry(method: "teacher/list", ordering: .read, handler: StoreMethods.listTeachers),
-        Entry(method: "teacher/info", ordering: .read, handler: StoreMethods.teacherInfo),
-        Entry(method: "teacher/unload", ordering: .update, handler: StoreMethods.unloadTeacher),
-        Entry(method: "dataset/load", ordering: .update, handler: StoreMethods.loadDataset, readsFiles: true),
-        Entry(method: "dataset/list", ordering: .read, handler: StoreMethods.listDatasets),
-        Entry(method: "dataset/info", ordering: .read, handler: StoreMethods.datasetInfo),
-        Entry(method: "dataset/unload", ordering: .update, handler: StoreMethods.unloadDataset),
-        Entry(method: "dataset/examples", ordering: .read, handler: StoreMethods.examples),
-        Entry(method: "distill/score", ordering: .read, handler: readingFiles(ScoreMethod.handle), readsFiles: true),
-        Entry(method: "distill/sequence", ordering: .read, handler: readingFiles(SequenceMethod.handle), readsFiles: true),
-        Entry(method: "distill/diagnose", ordering: .read, handler: readingFiles(DiagnoseMethod.handle), readsFiles: true),
-        Entry(method: "distill/explain", ordering: .read, handler: readingFiles(ExplainMethod.handle), readsFiles: true),
-    ]
-
-    /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.
-    public static let notifications: [String] = [
-        "initialized", "exit", "$/cancelRequest", "$/setTrace",
-        "textDocument/didOpen", "textDocument/didChange", "textDocument/didSave", "textDocument/didClose",
-    ]
-
-    static let byName: [String: Entry] = Dictionary(uniqueKeysWithValues: requests.map { ($0.method, $0) })
-
-    public static func lookup(_ method: String) -> Entry? { byName[method] }
-
-    /// Whether an object in `params` (arrays of values are not searched) has a
-    /// `path` member naming something other than a builtin.
-    static func namesFile(_ value: JSON) -> Bool {
-        guard let members = value.members else { return false }
-        for (key, member) in members {
-            if key == "path", let path = member.stringValue, !path.hasPrefix("builtin:") { return true }
-            if member.isObject && namesFile(member) { return true }
-        }
-        return false
+    static func notification<N: NotificationType>(
+        _ type: N.Type, _ handle: @escaping @Sendable (Session, N) throws -> Session.Ending?
+    ) -> NotificationEntry {
+        NotificationEntry(method: N.method) { session, params in try handle(session, try N(params: params)) }
     }
 }

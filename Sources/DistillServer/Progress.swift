@@ -1,4 +1,6 @@
 import DistillJSON
+import DistillProtocol
+import DistillSync
 import DistillTransport
 
 #if canImport(Glibc)
@@ -16,7 +18,7 @@ public final class ProgressReporter: @unchecked Sendable {
     let connection: Connection
     let threshold: Double
     private let started = ProgressReporter.now()
-    private let lock = NSLockish()
+    private let lock = Mutex()
     private var begun = false
     private var lastPercent = -1
     private var finished = false
@@ -66,6 +68,6 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     private func send(_ value: JSON) {
-        connection.send(["jsonrpc": "2.0", "method": "$/progress", "params": ["token": token, "value": value]])
+        connection.send(OutgoingMessage.notification(ProgressNotification(token: token, value: value)))
     }
 }

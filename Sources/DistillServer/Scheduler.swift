@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillProtocol
+import DistillSync
 import Foundation
 
 /// Where a request's work runs once its turn has come.
@@ -19,96 +20,142 @@ enum Lane: Sendable {
     case blocking
 }
 
-/// Orders one session's work: reads run together, an update waits for every
-/// earlier item and holds back later ones. Items start in the order they were
-/// submitted; nothing here blocks a thread while an item waits its turn.
-final class RequestScheduler: @unchecked Sendable {
+/// Orders one session's work by the names each item reads or updates (`Ordering`): an item
+/// starts once no earlier unfinished item conflicts with it, so reads run together, an update
+/// of `a` waits for earlier uses of `a` and holds back later ones, and items that share no name
+/// do not wait for each other. Nothing here blocks a thread while an item waits its turn.
+final class RequestScheduler: @unchecked Sendable {  // all state is guarded by `lock`
+    /// Names one submitted item, for `finished(_:)`.
+    typealias Ticket = Int
+
     private struct Item {
         let ordering: Ordering
-        let start: () -> Void
+        let start: (Ticket) -> Void
+        var started = false
+        var finished = false
     }
 
-    private let condition = NSCondition()
-    private var pending: [Item] = []
+    /// How far past the first item that must wait the scheduler looks for items that may start:
+    /// bounds the work of one look at a long queue.
+    static let lookahead = 1024
+
+    private let lock = Mutex()
+    /// Unfinished items in submission order, from `head`; `serial(head)` is `base`.
+    private var items: [Item] = []
     private var head = 0
-    private var runningReads = 0
-    private var runningUpdate = false
+    private var base = 0
+    private var unfinished = 0
     private var pumping = false
+    private var again = false
 
     /// Queues work; `start` runs when its turn comes and must lead to exactly one
-    /// `finished(ordering)` call (right away for inline work).
-    func submit(_ ordering: Ordering, start: @escaping () -> Void) {
-        condition.lock()
-        pending.append(Item(ordering: ordering, start: start))
-        condition.unlock()
+    /// `finished(ticket)` call with the ticket it is given, when the work has finished (right
+    /// away for inline work).
+    func submit(_ ordering: Ordering, start: @escaping (Ticket) -> Void) {
+        lock.withLock {
+            items.append(Item(ordering: ordering, start: start))
+            unfinished += 1
+        }
         pump()
     }
 
-    func finished(_ ordering: Ordering) {
-        condition.lock()
-        if ordering == .update { runningUpdate = false } else { runningReads -= 1 }
-        condition.broadcast()
-        condition.unlock()
+    func finished(_ serial: Ticket) {
+        lock.withLock {
+            items[serial - base].finished = true
+            unfinished -= 1
+            while head < items.count && items[head].finished { head += 1 }
+            if head > 1024 && head * 2 > items.count {
+                items.removeFirst(head)
+                base += head
+                head = 0
+            }
+            if unfinished == 0 { lock.broadcast() }
+        }
         pump()
     }
 
     /// Blocks until every submitted item has finished, or until `deadline`; true
     /// when everything has finished.
     func waitUntilIdle(before deadline: Date) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while isBusy {
-            if !condition.wait(until: deadline) { return !isBusy }
-        }
-        return true
+        let until = ContinuousClock.now.advanced(by: .seconds(deadline.timeIntervalSinceNow))
+        return lock.withLock(waitingUntil: { _ in unfinished == 0 }, deadline: until) { _ in unfinished == 0 }
     }
 
-    /// Call with `condition` locked.
-    private var isBusy: Bool { head < pending.count || runningReads > 0 || runningUpdate }
-
-    /// Starts whatever may start. One thread pumps at a time; a `finished` that
-    /// arrives meanwhile is seen by the pumping thread's next look at the queue.
+    /// Starts whatever may start. One thread pumps at a time; a change that arrives meanwhile
+    /// makes the pumping thread look again.
     private func pump() {
-        condition.lock()
-        if pumping {
-            condition.unlock()
-            return
+        let mayPump = lock.withLock { () -> Bool in
+            if pumping {
+                again = true
+                return false
+            }
+            pumping = true
+            return true
         }
-        pumping = true
-        condition.unlock()
-        while let item = next() { item.start() }
+        guard mayPump else { return }
+        while true {
+            let ready = lock.withLock { () -> [(Ticket, (Ticket) -> Void)] in
+                again = false
+                return takeRunnable()
+            }
+            for (serial, start) in ready { start(serial) }
+            let stop = lock.withLock { () -> Bool in
+                guard ready.isEmpty && !again else { return false }
+                pumping = false
+                return true
+            }
+            if stop { return }
+        }
     }
 
-    private func next() -> Item? {
-        condition.lock()
-        defer { condition.unlock() }
-        guard head < pending.count else {
-            pumping = false
-            pending.removeAll(keepingCapacity: true)
-            head = 0
-            return nil
-        }
-        let item = pending[head]
-        switch item.ordering {
-        case .update:
-            guard runningReads == 0 && !runningUpdate else {
-                pumping = false
-                return nil
+    /// Marks as started, and returns, the items no earlier unfinished item conflicts with.
+    /// Call with `lock` held.
+    private func takeRunnable() -> [(Ticket, (Ticket) -> Void)] {
+        var ready: [(Ticket, (Ticket) -> Void)] = []
+        // What the earlier unfinished items use, summed up.
+        var earlierUpdateAll = false
+        var earlierReadAll = false
+        // Whether an earlier item updates some names: a read of everything waits for it even
+        // when its set of names is empty, as `Ordering.conflicts` says.
+        var earlierUpdateNamed = false
+        var earlierUpdated = Set<String>()
+        var earlierRead = Set<String>()
+        var waiting = 0
+        var index = head
+        while index < items.count && !earlierUpdateAll && waiting < Self.lookahead {
+            defer { index += 1 }
+            let item = items[index]
+            if item.finished { continue }
+            let ordering = item.ordering
+            if !item.started {
+                let blocked: Bool
+                switch (ordering.access, ordering.names) {
+                case (.update, nil):
+                    blocked = index > head
+                case (.read, nil):
+                    blocked = earlierUpdateNamed
+                case (.update, let names?):
+                    blocked = earlierReadAll || !names.isDisjoint(with: earlierUpdated) || !names.isDisjoint(with: earlierRead)
+                case (.read, let names?):
+                    blocked = !names.isDisjoint(with: earlierUpdated)
+                }
+                if blocked {
+                    waiting += 1
+                } else {
+                    items[index].started = true
+                    ready.append((base + index, item.start))
+                }
             }
-            runningUpdate = true
-        case .read:
-            guard !runningUpdate else {
-                pumping = false
-                return nil
+            switch (ordering.access, ordering.names) {
+            case (.update, nil): earlierUpdateAll = true
+            case (.read, nil): earlierReadAll = true
+            case (.update, let names?):
+                earlierUpdated.formUnion(names)
+                earlierUpdateNamed = true
+            case (.read, let names?): earlierRead.formUnion(names)
             }
-            runningReads += 1
         }
-        head += 1
-        if head > 1024 && head * 2 > pending.count {
-            pending.removeFirst(head)
-            head = 0
-        }
-        return item
+        return ready
     }
 }
 
@@ -119,7 +166,7 @@ final class RequestScheduler: @unchecked Sendable {
 final class BlockingReads: @unchecked Sendable {
     let perSession: Int
     let total: Int
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var alive = 0
     private var bySession: [ObjectIdentifier: Int] = [:]
 
@@ -130,8 +177,10 @@ final class BlockingReads: @unchecked Sendable {
 
     /// Takes a place for `session`, or says why there is none.
     func acquire(_ session: ObjectIdentifier) -> ResponseError? {
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { acquireLocked(session) }
+    }
+
+    private func acquireLocked(_ session: ObjectIdentifier) -> ResponseError? {
         let mine = bySession[session, default: 0]
         if mine >= perSession {
             return Self.refusal(
@@ -149,11 +198,11 @@ final class BlockingReads: @unchecked Sendable {
     }
 
     func release(_ session: ObjectIdentifier) {
-        lock.lock()
-        alive -= 1
-        let left = bySession[session, default: 1] - 1
-        bySession[session] = left == 0 ? nil : left
-        lock.unlock()
+        lock.withLock {
+            alive -= 1
+            let left = bySession[session, default: 1] - 1
+            bySession[session] = left == 0 ? nil : left
+        }
     }
 
     private static func refusal(_ what: String, limit: Int, scope: String) -> ResponseError {
@@ -174,36 +223,35 @@ func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
 /// A thread that runs closures one at a time, in the order given.
 final class SerialThread: @unchecked Sendable {
     private let name: String
-    private let condition = NSCondition()
+    private let lock = Mutex()
     private var jobs: [() -> Void] = []
     private var started = false
 
     init(name: String) { self.name = name }
 
     func async(_ job: @escaping () -> Void) {
-        condition.lock()
-        jobs.append(job)
-        if !started {
-            started = true
-            startThread(name) { [self] in loop() }
+        lock.withLock {
+            jobs.append(job)
+            if !started {
+                started = true
+                startThread(name) { [self] in loop() }
+            }
+            lock.signal()
         }
-        condition.signal()
-        condition.unlock()
     }
 
     private func loop() {
         while true {
-            condition.lock()
-            while jobs.isEmpty {
-                // An idle worker goes away; the next job starts a new one.
-                if !condition.wait(until: Date(timeIntervalSinceNow: 5)) && jobs.isEmpty {
+            // An idle worker goes away; the next job starts a new one.
+            let next = lock.withLock(waitingUntil: { _ in !jobs.isEmpty }, deadline: .now.advanced(by: .seconds(5))) {
+                _ -> (() -> Void)? in
+                if jobs.isEmpty {
                     started = false
-                    condition.unlock()
-                    return
+                    return nil
                 }
+                return jobs.removeFirst()
             }
-            let job = jobs.removeFirst()
-            condition.unlock()
+            guard let job = next else { return }
             job()
         }
     }

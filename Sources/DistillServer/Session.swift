@@ -1,6 +1,7 @@
 import Dispatch
 import DistillJSON
 import DistillProtocol
+import DistillSync
 import DistillTransport
 import Foundation
 
@@ -14,7 +15,7 @@ public final class Session: @unchecked Sendable {
 
     public let server: DistillServer
     public let connection: Connection
-    private let lock = NSLockish()
+    private let lock = Mutex()
     // Lifecycle flags change in reading order, on the reading thread.
     private var initializeSeen = false
     private var shutdownSeen = false
@@ -23,7 +24,7 @@ public final class Session: @unchecked Sendable {
     /// Replies decided when a request is read go through it too, so they never
     /// overtake an earlier barrier.
     let scheduler = RequestScheduler()
-    private lazy var editor = EditorSync(session: self)
+    private(set) lazy var editor = EditorSync(session: self)
 
     /// A request read and not yet answered.
     private final class InFlight: @unchecked Sendable {
@@ -148,40 +149,33 @@ public final class Session: @unchecked Sendable {
     }
 
     private func handleNotification(_ method: String, _ params: JSON?) -> Ending? {
-        switch method {
-        case "exit":
-            return .exit(afterShutdown: isShutDown)
-        case "initialized":
-            return nil
-        case "$/cancelRequest":
-            guard let raw = params?["id"], let id = RequestID(raw) else {
-                server.log(.warning, "$/cancelRequest without a valid params.id")
-                return nil
-            }
-            let request = lock.withLock { inFlight[id] }
-            server.log(.debug, request == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
-            if let request { cancel(request) }
-            return nil
-        case _ where EditorSync.notifications.contains(method):
-            editor.handle(method, params)
-            return nil
-        case "$/setTrace":
-            let value = params?["value"]?.stringValue
-            let level: LogLevel? = value == "verbose" ? .debug : value == "messages" ? .info : nil
-            server.log.subscribe(connection, level: level)
-            return nil
-        default:
+        guard let entry = MethodTable.notificationsByName[method] else {
             server.log(.debug, "ignoring notification \(method)")
             return nil
         }
+        do {
+            return try entry.handle(self, try Field.params(params))
+        } catch let error as ResponseError {
+            server.log(.warning, "\(method) ignored: \(error.message)")
+        } catch {
+            server.log(.warning, "\(method) ignored: \(error)")
+        }
+        return nil
+    }
+
+    /// `$/cancelRequest`: cancels the request with this id if it is in flight.
+    func cancel(_ id: RequestID) {
+        let request = lock.withLock { inFlight[id] }
+        server.log(.debug, request == nil ? "cancel for \(id): not in flight" : "cancelling \(id)")
+        if let request { cancel(request) }
     }
 
     /// Sends a reply decided when its request was read, once every earlier barrier
     /// of the session has answered (as a read, so it holds nothing back).
     private func replyInOrder(_ message: JSON, _ reply: @escaping @Sendable (JSON?) -> Void) {
-        scheduler.submit(.read) { [self] in
+        scheduler.submit(.read) { [scheduler] ticket in
             reply(message)
-            scheduler.finished(.read)
+            scheduler.finished(ticket)
         }
     }
 
@@ -199,20 +193,20 @@ public final class Session: @unchecked Sendable {
                         data: ["reason": "shutdown"])), reply)
             return
         }
-        switch method {
-        case "shutdown":
+        switch entry.lifecycle {
+        case .shutdown?:
             // Decided in reading order: whatever is read after `shutdown` is refused.
             lock.withLock { shutdownSeen = true }
-        case "initialize":
+        case .initialize?:
             let again = lock.withLock { () -> Bool in
                 defer { initializeSeen = true }
                 return initializeSeen
             }
             if again {
-                replyInOrder(OutgoingMessage.error(id: id.json, .invalidRequest("initialize was already received")), reply)
+                replyInOrder(OutgoingMessage.error(id: id.json, .invalidRequest("\(method) was already received")), reply)
                 return
             }
-        default:
+        case nil:
             break
         }
         let request = InFlight()
@@ -232,17 +226,25 @@ public final class Session: @unchecked Sendable {
         let context = RequestContext(
             method: method, id: id, params: params, server: server, session: self,
             cancellation: request.token, progress: progress)
+        // Params are read now, so the request's place in the order can follow the names it
+        // uses; a request whose params cannot be read is answered in its method's usual place.
+        let prepared: Method.Prepared
+        do {
+            prepared = try entry.prepare(try Field.params(params))
+        } catch {
+            prepared = Method.Prepared(ordering: entry.fallbackOrdering, run: { _ in throw error })
+        }
         let lane = entry.lane(params)
-        scheduler.submit(entry.ordering) { [self] in
-            run(entry, context, lane: lane, request: request, reply: reply)
+        scheduler.submit(prepared.ordering) { [self] ticket in
+            run(prepared, context, lane: lane, request: request, ticket: ticket, reply: reply)
         }
     }
 
     /// Runs one request whose turn has come, on its lane; answers it exactly once
     /// and then lets the scheduler go on.
     private func run(
-        _ entry: MethodTable.Entry, _ context: RequestContext, lane: Lane, request: InFlight,
-        reply: @escaping @Sendable (JSON?) -> Void
+        _ prepared: Method.Prepared, _ context: RequestContext, lane: Lane, request: InFlight,
+        ticket: RequestScheduler.Ticket, reply: @escaping @Sendable (JSON?) -> Void
     ) {
         let id = context.id!
         let answer: @Sendable (JSON) -> Void = { [self] response in
@@ -251,13 +253,13 @@ public final class Session: @unchecked Sendable {
                 request.abandon = nil  // it holds `answer`, which holds `request`
             }
             reply(response)
-            scheduler.finished(entry.ordering)
+            scheduler.finished(ticket)
         }
         switch lane {
         case .inline:
-            answer(execute(entry, context))
+            answer(execute(prepared, context))
         case .pool:
-            server.workQueue.async { [self] in answer(execute(entry, context)) }
+            server.workQueue.async { [self] in answer(execute(prepared, context)) }
         case .blocking:
             if request.token.isCancelled {
                 answer(OutgoingMessage.error(id: id.json, .cancelled))
@@ -279,14 +281,14 @@ public final class Session: @unchecked Sendable {
             // A cancel read before `abandon` was set found nothing to call.
             if request.token.isCancelled { lock.withLock { request.abandon }?() }
             startThread("distilld.read") { [self] in
-                let response = execute(entry, context)
+                let response = execute(prepared, context)
                 server.blockingReads.release(place)
                 if request.token.claimResult() { answer(response) }
             }
         }
     }
 
-    private func execute(_ entry: MethodTable.Entry, _ context: RequestContext) -> JSON {
+    private func execute(_ prepared: Method.Prepared, _ context: RequestContext) -> JSON {
         let id = context.id!.json
         server.countRequest()
         let started = ProgressReporter.now()
@@ -298,7 +300,7 @@ public final class Session: @unchecked Sendable {
             return OutgoingMessage.error(id: id, .cancelled)
         }
         do {
-            let result = try entry.handler(context)
+            let result = try prepared.run(context)
             context.progress?.end("done")
             return OutgoingMessage.result(id: id, result)
         } catch let error as ResponseError {
@@ -317,7 +319,7 @@ public final class Session: @unchecked Sendable {
 
 /// Gathers the replies of one batch and sends them together, in request order.
 final class BatchCollector: @unchecked Sendable {
-    private let lock = NSLockish()
+    private let lock = Mutex()
     private var replies: [JSON?]
     private var remaining: Int
     private let done: ([JSON]) -> Void

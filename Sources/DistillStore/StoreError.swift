@@ -12,7 +12,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case notFound, unreadable, truncated, malformedHeader, badOffsets, unsupportedDtype,
             shapeMismatch, nonFinite, indexOutOfRange, badLine, duplicateId, csvQuoting,
             budgetExceeded, nameExists, unknownName, unknownFormat, invalidPath, fileChanged, tooLarge,
-            invalidUTF8, duplicateIndex
+            invalidUTF8, duplicateIndex,
+            /// A format or options were given with a builtin, which has no file.
+            notAFile
     }
 
     public let code: Code

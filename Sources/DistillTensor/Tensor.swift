@@ -30,6 +30,7 @@ public enum ScalarType: String, Sendable, CaseIterable {
 /// - Important: storage is immutable once built, so it may be read from many
 ///   threads at once. An analysis holding a `TensorStorage` keeps a consistent
 ///   view even if the named teacher it came from is replaced meanwhile.
+/// Unchecked for the pointer and the owner: every property is a `let`, and the bytes are never written once shared.
 public final class TensorStorage: @unchecked Sendable {
     public let base: UnsafeRawPointer
     public let byteCount: Int
@@ -102,6 +103,19 @@ public struct Tensor: Sendable {
             total = m
         }
         return total
+    }
+
+    /// The coordinates, one per dimension, of the element at row-major offset `flat` in an
+    /// array of `shape`: for shape [N, T, K], flat = (n·T + t)·K + k gives [n, t, k]. A
+    /// dimension of size 0 is taken as 1, so the result is defined for any offset.
+    public static func coordinates(ofElement flat: Int, in shape: [Int]) -> [Int] {
+        var rest = flat
+        var out = [Int](repeating: 0, count: shape.count)
+        for d in stride(from: shape.count - 1, through: 0, by: -1) {
+            out[d] = rest % max(shape[d], 1)
+            rest /= max(shape[d], 1)
+        }
+        return out
     }
 
     public init(storage: TensorStorage, dtype: ScalarType, shape: [Int]) throws {

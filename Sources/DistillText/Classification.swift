@@ -8,14 +8,15 @@ import Dispatch
 
 /// `transform` applied to every element, using all cores for large inputs;
 /// the result is in input order and identical to a sequential map.
-func parallelMap<T, R>(_ items: [T], _ transform: (T) -> R) -> [R] {
+func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @Sendable (T) -> R) -> [R] {
     let n = items.count
     let workers = min(8, max(1, ProcessInfoLite.activeProcessorCount))
     if n < 256 || workers == 1 { return items.map(transform) }
     var results = [R?](repeating: nil, count: n)
     let chunk = (n + workers * 4 - 1) / (workers * 4)
     results.withUnsafeMutableBufferPointer { out in
-        let base = out.baseAddress!
+        // Unchecked: each chunk writes only its own indices of `results`.
+        nonisolated(unsafe) let base = out.baseAddress!
         withoutActuallyEscaping(transform) { f in
             DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { c in
                 let lo = c * chunk, hi = min(n, lo + chunk)

@@ -19,6 +19,9 @@ public struct GGUFTokenizerData: Sendable, Equatable {
     public var padding: Int?
     public var addBos: Bool?
     public var addEos: Bool?
+    /// `tokenizer.ggml.add_space_prefix`: whether a SentencePiece (`llama`) tokenizer prepends "▁"
+    /// to the text (true when absent, as in llama.cpp).
+    public var addSpacePrefix: Bool?
     public var chatTemplate: String?
 
     public init(model: String, tokens: [String]) {

@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillSync
 
 #if canImport(Glibc)
     import Glibc
@@ -13,29 +14,35 @@ import DistillJSON
 ///   therefore holds up only itself: while more than `highWater` bytes wait, its
 ///   input is not read (so it cannot ask for more), and droppable messages (logs)
 ///   are dropped.
-public final class Connection: @unchecked Sendable {
+public final class Connection: Sendable {
     public let input: Int32
     public let output: Int32
-    private var framer: MessageFramer
-    private let writeLock = NSLockish()
-    private var closed = false
+    /// Held by the reading loop while it frames input, and by `send` to learn
+    /// the framing the client chose.
+    private let framer: Mutex<MessageFramer>
 
     /// Bytes queued for the writer above which reading pauses.
     public static let highWater = 8 << 20
-    private let outbox = Condition()
-    private var queued: [[UInt8]] = []
-    private var queuedBytes = 0
-    private var writerRunning = false
-    private var finished = false
+    private let outbox = Mutex(Outbox())
+
+    /// What waits to be written, and how the writer thread stands.
+    private struct Outbox {
+        var queued: [[UInt8]] = []
+        var queuedBytes = 0
+        var writerRunning = false
+        var finished = false
+        /// A write failed: the peer can read nothing more.
+        var closed = false
+    }
 
     public init(input: Int32, output: Int32, maxMessageBytes: Int, framing: Framing? = nil) {
         self.input = input
         self.output = output
-        self.framer = MessageFramer(maxMessageBytes: maxMessageBytes, framing: framing)
+        self.framer = Mutex(MessageFramer(maxMessageBytes: maxMessageBytes, framing: framing))
     }
 
     /// The framing the client chose (nil until its first byte arrives).
-    public var framing: Framing? { writeLock.withLock { framer.framing } }
+    public var framing: Framing? { framer.withLock { $0.framing } }
 
     /// Reads until end of input, calling `handle` for each framed event in order.
     /// Returns when the peer closes its end, a read fails, or `handle` returns false.
@@ -51,10 +58,10 @@ public final class Connection: @unchecked Sendable {
                 break
             }
             if n == 0 { break }
-            let events = writeLock.withLock { framer.feed(UnsafeRawBufferPointer(start: chunk, count: n)) }
+            let events = framer.withLock { $0.feed(UnsafeRawBufferPointer(start: chunk, count: n)) }
             for e in events where !handle(e) { return }
         }
-        let tail = writeLock.withLock { framer.finish() }
+        let tail = framer.withLock { $0.finish() }
         for e in tail where !handle(e) { return }
     }
 
@@ -64,20 +71,20 @@ public final class Connection: @unchecked Sendable {
     @discardableResult
     public func send(_ message: JSON, droppable: Bool = false) -> Bool {
         let body = message.serialized()
-        let framing = writeLock.withLock { framer.framing ?? .contentLength }
+        let framing = framer.withLock { $0.framing ?? .contentLength }
         let bytes = MessageFramer.frame(body, as: framing)
-        outbox.lock()
-        defer { outbox.unlock() }
-        guard !closed && !finished else { return false }
-        if droppable && queuedBytes > Self.highWater { return false }
-        queued.append(bytes)
-        queuedBytes += bytes.count
-        if !writerRunning {
-            writerRunning = true
-            startWriter()
+        return outbox.withLock { box in
+            guard !box.closed && !box.finished else { return false }
+            if droppable && box.queuedBytes > Self.highWater { return false }
+            box.queued.append(bytes)
+            box.queuedBytes += bytes.count
+            if !box.writerRunning {
+                box.writerRunning = true
+                startWriter(&box)
+            }
+            outbox.broadcast()
+            return true
         }
-        outbox.broadcast()
-        return true
     }
 
     /// True once the peer can read nothing more: a write to it failed, or its end
@@ -89,31 +96,26 @@ public final class Connection: @unchecked Sendable {
         return poll(&p, 1, 0) == 1 && (p.revents & Int16(POLLHUP | POLLERR)) != 0
     }
 
-    public var isClosed: Bool {
-        outbox.lock()
-        defer { outbox.unlock() }
-        return closed
-    }
+    public var isClosed: Bool { outbox.withLock { $0.closed } }
 
     /// Writes what is queued, then stops the writer: later sends are dropped.
     /// Returns once nothing will touch `output` any more (or the peer went away).
     public func finishWriting() {
-        outbox.lock()
-        finished = true
-        outbox.broadcast()
-        while writerRunning { outbox.wait() }
-        outbox.unlock()
+        outbox.withLock { box in
+            box.finished = true
+            outbox.broadcast()
+        }
+        outbox.withLock(waitingUntil: { !$0.writerRunning }) { _ in }
     }
 
     /// Pauses reading while the client leaves too many replies unread.
     private func waitForRoom() {
-        outbox.lock()
-        while queuedBytes > Self.highWater && !closed { outbox.wait() }
-        outbox.unlock()
+        outbox.withLock(waitingUntil: { $0.queuedBytes <= Self.highWater || $0.closed }) { _ in }
     }
 
-    private func startWriter() {
-        let box = Unmanaged.passRetained(self).toOpaque()
+    /// Called with the outbox locked.
+    private func startWriter(_ box: inout Outbox) {
+        let retained = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let started = pthread_create(
             &thread, nil,
@@ -121,47 +123,49 @@ public final class Connection: @unchecked Sendable {
                 let connection = Unmanaged<Connection>.fromOpaque(raw!).takeRetainedValue()
                 connection.writerLoop()
                 return nil
-            }, box)
+            }, retained)
         if started == 0 {
             pthread_detach(thread)
         } else {
             // No thread: write on the caller's, as a last resort.
-            Unmanaged<Connection>.fromOpaque(box).release()
-            writerRunning = false
-            let batch = queued
-            queued = []
-            queuedBytes = 0
-            for bytes in batch where !closed {
-                if !bytes.withUnsafeBytes({ Self.writeAll(output, $0) }) { closed = true }
+            Unmanaged<Connection>.fromOpaque(retained).release()
+            box.writerRunning = false
+            let batch = box.queued
+            box.queued = []
+            box.queuedBytes = 0
+            for bytes in batch where !box.closed {
+                if !bytes.withUnsafeBytes({ Self.writeAll(output, $0) }) { box.closed = true }
             }
         }
     }
 
     private func writerLoop() {
-        outbox.lock()
         while true {
-            while queued.isEmpty && !finished && !closed { outbox.wait() }
-            if queued.isEmpty || closed { break }
-            let batch = queued
-            queued = []
-            outbox.unlock()
+            let next = outbox.withLock(waitingUntil: { !$0.queued.isEmpty || $0.finished || $0.closed }) { box -> [[UInt8]]? in
+                if box.queued.isEmpty || box.closed {
+                    box.writerRunning = false
+                    outbox.broadcast()
+                    return nil
+                }
+                defer { box.queued = [] }
+                return box.queued
+            }
+            guard let batch = next else { return }
             var ok = true
             for bytes in batch {
                 ok = bytes.withUnsafeBytes { Self.writeAll(output, $0) }
                 if !ok { break }
             }
-            outbox.lock()
-            queuedBytes -= batch.reduce(0) { $0 + $1.count }
-            if !ok {
-                closed = true
-                queued = []
-                queuedBytes = 0
+            outbox.withLock { box in
+                box.queuedBytes -= batch.reduce(0) { $0 + $1.count }
+                if !ok {
+                    box.closed = true
+                    box.queued = []
+                    box.queuedBytes = 0
+                }
+                outbox.broadcast()
             }
-            outbox.broadcast()
         }
-        writerRunning = false
-        outbox.broadcast()
-        outbox.unlock()
     }
 
     /// Writes every byte, retrying on EINTR and short writes.
@@ -176,36 +180,5 @@ public final class Connection: @unchecked Sendable {
             offset += n
         }
         return true
-    }
-}
-
-/// A mutex with a condition variable over pthread.
-final class Condition: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
-    }
-    deinit {
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
-    }
-    func lock() { pthread_mutex_lock(&mutex) }
-    func unlock() { pthread_mutex_unlock(&mutex) }
-    func wait() { pthread_cond_wait(&cond, &mutex) }
-    func broadcast() { pthread_cond_broadcast(&cond) }
-}
-
-/// A small mutex over pthread, so the transport needs no Foundation.
-public final class NSLockish: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    public init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    @inline(__always)
-    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
     }
 }

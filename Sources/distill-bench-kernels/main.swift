@@ -94,6 +94,7 @@ func median(_ xs: [Double]) -> Double {
 func generate(n: Int, v: Int, seed: UInt64) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
     let t = UnsafeMutablePointer<Float>.allocate(capacity: n * v)
     let s = UnsafeMutablePointer<Float>.allocate(capacity: n * v)
+    // Unchecked: each iteration writes only its own row.
     nonisolated(unsafe) let tp = t, sp = s
     DispatchQueue.concurrentPerform(iterations: n) { r in
         var st = seed &* 0x1000_0000_01B3 &+ UInt64(r) &* 0x9E37_79B9
@@ -132,12 +133,13 @@ func timeRead(_ bufs: [UnsafeMutablePointer<Float>], count: Int) -> Double {
     let workers = ProcessInfo.processInfo.activeProcessorCount
     let t0 = now()
     let parts = UnsafeMutableBufferPointer<Double>.allocate(capacity: workers)
-    nonisolated(unsafe) let p = parts
+    // Unchecked: each worker writes only its own slot of `parts` and reads the buffers.
+    nonisolated(unsafe) let p = parts, buffers = bufs
     DispatchQueue.concurrentPerform(iterations: workers) { w in
         let per = count / workers
         let start = w * per, len = w == workers - 1 ? count - start : per
         var s = 0.0
-        for b in bufs { s += VectorMath.sum(UnsafePointer(b + start), count: len) }
+        for b in buffers { s += VectorMath.sum(UnsafePointer(b + start), count: len) }
         p[w] = s
     }
     let dt = now() - t0

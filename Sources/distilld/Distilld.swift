@@ -1,7 +1,7 @@
 import ArgumentParser
-import Dispatch
 import DistillServer
 import DistillStore
+import DistillSync
 import DistillTransport
 import Foundation
 
@@ -169,14 +169,18 @@ struct Serve: ParsableCommand {
     /// and entries appear as they finish loading.
     static func restoreBeforeServing(_ server: DistillServer, patience: Double = 30) {
         guard server.options.workspacePath != nil else { return }
-        let done = DispatchSemaphore(value: 0)
+        let restored = Mutex(false)
         let restorer = Thread {
             server.restoreWorkspace()
-            done.signal()
+            restored.withLock {
+                $0 = true
+                restored.signal()
+            }
         }
         restorer.stackSize = 8 << 20
         restorer.start()
-        if done.wait(timeout: .now() + patience) == .timedOut {
+        let patient = ContinuousClock.now.advanced(by: .seconds(patience))
+        if !restored.withLock(waitingUntil: { $0 }, deadline: patient, { $0 }) {
             server.log(.warning, "workspace: still restoring after \(Int(patience)) s; serving meanwhile")
         }
     }

@@ -1,5 +1,6 @@
 import Dispatch
 import DistillServer
+import DistillSync
 import DistillTransport
 import Foundation
 
@@ -12,7 +13,7 @@ final class SocketServer: @unchecked Sendable {
     let server: DistillServer
     let path: String
     let idleTimeout: Double
-    private let lock = NSLockish()
+    private let lock = Mutex()
     private var clients = 0
     private var lastActivity = Date()
 

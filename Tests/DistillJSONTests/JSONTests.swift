@@ -1,4 +1,5 @@
 import Dispatch
+import DistillSync
 import Foundation
 import Synchronization
 import Testing
@@ -184,15 +185,11 @@ struct ParseMemoryEstimateTests {
 /// use-after-free (AddressSanitizer) and an unordered free a race (ThreadSanitizer).
 struct JSONThreadingTests {
     /// Per-thread slots, so each thread drops its own wrapper without touching another's.
-    /// NSLock, not Synchronization's Mutex: a contended Mutex waits in the kernel
-    /// (FUTEX_LOCK_PI, in the uninstrumented Swift runtime), so ThreadSanitizer
-    /// would not see the hand-over and would report the slots themselves.
-    final class Slots: @unchecked Sendable {
-        private let lock = NSLock()
-        private var values: [JSON?]
-        init(_ values: [JSON]) { self.values = values }
+    final class Slots: Sendable {
+        private let values: DistillSync.Mutex<[JSON?]>
+        init(_ values: [JSON]) { self.values = DistillSync.Mutex(values) }
         func take(_ i: Int) -> JSON? {
-            lock.withLock {
+            values.withLock { values in
                 defer { values[i] = nil }
                 return values[i]
             }

@@ -1,5 +1,6 @@
 import DistillMath
 import DistillTensor
+import DistillTestSupport
 import Foundation
 import Testing
 

@@ -1,5 +1,7 @@
 import DistillMath
+import DistillSync
 import DistillTensor
+import DistillTestSupport
 import Foundation
 import Testing
 
@@ -123,7 +125,7 @@ import Testing
                 var zt = makeLogits(rows: 2, v: v, scale: 2, seed: 21), zs = perturb(zt, by: 1, seed: 22)
                 if side == 0 { zt[v + at] = Float(bitPattern: 0xFFC0_0000) } else { zs[v + at] = Float(bitPattern: 0xFFC0_0000) }
                 let e = expectError {
-                    try LossScorer.score(
+                    _ = try LossScorer.score(
                         teacher: dense(zt, n: 1, t: 2, v: v), student: dense(zs, n: 1, t: 2, v: v),
                         config: LossConfig(name: name))
                 }
@@ -294,9 +296,9 @@ import Testing
                 teacher: t, student: t, config: LossConfig(name: .forwardKL),
                 isCancelled: { counter.increment() > 3 })
         }
-        var fractions: [Double] = []
-        _ = try LossScorer.score(teacher: t, student: t, config: LossConfig(name: .forwardKL), progress: { fractions.append($0) })
-        #expect(fractions.count > 1 && fractions == fractions.sorted() && fractions.last == 1)
+        let log = ProgressLog()
+        _ = try LossScorer.score(teacher: t, student: t, config: LossConfig(name: .forwardKL), progress: { log.fractions.append($0) })
+        #expect(log.fractions.count > 1 && log.fractions == log.fractions.sorted() && log.fractions.last == 1)
     }
 }
 
@@ -308,22 +310,33 @@ import Testing
         let rows = 512, v = 256  // 131072 values: enough for more than one worker
         let t = dense(makeLogits(rows: rows, v: v, scale: 1, seed: 3), n: rows, t: 1, v: v)
         let s = dense(makeLogits(rows: rows, v: v, scale: 1, seed: 4), n: rows, t: 1, v: v)
-        var fractions: [Double] = []
+        let log = ProgressLog()
         let result = try LossScorer.score(
             teacher: t, student: s, config: LossConfig(name: .forwardKL),
             progress: { f in
-                fractions.append(f)
+                log.fractions.append(f)
                 usleep(2000)
             })
         #expect(result.aggregate!.isFinite)
-        #expect(fractions.count == 64 && fractions == fractions.sorted() && fractions.last == 1)
+        #expect(log.fractions.count == 64 && log.fractions == log.fractions.sorted() && log.fractions.last == 1)
     }
 }
 
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    func increment() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+/// Progress fractions as a run reports them. Unchecked on purpose: the scorer
+/// promises to call `progress` serially, and a plain array appended to from its
+/// workers lets ThreadSanitizer check that promise.
+final class ProgressLog: @unchecked Sendable {
+    var fractions: [Double] = []
+}
+
+final class Counter: Sendable {
+    private let n = Mutex(0)
+    func increment() -> Int {
+        n.withLock {
+            $0 += 1
+            return $0
+        }
+    }
 }
 
 @Suite struct SequenceAndExplainTests {

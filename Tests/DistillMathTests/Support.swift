@@ -1,25 +1,8 @@
 import DistillMath
 import DistillTensor
+import DistillTestSupport
 import Foundation
 import Testing
-
-/// Deterministic test data (splitmix64).
-struct Rng {
-    var s: UInt64
-    init(_ seed: UInt64) { s = seed }
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func normal() -> Double {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
-    }
-}
 
 func dense(_ values: [Float], n: Int, t: Int, v: Int, kind: OutputKind = .logits, mask: [UInt8]? = nil) -> ModelOutputs {
     let m = mask.map { bytes in bytes.withUnsafeBytes { try! Tensor(storage: TensorStorage(copying: $0), dtype: .uint8, shape: [n, t]) } }
@@ -95,48 +78,4 @@ func close(_ a: Double, _ b: Double, abs: Double = 1e-6, rel: Double = 1e-5) -> 
 func expectError(_ body: () throws -> Void) -> LossError? {
     do { try body() } catch let e as LossError { return e } catch { return nil }
     return nil
-}
-
-/// The worst error of a series of results against the float64 reference, as a
-/// fraction of the accuracy the engine documents (1e-6 absolute or 1e-5
-/// relative, whichever is larger): below 1 every result was within it.
-/// Reported by the accuracy tests, as swift-numerics reports its worst ulp.
-struct WorstError: CustomStringConvertible {
-    private(set) var ratio = 0.0
-    private(set) var got = 0.0, want = 0.0
-    private(set) var at = ""
-    private(set) var count = 0
-
-    mutating func record(_ got: Double, _ want: Double, at: @autoclosure () -> String) {
-        count += 1
-        let r: Double
-        if got == want {
-            r = 0
-        } else if got.isNaN || want.isNaN || got.isInfinite || want.isInfinite {
-            r = .infinity
-        } else {
-            r = abs(got - want) / max(1e-6, 1e-5 * abs(want))
-        }
-        if r > ratio || (r.isInfinite && ratio.isFinite) {
-            ratio = r
-            self.got = got
-            self.want = want
-            self.at = at()
-        }
-    }
-
-    var description: String {
-        ratio == 0
-            ? "exact over \(count) results"
-            : "worst error \(ratio) of the tolerance over \(count) results: got \(got), want \(want) (\(at))"
-    }
-}
-
-/// Prints every worst error and expects each within the tolerance.
-func report(_ worst: [String: WorstError], _ test: String) {
-    for key in worst.keys.sorted() {
-        let w = worst[key]!
-        print("\(test) \(key): \(w)")
-        #expect(w.count > 0 && w.ratio <= 1, "\(key): \(w)")
-    }
 }

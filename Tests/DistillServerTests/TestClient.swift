@@ -57,10 +57,19 @@ final class TestClient: @unchecked Sendable {
         _ = framed.withUnsafeBytes { Connection.writeAll(toServer, $0) }
     }
 
-    /// The next message from the server (a reply or a notification), or nil at end of stream.
-    func receive() -> JSON? {
+    /// The next message from the server (a reply or a notification), or nil at end of stream
+    /// or when `timeout` seconds pass first.
+    func receive(timeout: Double? = nil) -> JSON? {
         var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = timeout.map { Date(timeIntervalSinceNow: $0) }
         while pending.isEmpty {
+            if let deadline {
+                var ready = pollfd(fd: fromServer, events: Int16(POLLIN), revents: 0)
+                let left = Int32(max(0, min(deadline.timeIntervalSinceNow * 1000, 3_600_000)).rounded(.up))
+                let polled = poll(&ready, 1, left)
+                if polled == 0 { return nil }
+                if polled < 0 { continue }  // interrupted: look again
+            }
             let n = read(fromServer, &chunk, chunk.count)
             if n <= 0 { return nil }
             for event in framer.feed(Array(chunk[..<n])) {

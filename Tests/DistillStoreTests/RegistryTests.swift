@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillSync
 import DistillTensor
 import Foundation
 import Testing
@@ -35,7 +36,7 @@ struct RegistryTests {
         try r.unload(name: "t")
         #expect(floats(values(old.outputs)) == [1, 2, 3, 4])
         #expect(storeError { try r.unload(name: "t") }?.code == .unknownName)
-        #expect(storeError { _ = try r.info("t") }?.code == .unknownName)
+        #expect(r.entry("t") == nil)
     }
 
     @Test func listInfoAndPaging() throws {
@@ -53,10 +54,10 @@ struct RegistryTests {
         #expect(try r.examples("ds", offset: 99, limit: 10).examples.isEmpty)
         #expect(try r.examples("inl").inputs.map(\.text) == ["x"])
         #expect(storeError { _ = try r.examples("t") }?.code == .unknownName)
-        let info = try r.info("ds")
-        #expect(info["count"]?.intValue == 25)
-        #expect(info["kind"]?.stringValue == "paired")
-        #expect(try r.info("t")["source"]?["path"]?.stringValue == dir.file("t.safetensors"))
+        let ds = try r.dataset("ds")
+        #expect(ds.count == 25)
+        #expect(ds.kind == .paired)
+        #expect(try r.teacher("t").source?.path == dir.file("t.safetensors"))
     }
 
     @Test func memoryBudgetRefusesUpFront() throws {
@@ -173,17 +174,8 @@ struct RegistryTests {
     }
 }
 
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    func add() {
-        lock.lock()
-        n += 1
-        lock.unlock()
-    }
-    var value: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return n
-    }
+final class LockedCounter: Sendable {
+    private let n = Mutex(0)
+    func add() { n.withLock { $0 += 1 } }
+    var value: Int { n.withLock { $0 } }
 }

@@ -6,7 +6,7 @@ import Testing
 @testable import DistillStore
 
 /// A fresh temporary directory, removed when the value goes.
-final class TempDir: @unchecked Sendable {
+final class TempDir: Sendable {
     let path: String
 
     init() {
@@ -53,22 +53,19 @@ enum Fixtures {
 
     /// The directory holding the fixtures, or nil (with `skipReason`) when python3
     /// with numpy and safetensors is not available.
-    static let directory: TempDir? = {
+    static var directory: TempDir? { prepared.directory }
+    static var skipReason: String { prepared.skipReason }
+
+    private static let prepared: (directory: TempDir?, skipReason: String) = {
         let (status, out) = run(["python3", "-c", "import numpy, safetensors"])
         guard status == 0 else {
-            skipReason = "python3 with numpy and safetensors is not importable (pip install numpy safetensors): \(out)"
-            return nil
+            return (nil, "python3 with numpy and safetensors is not importable (pip install numpy safetensors): \(out)")
         }
         let dir = TempDir()
         let (s2, out2) = run(["python3", scriptPath, dir.path])
-        guard s2 == 0 else {
-            skipReason = "make_store_fixtures.py failed: \(out2)"
-            return nil
-        }
-        return dir
+        guard s2 == 0 else { return (nil, "make_store_fixtures.py failed: \(out2)") }
+        return (dir, "")
     }()
-
-    nonisolated(unsafe) static var skipReason = ""
 
     static var available: Bool { directory != nil }
 

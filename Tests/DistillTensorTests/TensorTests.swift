@@ -60,7 +60,7 @@ import Testing
     /// Release handlers run exactly once, when the last user (a slice
     /// included) lets go.
     @Test func ownershipAndSlices() {
-        final class Counter: @unchecked Sendable { var released = 0 }
+        final class Counter { var released = 0 }
         let counter = Counter()
         let p = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
         for k in 0..<16 { p.storeBytes(of: UInt8(k), toByteOffset: k, as: UInt8.self) }

@@ -3,9 +3,9 @@ import FuzzSupport
 
 @testable import DistillStore
 
-/// The JSON Lines and CSV readers (Datasets.swift): paired datasets and input lists
+/// The JSON Lines and CSV readers (Datasets/PairedDatasets.swift, InputLists.swift): paired datasets and input lists
 /// in every format, the editor's lenient parse, and teacher outputs in JSON Lines
-/// (TeacherLoader.swift). The first byte picks the reader; the rest is the file.
+/// (Teachers/JSONLinesTeacher.swift). The first byte picks the reader; the rest is the file.
 /// A bad file must be refused with a `StoreError`.
 let file = ScratchFile(name: "fuzz.dataset")
 

@@ -2,7 +2,7 @@ import DistillStore
 import FuzzSupport
 
 /// The safetensors reader (Safetensors.swift) and the teacher assembly over it
-/// (TeacherLoader.swift, through `fuzzTeacherFile`); every tensor handed out is read through.
+/// (Teachers/SafetensorsTeacher.swift, through `fuzzTeacherFile`); every tensor handed out is read through.
 let file = ScratchFile(name: "fuzz.safetensors")
 
 @_cdecl("FuzzSafetensors_main")

@@ -5,7 +5,7 @@
 /// A file that fuzz targets rewrite for each input, so that the readers that take a
 /// path read the fuzzer's bytes: made in /dev/shm (memory) and unlinked at once, it is
 /// reopened through `/proc/self/fd/N` and leaves nothing behind.
-public final class ScratchFile {
+public final class ScratchFile: Sendable {
     public let fd: Int32
     /// A path that opens this file: `/proc/self/fd/N`.
     public let path: String

@@ -38,4 +38,5 @@ public func touch(_ base: UnsafeRawPointer, _ count: Int) {
     for i in 0..<count { sum &+= base.load(fromByteOffset: i, as: UInt8.self) }
     blackHole = sum
 }
+/// Unchecked: a fuzz target runs one input at a time on one thread; this only keeps the reads from being optimised away.
 nonisolated(unsafe) var blackHole: UInt8 = 0

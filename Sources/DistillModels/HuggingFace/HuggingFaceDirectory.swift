@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillStore
+import DistillSync
 import DistillTensor
 import Foundation
 
@@ -9,8 +10,9 @@ import Foundation
 ///
 /// Every safetensors file is memory-mapped and its header validated at opening (DistillStore's
 /// `SafetensorsFile`). F32 tensors are handed out as views into the mapping, so their memory is the
-/// page cache's, not the process's; F16 and BF16 tensors are converted to float32 once, when
-/// `float32(_:)` is called (the model calls it once per tensor, at load).
+/// page cache's, not the process's; F16 and BF16 tensors are converted to float32 the first time
+/// `float32(_:)` asks for them and kept (`residentBytes` counts them), so a second call costs
+/// nothing.
 ///
 /// Pickled PyTorch checkpoints (`pytorch_model.bin`, `*.pt`, `*.pth`, `*.ckpt`) are refused by
 /// name, without being opened: unpickling runs code from the file.
@@ -29,6 +31,8 @@ public final class HuggingFaceDirectory: WeightSource {
     /// Tensor name (Hugging Face's, after the GPT-2 prefix fix) → file index and header entry.
     private let entries: [String: (file: Int, entry: SafetensorsFile.Entry)]
     public let names: [String]
+    /// The tensors converted so far (F16, BF16, and F32 ones copied for alignment), by name.
+    private let converted = Mutex<[String: WeightBuffer]>([:])
 
     /// File names that are pickled checkpoints.
     static let pickleSuffixes = [".bin", ".pt", ".pth", ".ckpt"]
@@ -198,7 +202,24 @@ public final class HuggingFaceDirectory: WeightSource {
         }
     }
 
+    /// Bytes of the tensors converted (or copied) into memory of the process's own so far.
+    public var residentBytes: Int {
+        converted.withLock { $0.values.reduce(0) { $0 + $1.residentBytes } }
+    }
+
     public func float32(_ name: String) throws -> WeightBuffer {
+        if let done = converted.withLock({ $0[name] }) { return done }
+        let buffer = try convert(name)
+        guard buffer.residentBytes > 0 else { return buffer }
+        // Two threads converting the same tensor at once keep the first one's result.
+        return converted.withLock { table in
+            if let first = table[name] { return first }
+            table[name] = buffer
+            return buffer
+        }
+    }
+
+    private func convert(_ name: String) throws -> WeightBuffer {
         guard let (index, entry) = entries[name] else {
             throw ModelError(.missingTensor, "\(path): no tensor '\(name)'", file: path, tensor: name)
         }
@@ -206,18 +227,27 @@ public final class HuggingFaceDirectory: WeightSource {
         let transposed = config.architecture == .gpt2 && entry.shape.count == 2 && Self.isConv1D(name)
         switch entry.dtypeName {
         case "F32":
-            let (tensor, _) = try file.tensor(entry.name)
+            let (tensor, copied) = try file.tensor(entry.name)
             let storage = tensor.storage
             let pointer = UnsafeBufferPointer(
                 start: storage.base.assumingMemoryBound(to: Float.self), count: tensor.elementCount)
+            if copied {
+                // Misaligned in the file: DistillStore made an aligned copy; own it, so it is counted.
+                let own = UnsafeMutableBufferPointer<Float>.allocate(capacity: pointer.count)
+                _ = own.initialize(from: pointer)
+                return WeightBuffer(adopting: own, shape: entry.shape, transposed: transposed)
+            }
             return WeightBuffer(borrowing: pointer, shape: entry.shape, transposed: transposed, owner: storage)
         case "F16", "BF16":
             let count = (entry.end - entry.begin) / 2
             let bytes = UnsafeRawBufferPointer(start: file.map.base! + file.dataOffset + entry.begin, count: count * 2)
-            let values =
-                entry.dtypeName == "F16"
-                ? HalfConversion.fromFloat16(bytes, count: count) : HalfConversion.fromBFloat16(bytes, count: count)
-            return WeightBuffer(owning: values, shape: entry.shape, transposed: transposed)
+            let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            if entry.dtypeName == "F16" {
+                HalfConversion.fromFloat16(bytes, into: out)
+            } else {
+                HalfConversion.fromBFloat16(bytes, into: out)
+            }
+            return WeightBuffer(adopting: out, shape: entry.shape, transposed: transposed)
         default:
             throw ModelError(
                 .unsupportedDtype,
@@ -262,39 +292,36 @@ public struct GenerationDefaults: Sendable, Equatable {
     }
 }
 
-/// F16 and BF16 to float32, for tensors converted once at load.
+/// F16 and BF16 to float32, written straight into the buffer a `WeightBuffer` adopts.
 enum HalfConversion {
-    static func fromFloat16(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            var i = 0
-            while i + 16 <= count {
-                let h = bytes.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self)
-                let v = SIMD16<Float>(unsafeBitCast(h, to: SIMD16<Float16>.self))
-                UnsafeMutableRawPointer(out.baseAddress! + i).storeBytes(of: v, as: SIMD16<Float>.self)
-                i += 16
-            }
-            while i < count {
-                out[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                i += 1
-            }
-            initialized = count
+    static func fromFloat16(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Float>) {
+        let count = out.count
+        var i = 0
+        while i + 16 <= count {
+            let h = bytes.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self)
+            let v = SIMD16<Float>(unsafeBitCast(h, to: SIMD16<Float16>.self))
+            UnsafeMutableRawPointer(out.baseAddress! + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count {
+            out[i] = Float(Float16(bitPattern: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            i += 1
         }
     }
 
-    static func fromBFloat16(_ bytes: UnsafeRawBufferPointer, count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { out, initialized in
-            var i = 0
-            while i + 16 <= count {
-                let h = bytes.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self)
-                let w = SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16
-                UnsafeMutableRawPointer(out.baseAddress! + i).storeBytes(of: w, as: SIMD16<UInt32>.self)
-                i += 16
-            }
-            while i < count {
-                out[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
-                i += 1
-            }
-            initialized = count
+    /// BF16 is the top half of a float32: a shift puts it back.
+    static func fromBFloat16(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Float>) {
+        let count = out.count
+        var i = 0
+        while i + 16 <= count {
+            let h = bytes.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self)
+            let w = SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16
+            UnsafeMutableRawPointer(out.baseAddress! + i).storeBytes(of: w, as: SIMD16<UInt32>.self)
+            i += 16
+        }
+        while i < count {
+            out[i] = Float(bitPattern: UInt32(bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+            i += 1
         }
     }
 }

@@ -29,8 +29,9 @@ public final class TransformerModel: Sendable {
     public let config: ModelConfig
     /// Parameters in the weights the pass uses (the tied head counted once).
     public let parameterCount: Int
-    /// Bytes of weights held in memory of the process's own (converted from F16/BF16, say); mapped
-    /// float32 weights are not counted, they are the page cache's.
+    /// Bytes of weights held in memory of the process's own (converted from F16/BF16 or dequantised),
+    /// as the source counts them after the load; mapped float32 weights are not counted, they are
+    /// the page cache's.
     public let residentBytes: Int
     let embedding: WeightBuffer
     let positionEmbedding: WeightBuffer?
@@ -107,13 +108,11 @@ public final class TransformerModel: Sendable {
         // Each distinct buffer once: the tied head shares the embedding's.
         var seen = Set<ObjectIdentifier>()
         var parameters = 0
-        var resident = 0
         for buffer in w.values where seen.insert(ObjectIdentifier(buffer)).inserted {
             parameters += buffer.pointer.count
-            resident += buffer.residentBytes
         }
         parameterCount = parameters
-        residentBytes = resident
+        residentBytes = source.residentBytes
     }
 
     static func validate(_ c: ModelConfig) throws {

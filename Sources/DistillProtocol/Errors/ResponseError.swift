@@ -2,7 +2,7 @@ import DistillJSON
 
 /// An error reply. `data` carries machine-readable detail; for invalid params it
 /// always has `field`, the JSON path of the offending value (`params.loss.temperature`).
-public struct ResponseError: Error, CustomStringConvertible, @unchecked Sendable {
+public struct ResponseError: Error, CustomStringConvertible, Sendable {
     public let code: ErrorCode
     public let message: String
     public let data: JSON?

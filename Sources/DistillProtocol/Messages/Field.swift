@@ -3,7 +3,7 @@ import DistillJSON
 /// A value read out of a request together with its JSON path, so that every
 /// complaint about it names the field: `params.loss.temperature`,
 /// `params.students.A.probs[0][2]`.
-public struct Field: @unchecked Sendable {
+public struct Field: Sendable {
     public let json: JSON
     public let path: String
 
@@ -14,7 +14,7 @@ public struct Field: @unchecked Sendable {
 
     /// The params of a request as an object field; absent or null params read as `{}`.
     public static func params(_ params: JSON?) throws -> Field {
-        guard let params else { return Field(JSON.object(), path: "params") }
+        guard let params, !params.isNull else { return Field(JSON.object(), path: "params") }
         guard params.isObject else {
             throw ResponseError.invalidParams(field: "params", "this method takes named params (an object), got \(params.kindDescription)")
         }

@@ -1,7 +1,7 @@
 import DistillJSON
 
 /// One decoded JSON-RPC 2.0 message from a client.
-public enum IncomingMessage: @unchecked Sendable {
+public enum IncomingMessage: Sendable {
     case request(id: RequestID, method: String, params: JSON?)
     case notification(method: String, params: JSON?)
     /// A response to a server-to-client request; distilld sends none, so these are logged and dropped.
@@ -51,7 +51,7 @@ public enum IncomingMessage: @unchecked Sendable {
 }
 
 /// A message whose envelope is not valid JSON-RPC, with the id to answer to when it could be read.
-public struct EnvelopeError: Error, @unchecked Sendable {
+public struct EnvelopeError: Error, Sendable {
     public let error: ResponseError
     public let id: JSON?
 }

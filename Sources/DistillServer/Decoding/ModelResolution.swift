@@ -1,5 +1,4 @@
 import DistillJSON
-import DistillMath
 import DistillProtocol
 import DistillStore
 import DistillTensor
@@ -13,10 +12,8 @@ struct ResolvedModel {
     let field: Field
     /// "inline", "teacher 'name'" or the file path, for messages and the result.
     let source: String
-    /// For inline data: the key that held the values and its rank as sent, so an
-    /// error can name `params.students.A.probs[0][2]` exactly.
-    let inlineKey: String?
-    let inlineRank: Int?
+    /// The members of inline outputs, so an error can name `params.students.A.probs[0][2]` exactly.
+    var inline: InlineOutputs? = nil
 
     /// [examples, positions, vocabulary].
     var shape: [Int] { [outputs.examples, outputs.positions, outputs.vocab] }
@@ -29,150 +26,43 @@ struct ResolvedModel {
             data: ["field": JSON(field.path), "teacherShape": JSON.array(reference.shape), "studentShape": JSON.array(shape)])
     }
 
-    var sourceJSON: JSON {
-        let o: JSON = [
-            "source": JSON(source), "examples": JSON(outputs.examples), "positions": JSON(outputs.positions),
-            "vocab": JSON(outputs.vocab), "kind": JSON(outputs.kind.rawValue),
-            "layout": JSON(outputs.isTopK ? "topk" : "dense"),
-        ]
-        return o
-    }
+    /// What a loss complaint about this model names.
+    var site: ModelSite { ModelSite(field: field, source: source, inline: inline, shape: shape) }
+
+    var summary: ModelSummary { ModelSummary(source: source, outputs: outputs) }
 }
 
 enum ModelResolution {
-    /// A model given as a loaded name (`"t"` or `{"teacher": "t"}`), a file
-    /// (`{"path": ..., "format": ..., "options": ...}`, builtins included) or inline outputs.
-    static func resolve(_ field: Field, context: RequestContext) throws -> ResolvedModel {
-        if let name = field.json.stringValue {
+    /// The model a reference names: a loaded teacher, a file or inline outputs (whose arrays
+    /// are read here, once).
+    static func resolve(_ reference: ModelReference, context: RequestContext) throws -> ResolvedModel {
+        let field = reference.field
+        switch reference.source {
+        case .loaded(let name):
             return try loaded(name, field: field, context: context)
+        case .file(let path):
+            return try file(path, field: field, context: context)
+        case .inline(let inline):
+            return ResolvedModel(outputs: try inline.outputs(), ids: nil, labels: nil, field: field, source: "inline", inline: inline)
         }
-        _ = try field.object()
-        if let name = field.child("teacher") {
-            try field.rejectUnknownKeys(["teacher"])
-            return try loaded(try name.string(), field: field, context: context)
+    }
+
+    /// A model in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included,
+    /// loaded through the registry as an anonymous entry: under the memory budget, held until the
+    /// request ends.
+    static func file(_ path: String, field: Field, context: RequestContext) throws -> ResolvedModel {
+        let file = try TeacherFile(field)
+        let entry = try storeCall(under: field.path) {
+            try context.server.registry.loadAnonymousTeacher(file, isCancelled: { context.cancellation.isCancelled })
         }
-        if let pathField = field.child("path") {
-            try field.rejectUnknownKeys(["path", "format", "options"])
-            let path = try pathField.nonEmptyString()
-            if let builtin = Builtin.teacher(path) {
-                return ResolvedModel(
-                    outputs: builtin.outputs, ids: builtin.ids, labels: builtin.labels, field: field,
-                    source: path, inlineKey: nil, inlineRank: nil)
-            }
-            let format = try field.child("format").map { TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))! }
-            let options = try StoreMethods.parseOptions(field.child("options")) { try TeacherOptions(json: $0) }
-            let loaded = try storeCall(under: field.path) {
-                try TeacherLoader.load(
-                    TeacherSource(path: absolutePathForRequest(path), format: format, options: options),
-                    progress: nil, isCancelled: { context.cancellation.isCancelled })
-            }
-            return ResolvedModel(
-                outputs: loaded.outputs, ids: loaded.ids, labels: loaded.vocabulary, field: field,
-                source: absolutePathForRequest(path), inlineKey: nil, inlineRank: nil)
-        }
-        let outputs = try OutputsDecoding.outputs(field)
-        let key = (OutputsDecoding.denseKeys + ["topk"]).first { field.child($0) != nil }!
-        let rank: Int?
-        if key == "topk" {
-            rank = Self.rank(of: field.child("topk")!.child("values")!)
-        } else {
-            rank = Self.rank(of: field.child(key)!)
-        }
-        return ResolvedModel(outputs: outputs, ids: nil, labels: nil, field: field, source: "inline", inlineKey: key, inlineRank: rank)
+        return ResolvedModel(
+            outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field, source: entry.source?.path ?? file.path)
     }
 
     static func loaded(_ name: String, field: Field, context: RequestContext) throws -> ResolvedModel {
         let entry = try context.server.registry.teacherForUse(named: name)
         return ResolvedModel(
-            outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field,
-            source: "teacher '\(name)'", inlineKey: nil, inlineRank: nil)
-    }
-
-    /// The rank of an inline array as sent (nested JSON or binary form).
-    static func rank(of field: Field) -> Int {
-        if let shape = field.child("shape")?.json { return shape.count }
-        var depth = 0
-        var node: JSON? = field.json
-        while let n = node, n.isArray {
-            depth += 1
-            node = n[0]
-        }
-        return depth
-    }
-
-    static func absolutePathForRequest(_ path: String) -> String {
-        path.hasPrefix("/") ? path : (FileManagerCompat.currentDirectory() + "/" + path)
-    }
-
-    /// Turns a loss-engine complaint into a reply naming the request field.
-    static func error(_ e: LossError, teacher: ResolvedModel?, student: ResolvedModel) -> ResponseError {
-        let data: JSON = ["side": JSON(e.side.rawValue)]
-        if let ex = e.example { data["example"] = JSON(ex) }
-        if let p = e.position { data["position"] = JSON(p) }
-        if let v = e.vocabIndex { data["vocabIndex"] = JSON(v) }
-        switch e.side {
-        case .config:
-            let wire = "loss." + member(e.parameter)
-            data["field"] = JSON("params." + wire)
-            return ResponseError(code: .invalidParams, message: "params.\(wire): \(e.message)", data: data)
-        case .teacher, .student:
-            let model = e.side == .teacher ? teacher! : student
-            if e.parameter == .shape || e.parameter == .vocab || e.parameter == .layout {
-                data["field"] = JSON(student.field.path)
-                if let t = teacher { data["teacherShape"] = JSON.array(t.shape) }
-                data["studentShape"] = JSON.array(student.shape)
-                return ResponseError(code: .shapeMismatch, message: "\(student.field.path): \(e.message)", data: data)
-            }
-            var path = model.field.path
-            if let key = model.inlineKey {
-                switch e.parameter {
-                case .values: path += key == "topk" ? ".topk.values" : "." + key
-                case .indices: path += ".topk.indices"
-                case .mask: path += model.field.child("lengths") != nil ? ".lengths" : ".mask"
-                default: path += "." + member(e.parameter)
-                }
-                if e.parameter == .values || e.parameter == .indices {
-                    let rank = model.inlineRank ?? 3
-                    if let ex = e.example, rank >= 2 { path += "[\(ex)]" }
-                    if let p = e.position, rank >= 3 { path += "[\(p)]" }
-                    if let v = e.vocabIndex { path += "[\(v)]" }
-                }
-                data["field"] = JSON(path)
-                return ResponseError(code: .invalidParams, message: "\(path): \(e.message)", data: data)
-            }
-            // File or loaded data: name the source and the position.
-            data["field"] = JSON(path)
-            data["source"] = JSON(model.source)
-            var at = ""
-            if let ex = e.example { at += " example \(ex)" }
-            if let p = e.position { at += " position \(p)" }
-            if let v = e.vocabIndex { at += " output \(v)" }
-            return ResponseError(code: .invalidParams, message: "\(path) (\(model.source),\(at)): \(e.message)", data: data)
-        }
-    }
-
-    /// The request member a loss-engine parameter is read from: a member of
-    /// `params.loss` for the configuration, of a model's outputs otherwise.
-    static func member(_ parameter: LossError.Parameter) -> String {
-        switch parameter {
-        case .values: return "values"
-        case .indices: return "indices"
-        case .mask: return "mask"
-        case .shape: return "shape"
-        case .vocab: return "vocab"
-        case .layout: return "layout"
-        case .kind: return "kind"
-        case .sequences: return "sequences"
-        case .name: return "name"
-        case .temperature: return "temperature"
-        case .teacherTemperature: return "teacherTemperature"
-        case .studentTemperature: return "studentTemperature"
-        case .alpha: return "alpha"
-        case .beta: return "beta"
-        case .reduction: return "reduction"
-        case .tailPolicy: return "tailPolicy"
-        case .labels: return "labels"
-        }
+            outputs: entry.outputs, ids: entry.ids, labels: entry.vocabulary, field: field, source: "teacher '\(name)'")
     }
 }
 

@@ -68,6 +68,8 @@ extension Registry {
 /// Runs a handler that reads loaded files so that a file truncated while it is
 /// read fails the request (LoadFailed, `data.reason` "fileChanged") instead of
 /// answering from the zeros that stood in for the missing pages.
-func readingFiles(_ handler: @escaping Handler) -> Handler {
-    { context in try storeCall { try FileGuard.run { try handler(context) } } }
+func readingFiles<R: RequestType>(_ handler: @escaping @Sendable (R, RequestContext) throws -> R.Response)
+    -> @Sendable (R, RequestContext) throws -> R.Response
+{
+    { request, context in try storeCall { try FileGuard.run { try handler(request, context) } } }
 }

@@ -11,30 +11,17 @@ import DistillText
 
 /// initialize, shutdown and the daemon's own housekeeping requests.
 enum Lifecycle {
-    @Sendable static func initialize(_ context: RequestContext) throws -> JSON {
-        let params = try context.fields()
-        if let options = params.child("initializationOptions") {
-            _ = try options.object()
-            if let level = options.child("logMessages") {
-                let name = try level.oneOf(LogLevel.allCases.map(\.name) + ["off"])
-                context.server.log.subscribe(context.session.connection, level: LogLevel(name: name))
-            }
+    @Sendable static func initialize(_ request: InitializeRequest, _ context: RequestContext) throws -> InitializeRequest.Response {
+        if let name = request.logMessages {
+            context.server.log.subscribe(context.session.connection, level: LogLevel(name: name))
         }
-        return [
-            "serverInfo": ["name": JSON(DistillServer.name), "version": JSON(DistillServer.version)],
-            "capabilities": Capabilities.json(),
-        ]
-    }
-
-    /// The session is marked as shut down when the request is read (see `Session`);
-    /// as an update it answers only after every earlier request has.
-    @Sendable static func shutdown(_ context: RequestContext) throws -> JSON {
-        .null
+        return InitializeRequest.Response(
+            serverName: DistillServer.name, serverVersion: DistillServer.version, capabilities: Capabilities.json())
     }
 
     /// Stops the whole daemon (every session), unlike `shutdown`, which ends one
     /// session's lifecycle. The reply goes out first; the process exits shortly after.
-    @Sendable static func stop(_ context: RequestContext) throws -> JSON {
+    @Sendable static func stop(_ request: StopRequest, _ context: RequestContext) throws -> StopRequest.Response {
         guard let onStop = context.server.onStop else {
             throw ResponseError(code: .invalidRequest, message: "Invalid request: this daemon cannot be stopped from a client")
         }
@@ -44,36 +31,20 @@ enum Lifecycle {
             usleep(200_000)
             onStop()
         }
-        return ["stopping": true]
+        return StopRequest.Response()
     }
 
-    /// Echoes `params.payload`: the cheapest round trip, for health checks and latency benchmarks.
-    @Sendable static func ping(_ context: RequestContext) throws -> JSON {
-        let params = try context.fields()
-        let result: JSON = ["pong": true]
-        if let payload = params.child("payload") { result["payload"] = payload.json }
-        return result
-    }
-
-    @Sendable static func status(_ context: RequestContext) throws -> JSON {
+    @Sendable static func status(_ request: StatusRequest, _ context: RequestContext) throws -> StatusRequest.Response {
         let server = context.server
         let live = JSON.liveCounts
-        return [
-            "serverInfo": ["name": JSON(DistillServer.name), "version": JSON(DistillServer.version)],
-            "pid": JSON(Int(getpid())),
-            "uptimeSeconds": JSON(server.uptime),
-            "sessions": JSON(server.activeSessions),
-            "requestsServed": JSON(server.requestsServed),
-            "memory": [
-                "residentBytes": JSON(residentBytes()),
-                "budgetBytes": server.options.memoryBudget.map { JSON($0) } ?? .null,
-                "entriesResidentBytes": JSON(server.registry.usage.resident),
-                "entriesMappedBytes": JSON(server.registry.usage.mapped),
-            ],
-            "teachers": JSON(server.registry.list().filter { $0.type == .teacher }.count),
-            "datasets": JSON(server.registry.list().filter { $0.type == .dataset }.count),
-            "json": ["liveValues": JSON(live.wrappers), "liveAllocations": JSON(live.allocations)],
-        ]
+        let entries = server.registry.list()
+        return StatusRequest.Response(
+            serverName: DistillServer.name, serverVersion: DistillServer.version, pid: Int(getpid()),
+            uptimeSeconds: server.uptime, sessions: server.activeSessions, requestsServed: server.requestsServed,
+            residentBytes: residentBytes(), budgetBytes: server.options.memoryBudget,
+            entriesResidentBytes: server.registry.usage.resident, entriesMappedBytes: server.registry.usage.mapped,
+            teachers: entries.filter { $0.type == .teacher }.count, datasets: entries.filter { $0.type == .dataset }.count,
+            liveJSONValues: live.wrappers, liveJSONAllocations: live.allocations)
     }
 
     /// Resident set size from /proc/self/statm (pages × page size).
@@ -95,7 +66,7 @@ enum Capabilities {
     static func json() -> JSON {
         [
             "methods": JSON.array(MethodTable.requests.map(\.method)),
-            "notifications": JSON.array(MethodTable.notifications),
+            "notifications": JSON.array(MethodTable.notifications.map(\.method)),
             "framings": ["content-length", "lines"],
             "binaryArrays": ["dtypes": ["float32", "float16", "bfloat16", "float64", "int32", "int64"]],
             "losses": JSON.array(LossName.allCases.map(\.rawValue)),

@@ -7,40 +7,30 @@ import DistillTensor
 
 /// distill/score: students against a teacher, on inline data, files or loaded names.
 enum ScoreMethod {
-    static let keys: Set<String> = ["teacher", "students", "dataset", "loss", "ids", "conventions", "worst", "perExample", "workDoneToken"]
-
-    @Sendable static func handle(_ context: RequestContext) throws -> JSON {
-        let params = try context.fields()
-        try params.rejectUnknownKeys(keys)
-        let teacherField = try params.required("teacher")
-        let teacher = try ModelResolution.resolve(teacherField, context: context)
-        let studentsField = try params.required("students")
-        let studentMembers = try studentsField.members()
-        guard !studentMembers.isEmpty else { throw studentsField.fail("names no student") }
-        let students = try studentMembers.map { try ModelResolution.resolve($0.value, context: context) }
-        let dataset = try params.child("dataset").map { f in
-            try context.server.registry.dataset(named: try f.string())
-        }
+    @Sendable static func handle(_ request: ScoreRequest, _ context: RequestContext) throws -> ScoreRequest.Response {
+        let teacher = try ModelResolution.resolve(request.teacher, context: context)
+        let studentReferences = try request.students.get()
+        let students = try studentReferences.map { try ModelResolution.resolve(try $0.model.get(), context: context) }
+        let dataset = try request.dataset.get().map { try context.server.registry.dataset(named: $0) }
         let n = teacher.outputs.examples
         let matching = dataset.map { d in match(teacher: teacher, dataset: d) }
-        let ids = try exampleIDs(params.child("ids"), teacher: teacher, dataset: dataset, matching: matching)
-        let config = try LossDecoding.config(
-            params.child("loss"), examples: n, positions: teacher.outputs.positions,
-            datasetLabels: dataset.map { d in
-                { try datasetLabels(d, teacher: teacher, matching: matching!, field: params.child("loss")!.child("labels")!) }
-            })
-        let conventions = try (params.child("conventions")?.array() ?? []).map {
-            Convention(rawValue: try $0.oneOf(Convention.allCases.map(\.rawValue)))!
+        let ids = try exampleIDs(request, teacher: teacher, dataset: dataset, matching: matching)
+        let config = try request.loss.get().config(examples: n, positions: teacher.outputs.positions) { field in
+            try datasetLabels(dataset!, teacher: teacher, matching: matching!, field: field)
         }
-        let worst = try params.child("worst")?.int(min: 0, max: 1000) ?? 5
-        let perExample = try params.child("perExample")?.bool() ?? true
+        let conventions = try request.conventions.get().map { name in
+            guard let convention = Convention(rawValue: name) else { throw ResponseError.internalError("no convention \(name)") }
+            return convention
+        }
+        let worst = try request.worst.get()
+        let perExample = try request.perExample.get()
 
         let report: Scoring.Report
         var current = 0
         do {
             // Each student is validated against the teacher as it is scored.
             var reports: [Scoring.StudentReport] = []
-            for (i, (name, student)) in zip(studentMembers.map(\.key), students).enumerated() {
+            for (i, (name, student)) in zip(studentReferences.map(\.name), students).enumerated() {
                 current = i
                 let one = try Scoring.score(
                     teacher: config.name.needsTeacher ? teacher.outputs : nil,
@@ -52,66 +42,45 @@ enum ScoreMethod {
             }
             report = Scoring.rank(reports, config: config)
         } catch let e as LossError {
-            throw ModelResolution.error(e, teacher: teacher, student: students[current])
+            throw e.reply(teacher: teacher.site, student: students[current].site)
         }
 
-        let result: JSON = ["loss": LossDecoding.echo(config), "teacher": teacher.sourceJSON]
-        let list = JSON.array()
-        for s in report.students {
-            list.append(
-                studentJSON(s, model: students[studentMembers.firstIndex { $0.key == s.name }!], config: config, perExample: perExample))
-        }
-        result["students"] = list
-        result["ranking"] = JSON.array(report.ranking)
-        result["best"] = JSON(report.ranking[0])
-        if let margin = report.margin {
-            let best = report.students.first { $0.name == report.ranking[0] }!.loss
-            result["margin"] = ["absolute": JSON(margin), "relative": best > 0 && margin.isFinite ? JSON(margin / best) : .null]
-        }
-        if let matching { result["matching"] = matching.json }
-        return result
+        return ScoreRequest.Response(
+            loss: config, teacher: teacher.summary,
+            students: report.students.map { s in
+                student(s, source: students[studentReferences.firstIndex { $0.name == s.name }!].source, perExample: perExample)
+            },
+            ranking: report.ranking, margin: report.margin,
+            matching: matching.map {
+                MatchingSummary(
+                    method: $0.method.rawValue, matched: $0.pairs.count, unmatchedTeacherRows: $0.unmatchedTeacherRows,
+                    unmatchedExamples: $0.unmatchedExamples)
+            })
     }
 
-    static func studentJSON(_ s: Scoring.StudentReport, model: ResolvedModel, config: LossConfig, perExample: Bool) -> JSON {
+    static func student(_ s: Scoring.StudentReport, source: String, perExample: Bool) -> ScoreRequest.Student {
         let r = s.result
-        let o: JSON = ["name": JSON(s.name), "loss": JSON(s.loss), "source": JSON(model.source), "validPositions": JSON(r.validPositions)]
-        if r.aggregate == nil { o["values"] = JSON.array(r.reduced) }
-        if perExample {
-            o["perExample"] = JSON.array(s.perExample.map { ["id": JSON($0.id), "loss": JSON($0.loss)] as JSON })
-        }
-        o["spread"] = spreadJSON(s.spread)
-        o["worst"] = JSON.array(s.worst.map { ["id": JSON($0.id), "loss": JSON($0.loss)] as JSON })
-        o["top1Agreement"] = ["count": JSON(r.extras.top1Agreement), "rate": JSON(r.extras.top1AgreementRate)]
         let e = r.extras
-        o["entropy"] = [
-            "teacher": e.meanTeacherEntropy.map { JSON($0) } ?? .null,
-            "student": e.meanStudentEntropy.map { JSON($0) } ?? .null,
-            "crossEntropy": e.meanCrossEntropy.map { JSON($0) } ?? .null,
-        ]
-        if let policy = e.tailPolicy {
-            o["tail"] = [
-                "policy": JSON(policy.rawValue),
-                "teacherMass": ["mean": JSON(e.meanTeacherTailMass), "max": JSON(e.maxTeacherTailMass)],
-                "studentMass": ["mean": JSON(e.meanStudentTailMass), "max": JSON(e.maxStudentTailMass)],
-            ]
-        }
-        if !s.conventions.isEmpty {
-            o["conventions"] = JSON.array(
-                s.conventions.map {
-                    [
-                        "name": JSON($0.convention.rawValue), "value": JSON($0.value), "distilld": JSON($0.distilld),
-                        "explanation": JSON($0.explanation),
-                    ] as JSON
-                })
-        }
-        return o
+        return ScoreRequest.Student(
+            name: s.name, loss: s.loss, source: source, validPositions: r.validPositions,
+            values: r.aggregate == nil ? r.reduced : nil,
+            perExample: perExample ? s.perExample.map { ExampleValue(id: $0.id, value: $0.loss) } : nil,
+            spread: spread(s.spread), worst: s.worst.map { ExampleValue(id: $0.id, value: $0.loss) },
+            top1Agreement: e.top1Agreement, top1AgreementRate: e.top1AgreementRate,
+            teacherEntropy: e.meanTeacherEntropy, studentEntropy: e.meanStudentEntropy, crossEntropy: e.meanCrossEntropy,
+            tail: e.tailPolicy.map {
+                ScoreRequest.Tail(
+                    policy: $0.rawValue, teacherMean: e.meanTeacherTailMass, teacherMax: e.maxTeacherTailMass,
+                    studentMean: e.meanStudentTailMass, studentMax: e.maxStudentTailMass)
+            },
+            conventions: s.conventions.map {
+                ScoreRequest.ConventionValue(
+                    name: $0.convention.rawValue, value: $0.value, distilld: $0.distilld, explanation: $0.explanation)
+            })
     }
 
-    static func spreadJSON(_ s: Spread) -> JSON {
-        [
-            "count": JSON(s.count), "mean": JSON(s.mean), "std": JSON(s.std), "min": JSON(s.min), "p50": JSON(s.p50),
-            "p90": JSON(s.p90), "p99": JSON(s.p99), "max": JSON(s.max),
-        ]
+    static func spread(_ s: Spread) -> SpreadSummary {
+        SpreadSummary(count: s.count, mean: s.mean, std: s.std, min: s.min, p50: s.p50, p90: s.p90, p99: s.p99, max: s.max)
     }
 
     // MARK: - Examples, ids and labels
@@ -122,13 +91,11 @@ enum ScoreMethod {
 
     /// Ids to report examples by: given ids, else the teacher's, else the dataset's
     /// matched ids, else row numbers "0", "1", ...
-    static func exampleIDs(_ field: Field?, teacher: ResolvedModel, dataset: DatasetEntry?, matching: Matching?) throws -> [String] {
+    static func exampleIDs(_ request: ScoreRequest, teacher: ResolvedModel, dataset: DatasetEntry?, matching: Matching?) throws
+        -> [String]
+    {
         let n = teacher.outputs.examples
-        if let field {
-            let ids = try field.array().map { f -> String in
-                if let i = f.json.intValue { return String(i) }
-                return try f.string()
-            }
+        if let ids = try request.ids.get(), let field = request.idsField {
             guard ids.count == n else { throw field.fail("has \(ids.count) ids for \(n) examples") }
             return ids
         }

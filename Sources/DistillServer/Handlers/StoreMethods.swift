@@ -1,4 +1,3 @@
-import DistillJSON
 import DistillProtocol
 import DistillStore
 import DistillTensor
@@ -7,203 +6,211 @@ import DistillTensor
 enum StoreMethods {
     // MARK: - Teachers
 
-    @Sendable static func loadTeacher(_ context: RequestContext) throws -> JSON {
-        let params = try context.fields()
-        try params.rejectUnknownKeys(["name", "path", "format", "options", "replace", "data", "ids", "labels", "workDoneToken"])
-        let name = try params.required("name").nonEmptyString()
-        let replace = try params.child("replace")?.bool() ?? false
+    @Sendable static func loadTeacher(_ request: TeacherLoadRequest, _ context: RequestContext) throws -> TeacherInfo {
         let registry = context.server.registry
+        let (name, replace) = (request.target.name, request.target.replace)
         let entry: TeacherEntry
-        if let data = params.child("data") {
-            if params.child("path") != nil { throw data.fail("give path or data, not both") }
-            let outputs = try OutputsDecoding.outputs(data)
-            let ids = try params.child("ids").map { try $0.array().map { try $0.string() } }
-            let labels = try params.child("labels").map { try $0.array().map { try $0.string() } }
-            if let labels, labels.count != outputs.vocab {
-                throw params.child("labels")!.fail("has \(labels.count) labels for a vocabulary of \(outputs.vocab)")
+        switch request.source {
+        case .data(let data, let idsField, let labelsField):
+            let outputs = try InlineOutputs(data).outputs()
+            let ids = try idsField.map { try $0.array().map { try $0.string() } }
+            let labels = try labelsField.map { try $0.array().map { try $0.string() } }
+            if let labels, let labelsField, labels.count != outputs.vocab {
+                throw labelsField.fail("has \(labels.count) labels for a vocabulary of \(outputs.vocab)")
             }
             entry = try storeCall {
                 try registry.addTeacher(name: name, outputs: outputs, ids: ids, vocabulary: labels, replace: replace)
             }
-        } else {
-            let pathField = try params.required("path")
-            let path = try pathField.nonEmptyString()
-            // Checked whatever the path names, so a mistake is never hidden by a builtin.
-            let format = try params.child("format").map {
-                TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))!
-            }
-            let options = try parseOptions(params.child("options")) { try TeacherOptions(json: $0) }
-            if let builtin = Builtin.teacher(path) {
-                for key in ["format", "options"] {
-                    if let given = params.child(key) { throw given.fail("a builtin teacher has no \(key); give only its path") }
-                }
-                entry = try storeCall {
-                    try registry.addTeacher(
-                        name: name, outputs: builtin.outputs, ids: builtin.ids, vocabulary: builtin.labels, replace: replace)
-                }
-            } else {
-                let source = TeacherSource(path: path, format: format, options: options)
-                entry = try storeCall {
-                    try registry.loadTeacher(
-                        name: name, source: source, replace: replace,
-                        progress: { context.report($0, "reading") },
-                        isCancelled: { context.cancellation.isCancelled },
-                        commitIf: { context.cancellation.claimResult() })
-                }
+        case .file(let file):
+            entry = try storeCall {
+                try registry.loadTeacher(
+                    name: name, path: file.path, format: file.format.map(TeacherFormat.init),
+                    options: file.options.map(TeacherOptions.init), replace: replace,
+                    progress: { context.report($0, "reading") },
+                    isCancelled: { context.cancellation.isCancelled },
+                    commitIf: { context.cancellation.claimResult() })
             }
         }
         context.server.log(.info, "teacher '\(name)' loaded: \(entry.outputs.examples)×\(entry.outputs.positions)×\(entry.outputs.vocab)")
-        return entry.info
+        return TeacherInfo(entry)
     }
 
-    @Sendable static func listTeachers(_ context: RequestContext) throws -> JSON {
-        _ = try context.fields()
-        let teachers = context.server.registry.list().filter { $0.type == .teacher }
-        return ["teachers": JSON.array(teachers.map(summary))]
+    @Sendable static func listTeachers(_ request: TeacherListRequest, _ context: RequestContext) throws -> TeacherListRequest.Response {
+        .init(teachers: listed(.teacher, context))
     }
 
-    @Sendable static func teacherInfo(_ context: RequestContext) throws -> JSON {
-        let name = try context.fields().required("name").string()
-        return try context.server.registry.teacher(named: name).info
+    @Sendable static func teacherInfo(_ request: TeacherInfoRequest, _ context: RequestContext) throws -> TeacherInfo {
+        TeacherInfo(try context.server.registry.teacher(named: request.name))
     }
 
-    @Sendable static func unloadTeacher(_ context: RequestContext) throws -> JSON {
-        let name = try context.fields().required("name").string()
-        let registry = context.server.registry
-        _ = try registry.teacher(named: name)
-        try storeCall(wantTeacher: true, name: name) { try registry.unload(name: name) }
-        return ["unloaded": JSON(name)]
+    @Sendable static func unloadTeacher(_ request: TeacherUnloadRequest, _ context: RequestContext) throws -> Unloaded {
+        _ = try context.server.registry.teacher(named: request.name)
+        return try unload(request.name, teacher: true, context)
     }
 
     // MARK: - Datasets
 
-    @Sendable static func loadDataset(_ context: RequestContext) throws -> JSON {
-        let params = try context.fields()
-        try params.rejectUnknownKeys(["name", "path", "format", "kind", "options", "replace", "examples", "inputs", "workDoneToken"])
-        let name = try params.required("name").nonEmptyString()
-        let replace = try params.child("replace")?.bool() ?? false
+    @Sendable static func loadDataset(_ request: DatasetLoadRequest, _ context: RequestContext) throws -> DatasetInfo {
         let registry = context.server.registry
+        let (name, replace) = (request.target.name, request.target.replace)
         let entry: DatasetEntry
-        if let examples = params.child("examples") {
-            if params.child("path") != nil || params.child("inputs") != nil {
-                throw examples.fail("give one of path, examples or inputs")
+        switch request.source {
+        case .examples(let field):
+            let examples = try DatasetLoadRequest.examples(field).enumerated().map { index, e in
+                Example(
+                    id: e.id ?? String(index + 1), full: e.full, simplified: e.simplified, target: e.target,
+                    label: e.label.map(DatasetLabel.init), line: index + 1, hasId: e.id != nil)
             }
-            let parsed = try inlineExamples(examples)
-            entry = try storeCall(wantTeacher: false) { try registry.addDataset(name: name, examples: parsed, replace: replace) }
-        } else if let inputs = params.child("inputs") {
-            if params.child("path") != nil { throw inputs.fail("give one of path, examples or inputs") }
-            let records = try inputs.array().enumerated().map { InputRecord(text: try $1.string(), line: $0 + 1) }
-            entry = try storeCall(wantTeacher: false) { try registry.addDataset(name: name, inputs: records, replace: replace) }
-        } else {
-            let path = try params.required("path").nonEmptyString()
-            // Checked whatever the path names, so a mistake is never hidden by a builtin.
-            let kind = DatasetKind(rawValue: try params.child("kind")?.oneOf(DatasetKind.allCases.map(\.rawValue)) ?? "paired")!
-            let format = try params.child("format").map {
-                DatasetFormat(rawValue: try $0.oneOf(DatasetFormat.allCases.map(\.rawValue)))!
-            }
-            let options = try parseOptions(params.child("options")) { try DatasetOptions(json: $0) }
-            if let builtin = Builtin.dataset(path) {
-                for key in ["format", "options"] {
-                    if let given = params.child(key) { throw given.fail("a builtin dataset has no \(key); give only its path") }
-                }
-                entry = try storeCall(wantTeacher: false) {
-                    switch builtin {
-                    case .paired(let examples): return try registry.addDataset(name: name, examples: examples, replace: replace)
-                    case .inputs(let inputs): return try registry.addDataset(name: name, inputs: inputs, replace: replace)
-                    }
-                }
-            } else {
-                let source = DatasetSource(path: path, kind: kind, format: format, options: options)
-                context.report(0, "reading")
-                entry = try storeCall(wantTeacher: false) {
-                    try registry.loadDataset(
-                        name: name, source: source, replace: replace, commitIf: { context.cancellation.claimResult() })
-                }
+            entry = try storeCall(wantTeacher: false) { try registry.addDataset(name: name, examples: examples, replace: replace) }
+        case .inputs(let field):
+            let inputs = try DatasetLoadRequest.inputs(field).map { InputRecord(text: $0.text, line: $0.line) }
+            entry = try storeCall(wantTeacher: false) { try registry.addDataset(name: name, inputs: inputs, replace: replace) }
+        case .file(let file):
+            context.report(0, "reading")
+            entry = try storeCall(wantTeacher: false) {
+                try registry.loadDataset(
+                    name: name, path: file.path, kind: file.kind.map(DatasetKind.init) ?? .paired,
+                    format: file.format.map(DatasetFormat.init), options: file.options.map(DatasetOptions.init),
+                    replace: replace, commitIf: { context.cancellation.claimResult() })
             }
         }
         context.server.log(.info, "dataset '\(name)' loaded: \(entry.count) \(entry.kind == .paired ? "examples" : "inputs")")
-        return entry.info
+        return DatasetInfo(entry)
     }
 
-    @Sendable static func listDatasets(_ context: RequestContext) throws -> JSON {
-        _ = try context.fields()
-        let datasets = context.server.registry.list().filter { $0.type == .dataset }
-        return ["datasets": JSON.array(datasets.map(summary))]
+    @Sendable static func listDatasets(_ request: DatasetListRequest, _ context: RequestContext) throws -> DatasetListRequest.Response {
+        .init(datasets: listed(.dataset, context))
     }
 
-    @Sendable static func datasetInfo(_ context: RequestContext) throws -> JSON {
-        let name = try context.fields().required("name").string()
-        return try context.server.registry.dataset(named: name).info
+    @Sendable static func datasetInfo(_ request: DatasetInfoRequest, _ context: RequestContext) throws -> DatasetInfo {
+        DatasetInfo(try context.server.registry.dataset(named: request.name))
     }
 
-    @Sendable static func unloadDataset(_ context: RequestContext) throws -> JSON {
-        let name = try context.fields().required("name").string()
-        let registry = context.server.registry
-        _ = try registry.dataset(named: name)
-        try storeCall(wantTeacher: false, name: name) { try registry.unload(name: name) }
-        return ["unloaded": JSON(name)]
+    @Sendable static func unloadDataset(_ request: DatasetUnloadRequest, _ context: RequestContext) throws -> Unloaded {
+        _ = try context.server.registry.dataset(named: request.name)
+        return try unload(request.name, teacher: false, context)
     }
 
-    @Sendable static func examples(_ context: RequestContext) throws -> JSON {
-        let params = try context.fields()
-        try params.rejectUnknownKeys(["name", "offset", "limit"])
-        let name = try params.required("name").string()
-        let offset = try params.child("offset")?.int(min: 0) ?? 0
-        let limit = try params.child("limit")?.int(min: 0, max: 10_000) ?? 100
-        let kind = try context.server.registry.dataset(named: name).kind
-        let page = try storeCall(wantTeacher: false, name: name) {
-            try context.server.registry.examples(name, offset: offset, limit: limit)
+    @Sendable static func examples(
+        _ request: DatasetExamplesRequest, _ context: RequestContext
+    ) throws -> DatasetExamplesRequest.Response {
+        let page = try storeCall(wantTeacher: false, name: request.name) {
+            try context.server.registry.examples(request.name, offset: request.offset, limit: request.limit)
         }
-        let result: JSON = ["total": JSON(page.total), "offset": JSON(page.offset)]
-        if kind == .inputs {
-            result["inputs"] = JSON.array(page.inputs.map { ["text": JSON($0.text), "line": JSON($0.line)] as JSON })
-        } else {
-            result["examples"] = JSON.array(page.examples.map(exampleJSON))
+        let records: DatasetExamplesRequest.Response.Records =
+            page.kind == .inputs
+            ? .inputs(page.inputs.map { InputLine(text: $0.text, line: $0.line) }) : .examples(page.examples.map(DatasetExample.init))
+        return .init(total: page.total, offset: page.offset, records: records)
+    }
+}
+
+extension StoreMethods {
+    /// The loaded entries of one type, as the lists give them.
+    static func listed(_ type: EntrySummary.EntryType, _ context: RequestContext) -> [ListedEntry] {
+        context.server.registry.list().filter { $0.type == type }.map(ListedEntry.init)
+    }
+
+    /// Unloads a name already known to be a teacher (or a dataset); an unload that loses a race
+    /// with another session's is UnknownTeacher (UnknownDataset) all the same.
+    static func unload(_ name: String, teacher: Bool, _ context: RequestContext) throws -> Unloaded {
+        try storeCall(wantTeacher: teacher, name: name) { try context.server.registry.unload(name: name) }
+        return Unloaded(name: name)
+    }
+}
+
+// MARK: - Store values as the wire writes them
+
+extension TeacherInfo {
+    init(_ entry: TeacherEntry) {
+        let outputs = entry.outputs
+        self.init(
+            name: entry.name, kind: outputs.kind, isTopK: outputs.isTopK, examples: outputs.examples, positions: outputs.positions,
+            vocab: outputs.vocab, k: entry.k, dtype: entry.values.dtype, sourceDtype: entry.sourceDtype,
+            hasMask: outputs.mask != nil, idCount: entry.ids?.count, vocabularyCount: entry.vocabulary?.count,
+            residentBytes: entry.residentBytes, mappedBytes: entry.mappedBytes,
+            nonFinite: (entry.nonFinite.nan, entry.nonFinite.posInf, entry.nonFinite.negInf),
+            source: entry.source.map { s in
+                Source(path: s.path, format: entry.format.map(TeacherFile.Format.init), options: TeacherFileOptions(s.options))
+            },
+            warnings: entry.warnings, loadedAt: entry.loadedAt.timeIntervalSince1970)
+    }
+}
+
+extension DatasetInfo {
+    init(_ entry: DatasetEntry) {
+        let format = entry.format.map(DatasetFile.Format.init)
+        self.init(
+            name: entry.name, kind: DatasetFile.Kind(entry.kind), format: format, count: entry.count,
+            idsSynthesized: entry.idsSynthesized, bytes: entry.bytes,
+            source: entry.source.map { s in
+                Source(path: s.path, kind: DatasetFile.Kind(s.kind), format: format, options: DatasetFileOptions(s.options))
+            },
+            warnings: entry.warnings, loadedAt: entry.loadedAt.timeIntervalSince1970)
+    }
+}
+
+extension ListedEntry {
+    init(_ s: EntrySummary) {
+        self.init(name: s.name, count: s.count, residentBytes: s.residentBytes, mappedBytes: s.mappedBytes, path: s.path)
+    }
+}
+
+extension DatasetExample {
+    init(_ e: Example) {
+        self.init(
+            id: e.id, full: e.full, simplified: e.simplified, line: e.line, target: e.target,
+            label: e.label.map(DatasetRecordLabel.init))
+    }
+}
+
+extension DatasetMatching {
+    init(_ m: Matching) {
+        self.init(
+            method: m.method.rawValue, matched: m.pairs.count, unmatchedTeacherRows: m.unmatchedTeacherRows,
+            unmatchedExamples: m.unmatchedExamples)
+    }
+}
+
+extension TeacherFile.Format {
+    init(_ format: TeacherFormat) { self.init(rawValue: format.rawValue)! }
+}
+
+extension TeacherFileOptions {
+    init(_ o: TeacherOptions) {
+        self.init(
+            kind: o.kind, allowNonFinite: o.allowNonFinite, vocabSize: o.vocabSize, vocabulary: o.vocabulary, indices: o.indices,
+            mask: o.mask)
+    }
+}
+
+extension DatasetFile.Kind {
+    init(_ kind: DatasetKind) { self.init(rawValue: kind.rawValue)! }
+}
+
+extension DatasetFile.Format {
+    init(_ format: DatasetFormat) { self.init(rawValue: format.rawValue)! }
+}
+
+extension DatasetFileOptions {
+    init(_ o: DatasetOptions) {
+        self.init(fields: o.fields, delimiter: o.delimiter.map { String(UnicodeScalar($0)) })
+    }
+}
+
+extension DatasetRecordLabel {
+    init(_ label: DatasetLabel) {
+        switch label {
+        case .string(let s): self = .string(s)
+        case .integer(let i): self = .integer(i)
         }
-        return result
     }
+}
 
-    // MARK: - Helpers
-
-    static func exampleJSON(_ e: Example) -> JSON {
-        let o: JSON = ["id": JSON(e.id), "full": JSON(e.full), "simplified": JSON(e.simplified), "line": JSON(e.line)]
-        if let t = e.target { o["target"] = JSON(t) }
-        if let l = e.label { o["label"] = l.json }
-        return o
-    }
-
-    static func summary(_ s: EntrySummary) -> JSON {
-        [
-            "name": JSON(s.name), "count": JSON(s.count), "residentBytes": JSON(s.residentBytes),
-            "mappedBytes": JSON(s.mappedBytes), "path": s.path.map { JSON($0) } ?? .null,
-        ]
-    }
-
-    static func inlineExamples(_ field: Field) throws -> [Example] {
-        try field.array().enumerated().map { index, item in
-            _ = try item.object()
-            try item.rejectUnknownKeys(["id", "full", "simplified", "target", "label"])
-            let given = try item.child("id").map { f -> String in
-                if let i = f.json.intValue { return String(i) }
-                return try f.string()
-            }
-            let label: DatasetLabel? = try item.child("label").map { f in
-                if let i = f.json.intValue { return .integer(i) }
-                return .string(try f.string())
-            }
-            return Example(
-                id: given ?? String(index + 1), full: try item.required("full").string(),
-                simplified: try item.required("simplified").string(), target: try item.child("target")?.string(),
-                label: label, line: index + 1, hasId: given != nil)
-        }
-    }
-
-    /// Store option parsers throw StoreError for a bad member; that is an invalid param here.
-    static func parseOptions<T>(_ field: Field?, _ parse: (JSON?) throws -> T) throws -> T {
-        do {
-            return try parse(field?.json)
-        } catch let error as StoreError {
-            throw ResponseError.invalidParams(field: field?.path ?? "params.options", error.message)
+extension DatasetLabel {
+    init(_ label: DatasetRecordLabel) {
+        switch label {
+        case .string(let s): self = .string(s)
+        case .integer(let i): self = .integer(i)
         }
     }
 }

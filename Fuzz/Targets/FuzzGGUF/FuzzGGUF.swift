@@ -1,0 +1,41 @@
+import DistillModels
+import DistillStore
+import FuzzSupport
+
+/// The GGUF reader (GGUFFile: header, metadata, tensor records), the float32 conversion of every
+/// tensor it hands out (each byte of each result read), and, when the control byte's low bit is
+/// set, the model assembly over it (GGUFModel: configuration, tokenizer, names, conversion).
+/// A bad file must be refused with a `StoreError`.
+let file = ScratchFile(name: "fuzz.gguf")
+
+@_cdecl("FuzzGGUF_main")
+public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv) { data, size in fuzz(data!, size) }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size >= 1 else { return 0 }
+    let asModel = data[0] & 1 != 0
+    file.write(data + 1, size - 1)
+    do {
+        let gguf = try GGUFFile(path: file.path)
+        for t in gguf.tensors where t.type.stored != nil {
+            let w = try gguf.float32(t)
+            precondition(w.pointer.count == t.elementCount && w.shape == t.shape)
+            if let base = w.pointer.baseAddress { touch(UnsafeRawPointer(base), w.pointer.count * 4) }
+        }
+        if asModel {
+            let model = try GGUFModel(file: gguf)
+            for name in model.names {
+                let w = try model.float32(name)
+                precondition(w.shape == model.info(name)?.shape)
+                if let base = w.pointer.baseAddress { touch(UnsafeRawPointer(base), w.pointer.count * 4) }
+            }
+        }
+    } catch is StoreError {
+    } catch {
+        fatalError("not a StoreError: \(type(of: error)): \(error)")
+    }
+    return 0
+}

@@ -1,0 +1,254 @@
+import DistillJSON
+import DistillText
+
+/// `distill/diagnose`: which inputs a student was really trained on (full or simplified), the
+/// health of a paired dataset, and how much the simplification takes away from the teacher.
+public struct DiagnoseRequest: RequestType {
+    public static let method = "distill/diagnose"
+    public static let keys: Set<String> = ["dataset", "inputs", "nearThreshold", "contextGap", "maxExamples", "workDoneToken"]
+    public static let fallbackOrdering = Ordering.read
+
+    /// `params.dataset`, for complaints about the dataset it names.
+    public let datasetField: Field
+    /// A loaded paired dataset's name.
+    public let dataset: String
+    /// The inputs the student was trained on, when given.
+    public let inputs: Deferred<Inputs?>
+    /// The similarity from which an input counts as a near match, in (0, 1]; 0.8 unless given.
+    public let nearThreshold: Deferred<Double>
+    /// How many inputs and examples a list in the result names at most, 20 unless given.
+    public let maxExamples: Deferred<Int>
+    public let contextGap: Deferred<ContextGap?>
+
+    /// Training inputs: a loaded input list, a file (`{"path", "format"?, "options"?}`, builtins
+    /// included) or an inline list of strings.
+    public struct Inputs: Sendable {
+        public enum Source: Sendable {
+            case loaded(String)
+            /// Read when the request runs, its `format` and `options` with it from `field`.
+            case file(path: String)
+            case inline([String])
+        }
+
+        public let source: Source
+        public let field: Field
+
+        init(_ field: Field) throws {
+            self.field = field
+            if let name = field.json.stringValue {
+                source = .loaded(name)
+            } else if field.json.isArray {
+                source = .inline(try field.array().map { try $0.string() })
+            } else {
+                _ = try field.object()
+                try field.rejectUnknownKeys(["path", "format", "options"])
+                source = .file(path: try field.required("path").nonEmptyString())
+            }
+        }
+    }
+
+    /// `params.contextGap`: the teacher on the full and on the simplified inputs, and optionally
+    /// the student on each, resolved one after the other.
+    public struct ContextGap: Sendable {
+        public let field: Field
+        public let teacherFull: ModelReference
+        public let teacherSimplified: Deferred<ModelReference>
+        /// The student on the simplified inputs.
+        public let student: Deferred<ModelReference?>
+        /// The student on the full inputs, which needs `student` too.
+        public let studentFull: Deferred<ModelReference?>
+
+        init(_ field: Field) throws {
+            self.field = field
+            _ = try field.object()
+            try field.rejectUnknownKeys(["teacherFull", "teacherSimplified", "student", "studentFull"])
+            teacherFull = try ModelReference(try field.required("teacherFull"))
+            teacherSimplified = Deferred { try ModelReference(try field.required("teacherSimplified")) }
+            student = Deferred { try field.child("student").map(ModelReference.init) }
+            studentFull = Deferred { try field.child("studentFull").map(ModelReference.init) }
+        }
+
+        var loadedNames: [String] {
+            [teacherFull.loadedName, teacherSimplified.value?.loadedName, student.value??.loadedName, studentFull.value??.loadedName]
+                .compactMap { $0 }
+        }
+    }
+
+    public init(params: Field) throws {
+        try params.rejectUnknownKeys(Self.keys)
+        datasetField = try params.required("dataset")
+        dataset = try datasetField.string()
+        inputs = Deferred { try params.child("inputs").map(Inputs.init) }
+        nearThreshold = Deferred {
+            try params.child("nearThreshold").map { f -> Double in
+                let v = try f.double()
+                guard v > 0, v <= 1 else { throw f.fail("must be in (0, 1], got \(v)") }
+                return v
+            } ?? 0.8
+        }
+        maxExamples = Deferred { try params.child("maxExamples")?.int(min: 1, max: 100_000) ?? 20 }
+        contextGap = Deferred { try params.child("contextGap").map(ContextGap.init) }
+    }
+
+    public var ordering: Ordering {
+        var names = [dataset]
+        if case .loaded(let name)? = inputs.value??.source { names.append(name) }
+        names += (contextGap.value ?? nil)?.loadedNames ?? []
+        return .reading(names)
+    }
+
+    public struct Response: ResponseType {
+        /// The dataset's name.
+        public var dataset: String
+        public var summary: String
+        /// How the inputs were classified, when inputs were given.
+        public var classification: Classification?
+        public var classified: [ClassifiedInput]
+        public var findings: [IntegrityFinding]
+        public var stats: SimplificationStats
+        public var contextGap: ContextGapResult?
+        public var diagnostics: [Diagnostic]
+
+        public init(
+            dataset: String, summary: String, classification: Classification?, classified: [ClassifiedInput],
+            findings: [IntegrityFinding], stats: SimplificationStats, contextGap: ContextGapResult?, diagnostics: [Diagnostic]
+        ) {
+            self.dataset = dataset
+            self.summary = summary
+            self.classification = classification
+            self.classified = classified
+            self.findings = findings
+            self.stats = stats
+            self.contextGap = contextGap
+            self.diagnostics = diagnostics
+        }
+
+        public var json: JSON {
+            let result: JSON = ["dataset": JSON(dataset), "summary": JSON(summary)]
+            if let c = classification {
+                let counts = c.counts
+                result["classification"] = [
+                    "total": JSON(counts.total), "full": JSON(counts.full), "simplified": JSON(counts.simplified),
+                    "ambiguous": JSON(counts.ambiguous), "unknown": JSON(counts.unknown),
+                    "exact": JSON(counts.exact), "near": JSON(counts.near),
+                    "rates": [
+                        "full": JSON(c.fullRate), "simplified": JSON(c.simplifiedRate), "ambiguous": JSON(c.ambiguousRate),
+                        "unknown": JSON(c.unknownRate), "fullShareOfMatched": JSON(c.fullShareOfMatched),
+                    ],
+                    "nearThreshold": JSON(c.nearThreshold), "regime": JSON(c.regime.rawValue),
+                    "verdict": JSON(c.verdict), "consequence": JSON(c.consequence), "notes": JSON.array(c.notes),
+                    "inputs": JSON.array(classified.map(\.json)),
+                ]
+            }
+            let s = stats
+            result["integrity"] = [
+                "findings": JSON.array(findings.map(\.json)),
+                "stats": [
+                    "pairs": JSON(s.pairCount), "skipped": JSON(s.skippedCount),
+                    "meanCharacterRatio": JSON(s.meanCharacterRatio), "medianCharacterRatio": JSON(s.medianCharacterRatio),
+                    "meanTokenRatio": JSON(s.meanTokenRatio), "medianTokenRatio": JSON(s.medianTokenRatio),
+                    "meanTokenOverlap": JSON(s.meanTokenOverlap), "meanContextCoverage": JSON(s.meanContextCoverage),
+                ],
+            ]
+            if let contextGap { result["contextGap"] = contextGap.json }
+            result["diagnostics"] = JSON.array(diagnostics.map(\.json))
+            return result
+        }
+    }
+
+    /// One training input and what it matched.
+    public struct ClassifiedInput: Sendable {
+        public var index: Int
+        public var line: Int
+        /// "full", "simplified", "ambiguous" or "unknown".
+        public var kind: String
+        public var similarity: Double
+        /// "exact" or "near", when it matched.
+        public var method: String?
+        public var exampleId: String?
+
+        public init(index: Int, line: Int, kind: String, similarity: Double, method: String?, exampleId: String?) {
+            self.index = index
+            self.line = line
+            self.kind = kind
+            self.similarity = similarity
+            self.method = method
+            self.exampleId = exampleId
+        }
+
+        var json: JSON {
+            let o: JSON = ["index": JSON(index), "line": JSON(line), "kind": JSON(kind), "similarity": JSON(similarity)]
+            if let method { o["method"] = JSON(method) }
+            if let exampleId { o["exampleId"] = JSON(exampleId) }
+            return o
+        }
+    }
+
+    /// A finding of the pair checks, with the ids of the examples concerned.
+    public struct IntegrityFinding: Sendable {
+        public var finding: Finding
+        public var exampleIds: [String]
+
+        public init(_ finding: Finding, exampleIds: [String]) {
+            self.finding = finding
+            self.exampleIds = exampleIds
+        }
+
+        var json: JSON {
+            [
+                "code": JSON(finding.code), "severity": JSON(finding.severity.rawValue), "message": JSON(finding.message),
+                "count": JSON(exampleIds.count), "exampleIds": JSON.array(exampleIds),
+            ]
+        }
+    }
+
+    /// KL(teacher on full ‖ teacher on simplified) per example, and how a student's loss splits
+    /// into that gap and its own.
+    public struct ContextGapResult: Sendable {
+        public var perExample: [ExampleValue]
+        public var spread: SpreadSummary
+        public var largest: [ExampleValue]
+        public var student: StudentSplit?
+
+        public init(perExample: [ExampleValue], spread: SpreadSummary, largest: [ExampleValue], student: StudentSplit?) {
+            self.perExample = perExample
+            self.spread = spread
+            self.largest = largest
+            self.student = student
+        }
+
+        var json: JSON {
+            let o: JSON = [
+                "perExample": ExampleValue.json(perExample, key: "kl"), "spread": spread.json,
+                "largest": ExampleValue.json(largest, key: "kl"),
+            ]
+            if let student { o["student"] = student.json }
+            return o
+        }
+    }
+
+    public struct StudentSplit: Sendable {
+        public var total: Double
+        public var contextGap: Double
+        public var capacityGap: Double
+        public var againstSimplifiedTeacher: Double
+        public var onFullContext: Double?
+
+        public init(total: Double, contextGap: Double, capacityGap: Double, againstSimplifiedTeacher: Double, onFullContext: Double?) {
+            self.total = total
+            self.contextGap = contextGap
+            self.capacityGap = capacityGap
+            self.againstSimplifiedTeacher = againstSimplifiedTeacher
+            self.onFullContext = onFullContext
+        }
+
+        var json: JSON {
+            let split: JSON = [
+                "total": JSON(total), "contextGap": JSON(contextGap), "capacityGap": JSON(capacityGap),
+                "againstSimplifiedTeacher": JSON(againstSimplifiedTeacher),
+            ]
+            if let onFullContext { split["onFullContext"] = JSON(onFullContext) }
+            return split
+        }
+    }
+}

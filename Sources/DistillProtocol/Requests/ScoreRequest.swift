@@ -1,0 +1,195 @@
+import DistillJSON
+import DistillMath
+
+/// `distill/score`: students against a teacher under one loss, on inline data, files or loaded
+/// names, with per-example values, the spread, the worst examples, a ranking and other tools'
+/// conventions.
+public struct ScoreRequest: RequestType {
+    public static let method = "distill/score"
+    public static let keys: Set<String> = [
+        "teacher", "students", "dataset", "loss", "ids", "conventions", "worst", "perExample", "workDoneToken",
+    ]
+    public static let fallbackOrdering = Ordering.read
+    /// Other tools' ways of computing the loss, recomputed on request: the wire names of
+    /// DistillAnalysis's `Convention`, as the `conventions` capability lists them.
+    public static let conventionNames = ["pytorch_kldiv_batchmean", "pytorch_kldiv_mean", "hinton", "trl_generalized_jsd"]
+
+    public let teacher: ModelReference
+    public let students: Deferred<[StudentReference]>
+    /// A loaded dataset's name: labels `"dataset"` and example ids come from it.
+    public let dataset: Deferred<String?>
+    /// `params.ids`, checked against the teacher's examples by the handler.
+    public let idsField: Field?
+    /// Ids to report examples by (strings, or integers written in decimal).
+    public let ids: Deferred<[String]?>
+    public let loss: Deferred<LossParameters>
+    public let conventions: Deferred<[String]>
+    /// How many of the worst examples each student lists, 5 unless given.
+    public let worst: Deferred<Int>
+    /// Whether each student lists every example's value, true unless given.
+    public let perExample: Deferred<Bool>
+
+    public init(params: Field) throws {
+        try params.rejectUnknownKeys(Self.keys)
+        teacher = try ModelReference(try params.required("teacher"))
+        students = Deferred { try StudentReference.list(try params.required("students")) }
+        dataset = Deferred { try params.child("dataset").map { try $0.string() } }
+        idsField = params.child("ids")
+        ids = Deferred { try params.child("ids").map { try $0.array().map { try $0.exampleID() } } }
+        loss = Deferred { try LossParameters(params.child("loss"), hasDataset: params.child("dataset") != nil) }
+        conventions = Deferred { try (params.child("conventions")?.array() ?? []).map { try $0.oneOf(Self.conventionNames) } }
+        worst = Deferred { try params.child("worst")?.int(min: 0, max: 1000) ?? 5 }
+        perExample = Deferred { try params.child("perExample")?.bool() ?? true }
+    }
+
+    public var ordering: Ordering {
+        .reading(
+            [teacher.loadedName].compactMap { $0 } + StudentReference.loadedNames(students.value)
+                + [dataset.value ?? nil].compactMap { $0 })
+    }
+
+    public struct Response: ResponseType {
+        public var loss: LossConfig
+        public var teacher: ModelSummary
+        /// In the order the students were given.
+        public var students: [Student]
+        /// Student names, best (lowest loss) first.
+        public var ranking: [String]
+        /// The runner-up's loss minus the best's; nil with one student.
+        public var margin: Double?
+        /// How the teacher's rows were paired with `params.dataset`'s examples.
+        public var matching: MatchingSummary?
+
+        public init(
+            loss: LossConfig, teacher: ModelSummary, students: [Student], ranking: [String], margin: Double?,
+            matching: MatchingSummary?
+        ) {
+            self.loss = loss
+            self.teacher = teacher
+            self.students = students
+            self.ranking = ranking
+            self.margin = margin
+            self.matching = matching
+        }
+
+        public var json: JSON {
+            let result: JSON = ["loss": LossParameters.echo(loss), "teacher": teacher.json]
+            result["students"] = JSON.array(students.map(\.json))
+            result["ranking"] = JSON.array(ranking)
+            result["best"] = JSON(ranking[0])
+            if let margin {
+                let best = students.first { $0.name == ranking[0] }!.loss
+                result["margin"] = ["absolute": JSON(margin), "relative": best > 0 && margin.isFinite ? JSON(margin / best) : .null]
+            }
+            if let matching { result["matching"] = matching.json }
+            return result
+        }
+    }
+
+    /// One student's score.
+    public struct Student: Sendable {
+        public var name: String
+        /// The ranking value.
+        public var loss: Double
+        /// "inline", "teacher 'name'" or the file's path.
+        public var source: String
+        public var validPositions: Int
+        /// The reduced values when the reduction gives no single aggregate.
+        public var values: [Double]?
+        /// Every example's value, unless the request asked for none.
+        public var perExample: [ExampleValue]?
+        public var spread: SpreadSummary
+        public var worst: [ExampleValue]
+        public var top1Agreement: Int
+        public var top1AgreementRate: Double
+        public var teacherEntropy: Double?
+        public var studentEntropy: Double?
+        public var crossEntropy: Double?
+        /// How the top-k tails were treated, when a side is top-k.
+        public var tail: Tail?
+        public var conventions: [ConventionValue]
+
+        public init(
+            name: String, loss: Double, source: String, validPositions: Int, values: [Double]?, perExample: [ExampleValue]?,
+            spread: SpreadSummary, worst: [ExampleValue], top1Agreement: Int, top1AgreementRate: Double, teacherEntropy: Double?,
+            studentEntropy: Double?, crossEntropy: Double?, tail: Tail?, conventions: [ConventionValue]
+        ) {
+            self.name = name
+            self.loss = loss
+            self.source = source
+            self.validPositions = validPositions
+            self.values = values
+            self.perExample = perExample
+            self.spread = spread
+            self.worst = worst
+            self.top1Agreement = top1Agreement
+            self.top1AgreementRate = top1AgreementRate
+            self.teacherEntropy = teacherEntropy
+            self.studentEntropy = studentEntropy
+            self.crossEntropy = crossEntropy
+            self.tail = tail
+            self.conventions = conventions
+        }
+
+        public var json: JSON {
+            let o: JSON = ["name": JSON(name), "loss": JSON(loss), "source": JSON(source), "validPositions": JSON(validPositions)]
+            if let values { o["values"] = JSON.array(values) }
+            if let perExample { o["perExample"] = ExampleValue.json(perExample, key: "loss") }
+            o["spread"] = spread.json
+            o["worst"] = ExampleValue.json(worst, key: "loss")
+            o["top1Agreement"] = ["count": JSON(top1Agreement), "rate": JSON(top1AgreementRate)]
+            o["entropy"] = [
+                "teacher": teacherEntropy.map { JSON($0) } ?? .null,
+                "student": studentEntropy.map { JSON($0) } ?? .null,
+                "crossEntropy": crossEntropy.map { JSON($0) } ?? .null,
+            ]
+            if let tail { o["tail"] = tail.json }
+            if !conventions.isEmpty { o["conventions"] = JSON.array(conventions.map(\.json)) }
+            return o
+        }
+    }
+
+    /// The top-k tail policy and the probability mass outside the kept entries, on each side.
+    public struct Tail: Sendable {
+        public var policy: String
+        public var teacherMean: Double
+        public var teacherMax: Double
+        public var studentMean: Double
+        public var studentMax: Double
+
+        public init(policy: String, teacherMean: Double, teacherMax: Double, studentMean: Double, studentMax: Double) {
+            self.policy = policy
+            self.teacherMean = teacherMean
+            self.teacherMax = teacherMax
+            self.studentMean = studentMean
+            self.studentMax = studentMax
+        }
+
+        var json: JSON {
+            [
+                "policy": JSON(policy),
+                "teacherMass": ["mean": JSON(teacherMean), "max": JSON(teacherMax)],
+                "studentMass": ["mean": JSON(studentMean), "max": JSON(studentMax)],
+            ]
+        }
+    }
+
+    /// The score recomputed as another tool computes it, beside distilld's own value.
+    public struct ConventionValue: Sendable {
+        public var name: String
+        public var value: Double
+        public var distilld: Double
+        public var explanation: String
+
+        public init(name: String, value: Double, distilld: Double, explanation: String) {
+            self.name = name
+            self.value = value
+            self.distilld = distilld
+            self.explanation = explanation
+        }
+
+        var json: JSON {
+            ["name": JSON(name), "value": JSON(value), "distilld": JSON(distilld), "explanation": JSON(explanation)]
+        }
+    }
+}

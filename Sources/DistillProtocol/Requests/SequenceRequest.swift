@@ -1,0 +1,143 @@
+import DistillJSON
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `distill/sequence`: the sequence-level loss on an enumerated candidate set,
+/// −Σ_y Pr^t(y|x) log Pr^s(y|x') and the KL restricted to the set, with the teacher mass the
+/// set covers.
+///
+/// Candidate probabilities are one number per candidate and are read with the params; the
+/// students' are checked in order against the teacher as each is scored.
+public struct SequenceRequest: RequestType {
+    public static let method = "distill/sequence"
+    public static let keys: Set<String> = ["teacher", "students", "labels", "renormalize", "workDoneToken"]
+    public static let fallbackOrdering = Ordering.read
+
+    /// `params.teacher`, for complaints about a teacher's candidate.
+    public let teacherField: Field
+    /// The teacher's probability of each candidate.
+    public let teacher: [Double]
+    public let students: [Student]
+    /// One name per candidate, echoed beside it.
+    public let labels: [String]?
+    /// Whether both sides are renormalised over the set (default false).
+    public let renormalize: Bool
+
+    public struct Student: Sendable {
+        public let name: String
+        public let field: Field
+        public let probabilities: Deferred<[Double]>
+    }
+
+    public init(params: Field) throws {
+        try params.rejectUnknownKeys(Self.keys)
+        teacherField = try params.required("teacher")
+        teacher = try Self.probabilities(teacherField)
+        let studentsField = try params.required("students")
+        let members = try studentsField.members()
+        guard !members.isEmpty else { throw studentsField.fail("names no student") }
+        students = members.map { m in Student(name: m.key, field: m.value, probabilities: Deferred { try Self.probabilities(m.value) }) }
+        labels = try params.child("labels").map { try $0.array().map { try $0.string() } }
+        if let labels, labels.count != teacher.count {
+            throw params.child("labels")!.fail("has \(labels.count) labels for \(teacher.count) candidates")
+        }
+        renormalize = try params.child("renormalize")?.bool() ?? false
+    }
+
+    /// Reads no loaded name.
+    public var ordering: Ordering { .reading([]) }
+
+    /// `[p, ...]`, `{"probs": [...]}` or `{"logprobs": [...]}` (sequence probabilities are
+    /// often far below float range as probabilities, so log-probabilities are read in double).
+    static func probabilities(_ field: Field) throws -> [Double] {
+        if field.json.isArray { return try field.array().map { try $0.double() } }
+        _ = try field.object()
+        try field.rejectUnknownKeys(["probs", "logprobs"])
+        if let p = field.child("probs") {
+            if field.child("logprobs") != nil { throw field.fail("give probs or logprobs, not both") }
+            return try p.array().map { try $0.double() }
+        }
+        let lp = try field.required("logprobs").array().map { f -> Double in
+            guard let v = f.json.doubleValue, !v.isNaN else { throw f.fail("must be a number or \"-Infinity\"") }
+            guard v <= 1e-9 else { throw f.fail("a log-probability must be ≤ 0, got \(v)") }
+            return v
+        }
+        return lp.map { exp($0) }
+    }
+
+    public struct Response: ResponseType {
+        /// The teacher mass on the set.
+        public var teacherCoverage: Double
+        public var renormalized: Bool
+        public var students: [StudentResult]
+        /// Student names, lowest cross-entropy first.
+        public var ranking: [String]
+
+        public init(teacherCoverage: Double, renormalized: Bool, students: [StudentResult], ranking: [String]) {
+            self.teacherCoverage = teacherCoverage
+            self.renormalized = renormalized
+            self.students = students
+            self.ranking = ranking
+        }
+
+        public var json: JSON {
+            [
+                "teacherCoverage": JSON(teacherCoverage), "renormalized": JSON(renormalized),
+                "students": JSON.array(students.map(\.json)), "ranking": JSON.array(ranking), "best": JSON(ranking[0]),
+            ]
+        }
+    }
+
+    public struct StudentResult: Sendable {
+        public var name: String
+        public var crossEntropy: Double
+        public var kl: Double
+        public var teacherEntropy: Double
+        public var studentCoverage: Double
+        public var candidates: [Candidate]
+
+        public init(
+            name: String, crossEntropy: Double, kl: Double, teacherEntropy: Double, studentCoverage: Double, candidates: [Candidate]
+        ) {
+            self.name = name
+            self.crossEntropy = crossEntropy
+            self.kl = kl
+            self.teacherEntropy = teacherEntropy
+            self.studentCoverage = studentCoverage
+            self.candidates = candidates
+        }
+
+        var json: JSON {
+            [
+                "name": JSON(name), "crossEntropy": JSON(crossEntropy), "kl": JSON(kl),
+                "teacherEntropy": JSON(teacherEntropy), "studentCoverage": JSON(studentCoverage),
+                "candidates": JSON.array(candidates.map(\.json)),
+            ]
+        }
+    }
+
+    /// One candidate: the two probabilities (renormalised when asked) and its KL term.
+    public struct Candidate: Sendable {
+        public var index: Int
+        public var p: Double
+        public var q: Double
+        public var klTerm: Double
+        public var label: String?
+
+        public init(index: Int, p: Double, q: Double, klTerm: Double, label: String?) {
+            self.index = index
+            self.p = p
+            self.q = q
+            self.klTerm = klTerm
+            self.label = label
+        }
+
+        var json: JSON {
+            let o: JSON = ["index": JSON(index), "p": JSON(p), "q": JSON(q), "klTerm": JSON(klTerm)]
+            if let label { o["label"] = JSON(label) }
+            return o
+        }
+    }
+}

@@ -1,0 +1,52 @@
+"""Every method `initialize` announces answers at least one real request whose params and result
+validate against Protocol/schemas, so a method cannot be announced with a result nobody checks."""
+
+import subprocess
+
+from distilld import Client
+from schema import CheckedClient
+
+# One session's worth of calls, one or more per method, in an order that works: loads before
+# the analyses that use them, unloads and shutdown last. The builtins need no files.
+SESSION = [
+    ("initialize", {"capabilities": {}}),
+    ("distilld/ping", {"payload": {"any": [1, None]}}),
+    ("distilld/status", {}),
+    ("teacher/load", {"name": "t", "path": "builtin:demo"}),
+    ("teacher/list", {}),
+    ("teacher/info", {"name": "t"}),
+    ("dataset/load", {"name": "d", "path": "builtin:demo"}),
+    ("dataset/load", {"name": "inputs", "path": "builtin:demo-inputs", "kind": "inputs"}),
+    ("dataset/list", {}),
+    ("dataset/info", {"name": "d"}),
+    ("dataset/examples", {"name": "d", "limit": 2}),
+    ("distill/score", {"teacher": "t", "dataset": "d", "conventions": ["hinton"],
+                       "students": {"A": {"path": "builtin:demo-student-A"},
+                                    "B": {"probs": [[0.8, 0.1, 0.1]] * 6}}}),
+    ("distill/sequence", {"teacher": [0.5, 0.3, 0.1], "labels": ["a", "b", "c"],
+                          "students": {"A": {"logprobs": [-1.0, -1.5, -2.0]}}}),
+    ("distill/diagnose", {"dataset": "d", "inputs": "inputs",
+                          "contextGap": {"teacherFull": "t", "teacherSimplified": {"path": "builtin:demo-student-B"},
+                                         "student": {"path": "builtin:demo-student-A"}}}),
+    ("distill/explain", {"teacher": "t", "students": {"A": {"path": "builtin:demo-student-A"}}, "example": "ex1"}),
+    ("teacher/unload", {"name": "t"}),
+    ("dataset/unload", {"name": "d"}),
+    ("shutdown", None),
+]
+
+
+def test_every_announced_method_has_a_checked_reply(distilld):
+    called = set()
+    with Client.start(distilld, stderr=subprocess.DEVNULL) as client:
+        checked = CheckedClient(client)
+        for method, params in SESSION:
+            result = checked.call(method, params)
+            called.add(method)
+            if method == "initialize":
+                announced = result["capabilities"]["methods"]
+    # distilld/stop ends the daemon, so it gets a daemon of its own.
+    with Client.start(distilld, stderr=subprocess.DEVNULL) as client:
+        CheckedClient(client).call("distilld/stop", {})
+        called.add("distilld/stop")
+    missing = [m for m in announced if m not in called]
+    assert not missing, f"announced but never answered and checked here: {missing}"
