@@ -111,7 +111,7 @@ demo: release
 
 ## Benchmarks print figures next to numpy and PyTorch CPU (the 190 MB CPU-only wheel, installed
 ## here if missing); they assert nothing.
-bench: release
+bench: release models
 	$(SWIFT) build -c release --product distill-bench-kernels
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_protocol.py
 	DISTILL_BENCH_KERNELS=$(abspath .build/release/distill-bench-kernels) $(PYTHON) Tests/bench/bench_kernels.py

@@ -1,4 +1,5 @@
-// distill-model-check: runs a Hugging Face model directory through DistillModels' forward pass,
+// distill-model-check: runs a Hugging Face model directory (or a GGUF file, by its .gguf suffix)
+// through DistillModels' forward pass,
 // for the comparison with transformers (Tests/python/test_models_forward.py) and the model
 // benchmark (Tests/bench/bench_models.py).
 //
@@ -115,9 +116,20 @@ func forwardFlops(_ c: ModelConfig, tokens T: Int) -> Double {
     return 2 * Double(T) * perToken + Double(c.layers) * 2 * 2 * D * pairs
 }
 
+/// The weights at `path`: a GGUF file by its suffix, else a Hugging Face directory; and the bytes
+/// they map.
+func openSource(_ path: String) throws -> (any WeightSource, mapped: Int) {
+    if path.lowercased().hasSuffix(".gguf") {
+        let gguf = try GGUFModel(path: path)
+        return (gguf, gguf.mappedBytes)
+    }
+    let directory = try HuggingFaceDirectory(path: path)
+    return (directory, directory.mappedBytes)
+}
+
 func run(_ o: Options) throws {
     BLAS.configure(threads: o.threads)
-    let source = try HuggingFaceDirectory(path: o.directory)
+    let (source, mappedBytes) = try openSource(o.directory)
     let model = try TransformerModel(source: source)
     let V = model.config.vocabSize
     switch o.command {
@@ -126,7 +138,7 @@ func run(_ o: Options) throws {
         print(
             "{\"architecture\": \"\(c.architecture.rawValue)\", \"parameters\": \(model.parameterCount), \"layers\": \(c.layers), "
                 + "\"vocab\": \(V), \"contextLength\": \(c.maxPositions), \"residentBytes\": \(model.residentBytes), "
-                + "\"mappedBytes\": \(source.mappedBytes), \"blasThreads\": \(BLAS.threads), \"blasCore\": \"\(BLAS.coreName)\"}")
+                + "\"mappedBytes\": \(mappedBytes), \"blasThreads\": \(BLAS.threads), \"blasCore\": \"\(BLAS.coreName)\"}")
     case "logprobs":
         guard !o.tokens.isEmpty, o.tokens.count == o.outputs.count else {
             throw Usage(message: "logprobs needs one --out per --tokens")

@@ -2,7 +2,8 @@
 """Model benchmark: distilld's transformer forward pass next to PyTorch CPU, in one run.
 
 On a GPT-2-small-shaped model with random weights (768 hidden, 12 layers, 12 heads, vocab 50257,
-built with transformers and saved as F32 safetensors in a temporary directory):
+built with transformers and saved as F32 safetensors in a temporary directory), and on
+SmolLM2-135M-Instruct (the Q4_1 GGUF of `make models`, which both sides dequantise to float32):
 
   - teacher-forced forward pass over 512 tokens, log-softmax included (the pass every
     distillation analysis needs): tokens per second, best of --repeat;
@@ -33,6 +34,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
+    ROOT, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def checker_path():
@@ -98,6 +101,52 @@ def torch_generate(model, prompt, steps, repeat):
     return best
 
 
+def compare(checker, label, path, model, vocab, threads, args):
+    """Alternating rounds of distilld (a subprocess on `path`) and PyTorch (`model`) at `threads`."""
+    import torch
+
+    tokens = [(i * 7919 + 13) % vocab for i in range(args.length)]
+    ours, theirs = None, {"forwardTokensPerSecond": 0.0, "generateTokensPerSecond": 0.0}
+    pairs = {"forwardTokensPerSecond": [], "generateTokensPerSecond": []}
+    for _ in range(args.rounds):
+        p = subprocess.run([checker, "bench", path, "--length", str(args.length), "--generate", str(args.generate),
+                            "--repeat", str(args.repeat), "--threads", str(threads)], capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"distill-model-check failed: {p.stderr}")
+        run = json.loads(p.stdout.strip().splitlines()[-1])
+        if ours is None:
+            ours = run
+        else:
+            for key in ("forwardTokensPerSecond", "forwardGflops", "generateTokensPerSecond", "sgemmGflops"):
+                ours[key] = max(ours[key], run[key])
+        torch.set_num_threads(ours["blasThreads"])
+        f = torch_forward(model, tokens, args.repeat)
+        g = torch_generate(model, tokens[:16], args.generate, args.repeat)
+        theirs["forwardTokensPerSecond"] = max(theirs["forwardTokensPerSecond"], args.length / f)
+        theirs["generateTokensPerSecond"] = max(theirs["generateTokensPerSecond"], args.generate / g)
+        pairs["forwardTokensPerSecond"].append(run["forwardTokensPerSecond"] / (args.length / f))
+        pairs["generateTokensPerSecond"].append(run["generateTokensPerSecond"] / (args.generate / g))
+
+    def row(what, key, target):
+        a, b = ours[key], theirs[key]
+        ratios = sorted(pairs[key])
+        median = ratios[len(ratios) // 2]
+        verdict = ("meets" if a / b >= target else "below") + f" the {target}× target"
+        print(f"    {what:<42} {a:9.1f} {b:9.1f}   {a / b:5.2f}×   {median:5.2f}×   {verdict}")
+
+    print(f"  {label}, {threads} thread(s) (OpenBLAS {ours['blasCore']}; torch.set_num_threads({ours['blasThreads']}))")
+    print(f"    {'tokens/s (best of the rounds)':<42} {'distilld':>9} {'PyTorch':>9}   ratio   median ratio of the rounds")
+    row(f"forward pass, {args.length} tokens (+log-softmax)", "forwardTokensPerSecond", 1.2)
+    row(f"generation, KV cache ({args.generate} steps)", "generateTokensPerSecond", 1.5)
+    share = ours["forwardGflops"] / ours["sgemmGflops"]
+    print(f"    sgemm 2048²: {ours['sgemmGflops']:.1f} GFLOP/s; the forward pass {ours['forwardGflops']:.1f} GFLOP/s "
+          f"= {100 * share:.0f}% of it")
+    if args.json:
+        with open(args.json, "a") as fh:
+            fh.write(json.dumps({"bench": "models", "model": label, "threads": threads, "distilld": ours,
+                                 "torch": theirs, "roundRatios": pairs}) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", default=f"1,{os.cpu_count()}", help="thread counts to run, comma-separated")
@@ -105,6 +154,7 @@ def main():
     ap.add_argument("--generate", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per round (the best is kept)")
     ap.add_argument("--rounds", type=int, default=5, help="distilld and PyTorch alternate this many times")
+    ap.add_argument("--smollm2", default=SMOLLM2, help="SmolLM2 GGUF file (`make models`); skipped when absent")
     ap.add_argument("--json")
     args = ap.parse_args()
     thread_counts = sorted({int(t) for t in args.threads.split(",") if t})
@@ -113,63 +163,32 @@ def main():
     if not os.path.exists(checker):
         sys.exit(f"distill-model-check not found at {checker}; run `make release` first")
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
-        torch = None
-    if torch is None:
-        print("PyTorch is not installed: its column reads n/a (and the model cannot be built)")
+        print("PyTorch is not installed: the model benchmark needs it (to build the model and to compare)")
         return
 
+    print(f"model benchmark: {args.rounds} alternating rounds of {args.repeat} runs each, best kept")
     tmp = tempfile.mkdtemp(prefix="distill-bench-models-")
     try:
-        print("model benchmark: GPT-2-small shape (768 hidden, 12 layers, 12 heads, vocab 50257), random F32 weights; "
-              f"{args.rounds} alternating rounds of {args.repeat} runs each, best kept")
         directory = os.path.join(tmp, "gpt2-small")
         model = build_gpt2_small(directory)
         model.config._attn_implementation = "sdpa"
-        V = 50257
-        tokens = [(i * 7919 + 13) % V for i in range(args.length)]
         for threads in thread_counts:
-            ours, theirs = None, {"forwardTokensPerSecond": 0.0, "generateTokensPerSecond": 0.0}
-            pairs = {"forwardTokensPerSecond": [], "generateTokensPerSecond": []}
-            for _ in range(args.rounds):
-                p = subprocess.run([checker, "bench", directory, "--length", str(args.length), "--generate",
-                                    str(args.generate), "--repeat", str(args.repeat), "--threads", str(threads)],
-                                   capture_output=True, text=True)
-                if p.returncode != 0:
-                    sys.exit(f"distill-model-check failed: {p.stderr}")
-                run = json.loads(p.stdout.strip().splitlines()[-1])
-                if ours is None:
-                    ours = run
-                else:
-                    for key in ("forwardTokensPerSecond", "forwardGflops", "generateTokensPerSecond", "sgemmGflops"):
-                        ours[key] = max(ours[key], run[key])
-                torch.set_num_threads(ours["blasThreads"])
-                f = torch_forward(model, tokens, args.repeat)
-                g = torch_generate(model, tokens[:16], args.generate, args.repeat)
-                theirs["forwardTokensPerSecond"] = max(theirs["forwardTokensPerSecond"], args.length / f)
-                theirs["generateTokensPerSecond"] = max(theirs["generateTokensPerSecond"], args.generate / g)
-                pairs["forwardTokensPerSecond"].append(run["forwardTokensPerSecond"] / (args.length / f))
-                pairs["generateTokensPerSecond"].append(run["generateTokensPerSecond"] / (args.generate / g))
+            compare(checker, "GPT-2-small shape (768 hidden, 12 layers, vocab 50257), random F32", directory, model,
+                    50257, threads, args)
+        del model
+        if os.path.exists(args.smollm2):
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from transformers import AutoModelForCausalLM
 
-            def row(label, key, target):
-                a, b = ours[key], theirs[key]
-                ratios = sorted(pairs[key])
-                median = ratios[len(ratios) // 2]
-                verdict = ("meets" if a / b >= target else "below") + f" the {target}× target"
-                print(f"    {label:<42} {a:9.1f} {b:9.1f}   {a / b:5.2f}×   {median:5.2f}×   {verdict}")
-
-            print(f"  {threads} thread(s) (OpenBLAS {ours['blasCore']}; torch.set_num_threads({ours['blasThreads']}))")
-            print(f"    {'tokens/s (best of the rounds)':<42} {'distilld':>9} {'PyTorch':>9}   ratio   median ratio of the rounds")
-            row(f"forward pass, {args.length} tokens (+log-softmax)", "forwardTokensPerSecond", 1.2)
-            row(f"generation, KV cache ({args.generate} steps)", "generateTokensPerSecond", 1.5)
-            share = ours["forwardGflops"] / ours["sgemmGflops"]
-            print(f"    sgemm 2048²: {ours['sgemmGflops']:.1f} GFLOP/s; the forward pass {ours['forwardGflops']:.1f} GFLOP/s "
-                  f"= {100 * share:.0f}% of it")
-            if args.json:
-                with open(args.json, "a") as fh:
-                    fh.write(json.dumps({"bench": "models", "model": "gpt2-small-random", "threads": threads,
-                                         "distilld": ours, "torch": theirs, "roundRatios": pairs}) + "\n")
+            smol = AutoModelForCausalLM.from_pretrained(
+                os.path.dirname(args.smollm2), gguf_file=os.path.basename(args.smollm2), dtype=torch.float32).eval()
+            for threads in thread_counts:
+                compare(checker, "SmolLM2-135M (Q4_1 GGUF, dequantised to F32 by both)", args.smollm2, smol,
+                        smol.config.vocab_size, threads, args)
+        else:
+            print(f"  SmolLM2: {args.smollm2} not found (`make models`), skipped")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,7 +8,9 @@ attention, its float32 logits log-softmaxed in float64.
 
 Checked: log-probabilities within 1e-4 and identical argmax at every position; several sequences
 in one batched pass equal to one at a time; KV-cache decoding equal to the full pass; and the
-documented error for each kind of bad input.
+documented error for each kind of bad input. And a real model: SmolLM2-135M-Instruct from its
+Q4_1 GGUF file (`make models`, read by DistillModels' GGUF reader) against transformers on the same
+file, identical argmax and within 1e-3 wherever p > 1e-6.
 """
 import json
 import os
@@ -275,3 +277,54 @@ def test_missing_weights_and_config(checker, models, tmp_path):
     assert "config.json" in error_of(checker, "info", d)
     os.remove(os.path.join(d, "model.safetensors"))
     assert "model.safetensors" in error_of(checker, "info", d)
+
+
+# ---------------------------------------------------------------- a real model
+
+SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
+    ROOT, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+PROMPTS = [
+    "The capital of France is Paris, and the capital of Germany is",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n",
+    "Ünïcödé, 東京タワー and 🙂: 12345 + 678 = 13023.   Spaces   and\ttabs.",
+    "<|im_start|>user\nWhat is a transformer?<|im_end|>\n<|im_start|>assistant\n",
+]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    """SmolLM2-135M-Instruct (Q4_1 GGUF, from `make models`) and transformers on the same file,
+    dequantised to float32: its tokenizer and model."""
+    if not os.path.exists(SMOLLM2):
+        pytest.fail(f"{SMOLLM2} not found; run `make models`")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    return tokenizer, model
+
+
+def test_smollm2_logprobs_match_transformers(checker, smollm2):
+    """The issue's bar for the real model: identical argmax, and at most 1e-3 absolute difference
+    in log-probability wherever p > 1e-6 (the tokens come from transformers' own tokenizer)."""
+    tokenizer, model = smollm2
+    sequences = [tokenizer(p)["input_ids"] for p in PROMPTS]
+    got = ours(checker, SMOLLM2, sequences, batch=True)
+    for prompt, tokens, g in zip(PROMPTS, sequences, got):
+        with torch.no_grad():
+            want = torch.log_softmax(model(torch.tensor([tokens])).logits[0].double(), -1).numpy()
+        likely = np.exp(want) > 1e-6
+        worst = np.abs(g - want)[likely].max()
+        assert worst <= 1e-3, f"{prompt!r}: max |Δ log p| = {worst:.3g} where p > 1e-6"
+        assert (g.argmax(-1) == want.argmax(-1)).all(), prompt
+
+
+def test_smollm2_kv_cache_decoding_equals_full_pass(checker, smollm2, tmp_path):
+    tokenizer, _ = smollm2
+    tokens = tokenizer(PROMPTS[1])["input_ids"]
+    full = ours(checker, SMOLLM2, [tokens])[0]
+    out = tmp_path / "inc.npy"
+    p = run(checker, "incremental", SMOLLM2, "--tokens", ",".join(map(str, tokens)), "--split", 7, "--out", out)
+    assert p.returncode == 0, p.stderr
+    assert_close(np.load(out), full.astype(np.float64), "SmolLM2 KV cache")
