@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 RELEASE_BIN := .build/release/distilld
-APT_PACKAGES := libjansson-dev pkg-config librsvg2-bin neovim
+APT_PACKAGES := libjansson-dev libopenblas-dev pkg-config librsvg2-bin neovim
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm gguf transformers tokenizers accelerate
 ## The CPU build of PyTorch (from the machine's local wheels; the default torch is the 5.6 GB CUDA build).
 TORCH := torch==2.13.0+cpu
@@ -51,6 +51,7 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product distilld
+	$(SWIFT) build -c release --product distill-model-check
 
 swift-test: deps
 	$(SWIFT) test
@@ -110,11 +111,12 @@ demo: release
 
 ## Benchmarks print figures next to numpy and PyTorch CPU (the 190 MB CPU-only wheel, installed
 ## here if missing); they assert nothing.
-bench: release
+bench: release models
 	$(SWIFT) build -c release --product distill-bench-kernels
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_protocol.py
 	DISTILL_BENCH_KERNELS=$(abspath .build/release/distill-bench-kernels) $(PYTHON) Tests/bench/bench_kernels.py
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_store_score.py
+	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_models.py
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Package.swift

@@ -78,7 +78,16 @@ let package = Package(
         // Tokenizers: Hugging Face tokenizer.json and GGUF metadata, on Unicode scalars. Reads JSON files only.
         .target(name: "DistillTokenize", dependencies: ["DistillJSON"]),
         // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
-        .target(name: "DistillModels", dependencies: ["DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor"]),
+        .target(
+            name: "DistillModels",
+            dependencies: [
+                "DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor", "DistillMath", "DistillSync", "COpenBLAS",
+            ],
+            swiftSettings: simdSettings),
+        // C: OpenBLAS (CBLAS and its thread controls), found with pkg-config.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
         // n-gram language models: ARPA reading and writing, kenlm-exact scoring, interpolated
         // modified Kneser–Ney estimation. A leaf: Foundation only, no JSON, no server.
         .target(name: "DistillNGram"),
@@ -104,6 +113,9 @@ let package = Package(
             swiftSettings: cpuCheck),
         // Kernel benchmark: distilld's kernels on N×V logits, next to numpy and PyTorch (Tests/bench).
         .executableTarget(name: "distill-bench-kernels", dependencies: ["DistillMath", "DistillTensor"]),
+        // Runs a model directory on token ids and writes log-probabilities as .npy: the forward pass's
+        // check against transformers (Tests/python/test_models_forward.py) and its benchmark (Tests/bench).
+        .executableTarget(name: "distill-model-check", dependencies: ["DistillModels", "DistillStore"]),
         // The n-gram layer from the command line, printing JSON, for the kenlm comparison (Tests/python/test_ngram.py).
         .executableTarget(name: "distill-ngram-check", dependencies: ["DistillNGram"]),
         // What distilld reads from a GGUF file, as JSON and .npy files, for Tests/python/test_gguf.py.
@@ -129,7 +141,7 @@ let package = Package(
             name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
         .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
-        .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize"]),
+        .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize", "DistillJSON"]),
         .testTarget(
             name: "DistillServerTests",
             dependencies: ["DistillServer", "DistillProtocol", "DistillStore", "DistillTransport", "DistillJSON", "DistillTestSupport"]),

@@ -24,11 +24,15 @@ public struct ModelConfig: Sendable, Equatable {
     public var tiedEmbeddings: Bool
     /// Biases on the query, key and value projections (Qwen2).
     public var attentionBias: Bool
+    /// Mistral's sliding-window attention: a query attends to itself and the `slidingWindow − 1`
+    /// positions before it. nil for full causal attention (every model while the context is no
+    /// longer than the window).
+    public var slidingWindow: Int?
 
     public init(
         architecture: Architecture, vocabSize: Int, hiddenSize: Int, layers: Int, heads: Int, kvHeads: Int,
         headDim: Int, intermediateSize: Int, maxPositions: Int, normEpsilon: Float, ropeTheta: Double = 10_000,
-        ropeScaling: RopeScaling? = nil, tiedEmbeddings: Bool, attentionBias: Bool = false
+        ropeScaling: RopeScaling? = nil, tiedEmbeddings: Bool, attentionBias: Bool = false, slidingWindow: Int? = nil
     ) {
         self.architecture = architecture
         self.vocabSize = vocabSize
@@ -44,6 +48,7 @@ public struct ModelConfig: Sendable, Equatable {
         self.ropeScaling = ropeScaling
         self.tiedEmbeddings = tiedEmbeddings
         self.attentionBias = attentionBias
+        self.slidingWindow = slidingWindow
     }
 }
 
