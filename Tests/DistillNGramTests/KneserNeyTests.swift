@@ -1,5 +1,5 @@
-import Foundation
 import DistillTestSupport
+import Foundation
 import Testing
 
 @testable import DistillNGram

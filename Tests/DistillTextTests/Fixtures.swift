@@ -1,4 +1,5 @@
 import DistillTestSupport
+
 @testable import DistillText
 
 enum Fixtures {

@@ -25,7 +25,9 @@ enum GGUFNames {
     }
 
     static let gpt2 = Table(
-        outer: ["token_embd": "transformer.wte", "position_embd": "transformer.wpe", "output_norm": "transformer.ln_f", "output": "lm_head"],
+        outer: [
+            "token_embd": "transformer.wte", "position_embd": "transformer.wpe", "output_norm": "transformer.ln_f", "output": "lm_head",
+        ],
         layers: "transformer.h.",
         roles: [
             "attn_norm": "ln_1", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj", "ffn_norm": "ln_2", "ffn_up": "mlp.c_fc",
