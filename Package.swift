@@ -130,6 +130,7 @@ let package = Package(
         // Tokenizer driver for the comparisons with `tokenizers` and transformers (Tests/python/test_tokenizers.py).
         .executableTarget(name: "distill-tokenize", dependencies: ["DistillTokenize", "DistillJSON"]),
         .testTarget(name: "DistillSyncTests", dependencies: ["DistillSync"]),
+        .testTarget(name: "DistillSystemTests", dependencies: ["DistillSystem"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText", "DistillTestSupport"]),

@@ -31,7 +31,8 @@ public final class FileReplacement {
     public let path: String
     public let temporary: String
     private var fd: Int32
-    private var committed = false
+    /// Whether the temporary file is gone: renamed over `path`, or removed after a failure.
+    private var finished = false
 
     /// Creates `temporary` (a name in `path`'s directory, so that the rename stays on one file
     /// system), or throws `Failure` at `.create`.
@@ -56,9 +57,9 @@ public final class FileReplacement {
         let syncError = errno
         close(fd)
         fd = -1
-        guard synced else { throw Failure(step: .write, code: syncError) }
-        guard rename(temporary, path) == 0 else { throw Failure(step: .rename, code: errno) }
-        committed = true
+        guard synced else { throw abandon(Failure(step: .write, code: syncError)) }
+        guard rename(temporary, path) == 0 else { throw abandon(Failure(step: .rename, code: errno)) }
+        finished = true
         guard syncingDirectory else { return }
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
@@ -69,8 +70,15 @@ public final class FileReplacement {
         }
     }
 
+    /// Removes the temporary file, giving back `failure` to throw.
+    private func abandon(_ failure: Failure) -> Failure {
+        unlink(temporary)
+        finished = true
+        return failure
+    }
+
     deinit {
         if fd >= 0 { close(fd) }
-        if !committed { unlink(temporary) }
+        if !finished { unlink(temporary) }
     }
 }
