@@ -60,10 +60,19 @@ let package = Package(
         .target(name: "DistillJSON", dependencies: ["CJansson", "DistillTensor"]),
         // The project's one lock (a mutex with a condition, over pthread): no dependencies.
         .target(name: "DistillSync"),
+        // The POSIX file writes other modules share (every byte of a buffer, a file replaced
+        // whole): no dependencies.
+        .target(name: "DistillSystem"),
         // Tensors shared by the numeric core, the stores and the server: no I/O.
         .target(name: "DistillTensor"),
+        // How a teacher or dataset file is read: formats, kinds and options, as plain values
+        // with the JSON form replies echo and the workspace keeps. The store reads by them and
+        // re-exports them; the protocol decodes them from requests.
+        .target(name: "DistillSourceOptions", dependencies: ["DistillJSON", "DistillTensor"]),
         // Named teachers and datasets: file formats, memory maps, the registry.
-        .target(name: "DistillStore", dependencies: ["DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
+        .target(
+            name: "DistillStore",
+            dependencies: ["DistillJSON", "DistillTensor", "DistillSync", "DistillSystem", "DistillSourceOptions", "CStoreSupport"]),
         // C helper for the store: the SIGBUS guard over mapped files that shrink while mapped.
         .target(name: "CStoreSupport"),
         // Text matching, pair integrity checks and SVG charts for the analyses: no JSON, no I/O.
@@ -89,13 +98,17 @@ let package = Package(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         // n-gram language models: ARPA reading and writing, kenlm-exact scoring, interpolated
-        // modified Kneser–Ney estimation. A leaf: Foundation only, no JSON, no server.
-        .target(name: "DistillNGram"),
+        // modified Kneser–Ney estimation. A leaf: Foundation and the file writes only, no JSON,
+        // no server.
+        .target(name: "DistillNGram", dependencies: ["DistillSystem"]),
         // Message and error types, one per file: pure values over DistillJSON and the leaves
-        // (tensors for inline arrays, the loss configuration, the text layer's findings).
-        .target(name: "DistillProtocol", dependencies: ["DistillJSON", "DistillTensor", "DistillMath", "DistillText"]),
+        // (tensors for inline arrays, the loss configuration, the text layer's findings, the
+        // options files are read by).
+        .target(
+            name: "DistillProtocol",
+            dependencies: ["DistillJSON", "DistillTensor", "DistillMath", "DistillText", "DistillSourceOptions"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
-        .target(name: "DistillTransport", dependencies: ["DistillJSON", "DistillSync"]),
+        .target(name: "DistillTransport", dependencies: ["DistillJSON", "DistillSync", "DistillSystem"]),
         // Dispatch, sessions, cancellation, progress.
         .target(
             name: "DistillServer",
@@ -124,9 +137,10 @@ let package = Package(
         // Tokenizer driver for the comparisons with `tokenizers` and transformers (Tests/python/test_tokenizers.py).
         .executableTarget(name: "distill-tokenize", dependencies: ["DistillTokenize", "DistillJSON"]),
         .testTarget(name: "DistillSyncTests", dependencies: ["DistillSync"]),
+        .testTarget(name: "DistillSystemTests", dependencies: ["DistillSystem"]),
         .testTarget(name: "DistillJSONTests", dependencies: ["DistillJSON", "DistillSync"]),
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
-        .testTarget(name: "DistillTextTests", dependencies: ["DistillText"]),
+        .testTarget(name: "DistillTextTests", dependencies: ["DistillText", "DistillTestSupport"]),
         .testTarget(name: "DistillTokenizeTests", dependencies: ["DistillTokenize", "DistillJSON"]),
         // What the tests share: the seeded generator, the worst-error report, Protocol/schemas.
         .target(name: "DistillTestSupport", dependencies: ["DistillJSON"], path: "Tests/Support"),
@@ -139,7 +153,7 @@ let package = Package(
         .testTarget(name: "DistillProtocolTests", dependencies: ["DistillProtocol", "DistillJSON", "DistillTestSupport"]),
         .testTarget(
             name: "DistillStoreTests", dependencies: ["DistillStore", "DistillJSON", "DistillTensor", "DistillSync", "CStoreSupport"]),
-        .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram"]),
+        .testTarget(name: "DistillNGramTests", dependencies: ["DistillNGram", "DistillTestSupport"]),
         .testTarget(name: "DistillTransportTests", dependencies: ["DistillTransport", "DistillJSON"]),
         .testTarget(name: "DistillModelsTests", dependencies: ["DistillModels", "DistillStore", "DistillTokenize", "DistillJSON"]),
         .testTarget(
@@ -164,7 +178,8 @@ if environment["DISTILLD_FUZZ"] != nil {
         ("FuzzGGUF", ["DistillModels", "DistillStore"]),
     ]
     package.targets.append(
-        .target(name: "FuzzSupport", dependencies: ["DistillStore", "DistillTensor"], path: "Fuzz/Targets/FuzzSupport"))
+        .target(
+            name: "FuzzSupport", dependencies: ["DistillStore", "DistillTensor", "DistillSystem"], path: "Fuzz/Targets/FuzzSupport"))
     for (name, dependencies) in fuzzTargets {
         package.targets.append(
             .executableTarget(

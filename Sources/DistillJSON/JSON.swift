@@ -283,6 +283,14 @@ extension JSON {
         return o
     }
 
+    /// An object of the members whose value is present, in the order given: for replies and
+    /// files that write an optional member only when it is set.
+    public static func object(present pairs: [(String, JSON?)]) -> JSON {
+        let o = object()
+        for case (let k, let v?) in pairs { o[k] = v }
+        return o
+    }
+
     public static func array(_ items: [JSON]) -> JSON {
         let a = array()
         for item in items { a.append(item) }

@@ -1,3 +1,4 @@
+import DistillSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -26,33 +27,20 @@ extension NGramModel {
     /// Writes the model to `path` as ARPA text, through a temporary file in the same
     /// directory renamed into place, so a failed write leaves no partial file.
     public func writeARPA(to path: String) throws {
-        let temporary = path + ".partial-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw NGramError(.file, path: path, "cannot create the ARPA file: \(String(cString: strerror(errno)))")
+        let file: FileReplacement
+        do { file = try FileReplacement(path: path, temporary: path + ".partial-\(getpid())") } catch let e as FileReplacement.Failure {
+            throw NGramError(.file, path: path, "cannot create the ARPA file: \(e.reason)")
         }
-        var failure: Int32 = 0
+        var failure: FileReplacement.Failure?
         writeARPA { chunk in
-            guard failure == 0 else { return }
-            chunk.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failure = errno
-                        return
-                    }
-                    offset += n
-                }
-            }
+            guard failure == nil else { return }
+            do { try chunk.withUnsafeBytes(file.write) } catch { failure = error as? FileReplacement.Failure }
         }
-        if failure == 0 && fsync(fd) != 0 { failure = errno }
-        close(fd)
-        if failure == 0 && rename(temporary, path) != 0 { failure = errno }
-        if failure != 0 {
-            unlink(temporary)
-            throw NGramError(.file, path: path, "cannot write the ARPA file: \(String(cString: strerror(failure)))")
+        do {
+            if let failure { throw failure }
+            try file.commit()
+        } catch let e as FileReplacement.Failure {
+            throw NGramError(.file, path: path, "cannot write the ARPA file: \(e.reason)")
         }
     }
 

@@ -130,20 +130,16 @@ public struct Tensor: Sendable {
     }
 
     /// Builds a float32 tensor from Swift values (tests, inline requests).
-    public init(float32 values: [Float], shape: [Int]) {
-        precondition(shape.reduce(1, *) == values.count, "shape does not match value count")
-        let s = values.withUnsafeBytes { TensorStorage(copying: $0) }
-        self.storage = s
-        self.dtype = .float32
-        self.shape = shape
-    }
+    public init(float32 values: [Float], shape: [Int]) { self.init(copying: values, dtype: .float32, shape: shape) }
 
     /// Builds an int64 tensor from Swift values (top-k indices, labels).
-    public init(int64 values: [Int64], shape: [Int]) {
+    public init(int64 values: [Int64], shape: [Int]) { self.init(copying: values, dtype: .int64, shape: shape) }
+
+    /// A copy of `values`, which are `dtype`'s Swift type.
+    private init<Element>(copying values: [Element], dtype: ScalarType, shape: [Int]) {
         precondition(shape.reduce(1, *) == values.count, "shape does not match value count")
-        let s = values.withUnsafeBytes { TensorStorage(copying: $0) }
-        self.storage = s
-        self.dtype = .int64
+        storage = values.withUnsafeBytes { TensorStorage(copying: $0) }
+        self.dtype = dtype
         self.shape = shape
     }
 

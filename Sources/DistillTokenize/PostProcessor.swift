@@ -41,23 +41,19 @@ indirect enum PostProcessor: Sendable {
     }
 
     /// The single special token placed before the text (the beginning-of-sequence token), if any.
-    var leadingToken: Int? {
-        switch self {
-        case .offsetsOnly: return nil
-        case .sequence(let steps): return steps.lazy.compactMap(\.leadingToken).first
-        case .template(let items):
-            guard case .special(let ids, _) = items.first, ids.count == 1, items.count > 1 else { return nil }
-            return ids[0]
-        }
-    }
+    var leadingToken: Int? { edgeToken(leading: true) }
 
     /// The single special token placed after the text (the end-of-sequence token), if any.
-    var trailingToken: Int? {
+    var trailingToken: Int? { edgeToken(leading: false) }
+
+    private func edgeToken(leading: Bool) -> Int? {
         switch self {
         case .offsetsOnly: return nil
-        case .sequence(let steps): return steps.lazy.compactMap(\.trailingToken).last
+        case .sequence(let steps):
+            let tokens = steps.lazy.compactMap { $0.edgeToken(leading: leading) }
+            return leading ? tokens.first : tokens.last
         case .template(let items):
-            guard case .special(let ids, _) = items.last, ids.count == 1, items.count > 1 else { return nil }
+            guard case .special(let ids, _) = leading ? items.first : items.last, ids.count == 1, items.count > 1 else { return nil }
             return ids[0]
         }
     }

@@ -70,47 +70,41 @@ private func scalarMatches(_ text: [Unicode.Scalar], _ test: (Unicode.Scalar) ->
 
 /// Cuts a piece at the given stretches as `behavior` says, dropping empty results.
 private func cut(_ piece: Piece, _ stretches: [(Range<Int>, Bool)], _ behavior: SplitBehavior, into out: inout [Piece]) {
-    var kept: [(Range<Int>, remove: Bool)] = []
+    let kept: [(Range<Int>, remove: Bool)]
     switch behavior {
     case .isolated:
         kept = stretches.map { ($0.0, false) }
     case .removed:
         kept = stretches.map { ($0.0, $0.1) }
     case .contiguous:
-        var previous = false
-        for (range, isMatch) in stretches {
-            if isMatch == previous, let last = kept.last {
-                kept[kept.count - 1] = (last.0.lowerBound..<range.upperBound, false)
-            } else {
-                kept.append((range, false))
-            }
-            previous = isMatch
-        }
+        kept = merged(stretches) { isMatch, previous in isMatch == previous }
     case .mergedWithPrevious:
-        var previous = false
-        for (range, isMatch) in stretches {
-            if isMatch && !previous, let last = kept.last {
-                kept[kept.count - 1] = (last.0.lowerBound..<range.upperBound, false)
-            } else {
-                kept.append((range, false))
-            }
-            previous = isMatch
-        }
+        kept = merged(stretches) { isMatch, previous in isMatch && !previous }
     case .mergedWithNext:
-        var previous = false
-        for (range, isMatch) in stretches.reversed() {
-            if isMatch && !previous, let last = kept.last {
-                kept[kept.count - 1] = (range.lowerBound..<last.0.upperBound, false)
-            } else {
-                kept.append((range, false))
-            }
-            previous = isMatch
-        }
-        kept.reverse()
+        kept = merged(stretches.reversed()) { isMatch, previous in isMatch && !previous }.reversed()
     }
     for (range, remove) in kept where !remove && !range.isEmpty {
         out.append(Piece(text: Array(piece.text[range]), atOrigin: piece.atOrigin && range.lowerBound == 0))
     }
+}
+
+/// Walks adjacent stretches in the order given, joining a stretch to the one kept before it
+/// when `joins(itsIsMatch, previousIsMatch)`, and keeping it as a piece of its own otherwise.
+/// Walked backwards, stretches join the one after them.
+private func merged(
+    _ stretches: some Sequence<(Range<Int>, Bool)>, joins: (Bool, Bool) -> Bool
+) -> [(Range<Int>, remove: Bool)] {
+    var kept: [(Range<Int>, remove: Bool)] = []
+    var previous = false
+    for (range, isMatch) in stretches {
+        if joins(isMatch, previous), let last = kept.last {
+            kept[kept.count - 1] = (min(last.0.lowerBound, range.lowerBound)..<max(last.0.upperBound, range.upperBound), false)
+        } else {
+            kept.append((range, false))
+        }
+        previous = isMatch
+    }
+    return kept
 }
 
 /// Metaspace's rule for prepending its replacement character.

@@ -1,5 +1,6 @@
 import DistillJSON
 import DistillSync
+import DistillSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -170,15 +171,6 @@ public final class Connection: Sendable {
 
     /// Writes every byte, retrying on EINTR and short writes.
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            offset += n
-        }
-        return true
+        DistillSystem.writeAll(to: fd, bytes) == 0
     }
 }

@@ -1,29 +1,16 @@
+import DistillTestSupport
 import Foundation
 import Testing
 
 @testable import DistillNGram
 
-/// Deterministic pseudo-random generator (SplitMix64) for test corpora.
-struct TestRNG {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
-
 /// Sentences of Zipf-distributed words w0…w(vocabulary − 1).
 func zipfCorpus(seed: UInt64, sentences: Int, vocabulary: Int) -> [[String]] {
-    var rng = TestRNG(state: seed)
+    var rng = Rng(seed)
     let weights = (0..<vocabulary).map { 1 / Double($0 + 1) }
     let total = weights.reduce(0, +)
     func word() -> String {
-        var u = rng.unit() * total
+        var u = rng.uniform() * total
         for (i, w) in weights.enumerated() {
             u -= w
             if u <= 0 { return "w\(i)" }
@@ -92,7 +79,7 @@ struct KneserNeyTests {
                 }
             }
         }
-        var rng = TestRNG(state: 99)
+        var rng = Rng(99)
         for _ in 0..<200 {
             let words = (0..<rng.int(order + 2)).map { _ in WordID(rng.int(m.vocabulary.count)) }
             contexts.append(

@@ -33,13 +33,6 @@ struct StoreMethodTests {
         }
     }
 
-    @Test func theWireNamesTheStoreValuesAlike() {
-        #expect(TeacherFile.Format.allCases.map(\.rawValue) == TeacherFormat.allCases.map(\.rawValue))
-        #expect(DatasetFile.Format.allCases.map(\.rawValue) == DatasetFormat.allCases.map(\.rawValue))
-        #expect(DatasetFile.Kind.allCases.map(\.rawValue) == DatasetKind.allCases.map(\.rawValue))
-        #expect(DatasetFileOptions.canonicalFields == DatasetOptions.canonicalFields)
-    }
-
     @Test func infoAndListRepliesKeepTheirMembersInOrder() {
         let client = TestClient()
         let teacherMembers = [

@@ -114,12 +114,12 @@ struct DatasetTests {
 struct OptionsTests {
     @Test func optionsRoundTripThroughTheWorkspaceFile() throws {
         let t = TeacherOptions(kind: .probs, allowNonFinite: true, vocabSize: 9, vocabulary: "/v.txt", indices: "/i.npy", mask: "/m.npy")
-        #expect(try Workspace.teacherOptions(JSON.parse(Workspace.encode(t).serializedString())) == t)
+        #expect(try Workspace.teacherOptions(JSON.parse(t.json.serializedString())) == t)
         #expect(try Workspace.teacherOptions(nil) == TeacherOptions())
         #expect(throws: StoreError.self) { try Workspace.teacherOptions(JSON.parse(#"{"kind":"scores"}"#)) }
         #expect(throws: StoreError.self) { try Workspace.teacherOptions(JSON.parse(#"{"bogus":1}"#)) }
         let d = DatasetOptions(fields: ["full": "context", "input": "prompt"], delimiter: 0x3B)
-        #expect(try Workspace.datasetOptions(JSON.parse(Workspace.encode(d).serializedString())) == d)
+        #expect(try Workspace.datasetOptions(JSON.parse(d.json.serializedString())) == d)
         #expect(throws: StoreError.self) { try Workspace.datasetOptions(JSON.parse(#"{"fields":{"fulll":"x"}}"#)) }
     }
 }

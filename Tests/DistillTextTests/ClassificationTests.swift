@@ -1,3 +1,4 @@
+import DistillTestSupport
 import Testing
 
 @testable import DistillText
@@ -117,7 +118,7 @@ struct ClassificationTests {
         // Longer simplified inputs (~40 words) so that two changed words keep the
         // character 5-gram Jaccard similarity above 0.8.
         let pairs = Fixtures.pairs(1_000, seed: 11, contextWords: 60, questionWords: 40)
-        var rng = TestRNG(seed: 99)
+        var rng = Rng(99)
         // 0..<250: full with 3 words changed; 250..<700: simplified with 2 words changed;
         // 700..<800: simplified with an inner comma and a doubled space (near or exact);
         // 800..<1000: unchanged simplified.
@@ -158,7 +159,7 @@ struct ClassificationTests {
 
     @Test func heavilyEditedTextIsUnknown() {
         let pairs = Array(Self.pairs.prefix(50))
-        var rng = TestRNG(seed: 5)
+        var rng = Rng(5)
         let inputs = pairs.map { Fixtures.changeWords($0.simplified, count: 8, rng: &rng) }
         let c = classifyInputs(pairs: pairs, inputs: inputs)
         #expect(c.counts.unknown == 50)
@@ -184,7 +185,7 @@ struct ClassificationTests {
     @Test func nearTieIsAmbiguousAndHigherSimilarityWins() {
         var pairs = Array(Self.pairs.prefix(10))
         pairs[7].simplified = pairs[2].full  // same text on both sides, different pairs
-        var rng = TestRNG(seed: 1)
+        var rng = Rng(1)
         let edited = Fixtures.changeWords(pairs[2].full, count: 2, rng: &rng)
         let c = classifyInputs(pairs: pairs, inputs: [edited])
         #expect(c.matches[0].kind == .ambiguous(fullPairIndex: 2, simplifiedPairIndex: 7))
@@ -226,7 +227,7 @@ struct ClassificationTests {
     /// The prefix-filtered index must find exactly what brute force finds.
     @Test(arguments: [0.5, 0.8, 0.9])
     func indexAgreesWithBruteForce(threshold: Double) {
-        var rng = TestRNG(seed: 2024)
+        var rng = Rng(2024)
         let base = Fixtures.pairs(60, seed: 3, contextWords: 12, questionWords: 6)
         var docsText = base.map(\.full) + base.map(\.simplified)
         for _ in 0..<40 { docsText.append(Fixtures.changeWords(docsText[rng.int(docsText.count)], count: 1 + rng.int(3), rng: &rng)) }

@@ -1,27 +1,15 @@
-@testable import DistillText
+import DistillTestSupport
 
-/// Deterministic pseudo-random generator (SplitMix64) for test data.
-struct TestRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
+@testable import DistillText
 
 enum Fixtures {
     static let letters = Array("abcdefghijklmnopqrstuvwxyz")
 
-    static func word(_ rng: inout TestRNG) -> String {
+    static func word(_ rng: inout Rng) -> String {
         String((0..<(3 + rng.int(6))).map { _ in letters[rng.int(letters.count)] })
     }
 
-    static func sentence(_ rng: inout TestRNG, words: Int) -> String {
+    static func sentence(_ rng: inout Rng, words: Int) -> String {
         var w = (0..<words).map { _ in word(&rng) }
         w[0] = w[0].prefix(1).uppercased() + w[0].dropFirst()
         return w.joined(separator: " ") + "."
@@ -30,7 +18,7 @@ enum Fixtures {
     /// Pairs whose simplified input (a ~20-word question) is the tail of the full
     /// context (~60 words of context before it).
     static func pairs(_ count: Int, seed: UInt64 = 42, contextWords: Int = 60, questionWords: Int = 20) -> [TextPair] {
-        var rng = TestRNG(seed: seed)
+        var rng = Rng(seed)
         return (0..<count).map { i in
             let context = sentence(&rng, words: contextWords)
             let question = sentence(&rng, words: questionWords)
@@ -39,7 +27,7 @@ enum Fixtures {
     }
 
     /// Replaces `count` distinct words (not the first) with fresh random words.
-    static func changeWords(_ text: String, count: Int, rng: inout TestRNG) -> String {
+    static func changeWords(_ text: String, count: Int, rng: inout Rng) -> String {
         var words = text.split(separator: " ").map(String.init)
         var positions = Set<Int>()
         while positions.count < count { positions.insert(1 + rng.int(words.count - 2)) }

@@ -15,6 +15,9 @@ public struct Rng: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
+    /// An integer in [0, n), by remainder (the slight bias does not matter for test data).
+    public mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
     /// Uniform in [0, 1), 53 random bits.
     public mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
 

@@ -15,24 +15,17 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard size >= 1 else { return 0 }
-    let control = data[0]
-    let rest = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
-    if control & 1 == 1 {
-        decodeBase64(rest)
-        return 0
-    }
-    guard let json = try? JSON.parse(rest) else { return 0 }
-    let maxRank = 1 + Int(control >> 1 & 3)
-    do {
+    fuzzInput(data, size, refusing: ResponseError.self) { control, rest in
+        if control & 1 == 1 {
+            decodeBase64(rest)
+            return
+        }
+        guard let json = try? JSON.parse(rest) else { return }
+        let maxRank = 1 + Int(control >> 1 & 3)
         let tensor = try ArrayDecoding.tensor(Field(json, path: "x"), maxRank: maxRank, integers: control & 8 != 0)
         precondition((1...maxRank).contains(tensor.shape.count), "rank \(tensor.shape.count) outside 1...\(maxRank)")
         precondition(tensor.shape.reduce(1, *) * tensor.dtype.byteWidth == tensor.storage.byteCount, "shape does not match the bytes")
-    } catch is ResponseError {
-    } catch {
-        fatalError("not a ResponseError: \(type(of: error)): \(error)")
     }
-    return 0
 }
 
 private func decodeBase64(_ input: UnsafeRawBufferPointer) {

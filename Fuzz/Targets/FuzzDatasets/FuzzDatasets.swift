@@ -16,13 +16,10 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard size >= 1 else { return 0 }
-    let control = data[0]
-    let bytes = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
-    let fields: [String: String] = control & 0x40 != 0 ? ["full": "f", "simplified": "s", "id": "k", "input": "i"] : [:]
-    let delimiter: UInt8? = control & 0x80 != 0 ? 0x09 : nil
-    let options = DatasetOptions(fields: fields, delimiter: delimiter)
-    do {
+    fuzzInput(data, size, refusing: StoreError.self) { control, bytes in
+        let fields: [String: String] = control & 0x40 != 0 ? ["full": "f", "simplified": "s", "id": "k", "input": "i"] : [:]
+        let delimiter: UInt8? = control & 0x80 != 0 ? 0x09 : nil
+        let options = DatasetOptions(fields: fields, delimiter: delimiter)
         switch control & 7 {
         case 0: _ = try DatasetLoader.load(bytes, DatasetSource(path: "d.jsonl", kind: .paired, options: options), .jsonl)
         case 1: _ = try DatasetLoader.load(bytes, DatasetSource(path: "d.csv", kind: .paired, options: options), .csv)
@@ -32,14 +29,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case 5: _ = DatasetLoader.parseLeniently(bytes, DatasetSource(path: "d.jsonl", kind: .paired, options: options))
         case 6:
             let kind: OutputKind? = [nil, .logits, .probs, .logprobs][Int(control >> 3 & 3)]
-            file.write(data + 1, size - 1)
+            file.write(bytes)
             _ = try TeacherLoader.load(
                 TeacherSource(path: file.path, format: .jsonl, options: TeacherOptions(kind: kind, allowNonFinite: control & 0x20 != 0)))
         default: _ = try DatasetLoader.load(bytes, DatasetSource(path: "d.txt", kind: .inputs, options: options), .txt)
         }
-    } catch is StoreError {
-    } catch {
-        fatalError("not a StoreError: \(type(of: error)): \(error)")
     }
-    return 0
 }

@@ -48,7 +48,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = scratch
     let bytes = UnsafeBufferPointer(start: data, count: size)
     for needle in ["\"/", "..", "\\/", "\\u002", "~"] where contains(bytes, Array(needle.utf8)) { return 0 }
-    input.write(data, size)
+    input.write(UnsafeRawBufferPointer(start: data, count: size))
     precondition(lseek(input.fd, 0, SEEK_SET) == 0)
     var options = ServerOptions()
     options.maxMessageBytes = 1 << 16

@@ -15,27 +15,20 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard size >= 1 else { return 0 }
-    let asModel = data[0] & 1 != 0
-    file.write(data + 1, size - 1)
-    do {
+    fuzzInput(data, size, refusing: StoreError.self) { control, rest in
+        file.write(rest)
         let gguf = try GGUFFile(path: file.path)
         for t in gguf.tensors where t.type.stored != nil {
             let w = try gguf.float32(t)
             precondition(w.pointer.count == t.elementCount && w.shape == t.shape)
             if let base = w.pointer.baseAddress { touch(UnsafeRawPointer(base), w.pointer.count * 4) }
         }
-        if asModel {
-            let model = try GGUFModel(file: gguf)
-            for name in model.names {
-                let w = try model.float32(name)
-                precondition(w.shape == model.info(name)?.shape)
-                if let base = w.pointer.baseAddress { touch(UnsafeRawPointer(base), w.pointer.count * 4) }
-            }
+        guard control & 1 != 0 else { return }
+        let model = try GGUFModel(file: gguf)
+        for name in model.names {
+            let w = try model.float32(name)
+            precondition(w.shape == model.info(name)?.shape)
+            if let base = w.pointer.baseAddress { touch(UnsafeRawPointer(base), w.pointer.count * 4) }
         }
-    } catch is StoreError {
-    } catch {
-        fatalError("not a StoreError: \(type(of: error)): \(error)")
     }
-    return 0
 }

@@ -1,3 +1,5 @@
+import DistillSystem
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -19,12 +21,12 @@ public final class ScratchFile: Sendable {
         path = "/proc/self/fd/\(fd)"
     }
 
-    /// Replaces the file's contents with `size` bytes at `data`.
-    public func write(_ data: UnsafePointer<UInt8>, _ size: Int) {
+    /// Replaces the file's contents with `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
         precondition(ftruncate(fd, 0) == 0)
         var offset = 0
-        while offset < size {
-            let n = pwrite(fd, data + offset, size - offset, off_t(offset))
+        while offset < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + offset, bytes.count - offset, off_t(offset))
             precondition(n > 0, "pwrite failed")
             offset += n
         }
@@ -44,14 +46,7 @@ public func writeFile(_ path: String, _ bytes: [UInt8]) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     precondition(fd >= 0, "cannot create \(path)")
     defer { close(fd) }
-    bytes.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-            precondition(n > 0)
-            offset += n
-        }
-    }
+    precondition(bytes.withUnsafeBytes { writeAll(to: fd, $0) } == 0, "cannot write \(path)")
 }
 
 /// A safetensors file: `tensors` are (name, dtype, shape, raw little-endian bytes).
@@ -79,6 +74,29 @@ public func float32Bytes(_ values: [Float]) -> [UInt8] {
     var out: [UInt8] = []
     for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
     return out
+}
+
+/// Runs `body` on one input: its first byte, which the target reads as its choices (which
+/// reader, which options), and the bytes after it. An empty input is skipped. Bad input must
+/// be refused with a `Refusal` and nothing else: any other error stops the fuzzer.
+public func fuzzInput<Refusal: Error>(
+    _ data: UnsafePointer<UInt8>, _ size: Int, refusing: Refusal.Type,
+    _ body: (_ control: UInt8, _ rest: UnsafeRawBufferPointer) throws -> Void
+) -> CInt {
+    guard size >= 1 else { return 0 }
+    expectRefusals(Refusal.self) { try body(data[0], UnsafeRawBufferPointer(start: data + 1, count: size - 1)) }
+    return 0
+}
+
+/// Runs `body`, taking a thrown `Refusal` as the answer to bad input and stopping the fuzzer
+/// on any other error.
+public func expectRefusals<Refusal: Error>(_: Refusal.Type, _ body: () throws -> Void) {
+    do {
+        try body()
+    } catch is Refusal {
+    } catch {
+        fatalError("not a \(Refusal.self): \(type(of: error)): \(error)")
+    }
 }
 
 public typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt

@@ -9,26 +9,14 @@ public func fuzzTeacherFile(
     _ data: UnsafePointer<UInt8>, _ size: Int, file: ScratchFile, format: TeacherFormat,
     read: (String) throws -> Void
 ) -> CInt {
-    guard size >= 1 else { return 0 }
-    let control = data[0]
-    file.write(data + 1, size - 1)
-    do {
+    fuzzInput(data, size, refusing: StoreError.self) { control, rest in
+        file.write(rest)
         try read(file.path)
-    } catch is StoreError {
-        return 0
-    } catch {
-        fatalError("not a StoreError: \(type(of: error)): \(error)")
-    }
-    let kind: OutputKind? = [nil, .logits, .probs, .logprobs][Int(control & 3)]
-    let options = TeacherOptions(
-        kind: kind, allowNonFinite: control & 4 != 0, vocabSize: control & 8 != 0 ? Int(control >> 4) : nil)
-    do {
+        let kind: OutputKind? = [nil, .logits, .probs, .logprobs][Int(control & 3)]
+        let options = TeacherOptions(
+            kind: kind, allowNonFinite: control & 4 != 0, vocabSize: control & 8 != 0 ? Int(control >> 4) : nil)
         _ = try TeacherLoader.load(TeacherSource(path: file.path, format: format, options: options)).outputs
-    } catch is StoreError {
-    } catch {
-        fatalError("not a StoreError: \(type(of: error)): \(error)")
     }
-    return 0
 }
 
 /// Reads every byte, so a view past the mapping is caught.

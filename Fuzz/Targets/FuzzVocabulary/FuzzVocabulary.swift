@@ -12,13 +12,7 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard size >= 1 else { return 0 }
-    let path = data[0] & 1 == 0 ? "vocab.json" : "vocab.txt"
-    do {
-        _ = try Vocabulary.read(bytes: UnsafeRawBufferPointer(start: data + 1, count: size - 1), path: path)
-    } catch is StoreError {
-    } catch {
-        fatalError("not a StoreError: \(type(of: error)): \(error)")
+    fuzzInput(data, size, refusing: StoreError.self) { control, rest in
+        _ = try Vocabulary.read(bytes: rest, path: control & 1 == 0 ? "vocab.json" : "vocab.txt")
     }
-    return 0
 }

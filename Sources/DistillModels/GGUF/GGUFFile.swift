@@ -18,7 +18,7 @@ import DistillStore
 /// name when it once had one), and data ranges that are misaligned, outside the file or
 /// overlapping (`.badOffsets`, `.truncated`). Nothing is allocated for a count before the bytes
 /// it needs are known to be there.
-public final class GGUFFile: Sendable {
+public final class GGUFFile: MappedFileFormat, Sendable {
     public let path: String
     public let map: MappedFile
     public let version: UInt32
@@ -36,10 +36,6 @@ public final class GGUFFile: Sendable {
     /// Arrays of arrays deeper than this are refused: each level recurses, and a file of nested
     /// array headers could otherwise exhaust the stack.
     public static let maximumArrayDepth = 8
-
-    public convenience init(path: String) throws {
-        try self.init(map: MappedFile(path: path))
-    }
 
     public init(map: MappedFile) throws {
         let path = map.path

@@ -20,11 +20,15 @@ struct GGUFMetadata {
 
     func value(_ key: String) -> GGUFValue? { file.metadata[key] }
 
-    func string(_ key: String) throws -> String? {
+    /// The value of `key` as `read` gives it, nil when the key is absent, refused naming the
+    /// key and its type when `read` gives nothing.
+    func typed<T>(_ key: String, _ read: (GGUFValue) -> T?, _ what: String) throws -> T? {
         guard let v = value(key) else { return nil }
-        guard let s = v.string else { throw refusal("metadata '\(key)' is \(v.typeName), not a string") }
-        return s
+        guard let t = read(v) else { throw refusal("metadata '\(key)' is \(v.typeName), not \(what)") }
+        return t
     }
+
+    func string(_ key: String) throws -> String? { try typed(key, \.string, "a string") }
 
     /// A non-negative integer of any integer type.
     func count(_ key: String) throws -> Int? {
@@ -53,17 +57,9 @@ struct GGUFMetadata {
         return x
     }
 
-    func bool(_ key: String) throws -> Bool? {
-        guard let v = value(key) else { return nil }
-        guard let b = v.bool else { throw refusal("metadata '\(key)' is \(v.typeName), not a bool") }
-        return b
-    }
+    func bool(_ key: String) throws -> Bool? { try typed(key, \.bool, "a bool") }
 
-    func array(_ key: String) throws -> GGUFArray? {
-        guard let v = value(key) else { return nil }
-        guard let a = v.arrayValue else { throw refusal("metadata '\(key)' is \(v.typeName), not an array") }
-        return a
-    }
+    func array(_ key: String) throws -> GGUFArray? { try typed(key, \.arrayValue, "an array") }
 
     // MARK: - Architecture
 

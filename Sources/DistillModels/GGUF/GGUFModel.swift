@@ -94,7 +94,7 @@ public final class GGUFModel: WeightSource {
             sources[target.name] = (t, target)
         }
         for (name, shape) in expected where sources[name] == nil {
-            let gguf = Self.ggufName(of: name, architecture: architecture)
+            let gguf = GGUFNames.gguf(name, architecture: architecture)
             throw ggufError(
                 .shapeMismatch, file.path, tensor: gguf,
                 "the tensor is missing; a \(architecture.rawValue) model of this configuration needs it (as \(name), shape \(shape))")
@@ -145,25 +145,6 @@ public final class GGUFModel: WeightSource {
                 .shapeMismatch, file.path, tensor: name, "a \(config.architecture.rawValue) model from this file has no such tensor")
         }
         return w
-    }
-
-    /// The llama.cpp name for a Hugging Face name, for messages about missing tensors.
-    static func ggufName(of name: String, architecture: Architecture) -> String {
-        let config = ModelConfig(
-            architecture: architecture, vocabSize: 1, hiddenSize: 1, layers: 1, heads: 1, kvHeads: 1, headDim: 1,
-            intermediateSize: 1, maxPositions: 1, normEpsilon: 0, tiedEmbeddings: false)
-        let parts = name.split(separator: ".").map(String.init)
-        let layer = parts.first(where: { Int($0) != nil }) ?? "0"
-        let top = ["token_embd", "position_embd", "output_norm", "output"]
-        let roles = [
-            "attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "attn_qkv", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down",
-        ]
-        let suffix = parts.last ?? "weight"
-        for candidate in top.map({ "\($0).\(suffix)" }) + roles.map({ "blk.\(layer).\($0).\(suffix)" })
-        where GGUFNames.target(candidate, architecture: architecture, config: config)?.name == name {
-            return candidate
-        }
-        return name
     }
 
     /// Tells the kernel that the quantised bytes are no longer needed in this process: they stay in

@@ -13,62 +13,79 @@ enum GGUFNames {
         var permutedHeads: Int?
     }
 
+    /// One family's names: the tensors outside the blocks by their GGUF stem, and a block's
+    /// tensors by their role (`blk.3.attn_q` is role `attn_q` of layer 3).
+    struct Table {
+        /// GGUF stem → Hugging Face module, outside the blocks.
+        let outer: [String: String]
+        /// What layer `l`'s modules begin with, before `l`.
+        let layers: String
+        /// GGUF role → Hugging Face module inside a block.
+        let roles: [String: String]
+    }
+
+    static let gpt2 = Table(
+        outer: [
+            "token_embd": "transformer.wte", "position_embd": "transformer.wpe", "output_norm": "transformer.ln_f", "output": "lm_head",
+        ],
+        layers: "transformer.h.",
+        roles: [
+            "attn_norm": "ln_1", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj", "ffn_norm": "ln_2", "ffn_up": "mlp.c_fc",
+            "ffn_down": "mlp.c_proj",
+        ])
+
+    /// Llama, Qwen2 and Mistral.
+    static let llama = Table(
+        outer: ["token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"],
+        layers: "model.layers.",
+        roles: [
+            "attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+            "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
+            "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+        ])
+
+    static func table(_ architecture: Architecture) -> Table { architecture == .gpt2 ? gpt2 : llama }
+
     /// The Hugging Face name of a GGUF tensor, or nil when the family has no such tensor.
     static func target(_ gguf: String, architecture: Architecture, config: ModelConfig) -> Target? {
         let parts = gguf.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard let suffix = parts.last, suffix == "weight" || suffix == "bias" else { return nil }
-        let llamaShape = architecture != .gpt2
+        let table = table(architecture)
         if parts.count == 2 {
-            let module: String?
-            switch (parts[0], llamaShape) {
-            case ("token_embd", true): module = "model.embed_tokens"
-            case ("output_norm", true): module = "model.norm"
-            case ("token_embd", false): module = "transformer.wte"
-            case ("position_embd", false): module = "transformer.wpe"
-            case ("output_norm", false): module = "transformer.ln_f"
-            case ("output", _): module = "lm_head"
-            default: module = nil
-            }
-            return module.map { Target(name: "\($0).\(suffix)") }
+            return table.outer[parts[0]].map { Target(name: "\($0).\(suffix)") }
         }
-        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), String(layer) == parts[1], layer >= 0 else {
+        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), String(layer) == parts[1], layer >= 0,
+            let module = table.roles[parts[2]]
+        else {
             return nil
         }
-        let role = parts[2]
-        if llamaShape {
-            let module: String
-            switch role {
-            case "attn_norm": module = "input_layernorm"
-            case "attn_q": module = "self_attn.q_proj"
-            case "attn_k": module = "self_attn.k_proj"
-            case "attn_v": module = "self_attn.v_proj"
-            case "attn_output": module = "self_attn.o_proj"
-            case "ffn_norm": module = "post_attention_layernorm"
-            case "ffn_gate": module = "mlp.gate_proj"
-            case "ffn_up": module = "mlp.up_proj"
-            case "ffn_down": module = "mlp.down_proj"
-            default: return nil
-            }
-            // Only the Llama converter permutes (Qwen2's does not): rows of each head are
-            // interleaved as (pair, half) instead of (half, pair), for llama.cpp's RoPE.
-            var heads: Int?
-            if architecture == .llama || architecture == .mistral {
-                if role == "attn_q" { heads = config.heads }
-                if role == "attn_k" { heads = config.kvHeads }
-            }
-            return Target(name: "model.layers.\(layer).\(module).\(suffix)", permutedHeads: heads)
+        // Only the Llama converter permutes (Qwen2's does not): rows of each head are
+        // interleaved as (pair, half) instead of (half, pair), for llama.cpp's RoPE.
+        var heads: Int?
+        if architecture == .llama || architecture == .mistral {
+            if parts[2] == "attn_q" { heads = config.heads }
+            if parts[2] == "attn_k" { heads = config.kvHeads }
         }
-        let module: String
-        switch role {
-        case "attn_norm": module = "ln_1"
-        case "attn_qkv": module = "attn.c_attn"
-        case "attn_output": module = "attn.c_proj"
-        case "ffn_norm": module = "ln_2"
-        case "ffn_up": module = "mlp.c_fc"
-        case "ffn_down": module = "mlp.c_proj"
-        default: return nil
+        return Target(name: "\(table.layers)\(layer).\(module).\(suffix)", permutedHeads: heads)
+    }
+
+    /// The GGUF name of a Hugging Face name, for messages about missing tensors: `target` read
+    /// backwards, or the name itself when the family has no such tensor.
+    static func gguf(_ name: String, architecture: Architecture) -> String {
+        guard let dot = name.lastIndex(of: ".") else { return name }
+        let stem = name[..<dot]
+        let suffix = name[name.index(after: dot)...]
+        guard suffix == "weight" || suffix == "bias" else { return name }
+        let table = table(architecture)
+        if let outer = table.outer.first(where: { $0.value == stem }) { return "\(outer.key).\(suffix)" }
+        guard stem.hasPrefix(table.layers) else { return name }
+        let inLayer = stem.dropFirst(table.layers.count)
+        guard let end = inLayer.firstIndex(of: "."), let layer = Int(inLayer[..<end]), String(layer) == inLayer[..<end],
+            let role = table.roles.first(where: { $0.value == inLayer[inLayer.index(after: end)...] })
+        else {
+            return name
         }
-        return Target(name: "transformer.h.\(layer).\(module).\(suffix)")
+        return "blk.\(layer).\(role.key).\(suffix)"
     }
 
     /// Every tensor a model of this configuration needs, by Hugging Face name, with its shape in

@@ -11,8 +11,8 @@ public struct ScoreRequest: RequestType {
     ]
     public static let fallbackOrdering = Ordering.read
     /// Other tools' ways of computing the loss, recomputed on request: the wire names of
-    /// DistillAnalysis's `Convention`, as the `conventions` capability lists them.
-    public static let conventionNames = ["pytorch_kldiv_batchmean", "pytorch_kldiv_mean", "hinton", "trl_generalized_jsd"]
+    /// `Convention`, as the `conventions` capability lists them.
+    public static var conventionNames: [String] { Convention.allCases.map(\.rawValue) }
 
     public let teacher: ModelReference
     public let students: Deferred<[StudentReference]>
@@ -23,7 +23,7 @@ public struct ScoreRequest: RequestType {
     /// Ids to report examples by (strings, or integers written in decimal).
     public let ids: Deferred<[String]?>
     public let loss: Deferred<LossParameters>
-    public let conventions: Deferred<[String]>
+    public let conventions: Deferred<[Convention]>
     /// How many of the worst examples each student lists, 5 unless given.
     public let worst: Deferred<Int>
     /// Whether each student lists every example's value, true unless given.
@@ -37,7 +37,9 @@ public struct ScoreRequest: RequestType {
         idsField = params.child("ids")
         ids = Deferred { try params.child("ids").map { try $0.array().map { try $0.exampleID() } } }
         loss = Deferred { try LossParameters(params.child("loss"), hasDataset: params.child("dataset") != nil) }
-        conventions = Deferred { try (params.child("conventions")?.array() ?? []).map { try $0.oneOf(Self.conventionNames) } }
+        conventions = Deferred {
+            try (params.child("conventions")?.array() ?? []).map { Convention(rawValue: try $0.oneOf(Self.conventionNames))! }
+        }
         worst = Deferred { try params.child("worst")?.int(min: 0, max: 1000) ?? 5 }
         perExample = Deferred { try params.child("perExample")?.bool() ?? true }
     }

@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillSourceOptions
 
 /// What `dataset/load` and `dataset/info` answer: a loaded dataset's size and origin
 /// (schema `store.json#/$defs/datasetInfo`).
@@ -6,12 +7,12 @@ public struct DatasetInfo: ResponseType {
     /// Where a dataset was read from; absent for inline data and builtins.
     public struct Source: Sendable {
         public var path: String
-        public var kind: DatasetFile.Kind
+        public var kind: DatasetKind
         /// The format actually read.
-        public var format: DatasetFile.Format?
-        public var options: DatasetFileOptions
+        public var format: DatasetFormat?
+        public var options: DatasetOptions
 
-        public init(path: String, kind: DatasetFile.Kind, format: DatasetFile.Format?, options: DatasetFileOptions) {
+        public init(path: String, kind: DatasetKind, format: DatasetFormat?, options: DatasetOptions) {
             self.path = path
             self.kind = kind
             self.format = format
@@ -20,9 +21,9 @@ public struct DatasetInfo: ResponseType {
     }
 
     public var name: String
-    public var kind: DatasetFile.Kind
+    public var kind: DatasetKind
     /// The format read; nil for inline data.
-    public var format: DatasetFile.Format?
+    public var format: DatasetFormat?
     public var count: Int
     /// Whether the ids were made from line numbers (and so are not used for matching).
     public var idsSynthesized: Bool
@@ -34,7 +35,7 @@ public struct DatasetInfo: ResponseType {
     public var loadedAt: Double
 
     public init(
-        name: String, kind: DatasetFile.Kind, format: DatasetFile.Format?, count: Int, idsSynthesized: Bool, bytes: Int,
+        name: String, kind: DatasetKind, format: DatasetFormat?, count: Int, idsSynthesized: Bool, bytes: Int,
         source: Source?, warnings: [String], loadedAt: Double
     ) {
         self.name = name

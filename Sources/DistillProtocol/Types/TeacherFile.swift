@@ -1,19 +1,16 @@
+import DistillSourceOptions
+
 /// A teacher file a request names: `{"path", "format"?, "options"?}`, in `teacher/load`'s
 /// params or as a model in an analysis (`params.students.A`). The path may also be a
 /// builtin (`builtin:demo`), which the store resolves.
 public struct TeacherFile: Sendable, Equatable {
-    /// The formats a teacher file may be read as.
-    public enum Format: String, Sendable, CaseIterable {
-        case safetensors, npy, jsonl
-    }
-
     public let path: String
     /// nil: detected from the content.
-    public let format: Format?
+    public let format: TeacherFormat?
     /// nil when the request gave none (a builtin refuses options that are given, even empty).
-    public let options: TeacherFileOptions?
+    public let options: TeacherOptions?
 
-    public init(path: String, format: Format? = nil, options: TeacherFileOptions? = nil) {
+    public init(path: String, format: TeacherFormat? = nil, options: TeacherOptions? = nil) {
         self.path = path
         self.format = format
         self.options = options
@@ -23,7 +20,7 @@ public struct TeacherFile: Sendable, Equatable {
     /// refuses the members it does not know.
     public init(_ object: Field) throws {
         path = try object.required("path").nonEmptyString()
-        format = try object.child("format").map { Format(rawValue: try $0.oneOf(Format.allCases.map(\.rawValue)))! }
-        options = try object.child("options").map(TeacherFileOptions.init)
+        format = try object.child("format").map { TeacherFormat(rawValue: try $0.oneOf(TeacherFormat.allCases.map(\.rawValue)))! }
+        options = try object.child("options").map(TeacherOptions.init)
     }
 }

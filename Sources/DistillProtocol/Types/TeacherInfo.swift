@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillSourceOptions
 import DistillTensor
 
 /// What `teacher/load` and `teacher/info` answer: a loaded teacher's shape, memory and origin
@@ -8,10 +9,10 @@ public struct TeacherInfo: ResponseType {
     public struct Source: Sendable {
         public var path: String
         /// The format actually read (detected when none was given).
-        public var format: TeacherFile.Format?
-        public var options: TeacherFileOptions
+        public var format: TeacherFormat?
+        public var options: TeacherOptions
 
-        public init(path: String, format: TeacherFile.Format?, options: TeacherFileOptions) {
+        public init(path: String, format: TeacherFormat?, options: TeacherOptions) {
             self.path = path
             self.format = format
             self.options = options
@@ -68,7 +69,7 @@ public struct TeacherInfo: ResponseType {
     }
 
     public var json: JSON {
-        let members: [(String, JSON?)] = [
+        JSON.object(present: [
             ("type", "teacher"), ("name", JSON(name)), ("kind", JSON(kind.rawValue)), ("layout", isTopK ? "topk" : "dense"),
             ("examples", JSON(examples)), ("positions", JSON(positions)), ("vocab", JSON(vocab)), ("k", k.map { JSON($0) }),
             ("dtype", JSON(dtype.rawValue)), ("sourceDtype", JSON(sourceDtype)), ("hasMask", JSON(hasMask)),
@@ -82,7 +83,6 @@ public struct TeacherInfo: ResponseType {
                 } ?? .null
             ),
             ("warnings", JSON.array(warnings)), ("loadedAt", JSON(loadedAt)),
-        ]
-        return JSON.object(members.compactMap { key, value in value.map { (key, $0) } })
+        ])
     }
 }

@@ -18,10 +18,7 @@ enum ScoreMethod {
         let config = try request.loss.get().config(examples: n, positions: teacher.outputs.positions) { field in
             try datasetLabels(dataset!, teacher: teacher, matching: matching!, field: field)
         }
-        let conventions = try request.conventions.get().map { name in
-            guard let convention = Convention(rawValue: name) else { throw ResponseError.internalError("no convention \(name)") }
-            return convention
-        }
+        let conventions = try request.conventions.get()
         let worst = try request.worst.get()
         let perExample = try request.perExample.get()
 
@@ -51,11 +48,7 @@ enum ScoreMethod {
                 student(s, source: students[studentReferences.firstIndex { $0.name == s.name }!].source, perExample: perExample)
             },
             ranking: report.ranking, margin: report.margin,
-            matching: matching.map {
-                MatchingSummary(
-                    method: $0.method.rawValue, matched: $0.pairs.count, unmatchedTeacherRows: $0.unmatchedTeacherRows,
-                    unmatchedExamples: $0.unmatchedExamples)
-            })
+            matching: matching.map(MatchingSummary.init))
     }
 
     static func student(_ s: Scoring.StudentReport, source: String, perExample: Bool) -> ScoreRequest.Student {

@@ -24,8 +24,7 @@ enum StoreMethods {
         case .file(let file):
             entry = try storeCall {
                 try registry.loadTeacher(
-                    name: name, path: file.path, format: file.format.map(TeacherFormat.init),
-                    options: file.options.map(TeacherOptions.init), replace: replace,
+                    name: name, path: file.path, format: file.format, options: file.options, replace: replace,
                     progress: { context.report($0, "reading") },
                     isCancelled: { context.cancellation.isCancelled },
                     commitIf: { context.cancellation.claimResult() })
@@ -36,7 +35,7 @@ enum StoreMethods {
     }
 
     @Sendable static func listTeachers(_ request: TeacherListRequest, _ context: RequestContext) throws -> TeacherListRequest.Response {
-        .init(teachers: listed(.teacher, context))
+        .init(listed(.teacher, context))
     }
 
     @Sendable static func teacherInfo(_ request: TeacherInfoRequest, _ context: RequestContext) throws -> TeacherInfo {
@@ -69,8 +68,7 @@ enum StoreMethods {
             context.report(0, "reading")
             entry = try storeCall(wantTeacher: false) {
                 try registry.loadDataset(
-                    name: name, path: file.path, kind: file.kind.map(DatasetKind.init) ?? .paired,
-                    format: file.format.map(DatasetFormat.init), options: file.options.map(DatasetOptions.init),
+                    name: name, path: file.path, kind: file.kind ?? .paired, format: file.format, options: file.options,
                     replace: replace, commitIf: { context.cancellation.claimResult() })
             }
         }
@@ -79,7 +77,7 @@ enum StoreMethods {
     }
 
     @Sendable static func listDatasets(_ request: DatasetListRequest, _ context: RequestContext) throws -> DatasetListRequest.Response {
-        .init(datasets: listed(.dataset, context))
+        .init(listed(.dataset, context))
     }
 
     @Sendable static func datasetInfo(_ request: DatasetInfoRequest, _ context: RequestContext) throws -> DatasetInfo {
@@ -130,7 +128,7 @@ extension TeacherInfo {
             residentBytes: entry.residentBytes, mappedBytes: entry.mappedBytes,
             nonFinite: (entry.nonFinite.nan, entry.nonFinite.posInf, entry.nonFinite.negInf),
             source: entry.source.map { s in
-                Source(path: s.path, format: entry.format.map(TeacherFile.Format.init), options: TeacherFileOptions(s.options))
+                Source(path: s.path, format: entry.format, options: s.options)
             },
             warnings: entry.warnings, loadedAt: entry.loadedAt.timeIntervalSince1970)
     }
@@ -138,12 +136,11 @@ extension TeacherInfo {
 
 extension DatasetInfo {
     init(_ entry: DatasetEntry) {
-        let format = entry.format.map(DatasetFile.Format.init)
         self.init(
-            name: entry.name, kind: DatasetFile.Kind(entry.kind), format: format, count: entry.count,
+            name: entry.name, kind: entry.kind, format: entry.format, count: entry.count,
             idsSynthesized: entry.idsSynthesized, bytes: entry.bytes,
             source: entry.source.map { s in
-                Source(path: s.path, kind: DatasetFile.Kind(s.kind), format: format, options: DatasetFileOptions(s.options))
+                Source(path: s.path, kind: s.kind, format: entry.format, options: s.options)
             },
             warnings: entry.warnings, loadedAt: entry.loadedAt.timeIntervalSince1970)
     }
@@ -163,37 +160,11 @@ extension DatasetExample {
     }
 }
 
-extension DatasetMatching {
+extension MatchingSummary {
     init(_ m: Matching) {
         self.init(
             method: m.method.rawValue, matched: m.pairs.count, unmatchedTeacherRows: m.unmatchedTeacherRows,
             unmatchedExamples: m.unmatchedExamples)
-    }
-}
-
-extension TeacherFile.Format {
-    init(_ format: TeacherFormat) { self.init(rawValue: format.rawValue)! }
-}
-
-extension TeacherFileOptions {
-    init(_ o: TeacherOptions) {
-        self.init(
-            kind: o.kind, allowNonFinite: o.allowNonFinite, vocabSize: o.vocabSize, vocabulary: o.vocabulary, indices: o.indices,
-            mask: o.mask)
-    }
-}
-
-extension DatasetFile.Kind {
-    init(_ kind: DatasetKind) { self.init(rawValue: kind.rawValue)! }
-}
-
-extension DatasetFile.Format {
-    init(_ format: DatasetFormat) { self.init(rawValue: format.rawValue)! }
-}
-
-extension DatasetFileOptions {
-    init(_ o: DatasetOptions) {
-        self.init(fields: o.fields, delimiter: o.delimiter.map { String(UnicodeScalar($0)) })
     }
 }
 

@@ -229,3 +229,14 @@ func absolutePath(_ path: String) -> String {
     let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     return cwd == "/" ? "/" + path : cwd + "/" + path
 }
+
+/// A file format read from a mapped file (`SafetensorsFile`, `NpyArray`, a GGUF file).
+public protocol MappedFileFormat {
+    /// Reads the format from `map`, which the result keeps.
+    init(map: MappedFile) throws
+}
+
+extension MappedFileFormat {
+    /// Maps `path` (see `MappedFile.init(path:)`) and reads it.
+    public init(path: String) throws { try self.init(map: MappedFile(path: path)) }
+}

@@ -5,7 +5,7 @@ import DistillTensor
 /// Supported element types: `<f4`, `<f2`, `<f8`, `<i4`, `<i8`, `|u1`, `|b1`
 /// (`=` is accepted for little-endian on this platform); C order only.
 /// The header is a Python dict literal, parsed here (it is not JSON).
-public struct NpyArray: Sendable {
+public struct NpyArray: MappedFileFormat, Sendable {
     public let tensor: Tensor
     public let version: (major: Int, minor: Int)
     /// The dtype as written in the header ("<f4").
@@ -17,10 +17,6 @@ public struct NpyArray: Sendable {
     static let descrs: [String: ScalarType] = [
         "f4": .float32, "f2": .float16, "f8": .float64, "i4": .int32, "i8": .int64, "u1": .uint8, "b1": .bool,
     ]
-
-    public init(path: String) throws {
-        try self.init(map: MappedFile(path: path))
-    }
 
     public init(map: MappedFile) throws {
         self.map = map

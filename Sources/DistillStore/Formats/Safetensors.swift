@@ -12,7 +12,7 @@ import DistillTensor
 /// `[begin, end)` lies inside the buffer, matches shape × dtype width, and no
 /// two tensors overlap. Tensors are handed out as views into the map (no copy)
 /// unless misaligned for their dtype, in which case they are copied.
-public final class SafetensorsFile: Sendable {
+public final class SafetensorsFile: MappedFileFormat, Sendable {
     public struct Entry: Sendable {
         public let name: String
         /// The dtype as written ("F32", "BF16", "F8_E4M3", ...).
@@ -44,10 +44,6 @@ public final class SafetensorsFile: Sendable {
         "F32": .float32, "F16": .float16, "BF16": .bfloat16, "F64": .float64,
         "I32": .int32, "I64": .int64, "U8": .uint8, "BOOL": .bool,
     ]
-
-    public convenience init(path: String) throws {
-        try self.init(map: MappedFile(path: path))
-    }
 
     public init(map: MappedFile) throws {
         let path = map.path

@@ -1,4 +1,5 @@
 import DistillJSON
+import DistillSystem
 import DistillTensor
 import Foundation
 
@@ -54,40 +55,20 @@ public struct Workspace: Sendable {
                 teachers.append(
                     JSON.object([
                         ("name", JSON(name)), ("path", JSON(s.path)),
-                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", Self.encode(s.options)),
+                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", s.options.json),
                     ]))
             case .dataset(let name, let s):
                 datasets.append(
                     JSON.object([
                         ("name", JSON(name)), ("path", JSON(s.path)), ("kind", JSON(s.kind.rawValue)),
-                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", Self.encode(s.options)),
+                        ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", s.options.json),
                     ]))
             }
         }
         return JSON.object([("version", JSON(Self.version)), ("teachers", teachers), ("datasets", datasets)])
     }
 
-    // MARK: - Options as the file writes them
-
-    /// Teacher options as the workspace writes them: the members that are set, under the
-    /// names the protocol uses (`kind`, `allowNonFinite`, `vocabSize`, `vocabulary`, `indices`, `mask`).
-    static func encode(_ o: TeacherOptions) -> JSON {
-        let members: [(String, JSON?)] = [
-            ("kind", o.kind.map { JSON($0.rawValue) }), ("allowNonFinite", o.allowNonFinite ? JSON(true) : nil),
-            ("vocabSize", o.vocabSize.map { JSON($0) }), ("vocabulary", o.vocabulary.map { JSON($0) }),
-            ("indices", o.indices.map { JSON($0) }), ("mask", o.mask.map { JSON($0) }),
-        ]
-        return JSON.object(members.compactMap { key, value in value.map { (key, $0) } })
-    }
-
-    /// Dataset options as the workspace writes them: `fields` (sorted) and `delimiter` when set.
-    static func encode(_ o: DatasetOptions) -> JSON {
-        let fields = JSON.object(o.fields.sorted { $0.key < $1.key }.map { ($0.key, JSON($0.value)) })
-        let members: [(String, JSON?)] = [
-            ("fields", o.fields.isEmpty ? nil : fields), ("delimiter", o.delimiter.map { JSON(String(UnicodeScalar($0))) }),
-        ]
-        return JSON.object(members.compactMap { key, value in value.map { (key, $0) } })
-    }
+    // MARK: - Options as the file keeps them
 
     /// Reads teacher options back; a member the workspace never writes, or one of the
     /// wrong type, refuses the entry.
@@ -223,39 +204,17 @@ public struct Workspace: Sendable {
     public func save(_ items: [Item]) throws {
         var bytes = encode(items).serialized(sortKeys: true, pretty: true)
         bytes.append(0x0A)
-        let dir = (path as NSString).deletingLastPathComponent
         let tmp = "\(path).tmp.\(getpid()).\(UInt32.random(in: 1...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fileError(.unreadable, tmp, "cannot create: \(String(cString: strerror(errno)))") }
-        var ok = true
-        bytes.withUnsafeBytes { buf in
-            var off = 0
-            while off < buf.count {
-                let w = write(fd, buf.baseAddress! + off, buf.count - off)
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    ok = false
-                    return
-                }
-                off += w
+        do {
+            let file = try FileReplacement(path: path, temporary: tmp)
+            try bytes.withUnsafeBytes(file.write)
+            try file.commit(syncingDirectory: true)
+        } catch let e as FileReplacement.Failure {
+            switch e.step {
+            case .create: throw fileError(.unreadable, tmp, "cannot create: \(e.reason)")
+            case .write: throw fileError(.unreadable, tmp, "cannot write: \(e.reason)")
+            case .rename: throw fileError(.unreadable, path, "cannot rename into place: \(e.reason)")
             }
-        }
-        let err = errno
-        if ok && fsync(fd) != 0 { ok = false }
-        close(fd)
-        guard ok else {
-            unlink(tmp)
-            throw fileError(.unreadable, tmp, "cannot write: \(String(cString: strerror(err)))")
-        }
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw fileError(.unreadable, path, "cannot rename into place: \(String(cString: strerror(e)))")
-        }
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
         }
     }
 
