@@ -85,8 +85,8 @@ public struct Method: Sendable {
     public let method: String
     public let laneRule: LaneRule
     public let lifecycle: LifecycleStep?
-    /// The params members the request type accepts (nil for methods not yet given a type).
-    public let keys: Set<String>?
+    /// The params members the request type accepts (its params schema's `properties`).
+    public let keys: Set<String>
     let fallbackOrdering: Ordering
     let prepare: @Sendable (Field) throws -> Prepared
 
@@ -101,15 +101,6 @@ public struct Method: Sendable {
                 let request = try R(params: params)
                 return Prepared(ordering: request.ordering, run: { context in try handler(request, context).json })
             })
-    }
-
-    /// A method whose handler still reads its own params from the context.
-    static func untyped(
-        _ method: String, ordering: Ordering, lane: LaneRule = .pool, _ handler: @escaping Handler
-    ) -> Method {
-        Method(
-            method: method, laneRule: lane, lifecycle: nil, keys: nil, fallbackOrdering: ordering,
-            prepare: { _ in Prepared(ordering: ordering, run: handler) })
     }
 
     /// Where this request runs: a request that names a file (not a builtin) gets a thread of its
@@ -133,8 +124,6 @@ public struct Method: Sendable {
         return false
     }
 }
-
-public typealias Handler = @Sendable (RequestContext) throws -> JSON
 
 /// A notification distilld acts on; returns an ending when the client asked to exit.
 public struct NotificationEntry: Sendable {

@@ -225,15 +225,7 @@ struct NameOrderingTests {
     /// what lets the load of "a" run. The order of the replies decides; no time is measured
     /// except a generous wait for a reply that must come.
     @Test func aLoadOfAnotherNameDoesNotWaitForAnAnalysisWhileALoadOfTheSameNameDoes() throws {
-        // Until teacher/load and distill/explain have request types, they order as an update
-        // and a read of everything, so the first load waits: a known issue, which this test
-        // reports as such and which must go once they are converted.
-        let typed = ["teacher/load", "distill/explain"].allSatisfy { MethodTable.lookup($0)?.keys != nil }
-        try withKnownIssue("teacher/load and distill/explain still order as an update and a read of everything") {
-            try Self.check(patience: typed ? 120 : 5)
-        } when: {
-            !typed
-        }
+        try Self.check(patience: 120)
     }
 
     static func check(patience: Double) throws {

@@ -20,9 +20,8 @@ struct SchemaKeysTests {
     }
 
     @Test func everyTypedRequestAcceptsExactlyTheKeysOfItsParamsSchema() throws {
-        let typed = MethodTable.requests.filter { $0.keys != nil }
-        #expect(typed.count >= 9, "the lifecycle and analysis requests are typed")
-        for method in typed {
+        #expect(MethodTable.requests.count >= 18)
+        for method in MethodTable.requests {
             let schema = try Self.schema(Self.baseName(method.method) + ".params.json")
             // A schema without `properties` takes no member.
             let properties = Set(schema["properties"]?.keys ?? [])

@@ -5,34 +5,10 @@ import DistillStore
 import Foundation
 import Testing
 
-/// teacher/* and dataset/* as request types: what they accept matches their schemas, their
-/// replies keep the members and order the store once wrote, and a bad teacher option is named
-/// exactly.
+/// teacher/* and dataset/* as request types: their replies keep the members and order the store
+/// once wrote, and a bad teacher option is named exactly. (What they accept is checked against
+/// their schemas with every other method, in `SchemaKeysTests`.)
 struct StoreMethodTests {
-    static let schemas = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Protocol/schemas")
-
-    static let requestTypes: [any RequestType.Type] = [
-        TeacherLoadRequest.self, TeacherListRequest.self, TeacherInfoRequest.self, TeacherUnloadRequest.self,
-        DatasetLoadRequest.self, DatasetListRequest.self, DatasetInfoRequest.self, DatasetUnloadRequest.self,
-        DatasetExamplesRequest.self,
-    ]
-
-    /// The `properties` a schema lists, resolving nothing: the store methods' params schemas
-    /// name their members at the top level.
-    static func properties(_ method: String) throws -> Set<String> {
-        let path = schemas.appendingPathComponent(method.replacingOccurrences(of: "/", with: ".") + ".params.json").path
-        let schema = try JSON.parse(Array(FileManager.default.contents(atPath: path)!))
-        return Set(schema["properties"]?.keys ?? [])
-    }
-
-    @Test func everyStoreRequestAcceptsExactlyWhatItsSchemaLists() throws {
-        for type in Self.requestTypes {
-            #expect(try Self.properties(type.method) == type.keys, "\(type.method)")
-            #expect(MethodTable.lookup(type.method)?.keys == type.keys, "\(type.method) is in the table with its type")
-        }
-    }
-
     @Test func infoAndListRepliesKeepTheirMembersInOrder() {
         let client = TestClient()
         let teacherMembers = [
