@@ -268,6 +268,12 @@ def test_a_client_whose_thread_cannot_start_is_closed_not_left_hanging(distilld)
     d = tempfile.mkdtemp(prefix="distilld-nproc-")
     os.chown(d, 65534, 65534)
     path = os.path.join(d, "d.sock")
+    # nobody must be able to reach the binary: a checkout under a private directory (mktemp -d is
+    # 0700) is not, so it runs from a copy in nobody's own directory.
+    binary = os.path.join(d, "distilld")
+    shutil.copy(distilld, binary)
+    os.chmod(binary, 0o755)
+    distilld = binary
 
     def as_nobody():
         os.setgid(65534)
