@@ -16,8 +16,15 @@ final class TestClient: @unchecked Sendable {
     private let fromServer: Int32
     private var framer: MessageFramer
     private var pending: [JSON] = []
-    private let finished = DispatchSemaphore(value: 0)
-    private(set) var ending: Session.Ending?
+    /// What the server's thread reports; the thread holds this and not the client, so that a
+    /// client going away closes its input and lets the server end (a thread holding the client
+    /// kept every test's server, and its registry, alive to the end of the process).
+    private final class Outcome: @unchecked Sendable {
+        let finished = DispatchSemaphore(value: 0)
+        var ending: Session.Ending?  // written before `finished` is signalled, read after
+    }
+    private let outcome = Outcome()
+    var ending: Session.Ending? { outcome.ending }
     let framing: Framing
 
     init(framing: Framing = .lines, options: ServerOptions = ServerOptions()) {
@@ -32,11 +39,12 @@ final class TestClient: @unchecked Sendable {
         server = DistillServer(options: options)
         let connection = Connection(input: a[0], output: b[1], maxMessageBytes: options.maxMessageBytes)
         let (serverIn, serverOut) = (a[0], b[1])
-        let thread = Thread { [self] in
-            ending = server.serve(connection)
+        let (server, outcome) = (server, outcome)
+        let thread = Thread {
+            outcome.ending = server.serve(connection)
             close(serverIn)
             close(serverOut)
-            finished.signal()
+            outcome.finished.signal()
         }
         thread.start()
     }
@@ -44,8 +52,20 @@ final class TestClient: @unchecked Sendable {
     /// Closing twice would close whatever another test's pipe() got the number next: track it.
     private var inputClosed = false
 
+    /// Ends the session as a client hanging up would, and waits (at most 10 s) for the server
+    /// to finish, reading what it still sends so that it never blocks on a full pipe.
     deinit {
         if !inputClosed { close(toServer) }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while deadline.timeIntervalSinceNow > 0 {
+            var ready = pollfd(fd: fromServer, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000)))
+            if polled == 0 { break }
+            if polled < 0 { continue }
+            if read(fromServer, &chunk, chunk.count) <= 0 { break }
+        }
+        _ = outcome.finished.wait(timeout: .now() + 10)
         close(fromServer)
     }
 
@@ -100,7 +120,8 @@ final class TestClient: @unchecked Sendable {
 
     /// Waits for the session to end and returns how it ended.
     func waitForEnd() -> Session.Ending? {
-        _ = finished.wait(timeout: .now() + 10)
-        return ending
+        // Signalled again, so that a second wait (and the deinit's) does not wait in vain.
+        if outcome.finished.wait(timeout: .now() + 10) == .success { outcome.finished.signal() }
+        return outcome.ending
     }
 }
