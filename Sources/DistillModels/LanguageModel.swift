@@ -46,6 +46,7 @@ public final class LanguageModel: LoadedModel {
     public let endTokens: Set<Int>
     /// The tokenizer as the replies describe it.
     public let tokenizerInfo: TokenizerInfo?
+    public let files: [MappedFile]
 
     public struct TokenizerInfo: Sendable, Equatable {
         public var kind: String
@@ -62,8 +63,9 @@ public final class LanguageModel: LoadedModel {
     init(
         body: Body, tokenizer: Tokenizer?, format: String, architecture: String, parameters: Int, layers: Int?, order: Int?,
         vocab: Int, contextLength: Int?, sourceDtype: String, residentBytes: Int, mappedBytes: Int, endTokens: Set<Int>,
-        tokenizerInfo: TokenizerInfo?
+        tokenizerInfo: TokenizerInfo?, files: [MappedFile] = []
     ) {
+        self.files = files
         self.body = body
         self.tokenizer = tokenizer
         self.format = format
@@ -106,7 +108,7 @@ public final class LanguageModel: LoadedModel {
             let tokenizer = try source.tokenizer.map { try Tokenizer(tokenizerJSON: $0) } ?? Tokenizer(gguf: gguf.tokenizer)
             model = try transformerModel(
                 transformer, tokenizer: tokenizer, tokenizerPath: source.tokenizer ?? source.path, format: format,
-                sourceDtype: gguf.sourceType.rawValue, mappedBytes: gguf.mappedBytes, extraEnd: [])
+                sourceDtype: gguf.sourceType.rawValue, mappedBytes: gguf.mappedBytes, extraEnd: [], files: [gguf.file.map])
         case "huggingface":
             let directory = try HuggingFaceDirectory(path: source.path)
             progress?(0.1)
@@ -120,7 +122,7 @@ public final class LanguageModel: LoadedModel {
             model = try transformerModel(
                 transformer, tokenizer: tokenizer, tokenizerPath: tokenizerPath, format: format,
                 sourceDtype: dominantType(directory), mappedBytes: directory.mappedBytes,
-                extraEnd: Set(directory.generation?.eosTokenIds ?? []))
+                extraEnd: Set(directory.generation?.eosTokenIds ?? []), files: directory.files.map(\.map))
         case "arpa":
             if let tokenizer = source.tokenizer {
                 throw ModelError(
@@ -178,7 +180,7 @@ public final class LanguageModel: LoadedModel {
 
     static func transformerModel(
         _ transformer: TransformerModel, tokenizer: Tokenizer?, tokenizerPath: String?, format: String, sourceDtype: String,
-        mappedBytes: Int, extraEnd: Set<Int>
+        mappedBytes: Int, extraEnd: Set<Int>, files: [MappedFile]
     ) throws -> LanguageModel {
         let c = transformer.config
         if let tokenizer, tokenizer.vocabSize > c.vocabSize {
@@ -194,7 +196,8 @@ public final class LanguageModel: LoadedModel {
             body: .transformer(transformer), tokenizer: tokenizer, format: format, architecture: c.architecture.rawValue,
             parameters: transformer.parameterCount, layers: c.layers, order: nil, vocab: c.vocabSize, contextLength: c.maxPositions,
             sourceDtype: sourceDtype, residentBytes: transformer.residentBytes, mappedBytes: mappedBytes, endTokens: end,
-            tokenizerInfo: tokenizer.map { TokenizerInfo(kind: $0.kind.rawValue, vocab: $0.vocabSize, bos: $0.bos, eos: $0.eos) })
+            tokenizerInfo: tokenizer.map { TokenizerInfo(kind: $0.kind.rawValue, vocab: $0.vocabSize, bos: $0.bos, eos: $0.eos) },
+            files: files)
     }
 
     /// An n-gram model as a language model (`sourceDtype` "arpa" for a file, "kneser-ney" for one

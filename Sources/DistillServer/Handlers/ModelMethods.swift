@@ -78,7 +78,7 @@ enum ModelMethods {
     // MARK: - Running
 
     @Sendable static func logprobs(_ request: ModelLogprobsRequest, _ context: RequestContext) throws -> ModelLogprobsRequest.Response {
-        let model = try context.server.registry.model(named: request.model).model
+        let model = try context.server.registry.modelForUse(named: request.model)
         let sequences = try request.inputs.map { try tokens(of: $0, model, addSpecial: request.addSpecial) }
         if context.cancellation.isCancelled { throw CancellationError() }
         context.report(0, "running \(sequences.count) sequence\(sequences.count == 1 ? "" : "s")")
@@ -108,7 +108,7 @@ enum ModelMethods {
     }
 
     @Sendable static func generate(_ request: ModelGenerateRequest, _ context: RequestContext) throws -> ModelGenerateRequest.Response {
-        let model = try context.server.registry.model(named: request.model).model
+        let model = try context.server.registry.modelForUse(named: request.model)
         let prompt: [Int]
         switch request.prompt {
         case .text(let text, let field):
@@ -194,6 +194,15 @@ extension Registry {
             throw ResponseError(code: .internalError, message: "model '\(name)' is not a language model")
         }
         return (entry, model)
+    }
+
+    /// A loaded model about to run: as `model(named:)`, and LoadFailed (1004, `data.reason`
+    /// "fileChanged") when a weight file changed since the load; inside `readingFiles`, its files
+    /// are watched for truncation until the request ends.
+    func modelForUse(named name: String) throws -> LanguageModel {
+        let (entry, model) = try model(named: name)
+        try modelCall(name: name) { try entry.checkFiles() }
+        return model
     }
 }
 

@@ -11,6 +11,8 @@ public protocol LoadedModel: AnyObject, Sendable {
     var mappedBytes: Int { get }
     /// The format actually read ("gguf", "huggingface", "arpa"), kept with the workspace entry.
     var format: String { get }
+    /// The mapped files its weights are read from while it runs (none: all in memory).
+    var files: [MappedFile] { get }
 }
 
 /// Where a model was read from, as a request named it (paths made absolute by the registry).
@@ -57,4 +59,14 @@ public typealias ModelLoader =
 extension StoreEntry where Contents == any LoadedModel {
     public var residentBytes: Int { contents.residentBytes }
     public var mappedBytes: Int { contents.mappedBytes }
+
+    /// As `TeacherEntry.checkFiles`: throws `.fileChanged` when a weight file changed since the
+    /// load, and inside `FileGuard.run` watches the files for truncation until the run ends, so a
+    /// pass that read zeros from a truncated file is never answered.
+    public func checkFiles() throws {
+        for map in contents.files {
+            FileGuard.note(map)
+            try map.checkUnchanged()
+        }
+    }
 }
