@@ -70,11 +70,13 @@ public enum Scoring {
 
     /// Scores every student over examples made a part at a time (`part(i)` for i in 0..<parts
     /// gives the teacher's and each student's outputs for consecutive examples, all with the same
-    /// positions), so that no more than one part's distributions are held at once. The report is
+    /// positions, and the part's hard labels when `config` has labels), so that no more than one
+    /// part's distributions are held at once. The report is
     /// the one `score` gives over all the examples together: each part's results are joined
     /// (`LossResult.joined`) before anything is reduced. `progress` receives the fraction of parts done.
     public static func scoreInParts(
-        parts: Int, part: (Int) throws -> (teacher: ModelOutputs?, students: [ModelOutputs]), names: [String], vocab: Int,
+        parts: Int, part: (Int) throws -> (teacher: ModelOutputs?, students: [ModelOutputs], labels: Tensor?), names: [String],
+        vocab: Int,
         config: LossConfig, ids: [String], conventions: [Convention], worst: Int,
         isCancelled: @escaping @Sendable () -> Bool, progress: (Double) -> Void
     ) throws -> Report {

@@ -282,7 +282,7 @@ struct ScoringInPartsTests {
             let parts = try Scoring.scoreInParts(
                 parts: ranges.count,
                 part: { i in
-                    (Self.slice(p.teacher, ranges[i]).outputs, p.students.map { Self.slice($0.logits, ranges[i]).outputs })
+                    (Self.slice(p.teacher, ranges[i]).outputs, p.students.map { Self.slice($0.logits, ranges[i]).outputs }, nil)
                 },
                 names: p.students.map(\.name), vocab: p.teacher.v, config: config, ids: p.ids, conventions: Convention.allCases,
                 worst: p.n, isCancelled: { false }, progress: { _ in })
