@@ -97,6 +97,23 @@ def test_forward_kl_at_every_target_token_matches_transformers(daemon, reference
     overall = np.concatenate(kl).mean()
     assert abs(student["loss"] - overall) < TOLERANCE
     assert student["top1Agreement"]["count"] == agree
+    # The worst examples token by token: each token's loss and both models' log-probabilities.
+    assert [w["id"] for w in student["worstTokens"]] == [w["id"] for w in student["worst"]]
+    tokenizer = reference[0]
+    for w in student["worstTokens"]:
+        e = next(x for x in examples if x["id"] == w["id"])
+        t_rows, tgt, _ = target_rows(reference, e["full"] + separator, e["target"])
+        s_rows, _, _ = target_rows(reference, e["simplified"] + separator, e["target"])
+        assert w["target"] == e["target"]
+        losses = [tok["loss"] for tok in w["tokens"]]
+        assert losses == sorted(losses, reverse=True) and len(w["tokens"]) == min(10, len(tgt))
+        for tok in w["tokens"]:
+            j = tok["position"]
+            assert tok["text"] == tokenizer.decode([tgt[j]])
+            assert abs(tok["teacher"] - t_rows[j, tgt[j]]) < TOLERANCE
+            assert abs(tok["student"] - s_rows[j, tgt[j]]) < TOLERANCE
+            assert abs(tok["loss"] - (np.exp(t_rows[j]) * (t_rows[j] - s_rows[j])).sum()) < TOLERANCE
+            assert tok["agree"] == (t_rows[j].argmax() == s_rows[j].argmax())
     # The full context helps: the teacher and the student disagree somewhere.
     assert overall > 0.01
 

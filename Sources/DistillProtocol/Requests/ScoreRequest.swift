@@ -158,6 +158,9 @@ public struct ScoreRequest: RequestType {
         /// How the top-k tails were treated, when a side is top-k.
         public var tail: Tail?
         public var conventions: [ConventionValue]
+        /// When models read the dataset: the worst examples' target tokens, as text, with their
+        /// loss and each model's log-probability of them.
+        public var worstTokens: [WorstTokens]?
 
         public init(
             name: String, loss: Double, source: String, validPositions: Int, values: [Double]?, perExample: [ExampleValue]?,
@@ -195,7 +198,57 @@ public struct ScoreRequest: RequestType {
             ]
             if let tail { o["tail"] = tail.json }
             if !conventions.isEmpty { o["conventions"] = JSON.array(conventions.map(\.json)) }
+            if let worstTokens { o["worstTokens"] = JSON.array(worstTokens.map(\.json)) }
             return o
+        }
+    }
+
+    /// One of a student's worst examples, token by token (teacher-forced scoring).
+    public struct WorstTokens: Sendable {
+        public struct Token: Sendable {
+            /// The target token as text (its decoded bytes).
+            public var text: String
+            public var position: Int
+            /// The loss at this token.
+            public var loss: Double
+            /// log p of this token under the teacher (reading the full context) and the student.
+            public var teacher: Double
+            public var student: Double
+            /// Whether the two models' most probable tokens agree here.
+            public var agree: Bool
+
+            public init(text: String, position: Int, loss: Double, teacher: Double, student: Double, agree: Bool) {
+                (self.text, self.position, self.loss, self.teacher, self.student, self.agree) = (
+                    text, position, loss, teacher, student, agree
+                )
+            }
+        }
+
+        public var id: String
+        /// The whole target, as text.
+        public var target: String
+        /// Its tokens, worst first (at most `maxTokens`).
+        public var tokens: [Token]
+        public static let maxTokens = 10
+
+        public init(id: String, target: String, tokens: [Token]) {
+            (self.id, self.target, self.tokens) = (id, target, tokens)
+        }
+
+        var json: JSON {
+            JSON.object([
+                ("id", JSON(id)), ("target", JSON(target)),
+                (
+                    "tokens",
+                    JSON.array(
+                        tokens.map {
+                            JSON.object([
+                                ("text", JSON($0.text)), ("position", JSON($0.position)), ("loss", JSON($0.loss)),
+                                ("teacher", JSON($0.teacher)), ("student", JSON($0.student)), ("agree", JSON($0.agree)),
+                            ])
+                        })
+                ),
+            ])
         }
     }
 

@@ -131,6 +131,9 @@ enum TextScoring {
         }
         let ids = examples.map(\.id)
         let started = Date()
+        // Per model, per example: log p(target[j]) and the argmax at each target position.
+        var targetLogprobs = readers.map { _ in [[Double]](repeating: [], count: n) }
+        var argmax = readers.map { _ in [[Int]](repeating: [], count: n) }
         let report: Scoring.Report
         do {
             report = try Scoring.scoreInParts(
@@ -138,8 +141,13 @@ enum TextScoring {
                 part: { p in
                     let range = (p * size)..<min(n, (p + 1) * size)
                     var outputs: [ModelOutputs] = []
-                    for reader in readers {
-                        outputs.append(try run(reader, range: range, targets: targets, positions: positions))
+                    for (r, reader) in readers.enumerated() {
+                        let (o, picked) = try run(reader, range: range, targets: targets, positions: positions)
+                        outputs.append(o)
+                        for (k, i) in range.enumerated() {
+                            targetLogprobs[r][i] = picked[k].logprobs
+                            argmax[r][i] = picked[k].argmax
+                        }
                     }
                     let part = Tensor(
                         int64: Array(labels[(range.lowerBound * positions)..<(range.upperBound * positions)]),
@@ -163,9 +171,21 @@ enum TextScoring {
             loss: config,
             teacher: ModelSummary(source: "model '\(readers[0].name)'", examples: n, positions: positions, vocab: V, kind: .logprobs),
             students: report.students.map { s in
-                ScoreMethod.student(
-                    s, source: "model '\(readers[1 + studentReferences.firstIndex { $0.name == s.name }!].name)'",
-                    perExample: perExampleWanted)
+                let r = 1 + studentReferences.firstIndex { $0.name == s.name }!
+                var student = ScoreMethod.student(s, source: "model '\(readers[r].name)'", perExample: perExampleWanted)
+                student.worstTokens = s.worst.map { w in
+                    let i = w.index
+                    let tokens = targets[i].indices.map { j in
+                        ScoreRequest.WorstTokens.Token(
+                            text: (try? teacher.decode([targets[i][j]], skipSpecial: false)) ?? teacher.piece(targets[i][j]),
+                            position: j, loss: s.result.perPosition[i * positions + j], teacher: targetLogprobs[0][i][j],
+                            student: targetLogprobs[r][i][j], agree: argmax[0][i][j] == argmax[r][i][j])
+                    }
+                    let worst = tokens.sorted { $0.loss > $1.loss || ($0.loss == $1.loss && $0.position < $1.position) }
+                    return ScoreRequest.WorstTokens(
+                        id: w.id, target: examples[i].target ?? "", tokens: Array(worst.prefix(ScoreRequest.WorstTokens.maxTokens)))
+                }
+                return student
             },
             ranking: report.ranking, margin: report.margin, matching: nil,
             text: ScoreRequest.TextRun(
@@ -184,25 +204,38 @@ enum TextScoring {
     /// One model's log-probabilities at the target positions of `range`'s examples, [c, positions, V]:
     /// row j of example i is log p(target[j] | context, target[..<j]). Past a target's end the rows
     /// are masked and hold the uniform distribution.
-    static func run(_ reader: Reader, range: Range<Int>, targets: [[Int]], positions: Int) throws -> ModelOutputs {
+    /// Also gives, per example, the log-probability of each target token and the argmax per position.
+    static func run(_ reader: Reader, range: Range<Int>, targets: [[Int]], positions: Int) throws -> (
+        ModelOutputs, [(logprobs: [Double], argmax: [Int])]
+    ) {
         let sequences = range.map { reader.contexts[$0] + targets[$0].dropLast() }
         let rows = try modelCall { try reader.model.logProbabilities(sequences) }
         let V = reader.model.vocab
         let c = range.count
         var values = [Float](repeating: -Float(log(Double(V))), count: c * positions * V)
         var mask = [UInt8](repeating: 0, count: c * positions)
+        var picked: [(logprobs: [Double], argmax: [Int])] = []
         for (k, i) in range.enumerated() {
             let start = reader.contexts[i].count - 1
+            var logprobs: [Double] = []
+            var best: [Int] = []
             for j in 0..<targets[i].count {
                 let from = (start + j) * V
-                values.replaceSubrange((k * positions + j) * V..<(k * positions + j + 1) * V, with: rows[k][from..<(from + V)])
+                let row = rows[k][from..<(from + V)]
+                values.replaceSubrange((k * positions + j) * V..<(k * positions + j + 1) * V, with: row)
                 mask[k * positions + j] = 1
+                logprobs.append(Double(row[from + targets[i][j]]))
+                var top = from
+                for x in from..<(from + V) where row[x] > row[top] { top = x }
+                best.append(top - from)
             }
+            picked.append((logprobs, best))
         }
         let maskTensor = try Tensor(storage: mask.withUnsafeBytes { TensorStorage(copying: $0) }, dtype: .uint8, shape: [c, positions])
-        return ModelOutputs(
+        let outputs = ModelOutputs(
             kind: .logprobs, layout: .dense(values: Tensor(float32: values, shape: [c, positions, V])), examples: c,
             positions: positions, vocab: V, mask: maskTensor)
+        return (outputs, picked)
     }
 
     static func tokenizerName(_ m: LanguageModel) -> String {
