@@ -298,7 +298,7 @@ def test_load_info_of_every_family(client, checked, tiny, family, dtype):
     assert info["dtype"] == "float32" and info["sourceDtype"] == SOURCE_DTYPE[dtype]
     assert info["tokenizer"] == {"kind": "byteLevelBPE", "vocab": 300, "bos": backend.token_to_id("<s>"),
                                  "eos": backend.token_to_id("</s>")}
-    assert info["source"] == {"path": directory, "format": "huggingface"}
+    assert info["source"] == {"path": directory, "format": "huggingface", "tokenizer": tiny["tokenizer"]}
     assert started - 5 <= info["loadedAt"] <= time.time() + 5
     # The float32 weights are held somewhere: mapped from the file or resident.
     assert info["residentBytes"] + info["mappedBytes"] >= 4 * info["parameters"]
@@ -591,8 +591,10 @@ def test_truncated_safetensors_and_gguf(client, tiny, tmp_path):
 
 
 def test_missing_files_and_tokenizer_that_does_not_fit(client, tiny, tmp_path):
-    e = load_failure(client, {"name": "m", "path": str(tmp_path / "absent.gguf")}, "notFound")
-    assert "absent.gguf" in e.message
+    before = client.call("model/list", {})
+    e = rpc_error(client, "model/load", {"name": "m", "path": str(tmp_path / "absent.gguf")}, 1004)
+    assert e.data["reason"] in ("missingFile", "notFound") and "absent.gguf" in e.message, e.data
+    assert client.call("model/list", {}) == before
     big = make_tokenizer_fixtures.gpt2(str(tmp_path / "tok"))  # about 1200 ids
     ids = tokenizers.Tokenizer.from_file(big).get_vocab_size(with_added_tokens=True)
     e = load_failure(client, {"name": "m", "path": tiny["models"]["gpt2-f32"], "options": {"tokenizer": big}},
@@ -676,7 +678,7 @@ def test_arpa_logprobs_equal_kenlm(checked, name, sentences):
     assert info["kind"] == "ngram" and info["architecture"] == "ngram" and info["order"] == reference.order
     assert info["layers"] is None and info["contextLength"] is None
     assert info["vocab"] == len(vocabulary) and info["sourceDtype"] == "arpa" and info["dtype"] == "float32"
-    assert info["source"] == {"path": arpa, "format": "arpa"}
+    assert info["source"] == {"path": arpa, "format": "arpa", "tokenizer": None}
     assert started - 5 <= info["loadedAt"] <= time.time() + 5
     ids = ngram_ids(checked, vocabulary)
     assert sorted(ids.values()) == list(range(len(vocabulary)))
@@ -831,7 +833,7 @@ def test_smollm2_info(smol):
     assert info["dtype"] == "float32" and info["order"] is None
     assert info["tokenizer"] == {"kind": "byteLevelBPE", "vocab": len(tokenizer),
                                  "bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id}
-    assert info["source"] == {"path": SMOLLM2, "format": "gguf"}
+    assert info["source"] == {"path": SMOLLM2, "format": "gguf", "tokenizer": None}
     assert info["mappedBytes"] + info["residentBytes"] > 0
     assert smol["client"].call("model/info", {"name": "smol"}) == info
     # $/progress for a load given a workDoneToken: begin, rising reports, end (when it took long enough).
