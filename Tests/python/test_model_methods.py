@@ -402,8 +402,9 @@ def test_model_without_a_tokenizer_takes_tokens(client, checked, tiny):
     tokens = random_tokens(320, 12, 4)
     seq = checked.call("model/logprobs", {"model": "m", "tokens": tokens, "topk": 2})["sequences"][0]
     check_sequence(seq, tokens, tiny_logsoftmax(directory, tokens), TINY_TOLERANCE, k=2, what="no tokenizer")
-    with pytest.raises(RPCError):
-        client.call("model/tokenize", {"model": "m", "text": "hello"})
+    invalid_params(client, "model/tokenize", {"model": "m", "text": "hello"}, "params.text", "tokenizer")
+    invalid_params(client, "model/logprobs", {"model": "m", "texts": ["hello"]}, "params.texts[0]", "tokenizer")
+    invalid_params(client, "model/generate", {"model": "m", "prompt": "hello"}, "params.prompt", "tokenizer")
     assert checked.call("model/info", {"name": "m"}) == info
 
 
