@@ -402,8 +402,9 @@ def test_model_without_a_tokenizer_takes_tokens(client, checked, tiny):
     tokens = random_tokens(320, 12, 4)
     seq = checked.call("model/logprobs", {"model": "m", "tokens": tokens, "topk": 2})["sequences"][0]
     check_sequence(seq, tokens, tiny_logsoftmax(directory, tokens), TINY_TOLERANCE, k=2, what="no tokenizer")
-    with pytest.raises(RPCError):
-        client.call("model/tokenize", {"model": "m", "text": "hello"})
+    invalid_params(client, "model/tokenize", {"model": "m", "text": "hello"}, "params.text", "tokenizer")
+    invalid_params(client, "model/logprobs", {"model": "m", "texts": ["hello"]}, "params.texts[0]", "tokenizer")
+    invalid_params(client, "model/generate", {"model": "m", "prompt": "hello"}, "params.prompt", "tokenizer")
     assert checked.call("model/info", {"name": "m"}) == info
 
 
@@ -465,6 +466,79 @@ def test_sampling_is_seeded_and_stays_in_top_k_and_top_p(checked, tiny):
             p /= p.sum()
             above = p[p > p[tok] + 1e-6].sum()
             assert above < 0.5 + 1e-4, f"step {j}: token {tok} outside the 0.5 nucleus (mass above it {above:.4f})"
+
+
+@pytest.mark.parametrize("name", ["gpt2-sharded", "gpt2-unprefixed"])
+def test_sharded_and_unprefixed_directories(checked, tiny, name):
+    info = load_tiny(checked, tiny, "m", name)
+    assert info["architecture"] == "gpt2" and info["sourceDtype"] == "F32"
+    tokens = random_tokens(500, 30, 3)
+    seq = checked.call("model/logprobs", {"model": "m", "tokens": tokens, "topk": 3})["sequences"][0]
+    ref = tiny_logsoftmax(tiny["models"]["gpt2-f32"], tokens)
+    check_sequence(seq, tokens, ref, TINY_TOLERANCE, piece_getter(tiny["backend"]), k=3, what=name)
+
+
+def test_directory_with_its_own_tokenizer(checked, tiny, tmp_path):
+    """A tokenizer.json inside the directory is the model's own: no option needed."""
+    d = tmp_path / "with-tokenizer"
+    shutil.copytree(tiny["models"]["mistral-bf16"], d)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(os.path.dirname(tiny["tokenizer"]), name), d)
+    info = checked.call("model/load", {"name": "m", "path": str(d)})
+    assert info["tokenizer"] == {"kind": "byteLevelBPE", "vocab": 300, "bos": 0, "eos": 1}
+    assert info["source"] == {"path": str(d), "format": "huggingface", "tokenizer": None}
+    text = "Zürich 😀 x=1"
+    assert checked.call("model/tokenize", {"model": "m", "text": text})["tokens"] == tiny["backend"].encode(text).ids
+
+
+def test_a_sentencepiece_style_tokenizer(checked, tiny, tmp_path):
+    """make_tokenizer_fixtures' NFKC byte vocabulary (byte fallback, no byte-level alphabet): 256 ids,
+    the UTF-8 bytes of the normalized text, for any of the tiny models."""
+    path = make_tokenizer_fixtures.byte_vocabulary(str(tmp_path), "nfkc", "NFKC")
+    backend = tokenizers.Tokenizer.from_file(path)
+    info = checked.call("model/load", {"name": "m", "path": tiny["models"]["llama-tied-f32"],
+                                       "options": {"tokenizer": path}})
+    assert info["tokenizer"]["kind"] == "sentencePieceBPE" and info["tokenizer"]["vocab"] == 256
+    for text in ["ﬁ ① Ⅻ", "Cafe\u0301", "東京 😀", "a  b\t\n"]:
+        reference = backend.encode(text)
+        got = checked.call("model/tokenize", {"model": "m", "text": text})
+        assert got == {"tokens": reference.ids, "pieces": reference.tokens}, text
+        assert checked.call("model/detokenize", {"model": "m", "tokens": reference.ids})["text"] == backend.decode(
+            reference.ids, skip_special_tokens=False)
+        seq = checked.call("model/logprobs", {"model": "m", "text": text})["sequences"][0]
+        ids = reference.ids
+        check_sequence(seq, ids, tiny_logsoftmax(tiny["models"]["llama-tied-f32"], ids), TINY_TOLERANCE, what=text)
+
+
+def test_models_are_restored_from_the_workspace(distilld, tiny, tmp_path):
+    import subprocess
+
+    workspace = tmp_path / "ws.json"
+    arpa = os.path.join(NGRAM_FIXTURES, "kn3.arpa")
+    with Client.start(distilld, args=["--workspace", str(workspace)], stderr=subprocess.DEVNULL) as c:
+        loaded = CheckedClient(c).call("model/load", {"name": "m", "path": tiny["models"]["qwen2-f16"],
+                                                      "options": {"tokenizer": tiny["tokenizer"]}})
+        CheckedClient(c).call("model/load", {"name": "lm", "path": arpa})
+        before = c.call("model/logprobs", {"model": "m", "text": "hello"})
+    with Client.start(distilld, args=["--workspace", str(workspace)], stderr=subprocess.DEVNULL) as c:
+        checked = CheckedClient(c)
+        assert [m["name"] for m in checked.call("model/list", {})["models"]] == ["lm", "m"]
+        info = checked.call("model/info", {"name": "m"})
+        assert {k: v for k, v in info.items() if k != "loadedAt"} == {k: v for k, v in loaded.items() if k != "loadedAt"}
+        assert checked.call("model/logprobs", {"model": "m", "text": "hello"}) == before
+        checked.call("model/unload", {"name": "lm"})
+    with Client.start(distilld, args=["--workspace", str(workspace)], stderr=subprocess.DEVNULL) as c:
+        assert [m["name"] for m in c.call("model/list", {})["models"]] == ["m"]
+
+
+def test_memory_budget_refuses_a_model_that_does_not_fit(distilld, tiny):
+    import subprocess
+
+    with Client.start(distilld, args=["--memory-budget", "16K"], stderr=subprocess.DEVNULL) as c:
+        e = rpc_error(c, "model/load", {"name": "m", "path": tiny["models"]["gpt2-f32"]}, 1005)
+        assert e.data["reason"] == "budgetExceeded" and e.data["budget"] == 16 * 1024, e.data
+        assert c.call("model/list", {}) == {"models": []}
+        c.call("model/load", {"name": "lm", "path": os.path.join(NGRAM_FIXTURES, "handwritten.arpa")})
 
 
 # ---------------------------------------------------------------- bad input
