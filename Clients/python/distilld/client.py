@@ -311,6 +311,83 @@ class Client:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # -- models (model/*) ------------------------------------------------------
+    # Thin wrappers over `call` for the language models the daemon runs. Parameters left
+    # as None are not sent, so the daemon's defaults apply (Protocol/README.md, model/*);
+    # errors are RPCError as for any call.
+
+    def load_model(self, name: str, path: Optional[str] = None, *, format: Optional[str] = None,
+                   tokenizer: Optional[str] = None, build: Optional[dict] = None, replace: bool = False,
+                   progress: Optional[Callable[[dict], None]] = None, timeout: Optional[float] = None) -> dict:
+        """`model/load`: a `.gguf` file, a Hugging Face directory or an ARPA file at `path`, or an
+        n-gram built from a loaded dataset, `build={"dataset": NAME, "order": 3, "text": "simplified"}`.
+        `tokenizer` is a tokenizer.json to use instead of the model's own. Returns the modelInfo.
+        Relative paths are made absolute here, since the daemon's working directory may differ."""
+        params: dict = {"name": name}
+        if path is not None:
+            params["path"] = os.path.abspath(path)
+        if format is not None:
+            params["format"] = format
+        if tokenizer is not None:
+            params["options"] = {"tokenizer": os.path.abspath(tokenizer)}
+        if build is not None:
+            params["build"] = build
+        if replace:
+            params["replace"] = True
+        return self.call_async("model/load", params, progress=progress).result(timeout)
+
+    def tokenize(self, model: str, text: str, add_special: Optional[bool] = None,
+                 timeout: Optional[float] = None) -> dict:
+        """`model/tokenize`: `{"tokens": [ids], "pieces": [strings]}`."""
+        return self.call("model/tokenize", _given(model=model, text=text, addSpecial=add_special), timeout)
+
+    def detokenize(self, model: str, tokens: Any, skip_special: Optional[bool] = None,
+                   timeout: Optional[float] = None) -> str:
+        """`model/detokenize`: the text of `tokens` (a list or a 1-d integer array)."""
+        reply = self.call("model/detokenize", _given(model=model, tokens=_ids(tokens), skipSpecial=skip_special),
+                          timeout)
+        return reply["text"]
+
+    def logprobs(self, model: str, texts: Any = None, *, tokens: Any = None, topk: Optional[int] = None,
+                 full: Optional[bool] = None, add_special: Optional[bool] = None,
+                 timeout: Optional[float] = None) -> dict:
+        """`model/logprobs` on one text (a str), several texts (a list of str, run as one batch), or
+        `tokens` (one id sequence or a list of them; integer arrays too). Returns the reply; with
+        `full=True` each sequence's `full` is decoded into a [T, V] float32 numpy array
+        (log-probabilities in nats)."""
+        if (texts is None) == (tokens is None):
+            raise TypeError("logprobs needs either texts or tokens")
+        params = _given(model=model, topk=topk, full=full, addSpecial=add_special)
+        if tokens is not None:
+            params["tokens"] = _ids(tokens)
+        elif isinstance(texts, str):
+            params["text"] = texts
+        else:
+            params["texts"] = list(texts)
+        reply = self.call("model/logprobs", params, timeout)
+        for sequence in reply.get("sequences", []):
+            if isinstance(sequence.get("full"), dict):
+                sequence["full"] = decode_array(sequence["full"])
+        return reply
+
+    def generate(self, model: str, prompt: Optional[str] = None, *, tokens: Any = None,
+                 max_tokens: Optional[int] = None, temperature: Optional[float] = None,
+                 top_k: Optional[int] = None, top_p: Optional[float] = None, seed: Optional[int] = None,
+                 n: Optional[int] = None, stop: Optional[list] = None, add_special: Optional[bool] = None,
+                 timeout: Optional[float] = None) -> dict:
+        """`model/generate` from `prompt` (text) or `tokens` (ids): `{"model", "promptTokens",
+        "completions": [{"tokens", "text", "logprob", "finishReason"}]}`. `temperature=0` is greedy;
+        the same `seed` gives the same completions."""
+        if (prompt is None) == (tokens is None):
+            raise TypeError("generate needs either prompt or tokens")
+        params = _given(model=model, prompt=prompt, maxTokens=max_tokens, temperature=temperature, topK=top_k,
+                        topP=top_p, seed=seed, n=n, addSpecial=add_special)
+        if tokens is not None:
+            params["tokens"] = _ids(tokens)
+        if stop is not None:
+            params["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        return self.call("model/generate", params, timeout)
+
     # -- wire -----------------------------------------------------------------
 
     def _send(self, message: Any) -> None:
@@ -414,6 +491,22 @@ class Client:
             handler = self._progress.pop(token, None) if token is not None else None
         if handler is not None:
             _run_callback(handler, {"kind": "end", "message": message})
+
+
+def _given(**params: Any) -> dict:
+    """The keyword arguments that are not None: what a model/* wrapper sends."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _ids(tokens: Any) -> Any:
+    """Token ids as JSON lists of ints. An integer numpy array or torch tensor would otherwise be
+    sent in the binary array form, which model/* does not take for ids (numpy integer scalars
+    have `tolist` too)."""
+    if hasattr(tokens, "tolist"):
+        return tokens.tolist()
+    if isinstance(tokens, (list, tuple)):
+        return [_ids(t) for t in tokens]
+    return tokens
 
 
 def _run_callback(callback: Callable, *args: Any) -> None:
