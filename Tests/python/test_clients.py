@@ -622,3 +622,144 @@ def test_demo_without_distilld_says_what_to_do(tmp_path):
     p = subprocess.run(["bash", os.path.join(ROOT, "Clients", "demo.sh")], capture_output=True, text=True, env=env,
                        timeout=60)
     assert p.returncode == 1 and "cannot find distilld" in p.stderr and "command not found" not in p.stderr
+
+
+# ---------------------------------------------------------------- model/* in both clients (issue #12)
+
+NGRAM = os.path.join(ROOT, "Tests", "python", "fixtures", "ngram")
+SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(ROOT, ".cache", "models",
+                                                                   "SmolLM2-135M-Instruct.Q4_1.gguf")
+LN10 = np.log(10.0)
+
+
+@pytest.fixture
+def echo_daemon(tmp_path):
+    """A stand-in daemon that answers each request with its own method and params, so the
+    clients' request building is checked without the real daemon."""
+    script = tmp_path / "echo-distilld"
+    script.write_text(f"#!{sys.executable}\n" + (
+        "import json, sys\n"
+        "for line in sys.stdin:\n"
+        "    m = json.loads(line)\n"
+        "    if 'id' in m:\n"
+        "        r = {'method': m['method'], 'params': m.get('params')}\n"
+        "        print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': r}, separators=(',', ':')), flush=True)\n"))
+    script.chmod(0o755)
+    return str(script)
+
+
+def sent_by_shell(echo_daemon, *args, cwd=None):
+    env = env_for()
+    env["DISTILLD"] = echo_daemon
+    return ok(*args, env=env, cwd=cwd)
+
+
+def test_shell_model_commands_build_their_requests(echo_daemon, tmp_path):
+    def sent(*args):
+        return sent_by_shell(echo_daemon, *args, cwd=tmp_path)
+    assert sent("model", "load", "lm", "m.gguf", "--format", "gguf", "--tokenizer", "tok.json", "--replace") == {
+        "method": "model/load", "params": {"name": "lm", "path": str(tmp_path / "m.gguf"), "format": "gguf",
+                                           "replace": True, "options": {"tokenizer": str(tmp_path / "tok.json")}}}
+    assert sent("model", "load", "lm", "/abs/dir")["params"] == {"name": "lm", "path": "/abs/dir"}
+    assert sent("model", "build", "ng", "--dataset", "d", "--order", "4", "--text", "full") == {
+        "method": "model/load", "params": {"name": "ng", "build": {"dataset": "d", "order": 4, "text": "full"}}}
+    assert sent("model", "build", "ng", "--replace", "--dataset", "d")["params"] == {
+        "name": "ng", "build": {"dataset": "d"}, "replace": True}
+    assert sent("model", "list") == {"method": "model/list", "params": {}}
+    assert sent("model", "info", "lm") == {"method": "model/info", "params": {"name": "lm"}}
+    assert sent("model", "unload", "lm") == {"method": "model/unload", "params": {"name": "lm"}}
+    text = 'tab\there "quoted" back\\slash\nnew line \x01 héllo 世界 🙂'
+    assert sent("model", "tokenize", "lm", text) == {"method": "model/tokenize", "params": {"model": "lm", "text": text}}
+    assert sent("model", "tokenize", "lm", "--no-special")["params"] == {"model": "lm", "text": "--no-special"}
+    assert sent("model", "tokenize", "lm", "x", "--no-special")["params"] == {"model": "lm", "text": "x",
+                                                                           "addSpecial": False}
+    assert sent("model", "detokenize", "lm", "1,22,333") == {"method": "model/detokenize",
+                                                             "params": {"model": "lm", "tokens": [1, 22, 333]}}
+    assert sent("model", "detokenize", "lm", "7", "--skip-special")["params"] == {"model": "lm", "tokens": [7],
+                                                                               "skipSpecial": True}
+    assert sent("model", "logprobs", "lm", "a b", text, "--topk", "5", "--no-special", "--", "-x", "--topk") == {
+        "method": "model/logprobs",
+        "params": {"model": "lm", "texts": ["a b", text, "-x", "--topk"], "topk": 5, "addSpecial": False}}
+    assert sent("model", "generate", "lm", "Once upon", "--max-tokens", "8", "--temperature", "0.7", "--top-k", "5",
+                "--top-p", "0.9", "--seed", "3", "-n", "2", "--stop", ".", "--stop", "\n", "--no-special") == {
+        "method": "model/generate",
+        "params": {"model": "lm", "prompt": "Once upon", "maxTokens": 8, "temperature": 0.7, "topK": 5, "topP": 0.9,
+                   "seed": 3, "n": 2, "addSpecial": False, "stop": [".", "\n"]}}
+    assert sent("model", "generate", "lm", "")["params"] == {"model": "lm", "prompt": ""}
+
+
+@pytest.mark.parametrize("args", [
+    ["model"], ["model", "frob"], ["model", "load", "lm"], ["model", "load", "lm", "x.gguf", "--kind", "probs"],
+    ["model", "build", "ng"], ["model", "build", "ng", "--order", "2"], ["model", "build", "ng", "--dataset", "d", "--order", "x"],
+    ["model", "info"], ["model", "unload"], ["model", "tokenize", "lm"], ["model", "tokenize", "lm", "x", "--topk", "1"],
+    ["model", "detokenize", "lm"], ["model", "detokenize", "lm", "1,x"], ["model", "detokenize", "lm", "1.5"],
+    ["model", "detokenize", "lm", ","], ["model", "logprobs", "lm"], ["model", "logprobs", "lm", "--topk", "2"],
+    ["model", "logprobs", "lm", "a", "--topk", "x"], ["model", "logprobs", "lm", "a", "--bogus"],
+    ["model", "generate", "lm"], ["model", "generate", "lm", "p", "-n", "1.5"],
+    ["model", "generate", "lm", "p", "--temperature", "hot"], ["model", "generate", "lm", "p", "--top-p", "1,0"],
+    ["model", "generate", "lm", "p", "--max-tokens", "-"], ["model", "generate", "lm", "p", "--frobnicate"]],
+    ids=" ".join)
+def test_shell_model_usage_errors(args, echo_daemon):
+    """Usage errors exit 2 with the usage text and never reach the daemon (here one that would answer)."""
+    env = env_for()
+    env["DISTILLD"] = echo_daemon
+    p = distill(*args, env=env, check=2)
+    assert p.stdout == "" and "usage: distill" in p.stderr and "error" not in p.stderr
+    assert "model load NAME PATH" in p.stderr and "model generate NAME PROMPT" in p.stderr
+
+
+MODEL_VALUE_OPTIONS = {
+    ("model", "load", "lm", "x.gguf"): ["--format", "--tokenizer"],
+    ("model", "build", "ng"): ["--dataset", "--order", "--text"],
+    ("model", "logprobs", "lm", "text"): ["--topk"],
+    ("model", "generate", "lm", "p"): ["--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "-n", "--stop"],
+}
+
+
+@pytest.mark.parametrize("args", [[*prefix, o] for prefix, options in MODEL_VALUE_OPTIONS.items() for o in options],
+                         ids=" ".join)
+def test_a_model_option_without_its_value_is_a_usage_error(args, tmp_path):
+    p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=env_for(), cwd=tmp_path, timeout=10)
+    assert p.returncode == 2 and p.stdout == "" and f"{args[-1]} needs a value" in p.stderr, p.stderr
+    assert "unbound variable" not in p.stderr
+
+
+def test_python_model_helpers_build_their_requests(echo_daemon, tmp_path, monkeypatch):
+    from distilld import Client
+    monkeypatch.chdir(tmp_path)
+    with Client.start(echo_daemon) as c:
+        assert c.load_model("lm", "m.gguf", format="gguf", tokenizer="tok.json", replace=True) == {
+            "method": "model/load", "params": {"name": "lm", "path": str(tmp_path / "m.gguf"), "format": "gguf",
+                                               "options": {"tokenizer": str(tmp_path / "tok.json")}, "replace": True}}
+        assert c.load_model("ng", build={"dataset": "d", "order": 2})["params"] == {
+            "name": "ng", "build": {"dataset": "d", "order": 2}}
+        assert c.tokenize("lm", "hi") == {"method": "model/tokenize", "params": {"model": "lm", "text": "hi"}}
+        assert c.tokenize("lm", "hi", add_special=False)["params"]["addSpecial"] is False
+        # ids go as JSON lists, not as the binary array form numpy arrays take elsewhere
+        assert c.logprobs("lm", tokens=np.array([[1, 2], [3, 4]], dtype=np.int64), topk=3, full=True)["params"] == {
+            "model": "lm", "tokens": [[1, 2], [3, 4]], "topk": 3, "full": True}
+        assert c.logprobs("lm", "one")["params"] == {"model": "lm", "text": "one"}
+        assert c.logprobs("lm", ("a", "b"), add_special=False)["params"] == {"model": "lm", "texts": ["a", "b"],
+                                                                             "addSpecial": False}
+        assert c.generate("lm", "p", max_tokens=4, temperature=0, top_k=2, top_p=0.5, seed=np.int64(9), n=2,
+                          stop=".")["params"] == {"model": "lm", "prompt": "p", "maxTokens": 4, "temperature": 0,
+                                                  "topK": 2, "topP": 0.5, "seed": 9, "n": 2, "stop": ["."]}
+        assert c.generate("lm", tokens=np.arange(3))["params"] == {"model": "lm", "tokens": [0, 1, 2]}
+        with pytest.raises(TypeError):
+            c.logprobs("lm")
+        with pytest.raises(TypeError):
+            c.logprobs("lm", "a", tokens=[1])
+        with pytest.raises(TypeError):
+            c.generate("lm")
+
+
+def test_python_logprobs_decodes_full_into_an_array():
+    """`full` comes back as a numpy array, decoded by the client's own decode_array."""
+    import distilld
+    from distilld import Client
+    full = np.log(np.random.default_rng(5).dirichlet(np.ones(6), size=3)).astype(np.float32)
+    reply = {"model": "lm", "sequences": [{"tokens": [1, 2, 3], "full": distilld.encode_array(full)}, {"tokens": [4]}]}
+    c = Client.__new__(Client)
+    c.call = lambda method, params, timeout=None: json.loads(json.dumps(reply))
+    got = Client.logprobs(c, "lm", ["x", "y"], full=True)
+    assert np.array_equal(got["sequences"][0]["full"], full) and "full" not in got["sequences"][1]
