@@ -90,7 +90,8 @@ let package = Package(
         .target(
             name: "DistillModels",
             dependencies: [
-                "DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor", "DistillMath", "DistillSync", "COpenBLAS",
+                "DistillTokenize", "DistillStore", "DistillJSON", "DistillTensor", "DistillMath", "DistillSync", "DistillNGram",
+                "COpenBLAS",
             ],
             swiftSettings: simdSettings),
         // C: OpenBLAS (CBLAS and its thread controls), found with pkg-config.
@@ -114,7 +115,7 @@ let package = Package(
             name: "DistillServer",
             dependencies: [
                 "DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor", "DistillStore", "DistillMath",
-                "DistillText", "DistillAnalysis", "DistillSync",
+                "DistillText", "DistillAnalysis", "DistillSync", "DistillModels", "DistillNGram", "DistillTokenize",
             ]),
         // The thin executable: flags, stdio set-up, socket mode, `connect`.
         .executableTarget(

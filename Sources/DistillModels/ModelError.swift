@@ -26,6 +26,12 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case contextTooLong
         /// A token id outside the vocabulary (the request's fault: JSON-RPC -32602).
         case tokenOutOfRange
+        /// The tokenizer has ids the model has no row for.
+        case vocabMismatch
+        /// The path is none of the formats distilld reads (GGUF, a Hugging Face directory, ARPA).
+        case unknownFormat
+        /// Text was given to a model loaded without a tokenizer (the request's fault: -32602).
+        case noTokenizer
     }
 
     public let code: Code
@@ -54,5 +60,5 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// Whether the request, not the model, is at fault (a context too long, a token out of range):
     /// JSON-RPC -32602 on the wire rather than 1004.
-    public var isInvalidParams: Bool { code == .contextTooLong || code == .tokenOutOfRange }
+    public var isInvalidParams: Bool { code == .contextTooLong || code == .tokenOutOfRange || code == .noTokenizer }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import DistillJSON
+import DistillModels
 import DistillProtocol
 import DistillStore
 import DistillSync
@@ -61,7 +62,9 @@ public final class DistillServer: Sendable {
         self.options = options
         self.log = Logger(level: options.logLevel)
         self.blockingReads = BlockingReads(perSession: options.maxBlockingReadsPerSession, total: options.maxBlockingReads)
-        self.registry = Registry(memoryBudget: options.memoryBudget, workspace: options.workspacePath.map { Workspace(path: $0) })
+        self.registry = Registry(
+            memoryBudget: options.memoryBudget, workspace: options.workspacePath.map { Workspace(path: $0) },
+            modelLoader: { source, progress, isCancelled in try LanguageModel.load(source, progress: progress, isCancelled: isCancelled) })
     }
 
     /// Reloads what the workspace file names; failures are logged, not fatal.

@@ -21,6 +21,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable {
     public static let loadFailed = ErrorCode(rawValue: 1004)
     public static let limitExceeded = ErrorCode(rawValue: 1005)
     public static let nameExists = ErrorCode(rawValue: 1006)
+    public static let unknownModel = ErrorCode(rawValue: 1007)
 
     /// Every code with its name, for `initialize` and the documentation test.
     public static let all: [(name: String, code: ErrorCode)] = [
@@ -30,5 +31,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable {
         ("UnknownTeacher", .unknownTeacher), ("UnknownDataset", .unknownDataset),
         ("ShapeMismatch", .shapeMismatch), ("LoadFailed", .loadFailed),
         ("LimitExceeded", .limitExceeded), ("NameExists", .nameExists),
+        ("UnknownModel", .unknownModel),
     ]
 }

@@ -1,6 +1,7 @@
 /// A teacher or student named in a request (`store.json#/$defs/model`): a loaded teacher's name
 /// (`"t"` or `{"teacher": "t"}`), a file (`{"path", "format"?, "options"?}`, `builtin:` paths
-/// included) or inline outputs.
+/// included), inline outputs, or a loaded language model run on inputs
+/// (`{"model": "m", "texts" | "tokens", "addSpecial"?}`: its next-token distributions).
 public struct ModelReference: Sendable {
     public enum Source: Sendable {
         /// A loaded teacher, looked up when the request runs.
@@ -10,6 +11,9 @@ public struct ModelReference: Sendable {
         case file(path: String)
         /// Outputs in the request itself.
         case inline(InlineOutputs)
+        /// A loaded model's log-probabilities at every position of each input, run when the
+        /// request runs: example i is input i, its positions its tokens (shorter inputs masked).
+        case running(model: String, inputs: [ModelInput], addSpecial: Bool)
     }
 
     public let source: Source
@@ -23,7 +27,12 @@ public struct ModelReference: Sendable {
             return
         }
         _ = try field.object()
-        if let name = field.child("teacher") {
+        if let model = field.child("model") {
+            try field.rejectUnknownKeys(["model", "text", "texts", "tokens", "addSpecial"])
+            source = .running(
+                model: try model.nonEmptyString(), inputs: try ModelInput.read(field),
+                addSpecial: try field.child("addSpecial")?.bool() ?? true)
+        } else if let name = field.child("teacher") {
             try field.rejectUnknownKeys(["teacher"])
             source = .loaded(try name.string())
         } else if let pathField = field.child("path") {
@@ -36,8 +45,10 @@ public struct ModelReference: Sendable {
 
     /// The loaded name this reference reads, if it names one.
     public var loadedName: String? {
-        if case .loaded(let name) = source { return name }
-        return nil
+        switch source {
+        case .loaded(let name), .running(let name, _, _): return name
+        case .file, .inline: return nil
+        }
     }
 
     /// The inline outputs, if the model was given inline.

@@ -1,7 +1,9 @@
 import DistillJSON
+import DistillModels
 import DistillProtocol
 import DistillStore
 import DistillTensor
+import Foundation
 
 /// A teacher or student named in a request, wherever its outputs live.
 struct ResolvedModel {
@@ -44,7 +46,35 @@ enum ModelResolution {
             return try file(path, field: field, context: context)
         case .inline(let inline):
             return ResolvedModel(outputs: try inline.outputs(), ids: nil, labels: nil, field: field, source: "inline", inline: inline)
+        case .running(let name, let inputs, let addSpecial):
+            return try running(name, inputs: inputs, addSpecial: addSpecial, field: field, context: context)
         }
+    }
+
+    /// A loaded language model run on the request's inputs, as dense log-probabilities
+    /// [inputs, longest, vocab]: row t of example i is log p(· | tokens[...t]) of input i; positions
+    /// past an input's end are masked (and hold the uniform distribution, so nothing reads NaN).
+    static func running(
+        _ name: String, inputs: [ModelInput], addSpecial: Bool, field: Field, context: RequestContext
+    ) throws -> ResolvedModel {
+        let model = try context.server.registry.modelForUse(named: name)
+        let sequences = try inputs.map { try ModelMethods.tokens(of: $0, model, addSpecial: addSpecial) }
+        if context.cancellation.isCancelled { throw CancellationError() }
+        let rows = try modelCall { try model.logProbabilities(sequences) }
+        let (N, T, V) = (sequences.count, sequences.map(\.count).max() ?? 0, model.vocab)
+        let uniform = -Float(log(Double(V)))
+        var values = [Float](repeating: uniform, count: N * T * V)
+        var mask = [UInt8](repeating: 0, count: N * T)
+        for (i, row) in rows.enumerated() {
+            values.replaceSubrange((i * T * V)..<(i * T * V + row.count), with: row)
+            for t in 0..<sequences[i].count { mask[i * T + t] = 1 }
+        }
+        let maskTensor = try Tensor(
+            storage: mask.withUnsafeBytes { TensorStorage(copying: $0) }, dtype: .uint8, shape: [N, T])
+        let outputs = ModelOutputs(
+            kind: .logprobs, layout: .dense(values: Tensor(float32: values, shape: [N, T, V])), examples: N, positions: T, vocab: V,
+            mask: maskTensor)
+        return ResolvedModel(outputs: outputs, ids: nil, labels: nil, field: field, source: "model '\(name)'")
     }
 
     /// A model in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included,

@@ -137,15 +137,17 @@ extension LoadedDataset {
     }
 }
 
-/// Either kind of named entry. Teachers and datasets share one namespace.
+/// Any kind of named entry. Teachers, datasets and models share one namespace.
 public enum RegistryEntry: Sendable {
     case teacher(TeacherEntry)
     case dataset(DatasetEntry)
+    case model(ModelEntry)
 
     public var name: String {
         switch self {
         case .teacher(let t): return t.name
         case .dataset(let d): return d.name
+        case .model(let m): return m.name
         }
     }
 
@@ -153,6 +155,7 @@ public enum RegistryEntry: Sendable {
         switch self {
         case .teacher(let t): return t.residentBytes
         case .dataset(let d): return d.bytes
+        case .model(let m): return m.residentBytes
         }
     }
 
@@ -160,6 +163,16 @@ public enum RegistryEntry: Sendable {
         switch self {
         case .teacher(let t): return t.mappedBytes
         case .dataset: return 0
+        case .model(let m): return m.mappedBytes
+        }
+    }
+
+    /// What the entry is, as errors name it ("'x' is a model, not a teacher").
+    public var typeName: String {
+        switch self {
+        case .teacher: return "teacher"
+        case .dataset: return "dataset"
+        case .model: return "model"
         }
     }
 
@@ -172,6 +185,9 @@ public enum RegistryEntry: Sendable {
                 mappedBytes: t.mappedBytes, path: t.source?.path)
         case .dataset(let d):
             return EntrySummary(name: d.name, type: .dataset, count: d.count, residentBytes: d.bytes, mappedBytes: 0, path: d.source?.path)
+        case .model(let m):
+            return EntrySummary(
+                name: m.name, type: .model, count: 0, residentBytes: m.residentBytes, mappedBytes: m.mappedBytes, path: m.source?.path)
         }
     }
 
@@ -185,16 +201,20 @@ public enum RegistryEntry: Sendable {
             return d.source.map {
                 .dataset(name: d.name, source: DatasetSource(path: $0.path, kind: $0.kind, format: d.format, options: $0.options))
             }
+        case .model(let m):
+            return m.source.map {
+                .model(name: m.name, source: ModelSource(path: $0.path, format: m.contents.format, tokenizer: $0.tokenizer))
+            }
         }
     }
 }
 
 /// One line of `Registry.list()`.
 public struct EntrySummary: Sendable, Equatable {
-    public enum EntryType: String, Sendable { case teacher, dataset }
+    public enum EntryType: String, Sendable { case teacher, dataset, model }
     public let name: String
     public let type: EntryType
-    /// Examples (teacher rows, dataset examples or inputs).
+    /// Examples (teacher rows, dataset examples or inputs); 0 for a model.
     public let count: Int
     public let residentBytes: Int
     public let mappedBytes: Int

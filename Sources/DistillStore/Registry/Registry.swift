@@ -46,6 +46,8 @@ import Foundation
 public final class Registry: Sendable {
     public let memoryBudget: Int?
     public let workspace: Workspace?
+    /// Reads model files (`loadModel`); nil: this registry holds no models.
+    public let modelLoader: ModelLoader?
 
     private let state = Mutex(State())
     /// Held while the workspace file is written, so writes never interleave; holds the last
@@ -76,9 +78,10 @@ public final class Registry: Sendable {
         set { workspaceErrorHandler.withLock { $0 = newValue } }
     }
 
-    public init(memoryBudget: Int? = nil, workspace: Workspace? = nil) {
+    public init(memoryBudget: Int? = nil, workspace: Workspace? = nil, modelLoader: ModelLoader? = nil) {
         self.memoryBudget = memoryBudget
         self.workspace = workspace
+        self.modelLoader = modelLoader
     }
 
     // MARK: - Loading by path
@@ -248,6 +251,46 @@ public final class Registry: Sendable {
         return entry
     }
 
+    // MARK: - Models
+
+    /// Loads a model file (or directory) under `name` with the registry's `modelLoader`, under
+    /// the budget, persisted in the workspace. `progress`, `isCancelled` and `commitIf` as in
+    /// `loadTeacher`.
+    @discardableResult
+    public func loadModel(
+        name: String, source: ModelSource, replace: Bool = false, progress: ((Double) -> Void)? = nil,
+        isCancelled: (() -> Bool)? = nil, commitIf: (() -> Bool)? = nil
+    ) throws -> ModelEntry {
+        guard let modelLoader else { throw StoreError(.unknownFormat, "this registry was built without a model loader") }
+        try checkPath(source.path, field: "path")
+        if let tokenizer = source.tokenizer { try checkPath(tokenizer, field: "options.tokenizer") }
+        let source = ModelSource(path: absolutePath(source.path), format: source.format, tokenizer: source.tokenizer.map(absolutePath))
+        let ticket = try reserve(name, label: name, estimate: try estimateBytes(source.files), replace: replace)
+        defer { unreserve(ticket) }
+        let loaded = try modelLoader(source, progress, isCancelled)
+        let entry = ModelEntry(name: name, source: source, contents: loaded)
+        try commit(.model(entry), ticket: ticket, replace: replace, persist: true, commitIf: commitIf)
+        return entry
+    }
+
+    /// Adds a model built in memory (an n-gram estimated from a dataset). Not persisted.
+    @discardableResult
+    public func addModel(name: String, model: any LoadedModel, replace: Bool = false) throws -> ModelEntry {
+        let ticket = try reserve(name, label: name, estimate: model.residentBytes + model.mappedBytes, replace: replace)
+        defer { unreserve(ticket) }
+        let entry = ModelEntry(name: name, source: nil, contents: model)
+        try commit(.model(entry), ticket: ticket, replace: replace, persist: false)
+        return entry
+    }
+
+    public func model(_ name: String) throws -> ModelEntry {
+        switch entry(name) {
+        case .model(let m)?: return m
+        case let other?: throw StoreError(.unknownName, "'\(name)' is a \(other.typeName), not a model")
+        case nil: throw StoreError(.unknownName, "no model is loaded under the name '\(name)'")
+        }
+    }
+
     /// Removes an entry; `.unknownName` if there is none.
     public func unload(name: String) throws {
         let found = state.withLock { $0.entries.removeValue(forKey: name) != nil || $0.unrestored.removeValue(forKey: name) != nil }
@@ -264,7 +307,7 @@ public final class Registry: Sendable {
     public func teacher(_ name: String) throws -> TeacherEntry {
         switch entry(name) {
         case .teacher(let t)?: return t
-        case .dataset?: throw StoreError(.unknownName, "'\(name)' is a dataset, not a teacher")
+        case let other?: throw StoreError(.unknownName, "'\(name)' is a \(other.typeName), not a teacher")
         case nil: throw StoreError(.unknownName, "no teacher is loaded under the name '\(name)'")
         }
     }
@@ -272,7 +315,7 @@ public final class Registry: Sendable {
     public func dataset(_ name: String) throws -> DatasetEntry {
         switch entry(name) {
         case .dataset(let d)?: return d
-        case .teacher?: throw StoreError(.unknownName, "'\(name)' is a teacher, not a dataset")
+        case let other?: throw StoreError(.unknownName, "'\(name)' is a \(other.typeName), not a dataset")
         case nil: throw StoreError(.unknownName, "no dataset is loaded under the name '\(name)'")
         }
     }
@@ -468,6 +511,7 @@ public final class Registry: Sendable {
                 switch item {
                 case .teacher(let name, let source): try loadTeacher(name: name, source: source, replace: true)
                 case .dataset(let name, let source): try loadDataset(name: name, source: source, replace: true)
+                case .model(let name, let source): try loadModel(name: name, source: source, replace: true)
                 }
             } catch {
                 warnings.append("\(item.typeName) '\(item.name)' was not restored: \(error)")
@@ -484,6 +528,7 @@ public final class Registry: Sendable {
         switch item {
         case .teacher(_, let s): paths = s.files
         case .dataset(_, let s): paths = [s.path]
+        case .model(_, let s): paths = s.files
         }
         for p in paths {
             if let kind = Workspace.fileKind(p), kind != "a regular file" {

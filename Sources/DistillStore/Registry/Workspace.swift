@@ -14,7 +14,8 @@ import Foundation
 /// Format (JSON, keys sorted, pretty-printed):
 /// {"version": 1,
 ///  "teachers": [{"name", "path", "format", "options": {...TeacherOptions}}],
-///  "datasets": [{"name", "path", "kind", "format", "options": {...DatasetOptions}}]}
+///  "datasets": [{"name", "path", "kind", "format", "options": {...DatasetOptions}}],
+///  "models": [{"name", "path", "format", "tokenizer"}]}   (written only when a model is loaded)
 /// Paths are absolute. Entries are sorted by name. Written to a temporary file
 /// in the same directory, fsync'ed, renamed over the old file, then the directory
 /// is fsync'ed. Inline entries are never written.
@@ -27,16 +28,20 @@ public struct Workspace: Sendable {
     public enum Item: Sendable, Equatable {
         case teacher(name: String, source: TeacherSource)
         case dataset(name: String, source: DatasetSource)
+        case model(name: String, source: ModelSource)
 
         public var name: String {
             switch self {
-            case .teacher(let n, _), .dataset(let n, _): return n
+            case .teacher(let n, _), .dataset(let n, _), .model(let n, _): return n
             }
         }
 
         var typeName: String {
-            if case .teacher = self { return "teacher" }
-            return "dataset"
+            switch self {
+            case .teacher: return "teacher"
+            case .dataset: return "dataset"
+            case .model: return "model"
+            }
         }
     }
 
@@ -49,6 +54,7 @@ public struct Workspace: Sendable {
     public func encode(_ items: [Item]) -> JSON {
         let teachers = JSON.array()
         let datasets = JSON.array()
+        let models = JSON.array()
         for item in items.sorted(by: { $0.name < $1.name }) {
             switch item {
             case .teacher(let name, let s):
@@ -63,9 +69,18 @@ public struct Workspace: Sendable {
                         ("name", JSON(name)), ("path", JSON(s.path)), ("kind", JSON(s.kind.rawValue)),
                         ("format", s.format.map { JSON($0.rawValue) } ?? .null), ("options", s.options.json),
                     ]))
+            case .model(let name, let s):
+                models.append(
+                    JSON.object([
+                        ("name", JSON(name)), ("path", JSON(s.path)), ("format", s.format.map { JSON($0) } ?? .null),
+                        ("tokenizer", s.tokenizer.map { JSON($0) } ?? .null),
+                    ]))
             }
         }
-        return JSON.object([("version", JSON(Self.version)), ("teachers", teachers), ("datasets", datasets)])
+        // A workspace without models keeps the shape earlier versions wrote.
+        var members: [(String, JSON)] = [("version", JSON(Self.version)), ("teachers", teachers), ("datasets", datasets)]
+        if models.count > 0 { members.append(("models", models)) }
+        return JSON.object(members)
     }
 
     // MARK: - Options as the file keeps them
@@ -279,6 +294,17 @@ public struct Workspace: Sendable {
             } catch {
                 warnings.append("\(path): skipped a dataset entry: \(error)")
             }
+        }
+        for m in json["models"]?.arrayValue ?? [] {
+            guard let name = m["name"]?.stringValue, let p = m["path"]?.stringValue,
+                m["format"].map({ $0.isNull || $0.stringValue != nil }) ?? true,
+                m["tokenizer"].map({ $0.isNull || $0.stringValue != nil }) ?? true
+            else {
+                warnings.append("\(path): skipped a model entry: it lacks name or path, or has a member of the wrong type")
+                continue
+            }
+            items.append(
+                .model(name: name, source: ModelSource(path: p, format: m["format"]?.stringValue, tokenizer: m["tokenizer"]?.stringValue)))
         }
         var seen: [String: String] = [:]
         var unique: [Item] = []
