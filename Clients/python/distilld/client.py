@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import io
 import itertools
 import json
 import os
@@ -24,6 +25,9 @@ except ImportError:  # pragma: no cover - exercised only without numpy
 
 _DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "int64": "<i8",
            "bfloat16": "<u2"}  # bfloat16 travels as its raw 16 bits
+
+
+_READ_BUFFER = 1 << 16
 
 
 class RPCError(Exception):
@@ -209,7 +213,10 @@ class Client:
         exe = _find_daemon(binary)
         proc = subprocess.Popen([exe, *(args or [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=stderr if stderr is not None else sys.stderr, bufsize=0)
-        return cls(proc.stdout, proc.stdin, framing, process=proc, keep_notifications=keep_notifications)
+        # Requests go out unbuffered; replies are read through a buffer, since readline on a raw
+        # pipe reads one byte per system call (a 20 MB reply, a `full` log-softmax, took seconds).
+        return cls(io.BufferedReader(proc.stdout, _READ_BUFFER), proc.stdin, framing, process=proc,
+                   keep_notifications=keep_notifications)
 
     @classmethod
     def connect(cls, socket_path: Optional[str] = None, binary: Optional[str] = None,
@@ -220,8 +227,8 @@ class Client:
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(path)
-            f = s.makefile("rwb", buffering=0)
-            return cls(f, f, "lines", sock=s)
+            # Buffered for reading (see `start`), unbuffered for writing.
+            return cls(s.makefile("rb", buffering=_READ_BUFFER), s.makefile("wb", buffering=0), "lines", sock=s)
         except OSError:
             if not autostart:
                 raise
