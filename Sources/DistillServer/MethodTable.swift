@@ -19,6 +19,7 @@ public enum MethodTable {
         .request(TeacherListRequest.self, StoreMethods.listTeachers),
         .request(TeacherInfoRequest.self, StoreMethods.teacherInfo),
         .request(TeacherUnloadRequest.self, StoreMethods.unloadTeacher),
+        .request(TeacherExportRequest.self, lane: .readsFiles, readingFiles(TeacherExport.handle)),
         .request(DatasetLoadRequest.self, lane: .readsFiles, StoreMethods.loadDataset),
         .request(DatasetListRequest.self, StoreMethods.listDatasets),
         .request(DatasetInfoRequest.self, StoreMethods.datasetInfo),

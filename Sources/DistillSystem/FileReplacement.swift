@@ -49,6 +49,20 @@ public final class FileReplacement {
         guard code == 0 else { throw Failure(step: .write, code: code) }
     }
 
+    /// Writes `bytes` at `offset` of the temporary file (regions written out of order, a file laid out
+    /// up front), or throws `Failure` at `.write`.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(step: .write, code: errno)
+            }
+            done += n
+        }
+    }
+
     /// Flushes the temporary file and renames it over `path`; with `syncingDirectory`, flushes
     /// the directory too, so that the rename itself survives a crash. Throws `Failure` at
     /// `.write` or `.rename`, having removed the temporary file.

@@ -243,3 +243,53 @@ def test_behaviour_numbers_match_transformers(daemon, reference):
     assert abs(b["kl"]["full"]) < 1e-6
     assert abs(b["kl"]["simplified"] - b["contextGap"]) < 1e-9
     assert b["verdict"] in ("full", "simplified", "undecided")
+
+
+def test_export_writes_the_teachers_top_k_at_every_target_token(daemon, reference, tmp_path):
+    """teacher/export against transformers: the kept ids are a top k of the reference row and
+    their log-probabilities match; the tail mass, mask, targets and metadata are what they claim;
+    the file loads back into distilld as a top-k teacher and into numpy with `safetensors` alone."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+    examples = daemon.call("dataset/examples", {"name": "demo", "limit": 100})["examples"]
+    out = str(tmp_path / "targets.safetensors")
+    r = daemon.call("teacher/export", {"model": "smol", "dataset": "demo", "path": out, "k": 8, "workDoneToken": "x"})
+    t = load_file(out)
+    with safe_open(out, "np") as f:
+        meta = f.metadata()
+    n, T = len(examples), r["positions"]
+    assert t["topk_logprobs"].shape == (n, T, 8) and t["topk_indices"].shape == (n, T, 8) and t["mask"].shape == (n, T)
+    assert meta["format"] == "distilld-topk/1" and meta["ids"] == '["' + '","'.join(e["id"] for e in examples) + '"]'
+    assert meta["vocab_size"] == "49152" and meta["k"] == "8" and meta["context"] == "full"
+    assert r["bytes"] == os.path.getsize(out) and r["targetTokens"] == int(t["mask"].sum())
+    tails = []
+    for i, e in enumerate(examples):
+        rows, tgt, _ = target_rows(reference, e["full"] + "\n", e["target"])
+        assert list(t["mask"][i]) == [1] * len(tgt) + [0] * (T - len(tgt))
+        assert list(t["targets"][i][:len(tgt)]) == tgt and all(x == -100 for x in t["targets"][i][len(tgt):])
+        for j in range(len(tgt)):
+            ids, values = t["topk_indices"][i, j], t["topk_logprobs"][i, j]
+            assert len(set(ids.tolist())) == 8 and list(values) == sorted(values, reverse=True)
+            assert np.abs(values - rows[j, ids]).max() < TOLERANCE
+            # A top 8: nothing outside it beats the 8th kept value by more than the tolerance.
+            outside = np.delete(rows[j], ids)
+            assert outside.max() <= values[-1] + TOLERANCE
+            tail = 1 - np.exp(values.astype(np.float64)).sum()
+            assert abs(t["tail_mass"][i, j] - tail) < 1e-6
+            tails.append(tail)
+    assert abs(r["tailMass"]["mean"] - np.mean(tails)) < 1e-6 and abs(r["tailMass"]["max"] - max(tails)) < 1e-6
+    info = daemon.call("teacher/load", {"name": "exported", "path": out, "replace": True})
+    assert info["layout"] == "topk" and info["k"] == 8 and info["examples"] == n and info["hasMask"] and info["warnings"] == []
+    daemon.call("teacher/unload", {"name": "exported"})
+
+    # Bad paths are refused before anything runs, and nothing is left behind.
+    for path, words in [(out, "exists; pass overwrite: true"), (str(tmp_path / "no" / "x.safetensors"), "does not exist"),
+                        (str(tmp_path), "is a directory")]:
+        e = rpc_error(daemon, "teacher/export", {"model": "smol", "dataset": "demo", "path": path})
+        assert e.code == -32602 and e.data["field"] == "params.path" and words in e.message
+    assert sorted(os.listdir(tmp_path)) == ["targets.safetensors"]
+    # With overwrite the file is replaced whole (the simplified contexts this time).
+    r2 = daemon.call("teacher/export", {"model": "smol", "dataset": "demo", "path": out, "k": 3, "context": "simplified",
+                                        "overwrite": True})
+    assert r2["k"] == 3 and load_file(out)["topk_indices"].shape == (n, T, 3)
+    assert sorted(os.listdir(tmp_path)) == ["targets.safetensors"]

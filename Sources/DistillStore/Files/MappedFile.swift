@@ -222,7 +222,7 @@ func fileSize(_ path: String) -> Int? {
 }
 
 /// Absolute form of a path (relative to the current directory), without resolving links.
-func absolutePath(_ path: String) -> String {
+public func absolutePath(_ path: String) -> String {
     if path.hasPrefix("/") { return path }
     var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buf, buf.count) != nil else { return path }

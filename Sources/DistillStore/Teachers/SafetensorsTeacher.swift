@@ -68,7 +68,9 @@ extension TeacherLoader {
             mask = try TensorChecks.maskFromLengths(l, n: n, positions: t, path: path, name: "lengths")
         }
         resident += mask?.storage.byteCount ?? 0
-        let used: Set<String> = [valuesName, "topk_indices", "mask", "lengths"]
+        var used: Set<String> = [valuesName, "topk_indices", "mask", "lengths"]
+        // teacher/export's own extras (the tail mass and the target ids), read by training loops.
+        if file.metadata["format"] == "distilld-topk/1" { used.formUnion(["tail_mass", "targets"]) }
         for name in file.entries.keys.sorted() where !used.contains(name) || (name == "topk_indices" && !isTopK) {
             warnings.append("tensor '\(name)' is not used")
         }
