@@ -78,7 +78,8 @@ public final class ProgressReporter: Sendable {
         if mcp {
             let percent = value["percentage"]?.intValue ?? 0
             connection.send(
-                OutgoingMessage.notification(MCPProgressNotification(token: token, percent: percent, message: value["message"]?.stringValue)))
+                OutgoingMessage.notification(
+                    MCPProgressNotification(token: token, percent: percent, message: value["message"]?.stringValue)))
             return
         }
         connection.send(OutgoingMessage.notification(ProgressNotification(token: token, value: value)))

@@ -29,8 +29,10 @@ struct MCPToolTests {
         for description in ToolDescription.all {
             let method = description.method
             let hasSchemas =
-                FileManager.default.fileExists(atPath: Schemas.directory.appendingPathComponent(ToolCatalog.schemaFile(method, "params")).path)
-                && FileManager.default.fileExists(atPath: Schemas.directory.appendingPathComponent(ToolCatalog.schemaFile(method, "result")).path)
+                FileManager.default.fileExists(
+                    atPath: Schemas.directory.appendingPathComponent(ToolCatalog.schemaFile(method, "params")).path)
+                && FileManager.default.fileExists(
+                    atPath: Schemas.directory.appendingPathComponent(ToolCatalog.schemaFile(method, "result")).path)
             #expect(offered.contains(method) == hasSchemas, "\(method)")
         }
     }

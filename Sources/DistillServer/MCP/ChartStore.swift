@@ -37,7 +37,8 @@ final class ChartStore: Sendable {
             let serial = state.next
             state.next += 1
             let new = drawn.map {
-                Chart(uri: Self.scheme + "\(serial)/" + ResourceURI.encode($0.file), name: $0.file, description: $0.description, svg: $0.svg)
+                Chart(
+                    uri: Self.scheme + "\(serial)/" + ResourceURI.encode($0.file), name: $0.file, description: $0.description, svg: $0.svg)
             }
             state.charts.append(contentsOf: new)
             if state.charts.count > capacity { state.charts.removeFirst(state.charts.count - capacity) }

@@ -236,7 +236,8 @@ extension Session {
                 {
                     guard let chart = charts.chart(uri) else { return OutgoingMessage.error(id: id.json, notFound) }
                     return OutgoingMessage.result(
-                        id: id.json, era.finish(MCPResults.resourceText(uri: uri, mimeType: "image/svg+xml", text: chart.svg), cacheable: true))
+                        id: id.json,
+                        era.finish(MCPResults.resourceText(uri: uri, mimeType: "image/svg+xml", text: chart.svg), cacheable: true))
                 }, reply)
             return
         }
