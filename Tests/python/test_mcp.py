@@ -23,7 +23,7 @@ from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from scipy.stats import entropy
 
-from conftest import ROOT, Raw
+from conftest import ROOT, Raw, wait_for
 from schema import validate_result
 
 MODES = ["auto", "legacy"]
@@ -34,6 +34,37 @@ META = {"io.modelcontextprotocol/protocolVersion": STATELESS, "io.modelcontextpr
 
 def server(distilld, *args):
     return StdioServerParameters(command=distilld, args=list(args))
+
+
+class Transport:
+    """How the SDK reaches distilld: `distilld` on stdio, or `distilld connect --mcp` to a daemon
+    on a socket (started here with the same flags), which other clients may share."""
+
+    def __init__(self, kind, distilld, tmp_path):
+        self.kind, self.distilld, self.tmp_path = kind, distilld, tmp_path
+        self.daemons = []
+
+    def server(self, *daemon_args):
+        if self.kind == "stdio":
+            return server(self.distilld, *daemon_args)
+        path = str(self.tmp_path / f"d{len(self.daemons)}.sock")
+        proc = subprocess.Popen([self.distilld, "--listen", path, *daemon_args], stderr=subprocess.DEVNULL)
+        self.daemons.append(proc)
+        assert wait_for(lambda: os.path.exists(path))
+        self.socket = path
+        return server(self.distilld, "connect", "--mcp", "--no-start", "--socket", path)
+
+    def close(self):
+        for proc in self.daemons:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(params=["stdio", "connect"])
+def transport(request, distilld, tmp_path):
+    t = Transport(request.param, distilld, tmp_path)
+    yield t
+    t.close()
 
 
 def run(main, *args):
@@ -105,9 +136,9 @@ def check_tool_result(tool, result):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_every_tool_on_the_demo_data(distilld, mode):
+def test_every_tool_on_the_demo_data(transport, mode):
     async def main():
-        async with Client(server(distilld), mode=mode) as client:
+        async with Client(transport.server(), mode=mode) as client:
             assert client.protocol_version == (STATELESS if mode == "auto" else "2025-11-25")
             assert client.server_info.name == "distilld"
             tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -158,7 +189,7 @@ def test_inline_score_matches_scipy(distilld):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_domain_errors_are_tool_results_and_malformed_calls_are_errors(distilld, client, mode):
+def test_domain_errors_are_tool_results_and_malformed_calls_are_errors(transport, client, mode):
     from distilld import RPCError
 
     arguments = {"teacher": "nobody", "students": {"A": {"path": "builtin:demo-student-A"}}}
@@ -170,7 +201,7 @@ def test_domain_errors_are_tool_results_and_malformed_calls_are_errors(distilld,
         client.call("distill/score", bad_temperature)
 
     async def main():
-        async with Client(server(distilld), mode=mode) as client_:
+        async with Client(transport.server(), mode=mode) as client_:
             unknown = await client_.call_tool("distill_score", arguments)
             invalid = await client_.call_tool("distill_score", bad_temperature)
             with pytest.raises(MCPError) as no_tool:
@@ -198,12 +229,12 @@ def big_logits(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_cancel_a_long_call(distilld, big_logits, mode):
+def test_cancel_a_long_call(transport, big_logits, mode):
     """A score of 32 students takes seconds; the SDK gives up on it after 0.3 s and sends
     notifications/cancelled; the session goes on. (That the daemon stops the work rather than
     finishing it unheard is shown below, with a hand-written client.)"""
     async def main():
-        async with Client(server(distilld), mode=mode) as client:
+        async with Client(transport.server(), mode=mode) as client:
             await client.call_tool("teacher_load", {"name": "big", "path": big_logits})
             students = {f"S{k}": {"path": big_logits} for k in range(32)}
             with anyio.move_on_after(0.3) as scope:
@@ -245,14 +276,14 @@ def test_a_cancelled_score_is_never_answered(distilld, big_logits, era):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_progress_for_a_progress_token(distilld, big_logits, mode):
+def test_progress_for_a_progress_token(transport, big_logits, mode):
     seen = []
 
     async def progress(value, total, message):
         seen.append((value, total, message))
 
     async def main():
-        async with Client(server(distilld, "--progress-after", "0"), mode=mode) as client:
+        async with Client(transport.server("--progress-after", "0"), mode=mode) as client:
             await client.call_tool("teacher_load", {"name": "big", "path": big_logits})
             return await client.call_tool("distill_score", {"teacher": "big", "students": {"S": {"path": big_logits}},
                                                             "loss": {"name": "jsd"}}, progress_callback=progress)
@@ -266,9 +297,9 @@ def test_progress_for_a_progress_token(distilld, big_logits, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_resources_are_the_loaded_entries_and_the_charts(distilld, mode):
+def test_resources_are_the_loaded_entries_and_the_charts(transport, mode):
     async def main():
-        async with Client(server(distilld), mode=mode) as client:
+        async with Client(transport.server(), mode=mode) as client:
             await client.call_tool("teacher_load", {"name": "demo", "path": "builtin:demo"})
             await client.call_tool("dataset_load", {"name": "pairs two", "path": "builtin:demo"})
             info = (await client.call_tool("teacher_info", {"name": "demo"})).structured_content
