@@ -172,6 +172,11 @@ extension Session {
         let charts = server.mcpCharts
         startRequest(id: id, method: tool.method, params: inner, mcpProgressToken: Self.progressToken(params)) { response in
             guard let response else { return reply(nil) }
+            if response["error"]?["code"]?.intValue == ErrorCode.invalidRequest.rawValue {
+                // Refused before it ran (an id already in flight, a session shutting down): the
+                // call itself was wrong, which is a protocol error.
+                return reply(response)
+            }
             if let result = response["result"] {
                 let links = tool.method == "distill/explain" ? charts.add(result["charts"]) : []
                 let structured: JSON = tool.wrapsResult ? ["result": result] : result
