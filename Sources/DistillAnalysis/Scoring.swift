@@ -51,49 +51,91 @@ public enum Scoring {
         var done = 0.0
         var reports: [StudentReport] = []
         for student in students {
-            let base = done
-            let result = try LossScorer.score(
-                teacher: teacher, student: student.outputs, config: config, isCancelled: isCancelled,
-                progress: { progress((base + $0) / steps) })
-            done += 1
-            let useSum = [.sum, .batchmean, .sequenceSum].contains(config.reduction)
-            let values = useSum ? result.perSequenceSum : result.perSequenceMean
-            let perExample = values.enumerated().map { ExampleLoss(index: $0, id: ids[$0], loss: $1) }
-            // Examples with no valid position say nothing about the student.
-            let counted = perExample.filter { result.validPerSequence[$0.index] > 0 }
-            let worstExamples = counted.sorted { $0.loss > $1.loss || ($0.loss == $1.loss && $0.index < $1.index) }.prefix(worst)
-            let loss = result.aggregate ?? rankingValue(result)
-            var conventionResults: [ConventionResult] = []
-            for convention in conventions {
-                let (c, divisor) = convention.config(from: config)
+            var results: [LossResult] = []
+            for c in [config] + conventions.map({ $0.config(from: config).0 }) {
                 let base = done
-                let r = try LossScorer.score(
-                    teacher: teacher, student: student.outputs, config: c, isCancelled: isCancelled,
-                    progress: { progress((base + $0) / steps) })
+                results.append(
+                    try LossScorer.score(
+                        teacher: teacher, student: student.outputs, config: c, isCancelled: isCancelled,
+                        progress: { progress((base + $0) / steps) }))
                 done += 1
-                let sum = r.aggregate ?? 0
-                let n = Double(student.outputs.examples)
-                let value: Double
-                switch divisor {
-                case .examples: value = n > 0 ? sum / n : 0
-                case .elements:
-                    let elements = student.outputs.examples * student.outputs.positions * student.outputs.vocab
-                    value = elements > 0 ? sum / Double(elements) : 0
-                case .positions: value = r.validPositions > 0 ? sum / Double(r.validPositions) : 0
-                }
-                conventionResults.append(
-                    ConventionResult(
-                        convention: convention, value: value, distilld: loss,
-                        explanation: convention.explanation(
-                            base: config, value: value, ours: loss, examples: student.outputs.examples,
-                            positions: student.outputs.positions, vocab: student.outputs.vocab)))
             }
             reports.append(
-                StudentReport(
-                    name: student.name, loss: loss, result: result, perExample: perExample,
-                    spread: Spread(counted.map(\.loss)), worst: Array(worstExamples), conventions: conventionResults))
+                report(
+                    student.name, result: results[0], conventionResults: Array(results.dropFirst()), config: config, ids: ids,
+                    conventions: conventions, worst: worst, vocab: student.outputs.vocab))
         }
         return rank(reports, config: config)
+    }
+
+    /// Scores every student over examples made a part at a time (`part(i)` for i in 0..<parts
+    /// gives the teacher's and each student's outputs for consecutive examples, all with the same
+    /// positions, and the part's hard labels when `config` has labels), so that no more than one
+    /// part's distributions are held at once. The report is
+    /// the one `score` gives over all the examples together: each part's results are joined
+    /// (`LossResult.joined`) before anything is reduced. `progress` receives the fraction of parts done.
+    public static func scoreInParts(
+        parts: Int, part: (Int) throws -> (teacher: ModelOutputs?, students: [ModelOutputs], labels: Tensor?), names: [String],
+        vocab: Int,
+        config: LossConfig, ids: [String], conventions: [Convention], worst: Int,
+        isCancelled: @escaping @Sendable () -> Bool, progress: (Double) -> Void
+    ) throws -> Report {
+        let configs = [config] + conventions.map { $0.config(from: config).0 }
+        var results = [[[LossResult]]](repeating: configs.map { _ in [] }, count: names.count)
+        for p in 0..<parts {
+            if isCancelled() { throw CancellationError() }
+            let outputs = try part(p)
+            precondition(outputs.students.count == names.count, "a part gave \(outputs.students.count) students for \(names.count)")
+            for (s, student) in outputs.students.enumerated() {
+                for (c, cfg) in configs.enumerated() {
+                    results[s][c].append(
+                        try LossScorer.score(teacher: outputs.teacher, student: student, config: cfg, isCancelled: isCancelled))
+                }
+            }
+            progress(Double(p + 1) / Double(parts))
+        }
+        let reports = names.enumerated().map { s, name in
+            let joined = results[s].map(LossResult.joined)
+            return report(
+                name, result: joined[0], conventionResults: Array(joined.dropFirst()), config: config, ids: ids,
+                conventions: conventions, worst: worst, vocab: vocab)
+        }
+        return rank(reports, config: config)
+    }
+
+    /// One student's report from its result under `config` and under each convention's config.
+    static func report(
+        _ name: String, result: LossResult, conventionResults: [LossResult], config: LossConfig, ids: [String],
+        conventions: [Convention], worst: Int, vocab: Int
+    ) -> StudentReport {
+        let useSum = [.sum, .batchmean, .sequenceSum].contains(config.reduction)
+        let values = useSum ? result.perSequenceSum : result.perSequenceMean
+        let perExample = values.enumerated().map { ExampleLoss(index: $0, id: ids[$0], loss: $1) }
+        // Examples with no valid position say nothing about the student.
+        let counted = perExample.filter { result.validPerSequence[$0.index] > 0 }
+        let worstExamples = counted.sorted { $0.loss > $1.loss || ($0.loss == $1.loss && $0.index < $1.index) }.prefix(worst)
+        let loss = result.aggregate ?? rankingValue(result)
+        let (examples, positions) = (result.examples, result.positions)
+        let conventionReports = zip(conventions, conventionResults).map { convention, r in
+            let (_, divisor) = convention.config(from: config)
+            let sum = r.aggregate ?? 0
+            let n = Double(examples)
+            let value: Double
+            switch divisor {
+            case .examples: value = n > 0 ? sum / n : 0
+            case .elements:
+                let elements = examples * positions * vocab
+                value = elements > 0 ? sum / Double(elements) : 0
+            case .positions: value = r.validPositions > 0 ? sum / Double(r.validPositions) : 0
+            }
+            return ConventionResult(
+                convention: convention, value: value, distilld: loss,
+                explanation: convention.explanation(
+                    base: config, value: value, ours: loss, examples: examples, positions: positions, vocab: vocab))
+        }
+        return StudentReport(
+            name: name, loss: loss, result: result, perExample: perExample, spread: Spread(counted.map(\.loss)),
+            worst: Array(worstExamples), conventions: conventionReports)
     }
 
     /// One number to rank by when the reduction keeps an array: for `none` the mean

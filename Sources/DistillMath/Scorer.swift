@@ -334,7 +334,8 @@ struct ScorePlan: Sendable {
             top1AgreementRate: nv > 0 && loss.needsTeacher ? Double(agree) / Double(nv) : 0,
             tailPolicy: anyTopK ? config.topKTailPolicy : nil,
             meanTeacherTailMass: nv > 0 ? sumTT / Double(nv) : 0, maxTeacherTailMass: maxTT,
-            meanStudentTailMass: nv > 0 ? sumTS / Double(nv) : 0, maxStudentTailMass: maxTS)
+            meanStudentTailMass: nv > 0 ? sumTS / Double(nv) : 0, maxStudentTailMass: maxTS,
+            entropyCounts: (nH, nQ, nC))
         return LossResult(
             name: config.name, reduction: config.reduction, examples: examples, positions: positions,
             perPosition: perPosition, valid: valid, perSequenceSum: red.sequenceSums,

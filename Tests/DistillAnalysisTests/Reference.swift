@@ -121,6 +121,10 @@ struct Logits {
         values = (0..<(n * t * v)).map { _ in Float(rng.normal() * scale) }
     }
 
+    init(n: Int, t: Int, v: Int, values: [Float], mask: [UInt8]?) {
+        (self.n, self.t, self.v, self.values, self.mask) = (n, t, v, values, mask)
+    }
+
     /// This model's logits plus Gaussian noise of standard deviation `noise`: a student
     /// close to its teacher, but not identical.
     func perturbed(by noise: Double, rng: inout Rng) -> Logits {

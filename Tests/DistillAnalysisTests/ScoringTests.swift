@@ -254,3 +254,54 @@ struct ScoringTests {
         #expect(single.ranking == ["only"] && single.margin == nil)
     }
 }
+
+/// `Scoring.scoreInParts` (examples made a part at a time, for runs too large to hold) gives the
+/// report `score` gives over all the examples at once: the per-example and per-position values
+/// bit for bit, the aggregates and side statistics up to rounding, under every reduction and
+/// with every convention, however the examples are split.
+struct ScoringInPartsTests {
+    static func slice(_ l: Logits, _ range: Range<Int>) -> Logits {
+        Logits(
+            n: range.count, t: l.t, v: l.v, values: Array(l.values[(range.lowerBound * l.t * l.v)..<(range.upperBound * l.t * l.v)]),
+            mask: l.mask.map { Array($0[(range.lowerBound * l.t)..<(range.upperBound * l.t)]) })
+    }
+
+    @Test(arguments: Reduction.allCases)
+    func partsGiveTheWholeReport(reduction: Reduction) throws {
+        for seed in UInt64(0)..<20 {
+            let p = ScoringTests.Problem(seed: seed * 13 + 5)
+            let whole = try ScoringTests.score(p, reduction: reduction, worst: p.n, conventions: Convention.allCases)
+            var rng = Rng(seed)
+            // Random cut points, one part per example at most.
+            var cuts = Set((0..<Int.random(in: 0...(p.n - 1), using: &rng)).map { _ in Int.random(in: 1..<p.n, using: &rng) })
+            cuts.formUnion([0, p.n])
+            let bounds = cuts.sorted()
+            let ranges = zip(bounds, bounds.dropFirst()).map { $0..<$1 }
+            let config = LossConfig(
+                name: .forwardKL, temperature: p.tau, scaleBySquaredTemperature: p.scaled, beta: p.beta, reduction: reduction)
+            let parts = try Scoring.scoreInParts(
+                parts: ranges.count,
+                part: { i in
+                    (Self.slice(p.teacher, ranges[i]).outputs, p.students.map { Self.slice($0.logits, ranges[i]).outputs }, nil)
+                },
+                names: p.students.map(\.name), vocab: p.teacher.v, config: config, ids: p.ids, conventions: Convention.allCases,
+                worst: p.n, isCancelled: { false }, progress: { _ in })
+            let at = "seed \(seed), parts \(ranges)"
+            #expect(parts.ranking == whole.ranking, "\(at)")
+            for (a, b) in zip(parts.students, whole.students) {
+                #expect(a.result.perPosition == b.result.perPosition && a.result.valid == b.result.valid, "\(at)")
+                #expect(a.perExample.map(\.loss) == b.perExample.map(\.loss) && a.worst.map(\.id) == b.worst.map(\.id), "\(at)")
+                #expect(a.loss == b.loss && a.result.reduced == b.result.reduced, "\(at)")
+                #expect(a.result.extras.top1Agreement == b.result.extras.top1Agreement, "\(at)")
+                for (x, y) in [
+                    (a.result.extras.meanTeacherEntropy, b.result.extras.meanTeacherEntropy),
+                    (a.result.extras.meanStudentEntropy, b.result.extras.meanStudentEntropy),
+                    (a.result.extras.meanCrossEntropy, b.result.extras.meanCrossEntropy),
+                ] {
+                    #expect((x == nil) == (y == nil) && abs((x ?? 0) - (y ?? 0)) <= 1e-12 * max(1, abs(y ?? 0)), "\(at)")
+                }
+                #expect(a.conventions.map(\.value) == b.conventions.map(\.value), "\(at)")
+            }
+        }
+    }
+}

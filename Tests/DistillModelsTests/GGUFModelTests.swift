@@ -66,9 +66,15 @@ struct GGUFModelTests {
     @Test func refusalsNameTheKeyOrTensor() {
         var b = TinyLlama().builder()
         b.kvs[0] = ("general.architecture", 8, GGUFBuilder.string("mamba"))
-        #expect(
-            refusal(b)?.message.contains("'mamba', which distilld does not run; the supported ones are gpt2, llama, qwen2, mistral") == true
-        )
+        #expect(throws: ModelError.self) { try load(b) }
+        do {
+            _ = try load(b)
+        } catch let error as ModelError {
+            #expect(error.code == .unknownArchitecture && error.field == "general.architecture")
+            #expect(error.message.contains("'mamba', which distilld does not run; the supported ones are gpt2, llama, qwen2, mistral"))
+        } catch {
+            Issue.record("threw \(error)")
+        }
 
         b = TinyLlama().builder()
         b.tensors.removeAll { $0.name == "blk.0.ffn_up.weight" }

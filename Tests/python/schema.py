@@ -40,7 +40,7 @@ def validate_envelope(message: dict):
     validate_ref(message, "common.json#/$defs/response")
     if "error" in message and message["error"]["code"] == -32602:
         validate_ref(message["error"].get("data"), "common.json#/$defs/invalidParamsData")
-    if "error" in message and message["error"]["code"] in (1001, 1002):
+    if "error" in message and message["error"]["code"] in (1001, 1002, 1007):
         validate_ref(message["error"].get("data"), "common.json#/$defs/unknownNameData")
 
 

@@ -1,10 +1,14 @@
 """Every method `initialize` announces answers at least one real request whose params and result
 validate against Protocol/schemas, so a method cannot be announced with a result nobody checks."""
 
+import os
 import subprocess
 
 from distilld import Client
-from schema import CheckedClient
+from schema import ROOT, CheckedClient
+
+# A committed ARPA file: the model/* methods need no generated fixture.
+ARPA = os.path.join(ROOT, "Tests", "python", "fixtures", "ngram", "handwritten.arpa")
 
 # One session's worth of calls, one or more per method, in an order that works: loads before
 # the analyses that use them, unloads and shutdown last. The builtins need no files.
@@ -29,6 +33,16 @@ SESSION = [
                           "contextGap": {"teacherFull": "t", "teacherSimplified": {"path": "builtin:demo-student-B"},
                                          "student": {"path": "builtin:demo-student-A"}}}),
     ("distill/explain", {"teacher": "t", "students": {"A": {"path": "builtin:demo-student-A"}}, "example": "ex1"}),
+    ("model/load", {"name": "lm", "path": ARPA}),
+    ("model/load", {"name": "built", "build": {"dataset": "d", "order": 2, "discountFallback": [0.5, 1, 1.5]}}),
+    ("model/list", {}),
+    ("model/info", {"name": "lm"}),
+    ("model/tokenize", {"model": "lm", "text": "a b café"}),
+    ("model/detokenize", {"model": "lm", "tokens": [1, 2, 3]}),
+    ("model/logprobs", {"model": "lm", "texts": ["a b c", "café 1999 zebra"], "topk": 2, "full": True}),
+    ("model/logprobs", {"model": "lm", "tokens": [[0, 3, 4]]}),
+    ("model/generate", {"model": "lm", "prompt": "a", "maxTokens": 3, "n": 2, "seed": 1, "stop": ["zz"]}),
+    ("model/unload", {"name": "built"}),
     ("teacher/unload", {"name": "t"}),
     ("dataset/unload", {"name": "d"}),
     ("shutdown", None),

@@ -70,8 +70,10 @@ struct GGUFMetadata {
         }
         guard let a = Architecture(rawValue: name) else {
             let supported = Architecture.allCases.map(\.rawValue).joined(separator: ", ")
-            throw refusal(
-                .unknownFormat, "general.architecture is '\(name)', which distilld does not run; the supported ones are \(supported)")
+            throw ModelError(
+                .unknownArchitecture,
+                "\(path): general.architecture is '\(name)', which distilld does not run; the supported ones are \(supported)",
+                file: path, field: "general.architecture")
         }
         return a
     }

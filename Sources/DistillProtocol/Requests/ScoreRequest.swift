@@ -7,7 +7,7 @@ import DistillMath
 public struct ScoreRequest: RequestType {
     public static let method = "distill/score"
     public static let keys: Set<String> = [
-        "teacher", "students", "dataset", "loss", "ids", "conventions", "worst", "perExample", "workDoneToken",
+        "teacher", "students", "dataset", "loss", "ids", "conventions", "worst", "perExample", "prompt", "workDoneToken",
     ]
     public static let fallbackOrdering = Ordering.read
     /// Other tools' ways of computing the loss, recomputed on request: the wire names of
@@ -28,6 +28,8 @@ public struct ScoreRequest: RequestType {
     public let worst: Deferred<Int>
     /// Whether each student lists every example's value, true unless given.
     public let perExample: Deferred<Bool>
+    /// How a model reading the dataset sees an example: context, separator, target.
+    public let prompt: Deferred<PromptFormat>
 
     public init(params: Field) throws {
         try params.rejectUnknownKeys(Self.keys)
@@ -42,6 +44,7 @@ public struct ScoreRequest: RequestType {
         }
         worst = Deferred { try params.child("worst")?.int(min: 0, max: 1000) ?? 5 }
         perExample = Deferred { try params.child("perExample")?.bool() ?? true }
+        prompt = Deferred { try PromptFormat(params.child("prompt")) }
     }
 
     public var ordering: Ordering {
@@ -64,8 +67,9 @@ public struct ScoreRequest: RequestType {
 
         public init(
             loss: LossConfig, teacher: ModelSummary, students: [Student], ranking: [String], margin: Double?,
-            matching: MatchingSummary?
+            matching: MatchingSummary?, text: TextRun? = nil
         ) {
+            self.text = text
             self.loss = loss
             self.teacher = teacher
             self.students = students
@@ -84,7 +88,51 @@ public struct ScoreRequest: RequestType {
                 result["margin"] = ["absolute": JSON(margin), "relative": best > 0 && margin.isFinite ? JSON(margin / best) : .null]
             }
             if let matching { result["matching"] = matching.json }
+            if let text { result["prompt"] = text.json }
             return result
+        }
+
+        /// When the models read the dataset: how, and how much they read.
+        public var text: TextRun?
+    }
+
+    /// How models read a dataset's text in teacher-forced scoring, echoed with what was read.
+    public struct TextRun: Sendable {
+        public var prompt: PromptFormat
+        public var examples: Int
+        /// Target tokens scored, over all examples.
+        public var targetTokens: Int
+        /// The longest target, in tokens (the positions of the scored tensors).
+        public var positions: Int
+        /// Context tokens the teacher read (full contexts and separators), over all examples.
+        public var teacherContextTokens: Int
+        /// Context tokens each student read (simplified contexts and separators), in the students' order.
+        public var studentContextTokens: [(name: String, tokens: Int)]
+
+        public init(
+            prompt: PromptFormat, examples: Int, targetTokens: Int, positions: Int, teacherContextTokens: Int,
+            studentContextTokens: [(name: String, tokens: Int)]
+        ) {
+            self.prompt = prompt
+            self.examples = examples
+            self.targetTokens = targetTokens
+            self.positions = positions
+            self.teacherContextTokens = teacherContextTokens
+            self.studentContextTokens = studentContextTokens
+        }
+
+        var json: JSON {
+            JSON.object([
+                ("separator", JSON(prompt.separator)), ("examples", JSON(examples)), ("targetTokens", JSON(targetTokens)),
+                ("positions", JSON(positions)),
+                (
+                    "contextTokens",
+                    JSON.object([
+                        ("teacher", JSON(teacherContextTokens)),
+                        ("students", JSON.object(studentContextTokens.map { ($0.name, JSON($0.tokens)) })),
+                    ])
+                ),
+            ])
         }
     }
 
@@ -110,6 +158,9 @@ public struct ScoreRequest: RequestType {
         /// How the top-k tails were treated, when a side is top-k.
         public var tail: Tail?
         public var conventions: [ConventionValue]
+        /// When models read the dataset: the worst examples' target tokens, as text, with their
+        /// loss and each model's log-probability of them.
+        public var worstTokens: [WorstTokens]?
 
         public init(
             name: String, loss: Double, source: String, validPositions: Int, values: [Double]?, perExample: [ExampleValue]?,
@@ -147,7 +198,57 @@ public struct ScoreRequest: RequestType {
             ]
             if let tail { o["tail"] = tail.json }
             if !conventions.isEmpty { o["conventions"] = JSON.array(conventions.map(\.json)) }
+            if let worstTokens { o["worstTokens"] = JSON.array(worstTokens.map(\.json)) }
             return o
+        }
+    }
+
+    /// One of a student's worst examples, token by token (teacher-forced scoring).
+    public struct WorstTokens: Sendable {
+        public struct Token: Sendable {
+            /// The target token as text (its decoded bytes).
+            public var text: String
+            public var position: Int
+            /// The loss at this token.
+            public var loss: Double
+            /// log p of this token under the teacher (reading the full context) and the student.
+            public var teacher: Double
+            public var student: Double
+            /// Whether the two models' most probable tokens agree here.
+            public var agree: Bool
+
+            public init(text: String, position: Int, loss: Double, teacher: Double, student: Double, agree: Bool) {
+                (self.text, self.position, self.loss, self.teacher, self.student, self.agree) = (
+                    text, position, loss, teacher, student, agree
+                )
+            }
+        }
+
+        public var id: String
+        /// The whole target, as text.
+        public var target: String
+        /// Its tokens, worst first (at most `maxTokens`).
+        public var tokens: [Token]
+        public static let maxTokens = 10
+
+        public init(id: String, target: String, tokens: [Token]) {
+            (self.id, self.target, self.tokens) = (id, target, tokens)
+        }
+
+        var json: JSON {
+            JSON.object([
+                ("id", JSON(id)), ("target", JSON(target)),
+                (
+                    "tokens",
+                    JSON.array(
+                        tokens.map {
+                            JSON.object([
+                                ("text", JSON($0.text)), ("position", JSON($0.position)), ("loss", JSON($0.loss)),
+                                ("teacher", JSON($0.teacher)), ("student", JSON($0.student)), ("agree", JSON($0.agree)),
+                            ])
+                        })
+                ),
+            ])
         }
     }
 

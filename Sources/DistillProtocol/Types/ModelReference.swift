@@ -13,6 +13,8 @@ public struct ModelReference: Sendable {
         case inline(InlineOutputs)
         /// A loaded model's log-probabilities at every position of each input, run when the
         /// request runs: example i is input i, its positions its tokens (shorter inputs masked).
+        /// With no inputs, the model reads the request's dataset (`distill/score`'s teacher-forced
+        /// scoring: the teacher on full contexts, the students on simplified ones, the targets after).
         case running(model: String, inputs: [ModelInput], addSpecial: Bool)
     }
 
@@ -29,8 +31,10 @@ public struct ModelReference: Sendable {
         _ = try field.object()
         if let model = field.child("model") {
             try field.rejectUnknownKeys(["model", "text", "texts", "tokens", "addSpecial"])
+            // No inputs: the model reads the request's dataset (teacher-forced scoring).
+            let hasInputs = ["text", "texts", "tokens"].contains { field.child($0) != nil }
             source = .running(
-                model: try model.nonEmptyString(), inputs: try ModelInput.read(field),
+                model: try model.nonEmptyString(), inputs: hasInputs ? try ModelInput.read(field) : [],
                 addSpecial: try field.child("addSpecial")?.bool() ?? true)
         } else if let name = field.child("teacher") {
             try field.rejectUnknownKeys(["teacher"])
@@ -49,6 +53,12 @@ public struct ModelReference: Sendable {
         case .loaded(let name), .running(let name, _, _): return name
         case .file, .inline: return nil
         }
+    }
+
+    /// Whether this is a model to run on the request's dataset (`{"model": NAME}` with no inputs).
+    public var readsDataset: Bool {
+        if case .running(_, let inputs, _) = source { return inputs.isEmpty }
+        return false
     }
 
     /// The inline outputs, if the model was given inline.

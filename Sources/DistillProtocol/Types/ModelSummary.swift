@@ -20,6 +20,16 @@ public struct ModelSummary: Sendable {
         isTopK = outputs.isTopK
     }
 
+    /// A model known by its shape alone (distributions made a part at a time and never held whole).
+    public init(source: String, examples: Int, positions: Int, vocab: Int, kind: OutputKind, isTopK: Bool = false) {
+        self.source = source
+        self.examples = examples
+        self.positions = positions
+        self.vocab = vocab
+        self.kind = kind
+        self.isTopK = isTopK
+    }
+
     public var json: JSON {
         [
             "source": JSON(source), "examples": JSON(examples), "positions": JSON(positions),

@@ -57,6 +57,9 @@ enum ModelResolution {
     static func running(
         _ name: String, inputs: [ModelInput], addSpecial: Bool, field: Field, context: RequestContext
     ) throws -> ResolvedModel {
+        guard !inputs.isEmpty else {
+            throw field.fail("a model with no inputs reads a dataset only as distill/score's teacher; give texts or tokens")
+        }
         let model = try context.server.registry.modelForUse(named: name)
         let sequences = try inputs.map { try ModelMethods.tokens(of: $0, model, addSpecial: addSpecial) }
         if context.cancellation.isCancelled { throw CancellationError() }

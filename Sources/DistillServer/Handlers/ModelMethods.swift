@@ -79,12 +79,14 @@ enum ModelMethods {
 
     @Sendable static func logprobs(_ request: ModelLogprobsRequest, _ context: RequestContext) throws -> ModelLogprobsRequest.Response {
         let model = try context.server.registry.modelForUse(named: request.model)
-        let sequences = try request.inputs.map { try tokens(of: $0, model, addSpecial: request.addSpecial) }
+        let encodings = try request.inputs.map { try encoded($0, model, addSpecial: request.addSpecial) }
+        let sequences = encodings.map(\.ids)
         if context.cancellation.isCancelled { throw CancellationError() }
         context.report(0, "running \(sequences.count) sequence\(sequences.count == 1 ? "" : "s")")
         let rows = try modelCall { try model.logProbabilities(sequences) }
         let V = model.vocab
-        let out = zip(sequences, rows).map { ids, logp in
+        let out = zip(encodings, rows).map { encoding, logp in
+            let ids = encoding.ids
             let T = ids.count
             var next: [Double?] = []
             var entropy: [Double] = []
@@ -101,7 +103,7 @@ enum ModelMethods {
                 }
             }
             return ModelLogprobsRequest.Sequence(
-                tokens: ids, pieces: ids.map(model.piece), logprobs: next, entropy: entropy, top: request.topk > 0 ? top : nil,
+                tokens: ids, pieces: encoding.pieces, logprobs: next, entropy: entropy, top: request.topk > 0 ? top : nil,
                 full: request.full ? logp : nil, vocab: V)
         }
         return .init(model: request.model, sequences: out)
@@ -136,14 +138,20 @@ enum ModelMethods {
 
     /// The ids an input stands for, checked against the model (range, context length).
     static func tokens(of input: ModelInput, _ model: LanguageModel, addSpecial: Bool) throws -> [Int] {
-        let ids: [Int]
+        try encoded(input, model, addSpecial: addSpecial).ids
+    }
+
+    /// The ids an input stands for and their pieces: as the tokenizer split a text (an n-gram's
+    /// unknown word keeps its own spelling), or as the vocabulary spells given ids.
+    static func encoded(_ input: ModelInput, _ model: LanguageModel, addSpecial: Bool) throws -> (ids: [Int], pieces: [String]) {
+        let e: (ids: [Int], pieces: [String])
         switch input {
-        case .text(let text, let field): ids = try modelCall { try model.encode(text, addSpecial: addSpecial, field: field).ids }
-        case .tokens(let given, _): ids = given
+        case .text(let text, let field): e = try modelCall { try model.encode(text, addSpecial: addSpecial, field: field) }
+        case .tokens(let given, _): e = (given, [])
         }
-        if ids.isEmpty { throw ResponseError.invalidParams(field: input.field, "gives no tokens; a sequence needs at least one") }
-        try modelCall { try model.checkTokens(ids, field: input.field) }
-        return ids
+        if e.ids.isEmpty { throw ResponseError.invalidParams(field: input.field, "gives no tokens; a sequence needs at least one") }
+        try modelCall { try model.checkTokens(e.ids, field: input.field) }
+        return (e.ids, e.pieces.isEmpty ? e.ids.map(model.piece) : e.pieces)
     }
 
     /// −Σ p log p of a row of log-probabilities, in Double.

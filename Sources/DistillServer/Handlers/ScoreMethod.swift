@@ -8,6 +8,7 @@ import DistillTensor
 /// distill/score: students against a teacher, on inline data, files or loaded names.
 enum ScoreMethod {
     @Sendable static func handle(_ request: ScoreRequest, _ context: RequestContext) throws -> ScoreRequest.Response {
+        if request.teacher.readsDataset { return try TextScoring.score(request, context) }
         let teacher = try ModelResolution.resolve(request.teacher, context: context)
         let studentReferences = try request.students.get()
         let students = try studentReferences.map { try ModelResolution.resolve(try $0.model.get(), context: context) }

@@ -1,0 +1,173 @@
+"""Teacher-forced scoring on a dataset of text pairs (issue #13): distill/score with
+`{"model": NAME}` as teacher and students and a paired dataset with targets.
+
+The teacher reads `full + separator + target`, each student `simplified + separator + target`,
+and the loss is taken at every target token. The reference is transformers on the same GGUF
+file (SmolLM2-135M-Instruct, dequantised by transformers itself), its tokenizer and float64
+numpy: the context tokenised with special tokens, the target without, the ids joined, one
+forward pass per example, log-softmax in float64 at the rows that predict the target tokens.
+Every params and result is validated against Protocol/schemas.
+"""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from distilld import Client, RPCError
+from schema import CheckedClient
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
+    ROOT, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+# Q4_1 weights dequantised on both sides; the forward passes agree within 1e-3 in log-probability
+# (test_models_forward.py), so per-token KL and NLL agree well within this.
+TOLERANCE = 5e-3
+
+
+@pytest.fixture(scope="module")
+def reference():
+    if not os.path.exists(SMOLLM2):
+        pytest.fail(f"{SMOLLM2} not found; run `make models`")
+    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    return tokenizer, model
+
+
+@pytest.fixture(scope="module")
+def daemon(distilld):
+    c = Client.start(distilld)
+    checked = CheckedClient(c)
+    checked.call("model/load", {"name": "smol", "path": SMOLLM2})
+    checked.call("dataset/load", {"name": "demo", "path": "builtin:demo"})
+    yield checked
+    c.close()
+
+
+def target_rows(reference, context, target):
+    """float64 log-softmax rows predicting each target token, and the target ids."""
+    tokenizer, model = reference
+    ctx = tokenizer(context)["input_ids"]
+    tgt = tokenizer(target, add_special_tokens=False)["input_ids"]
+    ids = ctx + tgt[:-1]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0].double().numpy()
+    rows = logits[len(ctx) - 1:len(ctx) - 1 + len(tgt)]
+    rows = rows - rows.max(axis=1, keepdims=True)
+    rows = rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
+    return rows, tgt, len(ctx)
+
+
+def expected(reference, examples, separator):
+    per_example_kl, per_example_nll, agree, targets, contexts = [], [], 0, 0, [0, 0]
+    for e in examples:
+        t_rows, tgt, n_full = target_rows(reference, e["full"] + separator, e["target"])
+        s_rows, tgt_s, n_simple = target_rows(reference, e["simplified"] + separator, e["target"])
+        assert tgt == tgt_s
+        p = np.exp(t_rows)
+        kl = (p * (t_rows - s_rows)).sum(axis=1)
+        per_example_kl.append(kl)
+        per_example_nll.append(-s_rows[np.arange(len(tgt)), tgt])
+        agree += int((t_rows.argmax(axis=1) == s_rows.argmax(axis=1)).sum())
+        targets += len(tgt)
+        contexts[0] += n_full
+        contexts[1] += n_simple
+    return per_example_kl, per_example_nll, agree, targets, contexts
+
+
+@pytest.mark.parametrize("separator", ["\n", " "])
+def test_forward_kl_at_every_target_token_matches_transformers(daemon, reference, separator):
+    examples = daemon.call("dataset/examples", {"name": "demo", "limit": 100})["examples"]
+    kl, _, agree, targets, contexts = expected(reference, examples, separator)
+    result = daemon.call("distill/score", {
+        "teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}, "dataset": "demo",
+        "prompt": {"separator": separator}, "loss": {"name": "forward_kl"}})
+    student = result["students"][0]
+    assert result["prompt"] == {"separator": separator, "examples": len(examples), "targetTokens": targets,
+                                "positions": max(len(k) for k in kl),
+                                "contextTokens": {"teacher": contexts[0], "students": {"S": contexts[1]}}}
+    assert student["validPositions"] == targets
+    for got, want, e in zip(student["perExample"], kl, examples):
+        assert got["id"] == e["id"]
+        assert abs(got["loss"] - want.mean()) < TOLERANCE, (e["id"], got["loss"], want.mean())
+    overall = np.concatenate(kl).mean()
+    assert abs(student["loss"] - overall) < TOLERANCE
+    assert student["top1Agreement"]["count"] == agree
+    # The worst examples token by token: each token's loss and both models' log-probabilities.
+    assert [w["id"] for w in student["worstTokens"]] == [w["id"] for w in student["worst"]]
+    tokenizer = reference[0]
+    for w in student["worstTokens"]:
+        e = next(x for x in examples if x["id"] == w["id"])
+        t_rows, tgt, _ = target_rows(reference, e["full"] + separator, e["target"])
+        s_rows, _, _ = target_rows(reference, e["simplified"] + separator, e["target"])
+        assert w["target"] == e["target"]
+        losses = [tok["loss"] for tok in w["tokens"]]
+        assert losses == sorted(losses, reverse=True) and len(w["tokens"]) == min(10, len(tgt))
+        for tok in w["tokens"]:
+            j = tok["position"]
+            assert tok["text"] == tokenizer.decode([tgt[j]])
+            assert abs(tok["teacher"] - t_rows[j, tgt[j]]) < TOLERANCE
+            assert abs(tok["student"] - s_rows[j, tgt[j]]) < TOLERANCE
+            assert abs(tok["loss"] - (np.exp(t_rows[j]) * (t_rows[j] - s_rows[j])).sum()) < TOLERANCE
+            assert tok["agree"] == (t_rows[j].argmax() == s_rows[j].argmax())
+    # The full context helps: the teacher and the student disagree somewhere.
+    assert overall > 0.01
+
+
+def test_the_students_nll_of_the_targets_matches_transformers(daemon, reference):
+    examples = daemon.call("dataset/examples", {"name": "demo", "limit": 100})["examples"]
+    _, nll, _, _, _ = expected(reference, examples, "\n")
+    result = daemon.call("distill/score", {
+        "teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}, "dataset": "demo",
+        "loss": {"name": "nll", "labels": "dataset", "reduction": "sequence_sum"}})
+    got = {e["id"]: e["loss"] for e in result["students"][0]["perExample"]}
+    for e, want in zip(examples, nll):
+        assert abs(got[e["id"]] - want.sum()) < TOLERANCE * len(want), (e["id"], got[e["id"]], want.sum())
+
+
+def rpc_error(daemon, method, params):
+    with pytest.raises(RPCError) as info:
+        daemon.client.call(method, params)
+    return info.value
+
+
+def test_bad_input_is_named_and_changes_nothing(daemon):
+    before = daemon.call("model/list", {})
+    daemon.call("dataset/load", {"name": "untargeted", "replace": True, "examples": [
+        {"id": "a", "full": "x y", "simplified": "y", "target": "z"}, {"id": "b", "full": "x", "simplified": "x"}]})
+    e = rpc_error(daemon, "distill/score", {
+        "teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}, "dataset": "untargeted"})
+    assert e.code == -32602 and e.data["field"] == "params.dataset" and e.data["example"] == "b"
+    assert "has no target" in e.message
+
+    e = rpc_error(daemon, "distill/score", {"teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}})
+    assert e.code == -32602 and e.data["field"] == "params.teacher"
+
+    e = rpc_error(daemon, "distill/score", {
+        "teacher": {"model": "smol"}, "students": {"S": "some-teacher"}, "dataset": "demo"})
+    assert e.code == -32602 and e.data["field"] == "params.students.S"
+
+    e = rpc_error(daemon, "distill/score", {
+        "teacher": {"model": "nope"}, "students": {"S": {"model": "smol"}}, "dataset": "demo"})
+    assert e.code == 1007 and e.data["name"] == "nope"
+
+    # A student with another vocabulary: an n-gram model over words.
+    arpa = os.path.join(ROOT, "Tests", "python", "fixtures", "ngram", "kn3.arpa")
+    daemon.call("model/load", {"name": "words", "path": arpa, "replace": True})
+    e = rpc_error(daemon, "distill/score", {
+        "teacher": {"model": "smol"}, "students": {"S": {"model": "words"}}, "dataset": "demo"})
+    assert e.code == 1003 and e.data["teacherVocab"] == 49152 and e.data["studentVocab"] == 28
+    assert "byteLevelBPE" in e.message and "words" in e.message
+    daemon.call("model/unload", {"name": "words"})
+
+    # Context and target longer than the window (8192): named with the example and both lengths.
+    daemon.call("dataset/load", {"name": "long", "replace": True, "examples": [
+        {"id": "huge", "full": "word " * 9000, "simplified": "word", "target": "end"}]})
+    e = rpc_error(daemon, "distill/score", {
+        "teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}, "dataset": "long"})
+    assert e.code == -32602 and e.data["example"] == "huge" and e.data["window"] == 8192 and e.data["tokens"] > 8192
+    assert daemon.call("model/list", {}) == before
