@@ -39,6 +39,10 @@ extension ToolDescription {
         + "(builtin:demo, builtin:demo-student-A and builtin:demo-student-B are built in), inline outputs "
         + "{\"probs\"|\"logits\"|\"logprobs\": [[...]]} (examples × vocabulary), or a loaded language model run on text "
         + "{\"model\": NAME, \"texts\": [...]}."
+    static let teacherForced =
+        " For context distillation, give {\"model\": T} as the teacher and {\"model\": S} as each student with "
+        + "a paired `dataset` whose examples have targets: the teacher reads the full context, each student the "
+        + "simplified one, and the loss is taken at every target token."
 
     /// Every tool, in the order `tools/list` gives them.
     public static let all: [ToolDescription] = [
@@ -48,8 +52,8 @@ extension ToolDescription {
                 + "teacher's output distributions and each student's (forward_kl by default; also reverse_kl, js, "
                 + "cross_entropy, hinton and more, with temperature τ), per example and overall, and ranks the "
                 + "students (`ranking`, `best`, `margin`). Use it to compare checkpoints or students. " + modelForms
-                + " Losses are in nats (natural log), averaged over valid positions unless `loss.reduction` says "
-                + "otherwise; `worst` lists the examples with the highest loss."),
+                + teacherForced + " Losses are in nats (natural log), averaged over valid positions unless "
+                + "`loss.reduction` says otherwise; `worst` lists the examples with the highest loss."),
         ToolDescription(
             "distill/explain", "Explain a loss",
             "Why is the loss what it is? For one example (`example`: an id or index) or all of them, names which "
