@@ -96,10 +96,10 @@ extension ToolDescription {
             "Loads a paired dataset (each example a full context, its simplified input, and optionally a target "
                 + "and label) or a list of training inputs, under a name. `path` is JSON Lines, CSV, text or JSON, "
                 + "or builtin:demo (6 pairs) / builtin:demo-inputs (an input list, with kind \"inputs\"); or give "
-                + "`examples` or `inputs` inline. Answers with the dataset's info and integrity findings."),
+                + "`examples` or `inputs` inline. Answers with the dataset's info (kind, example count, warnings)."),
         ToolDescription("dataset/list", "List loaded datasets", "The loaded datasets: name, example count, bytes held, source path."),
         ToolDescription(
-            "dataset/info", "Describe a dataset", "A loaded dataset's info: kind, example count, fields, findings, source."),
+            "dataset/info", "Describe a dataset", "A loaded dataset's info: kind, format, example count, bytes, warnings, source."),
         ToolDescription(
             "dataset/unload", "Unload a dataset", readOnly: false, destructive: true,
             "Forgets a loaded dataset. Other clients of a shared daemon lose it too."),
@@ -126,7 +126,7 @@ extension ToolDescription {
         ToolDescription(
             "model/generate", "Generate text",
             "Completions of a prompt from a loaded model (temperature, top-k, top-p, a seed: the same seed gives "
-                + "the same completions), with each token's log-probability."),
+                + "the same completions), each with its tokens, text, log-probability (nats) and why it stopped."),
         ToolDescription(
             "distilld/status", "Daemon status",
             "The daemon's health: uptime (s), sessions, requests served, loaded teachers and datasets, and memory "
