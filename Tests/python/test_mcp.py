@@ -354,6 +354,33 @@ def test_connect_mcp_sees_what_another_client_loaded(distilld, listening, mode):
     notebook.close()
 
 
+def test_the_readme_configuration(distilld, tmp_runtime):
+    """README's "For agents" block, as an agent runs it: the shared daemon, started on demand,
+    seen by a JSON-RPC client too (then stopped)."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    block = text.split("## For agents", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    config = json.loads(block)["mcpServers"]["distilld"]
+    assert config["command"] == "distilld"
+    env = {"XDG_RUNTIME_DIR": tmp_runtime}
+
+    async def main():
+        async with Client(StdioServerParameters(command=distilld, args=config["args"], env=env)) as client:
+            loaded = await client.call_tool("teacher_load", {"name": "from-readme", "path": "builtin:demo"})
+            return loaded.structured_content
+
+    assert run(main)["name"] == "from-readme"
+    from distilld import Client as RPCClient
+
+    path = os.path.join(tmp_runtime, "distilld", "distilld.sock")
+    shell = RPCClient.connect(socket_path=path, binary=distilld)
+    try:
+        assert [t["name"] for t in shell.call("teacher/list")["teachers"]] == ["from-readme"]
+        shell.call("distilld/stop")
+    finally:
+        shell.close()
+    assert wait_for(lambda: not os.path.exists(path), timeout=15)
+
+
 # -- hand-written client: what the SDK does not expose ---------------------------------------------
 
 
