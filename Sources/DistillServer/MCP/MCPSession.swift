@@ -95,7 +95,7 @@ extension Session {
             if !ToolCatalog.built.skipped.isEmpty {
                 server.log(.debug, "MCP tools not offered: \(ToolCatalog.built.skipped.joined(separator: "; "))")
             }
-            answer(era.finish(["tools": JSON.array(ToolCatalog.built.tools.map(\.json))], cacheable: true))
+            answer(era.finish(["tools": ToolCatalog.listing], cacheable: true))
         case "tools/call":
             callTool(id: id, params: params, era: era, reply: reply, fail: fail)
         case "resources/list":

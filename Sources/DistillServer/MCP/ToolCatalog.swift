@@ -37,6 +37,8 @@ enum ToolCatalog {
     }
 
     static let built: Built = build()
+    /// The tools as `tools/list` gives them: built once, then only read (each reply wraps it).
+    static let listing: JSON = JSON.array(built.tools.map(\.json))
     static let byName: [String: MCPTool] = Dictionary(built.tools.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 
     /// `Protocol/schemas` file name of a method's params or result (`distill.score.result.json`).
