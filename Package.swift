@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "distilld",
             dependencies: [
-                "DistillServer", "DistillStore", "DistillTransport", "DistillSync",
+                "DistillServer", "DistillStore", "DistillTransport", "DistillSync", "DistillModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuCheck),

@@ -105,7 +105,8 @@ public final class LanguageModel: LoadedModel {
             let transformer = try TransformerModel(source: gguf)
             try checkCancelled()
             progress?(0.9)
-            let tokenizer = try source.tokenizer.map { try Tokenizer(tokenizerJSON: $0) } ?? Tokenizer(gguf: gguf.tokenizer)
+            let tokenizer =
+                try source.tokenizer.map(readTokenizer) ?? tokenizerCall(source.path) { try Tokenizer(gguf: gguf.tokenizer) }
             model = try transformerModel(
                 transformer, tokenizer: tokenizer, tokenizerPath: source.tokenizer ?? source.path, format: format,
                 sourceDtype: gguf.sourceType.rawValue, mappedBytes: gguf.mappedBytes, extraEnd: [], files: [gguf.file.map])
@@ -118,7 +119,7 @@ public final class LanguageModel: LoadedModel {
             progress?(0.9)
             let own = source.path + "/tokenizer.json"
             let tokenizerPath = source.tokenizer ?? (FileManager.default.fileExists(atPath: own) ? own : nil)
-            let tokenizer = try tokenizerPath.map { try Tokenizer(tokenizerJSON: $0) }
+            let tokenizer = try tokenizerPath.map(readTokenizer)
             model = try transformerModel(
                 transformer, tokenizer: tokenizer, tokenizerPath: tokenizerPath, format: format,
                 sourceDtype: dominantType(directory), mappedBytes: directory.mappedBytes,
@@ -136,6 +137,24 @@ public final class LanguageModel: LoadedModel {
         }
         progress?(1)
         return model
+    }
+
+    /// The tokenizer.json at `file`, its errors as `ModelError.badTokenizer` naming the file.
+    static func readTokenizer(_ file: String) throws -> Tokenizer {
+        try tokenizerCall(file) { try Tokenizer(tokenizerJSON: file) }
+    }
+
+    /// Runs a tokenizer's construction, turning its error into `.badTokenizer` with the file and
+    /// the member (or metadata key) at fault.
+    static func tokenizerCall(_ file: String, _ body: () throws -> Tokenizer) throws -> Tokenizer {
+        do {
+            return try body()
+        } catch let e as TokenizerError {
+            let member = e.path.isEmpty || e.path == file ? nil : e.path
+            throw ModelError(
+                .badTokenizer, "\(file): the tokenizer cannot be used: \(member.map { $0 + ": " } ?? "")\(e.message)", file: file,
+                field: member)
+        }
     }
 
     /// The format of `path` from what it is: a directory is a Hugging Face one; a file by its

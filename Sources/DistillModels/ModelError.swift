@@ -28,6 +28,9 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case tokenOutOfRange
         /// The tokenizer has ids the model has no row for.
         case vocabMismatch
+        /// The tokenizer (tokenizer.json, or a GGUF file's tokenizer metadata) cannot be read or built;
+        /// `file` is the file and `field` the member or metadata key at fault.
+        case badTokenizer
         /// The path is none of the formats distilld reads (GGUF, a Hugging Face directory, ARPA).
         case unknownFormat
         /// Text was given to a model loaded without a tokenizer (the request's fault: -32602).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DistillModels
 import DistillServer
 import DistillStore
 import DistillSync
@@ -127,6 +128,9 @@ struct Serve: ParsableCommand {
     func run() throws {
         CPUCheck.requireBuildFeatures()
         signal(SIGPIPE, SIG_IGN)
+        // OpenBLAS's threads, once for the process: DISTILLD_BLAS_THREADS, else one per core. Model
+        // passes take turns (`BLAS.lane`), so its threads never compete with each other's.
+        BLAS.configure()
         let socketPath = listen ?? (shared ? UnixSocket.defaultPath() : nil)
         if socketPath == UnixSocket.defaultPath() {
             try UnixSocket.securePrivateDirectory(UnixSocket.defaultDirectory())

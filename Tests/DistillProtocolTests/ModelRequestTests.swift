@@ -59,7 +59,7 @@ struct ModelRequestTests {
         let file = try ModelLoadRequest(params: Self.params(#"{"name": "s", "path": "/m.gguf", "options": {"tokenizer": "/t.json"}}"#))
         #expect(file.source == .file(path: "/m.gguf", format: nil, tokenizer: "/t.json") && file.ordering == .updating(["s"]))
         let build = try ModelLoadRequest(params: Self.params(#"{"name": "lm", "build": {"dataset": "d", "text": "full"}}"#))
-        #expect(build.source == .build(dataset: "d", order: 3, text: .full, discountFallback: nil))
+        #expect(build.source == .build(dataset: "d", order: 3, text: .full, discountFallback: nil, withTarget: false))
         #expect(build.ordering == .updating(["lm", "d"]))
         expectInvalidParams(field: "params.build", "give path or build, not both (path was given too)") {
             _ = try ModelLoadRequest(params: Self.params(#"{"name": "lm", "path": "/x", "build": {"dataset": "d"}}"#))

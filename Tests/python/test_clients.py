@@ -622,3 +622,424 @@ def test_demo_without_distilld_says_what_to_do(tmp_path):
     p = subprocess.run(["bash", os.path.join(ROOT, "Clients", "demo.sh")], capture_output=True, text=True, env=env,
                        timeout=60)
     assert p.returncode == 1 and "cannot find distilld" in p.stderr and "command not found" not in p.stderr
+
+
+# ---------------------------------------------------------------- model/* in both clients (issue #12)
+
+NGRAM = os.path.join(ROOT, "Tests", "python", "fixtures", "ngram")
+SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(ROOT, ".cache", "models",
+                                                                   "SmolLM2-135M-Instruct.Q4_1.gguf")
+LN10 = np.log(10.0)
+
+
+@pytest.fixture
+def echo_daemon(tmp_path):
+    """A stand-in daemon that answers each request with its own method and params, so the
+    clients' request building is checked without the real daemon."""
+    script = tmp_path / "echo-distilld"
+    script.write_text(f"#!{sys.executable}\n" + (
+        "import json, sys\n"
+        "for line in sys.stdin:\n"
+        "    m = json.loads(line)\n"
+        "    if 'id' in m:\n"
+        "        r = {'method': m['method'], 'params': m.get('params')}\n"
+        "        print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': r}, separators=(',', ':')), flush=True)\n"))
+    script.chmod(0o755)
+    return str(script)
+
+
+def sent_by_shell(echo_daemon, *args, cwd=None):
+    env = env_for()
+    env["DISTILLD"] = echo_daemon
+    return ok(*args, env=env, cwd=cwd)
+
+
+def test_shell_model_commands_build_their_requests(echo_daemon, tmp_path):
+    def sent(*args):
+        return sent_by_shell(echo_daemon, *args, cwd=tmp_path)
+    assert sent("model", "load", "lm", "m.gguf", "--format", "gguf", "--tokenizer", "tok.json", "--replace") == {
+        "method": "model/load", "params": {"name": "lm", "path": str(tmp_path / "m.gguf"), "format": "gguf",
+                                           "replace": True, "options": {"tokenizer": str(tmp_path / "tok.json")}}}
+    assert sent("model", "load", "lm", "/abs/dir")["params"] == {"name": "lm", "path": "/abs/dir"}
+    assert sent("model", "build", "ng", "--dataset", "d", "--order", "4", "--text", "full") == {
+        "method": "model/load", "params": {"name": "ng", "build": {"dataset": "d", "order": 4, "text": "full"}}}
+    assert sent("model", "build", "ng", "--replace", "--dataset", "d")["params"] == {
+        "name": "ng", "build": {"dataset": "d"}, "replace": True}
+    assert sent("model", "list") == {"method": "model/list", "params": {}}
+    assert sent("model", "info", "lm") == {"method": "model/info", "params": {"name": "lm"}}
+    assert sent("model", "unload", "lm") == {"method": "model/unload", "params": {"name": "lm"}}
+    text = 'tab\there "quoted" back\\slash\nnew line \x01 héllo 世界 🙂'
+    assert sent("model", "tokenize", "lm", text) == {"method": "model/tokenize", "params": {"model": "lm", "text": text}}
+    assert sent("model", "tokenize", "lm", "--no-special")["params"] == {"model": "lm", "text": "--no-special"}
+    assert sent("model", "tokenize", "lm", "x", "--no-special")["params"] == {"model": "lm", "text": "x",
+                                                                           "addSpecial": False}
+    assert sent("model", "detokenize", "lm", "1,22,333") == {"method": "model/detokenize",
+                                                             "params": {"model": "lm", "tokens": [1, 22, 333]}}
+    assert sent("model", "detokenize", "lm", "7", "--skip-special")["params"] == {"model": "lm", "tokens": [7],
+                                                                               "skipSpecial": True}
+    assert sent("model", "logprobs", "lm", "a b", text, "--topk", "5", "--no-special", "--", "-x", "--topk") == {
+        "method": "model/logprobs",
+        "params": {"model": "lm", "texts": ["a b", text, "-x", "--topk"], "topk": 5, "addSpecial": False}}
+    assert sent("model", "generate", "lm", "Once upon", "--max-tokens", "8", "--temperature", "0.7", "--top-k", "5",
+                "--top-p", "0.9", "--seed", "3", "-n", "2", "--stop", ".", "--stop", "\n", "--no-special") == {
+        "method": "model/generate",
+        "params": {"model": "lm", "prompt": "Once upon", "maxTokens": 8, "temperature": 0.7, "topK": 5, "topP": 0.9,
+                   "seed": 3, "n": 2, "addSpecial": False, "stop": [".", "\n"]}}
+    assert sent("model", "generate", "lm", "")["params"] == {"model": "lm", "prompt": ""}
+
+
+@pytest.mark.parametrize("args", [
+    ["model"], ["model", "frob"], ["model", "load", "lm"], ["model", "load", "lm", "x.gguf", "--kind", "probs"],
+    ["model", "build", "ng"], ["model", "build", "ng", "--order", "2"], ["model", "build", "ng", "--dataset", "d", "--order", "x"],
+    ["model", "info"], ["model", "unload"], ["model", "tokenize", "lm"], ["model", "tokenize", "lm", "x", "--topk", "1"],
+    ["model", "detokenize", "lm"], ["model", "detokenize", "lm", "1,x"], ["model", "detokenize", "lm", "1.5"],
+    ["model", "detokenize", "lm", ","], ["model", "logprobs", "lm"], ["model", "logprobs", "lm", "--topk", "2"],
+    ["model", "logprobs", "lm", "a", "--topk", "x"], ["model", "logprobs", "lm", "a", "--bogus"],
+    ["model", "generate", "lm"], ["model", "generate", "lm", "p", "-n", "1.5"],
+    ["model", "generate", "lm", "p", "--temperature", "hot"], ["model", "generate", "lm", "p", "--top-p", "1,0"],
+    ["model", "generate", "lm", "p", "--max-tokens", "-"], ["model", "generate", "lm", "p", "--frobnicate"]],
+    ids=" ".join)
+def test_shell_model_usage_errors(args, echo_daemon):
+    """Usage errors exit 2 with the usage text and never reach the daemon (here one that would answer)."""
+    env = env_for()
+    env["DISTILLD"] = echo_daemon
+    p = distill(*args, env=env, check=2)
+    assert p.stdout == "" and "usage: distill" in p.stderr and "error" not in p.stderr
+    assert "model load NAME PATH" in p.stderr and "model generate NAME PROMPT" in p.stderr
+
+
+MODEL_VALUE_OPTIONS = {
+    ("model", "load", "lm", "x.gguf"): ["--format", "--tokenizer"],
+    ("model", "build", "ng"): ["--dataset", "--order", "--text"],
+    ("model", "logprobs", "lm", "text"): ["--topk"],
+    ("model", "generate", "lm", "p"): ["--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "-n", "--stop"],
+}
+
+
+@pytest.mark.parametrize("args", [[*prefix, o] for prefix, options in MODEL_VALUE_OPTIONS.items() for o in options],
+                         ids=" ".join)
+def test_a_model_option_without_its_value_is_a_usage_error(args, tmp_path):
+    p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=env_for(), cwd=tmp_path, timeout=10)
+    assert p.returncode == 2 and p.stdout == "" and f"{args[-1]} needs a value" in p.stderr, p.stderr
+    assert "unbound variable" not in p.stderr
+
+
+def test_python_model_helpers_build_their_requests(echo_daemon, tmp_path, monkeypatch):
+    from distilld import Client
+    monkeypatch.chdir(tmp_path)
+    with Client.start(echo_daemon) as c:
+        assert c.load_model("lm", "m.gguf", format="gguf", tokenizer="tok.json", replace=True) == {
+            "method": "model/load", "params": {"name": "lm", "path": str(tmp_path / "m.gguf"), "format": "gguf",
+                                               "options": {"tokenizer": str(tmp_path / "tok.json")}, "replace": True}}
+        assert c.load_model("ng", build={"dataset": "d", "order": 2})["params"] == {
+            "name": "ng", "build": {"dataset": "d", "order": 2}}
+        assert c.tokenize("lm", "hi") == {"method": "model/tokenize", "params": {"model": "lm", "text": "hi"}}
+        assert c.tokenize("lm", "hi", add_special=False)["params"]["addSpecial"] is False
+        # ids go as JSON lists, not as the binary array form numpy arrays take elsewhere
+        assert c.logprobs("lm", tokens=np.array([[1, 2], [3, 4]], dtype=np.int64), topk=3, full=True)["params"] == {
+            "model": "lm", "tokens": [[1, 2], [3, 4]], "topk": 3, "full": True}
+        assert c.logprobs("lm", "one")["params"] == {"model": "lm", "text": "one"}
+        assert c.logprobs("lm", ("a", "b"), add_special=False)["params"] == {"model": "lm", "texts": ["a", "b"],
+                                                                             "addSpecial": False}
+        assert c.generate("lm", "p", max_tokens=4, temperature=0, top_k=2, top_p=0.5, seed=np.int64(9), n=2,
+                          stop=".")["params"] == {"model": "lm", "prompt": "p", "maxTokens": 4, "temperature": 0,
+                                                  "topK": 2, "topP": 0.5, "seed": 9, "n": 2, "stop": ["."]}
+        assert c.generate("lm", tokens=np.arange(3))["params"] == {"model": "lm", "tokens": [0, 1, 2]}
+        with pytest.raises(TypeError):
+            c.logprobs("lm")
+        with pytest.raises(TypeError):
+            c.logprobs("lm", "a", tokens=[1])
+        with pytest.raises(TypeError):
+            c.generate("lm")
+
+
+def test_python_logprobs_decodes_full_into_an_array():
+    """`full` comes back as a numpy array, decoded by the client's own decode_array."""
+    import distilld
+    from distilld import Client
+    full = np.log(np.random.default_rng(5).dirichlet(np.ones(6), size=3)).astype(np.float32)
+    reply = {"model": "lm", "sequences": [{"tokens": [1, 2, 3], "full": distilld.encode_array(full)}, {"tokens": [4]}]}
+    c = Client.__new__(Client)
+    c.call = lambda method, params, timeout=None: json.loads(json.dumps(reply))
+    got = Client.logprobs(c, "lm", ["x", "y"], full=True)
+    assert np.array_equal(got["sequences"][0]["full"], full) and "full" not in got["sequences"][1]
+
+
+# The daemon end to end: an n-gram model against kenlm, at the shell.
+
+def arpa_words(path):
+    """The vocabulary of an ARPA file: its unigrams, in file order."""
+    from ngram_reference import read_arpa
+    return [w for (w,) in read_arpa(path)[1]]
+
+
+def kenlm_scores(model, words, context):
+    """log10 p(w | <s> context) for every w of `words` by kenlm (<s> is never predicted)."""
+    import kenlm
+    state, out = kenlm.State(), kenlm.State()
+    model.BeginSentenceWrite(state)
+    for w in context:
+        model.BaseScore(state, w, out)
+        state, out = out, state
+    return np.array([-np.inf if w == "<s>" else model.BaseScore(state, w, out) for w in words])
+
+
+def entropy_nats(log10p):
+    p = 10.0 ** log10p
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def test_shell_ngram_model_against_kenlm(shared):
+    kenlm = pytest.importorskip("kenlm")
+    arpa = os.path.join(NGRAM, "kn3.arpa")
+    words = arpa_words(arpa)
+    reference = kenlm.Model(arpa)
+    info = ok("model", "load", "kn3", arpa, env=shared)
+    try:
+        assert info["type"] == "model" and info["name"] == "kn3"
+        assert (info["kind"], info["architecture"], info["order"], info["vocab"]) == ("ngram", "ngram", 3, len(words))
+        assert info["layers"] is None and info["contextLength"] is None
+        assert (info["source"]["path"], info["source"]["format"]) == (arpa, "arpa")
+        assert "kn3" in [m["name"] for m in ok("model", "list", env=shared)["models"]]
+        assert ok("model", "info", "kn3", env=shared)["vocab"] == len(words)
+        # the tokenizer is the ARPA vocabulary, one id per word
+        every = ok("model", "tokenize", "kn3", " ".join(words), "--no-special", env=shared)
+        assert every["pieces"] == words and sorted(every["tokens"]) == list(range(len(words)))
+        ids = dict(zip(words, every["tokens"]))
+        word_of = {i: w for w, i in ids.items()}
+        assert ok("model", "detokenize", "kn3", ",".join(map(str, every["tokens"][3:9])), env=shared)["text"].split() \
+            == words[3:9]
+        # scores, entropies and top-3 of every position, several sentences in one batch
+        sentences = [s for s in open(os.path.join(NGRAM, "sentences.txt")).read().splitlines() if s][:6]
+        sentences.append("it small zebra sat")  # an unknown word
+        r = ok("model", "logprobs", "kn3", *sentences, "--topk", "3", env=shared)
+        assert r["model"] == "kn3" and len(r["sequences"]) == len(sentences)
+        for s, seq in zip(sentences, r["sequences"]):
+            ws = s.split()
+            assert seq["pieces"] == ["<s>", *ws, "</s>"]  # an unknown word keeps its spelling, as in model/tokenize
+            assert seq["tokens"] == [ids["<s>"], *(ids.get(w, ids["<unk>"]) for w in ws), ids["</s>"]]
+            want = [p * LN10 for p, _, _ in reference.full_scores(s)]
+            assert seq["logprobs"][-1] is None
+            assert seq["logprobs"][:-1] == pytest.approx(want, abs=3e-4), s
+            assert seq["sum"] == pytest.approx(reference.score(s) * LN10, abs=1e-3), s
+            for t in range(len(ws) + 1):  # the distributions after <s> w1..wt
+                dist = kenlm_scores(reference, words, ws[:t])
+                assert seq["entropy"][t] == pytest.approx(entropy_nats(dist), abs=1e-4), (s, t)
+                top = seq["top"][t]
+                assert top["pieces"] == [word_of[i] for i in top["ids"]]
+                assert top["logprobs"] == sorted(top["logprobs"], reverse=True)
+                assert top["logprobs"] == pytest.approx(sorted(dist * LN10, reverse=True)[:3], abs=3e-4), (s, t)
+                assert top["logprobs"] == pytest.approx([dist[words.index(w)] * LN10 for w in top["pieces"]], abs=3e-4)
+        # greedy generation: kenlm's argmax at each step, the lowest id on ties, until </s>
+        g = ok("model", "generate", "kn3", "it small", "--temperature", "0", "--max-tokens", "8", env=shared)
+        assert g["promptTokens"] == [ids["<s>"], ids["it"], ids["small"]]
+        context, expected, logprob = ["it", "small"], [], 0.0
+        for _ in range(8):
+            dist = kenlm_scores(reference, words, context)
+            best = min((i for i in range(len(words)) if dist[words.index(word_of[i])] == dist.max()))
+            expected.append(best)
+            logprob += dist.max() * LN10
+            if word_of[best] == "</s>":
+                break
+            context.append(word_of[best])
+        (c,) = g["completions"]
+        assert c["tokens"] == expected
+        assert c["finishReason"] == ("eos" if word_of[expected[-1]] == "</s>" else "length")
+        assert c["logprob"] == pytest.approx(logprob, abs=1e-3)
+        assert [w for w in c["text"].split() if w != "</s>"] == [word_of[i] for i in expected if word_of[i] != "</s>"]
+        # a stop string ends the text before it
+        stop = c["text"].split()[1]
+        s = ok("model", "generate", "kn3", "it small", "--temperature", "0", "--max-tokens", "8", "--stop", stop,
+               env=shared)["completions"][0]
+        assert s["finishReason"] == "stop" and s["text"] == c["text"][:c["text"].index(stop)]
+        # sampling: the same seed gives the same completions, completion i uses seed + i, and
+        # each completion's logprob is the model's own (temperature 1) log-probability of it
+        a = ok("model", "generate", "kn3", "the", "--seed", "5", "-n", "3", "--max-tokens", "6", env=shared)
+        assert ok("model", "generate", "kn3", "the", "--seed", "5", "-n", "3", "--max-tokens", "6", env=shared) == a
+        b = ok("model", "generate", "kn3", "the", "--seed", "6", "-n", "2", "--max-tokens", "6", env=shared)
+        assert b["completions"] == a["completions"][1:]
+        for c in a["completions"]:
+            context, total = ["the"], 0.0
+            for i in c["tokens"]:
+                total += kenlm_scores(reference, words, context)[words.index(word_of[i])] * LN10
+                context.append(word_of[i])
+            assert c["logprob"] == pytest.approx(total, abs=1e-3)
+    finally:
+        distill("model", "unload", "kn3", env=shared)
+
+
+def test_shell_ngram_built_from_a_dataset_against_the_reference(shared, tmp_path):
+    """`model build`: interpolated modified Kneser–Ney on a dataset's texts, against the float64
+    reference in ngram_reference.py, from either side of the pairs."""
+    from ngram_reference import KneserNey
+    lines = [l for l in open(os.path.join(NGRAM, "train.txt")).read().splitlines() if l.strip()]
+    path = tmp_path / "train-pairs.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "full": l.upper(), "simplified": l}) + "\n"
+                            for i, l in enumerate(lines)))
+    ok("dataset", "load", "trainpairs", str(path), env=shared)
+    try:
+        # the full side is the same text in capitals: a different vocabulary, the same counts
+        sentences = ["it small today old", "the bird sat on the mat", "zebra the", "IT SMALL TODAY OLD"]
+        for side, texts, built in (("simplified", lines, ["--order", "3"]),
+                                   ("full", [l.upper() for l in lines], ["--order", "2", "--text", "full"])):
+            order = int(built[1])
+            reference = KneserNey([t.split() for t in texts], order)
+            info = ok("model", "build", f"kn-{side}", "--dataset", "trainpairs", *built, env=shared)
+            assert (info["kind"], info["order"], info["source"]) == ("ngram", order, None)
+            assert info["vocab"] == len(reference.vocabulary) + 1  # and <s>
+            r = ok("model", "logprobs", f"kn-{side}", *sentences, env=shared)
+            for s, seq in zip(sentences, r["sequences"]):
+                ws = s.split() + ["</s>"]
+                want = [np.log(reference.prob(w, tuple(["<s>"] + ws[:k]))) for k, w in enumerate(ws)]
+                assert seq["logprobs"][:-1] == pytest.approx(want, abs=1e-5), (side, s)
+                assert seq["sum"] == pytest.approx(reference.sentence_log10(s.split()) * LN10, abs=1e-5)
+            distill("model", "unload", f"kn-{side}", env=shared)
+    finally:
+        distill("dataset", "unload", "trainpairs", env=shared)
+
+
+def test_shell_model_errors(shared):
+    arpa = os.path.join(NGRAM, "kn2.arpa")
+    p = distill("model", "info", "nope", env=shared, check=1)
+    assert p.stdout == "" and p.stderr.startswith("distill: error 1007") and "nope" in p.stderr
+    ok("teacher", "load", "teach", "builtin:demo", env=shared)
+    try:
+        # a teacher's name is not a model's
+        assert "error 1007" in distill("model", "tokenize", "teach", "a b", env=shared, check=1).stderr
+        assert "error 1006" in distill("model", "load", "teach", arpa, env=shared, check=1).stderr
+    finally:
+        distill("teacher", "unload", "teach", env=shared)
+    p = distill("model", "load", "m", "no-such-file.arpa", env=shared, check=1)
+    assert "error 1004" in p.stderr and "no-such-file.arpa" in p.stderr
+    ok("model", "load", "m", arpa, env=shared)
+    try:
+        p = distill("model", "load", "m", arpa, env=shared, check=1)
+        assert "error 1006" in p.stderr and "--replace" in p.stderr and "replace: true" not in p.stderr
+        assert ok("model", "load", "m", os.path.join(NGRAM, "kn4.arpa"), "--replace", env=shared)["order"] == 4
+        p = distill("model", "detokenize", "m", "99999", env=shared, check=1)
+        assert "error -32602" in p.stderr and "params.tokens" in p.stderr
+        p = distill("model", "build", "m2", "--dataset", "no-such-dataset", env=shared, check=1)
+        assert p.stderr.startswith("distill: error") and "no-such-dataset" in p.stderr
+    finally:
+        assert ok("model", "unload", "m", env=shared) == {"unloaded": "m"}
+    assert "error 1007" in distill("model", "unload", "m", env=shared, check=1).stderr
+
+
+# The daemon end to end: SmolLM2 (Q4_1 GGUF) against transformers on the same file.
+
+SMOL_TEXTS = [
+    "The capital of France is Paris, and the capital of Germany is",
+    "def square(x):\n    return x * x  # café, naïve\n",
+    "Ünïcödé, 東京タワー and 🙂: 12345 + 678 =    13023.\tTabs.",
+]
+
+
+@pytest.fixture(scope="module")
+def smol_reference():
+    """transformers' tokenizer and model on the same GGUF file, dequantised to float32."""
+    if not os.path.exists(SMOLLM2):
+        pytest.fail(f"{SMOLLM2} not found; run `make models`")
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    return tokenizer, model
+
+
+def reference_logprobs(model, tokens):
+    import torch
+    with torch.no_grad():
+        return torch.log_softmax(model(torch.tensor([tokens])).logits[0].double(), -1).numpy()
+
+
+def test_python_client_smollm2_against_transformers(py, smol_reference):
+    import gguf
+    tokenizer, model = smol_reference
+    info = py.load_model("smol", SMOLLM2)
+    meta = gguf.GGUFReader(SMOLLM2).fields
+    assert (info["type"], info["kind"], info["architecture"]) == ("model", "transformer", "llama")
+    assert info["layers"] == int(meta["llama.block_count"].contents())
+    assert info["contextLength"] == int(meta["llama.context_length"].contents())
+    assert info["vocab"] == len(meta["tokenizer.ggml.tokens"].contents()) == len(tokenizer)
+    assert info["parameters"] == sum(p.numel() for p in model.parameters())  # a tied head counted once
+    assert info["tokenizer"]["eos"] == tokenizer.eos_token_id and (info["source"]["path"], info["source"]["format"]) == (SMOLLM2, "gguf")
+    assert info["sourceDtype"] == "Q4_1" and info["dtype"] == "float32"
+    # tokens, with and without the special ones, and back
+    for text in SMOL_TEXTS:
+        got = py.tokenize("smol", text)
+        assert got["tokens"] == tokenizer(text)["input_ids"], text
+        assert got["pieces"] == tokenizer.convert_ids_to_tokens(got["tokens"])
+        plain = py.tokenize("smol", text, add_special=False)["tokens"]
+        assert plain == tokenizer(text, add_special_tokens=False)["input_ids"], text
+        assert py.detokenize("smol", plain) == tokenizer.decode(plain), text
+    assert py.detokenize("smol", np.array(plain)) == tokenizer.decode(plain)
+    # scores: three texts in one batch, the whole distribution too
+    r = py.logprobs("smol", SMOL_TEXTS, topk=5, full=True)
+    for text, seq in zip(SMOL_TEXTS, r["sequences"]):
+        want = reference_logprobs(model, seq["tokens"])
+        assert seq["tokens"] == tokenizer(text)["input_ids"]
+        full = seq["full"]
+        assert isinstance(full, np.ndarray) and full.shape == want.shape and full.dtype == np.float32
+        likely = np.exp(want) > 1e-6
+        assert np.abs(full - want)[likely].max() <= 1e-3, text
+        assert (full.argmax(-1) == want.argmax(-1)).all(), text
+        picked = want[np.arange(len(seq["tokens"]) - 1), seq["tokens"][1:]]
+        assert seq["logprobs"][-1] is None
+        assert seq["logprobs"][:-1] == pytest.approx(picked, abs=1e-3)
+        assert seq["sum"] == pytest.approx(picked.sum(), abs=1e-3 * len(picked))
+        entropy = -(np.exp(want) * want).sum(-1)
+        assert seq["entropy"] == pytest.approx(entropy, abs=1e-3)
+        for t, top in enumerate(seq["top"]):
+            assert top["ids"][0] == int(want[t].argmax())
+            assert top["logprobs"] == pytest.approx(np.sort(want[t])[::-1][:5], abs=1e-3)
+            assert top["pieces"] == tokenizer.convert_ids_to_tokens(top["ids"])
+    # one text alone gives the same numbers as in the batch
+    alone = py.logprobs("smol", SMOL_TEXTS[1])["sequences"][0]
+    assert alone["logprobs"][:-1] == pytest.approx(r["sequences"][1]["logprobs"][:-1], abs=1e-4)
+    # greedy generation is transformers' generate(do_sample=False)
+    import torch
+    prompt = SMOL_TEXTS[0]
+    g = py.generate("smol", prompt, max_tokens=12, temperature=0)
+    assert g["promptTokens"] == tokenizer(prompt)["input_ids"]
+    with torch.no_grad():
+        out = model.generate(torch.tensor([g["promptTokens"]]), do_sample=False, max_new_tokens=12,
+                             pad_token_id=tokenizer.eos_token_id)[0, len(g["promptTokens"]):].tolist()
+    (c,) = g["completions"]
+    assert c["tokens"] == out
+    assert c["finishReason"] == ("eos" if out[-1] == tokenizer.eos_token_id else "length")
+    assert c["text"] == tokenizer.decode([t for t in out if t != tokenizer.eos_token_id])
+    everything = g["promptTokens"] + out
+    want = reference_logprobs(model, everything)
+    n = len(g["promptTokens"])
+    assert c["logprob"] == pytest.approx(sum(want[n - 1 + k, t] for k, t in enumerate(out)), abs=1e-2)
+    # sampling at temperature 1 with top-k 1 is greedy too; seeds reproduce
+    assert py.generate("smol", prompt, max_tokens=12, top_k=1, seed=3)["completions"][0]["tokens"] == out
+    a = py.generate("smol", prompt, max_tokens=6, seed=11, n=2, temperature=0.8, top_p=0.9)
+    assert py.generate("smol", prompt, max_tokens=6, seed=11, n=2, temperature=0.8, top_p=0.9) == a
+    assert py.generate("smol", prompt, max_tokens=6, seed=12, temperature=0.8, top_p=0.9)["completions"] == \
+        a["completions"][1:]
+    py.call("model/unload", name="smol")
+
+
+def test_shell_smollm2_load_and_tokenize(shared, smol_reference):
+    tokenizer, _ = smol_reference
+    info = ok("model", "load", "smol", SMOLLM2, env=shared)
+    try:
+        assert info["architecture"] == "llama" and info["vocab"] == len(tokenizer)
+        for text in SMOL_TEXTS:
+            got = ok("model", "tokenize", "smol", text, env=shared)
+            assert got["tokens"] == tokenizer(text)["input_ids"], text
+            ids = ",".join(map(str, got["tokens"]))
+            assert ok("model", "detokenize", "smol", ids, env=shared)["text"] == tokenizer.decode(got["tokens"])
+        r = ok("model", "logprobs", "smol", *SMOL_TEXTS[:2], "--topk", "2", env=shared)
+        assert [s["tokens"] for s in r["sequences"]] == [tokenizer(t)["input_ids"] for t in SMOL_TEXTS[:2]]
+        long = " x" * 9000
+        assert len(tokenizer(long)["input_ids"]) > info["contextLength"]
+        p = distill("model", "logprobs", "smol", "short", long, env=shared, check=1)
+        assert "error -32602" in p.stderr and "params.texts[1]" in p.stderr
+    finally:
+        distill("model", "unload", "smol", env=shared)

@@ -171,3 +171,75 @@ def test_bad_input_is_named_and_changes_nothing(daemon):
         "teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}, "dataset": "long"})
     assert e.code == -32602 and e.data["example"] == "huge" and e.data["window"] == 8192 and e.data["tokens"] > 8192
     assert daemon.call("model/list", {}) == before
+
+
+def keyed_dataset(seed=5, count=200):
+    """Pairs whose full context names a key that decides the target, and whose simplified context
+    does not ("... the item7 is" → "... it is"; target: item7's colour)."""
+    import random
+    rng = random.Random(seed)
+    colours = "red green blue yellow black white purple orange".split()
+    keys = [f"item{i}" for i in range(40)]
+    colour = {k: rng.choice(colours) for k in keys}
+    filler = "we saw many things at the market today and some were old while others looked new".split()
+    examples = []
+    for i in range(count):
+        key = keys[i % len(keys)]
+        full = " ".join(rng.choice(filler) for _ in range(rng.randint(4, 8))) + f" the {key} is"
+        simplified = " ".join(rng.choice(filler) for _ in range(3)) + " it is"
+        examples.append({"id": f"e{i}", "full": full, "simplified": simplified, "target": colour[key]})
+    return examples
+
+
+def test_behaviour_names_the_dataset_each_n_gram_student_learnt_from(daemon):
+    """Students whose training is known: trigram models built from D (full contexts and targets)
+    and from D' (simplified contexts and targets). Each must be judged as what it is."""
+    daemon.call("dataset/load", {"name": "keyed", "replace": True, "examples": keyed_dataset()})
+    for side in ["full", "simplified"]:
+        daemon.call("model/load", {"name": f"ngram-{side}", "replace": True, "build": {
+            "dataset": "keyed", "order": 3, "text": side, "withTarget": True, "discountFallback": [0.5, 1, 1.5]}})
+        b = daemon.call("distill/diagnose", {
+            "dataset": "keyed", "behaviour": {"student": f"ngram-{side}"}, "maxExamples": 5})["behaviour"]
+        assert b["verdict"] == side, b["evidence"]
+        assert b["confidence"] > 0.999 and b["teacher"] is None and b["kl"] == {"full": None, "simplified": None}
+        assert len(b["deciding"]) == 5 and b["targetTokens"] == 200
+        better_full = b["nll"]["full"] < b["nll"]["simplified"]
+        assert better_full == (side == "full")
+        signs = b["signs"]
+        assert signs["positive" if side == "full" else "negative"] > 150
+        # The advantage is what the two NLLs say, example by example.
+        for e in b["examples"]:
+            assert e["advantage"] == pytest.approx(e["nllSimplified"] - e["nllFull"])
+        daemon.call("model/unload", {"name": f"ngram-{side}"})
+
+
+def test_behaviour_numbers_match_transformers(daemon, reference):
+    """SmolLM2 as teacher and student on the demo pairs: the student's NLL of the targets reading
+    each context, and the context gap, against transformers in float64."""
+    examples = daemon.call("dataset/examples", {"name": "demo", "limit": 100})["examples"]
+    b = daemon.call("distill/diagnose", {
+        "dataset": "demo", "behaviour": {"student": "smol", "teacher": "smol"}, "maxExamples": 100})["behaviour"]
+    assert b["teacher"] == "smol" and b["separator"] == "\n"
+    by_id = {e["id"]: e for e in b["examples"]}
+    all_gaps, all_nll = [], {"full": [], "simplified": []}
+    for e in examples:
+        t_rows, tgt, _ = target_rows(reference, e["full"] + "\n", e["target"])
+        s_rows, _, _ = target_rows(reference, e["simplified"] + "\n", e["target"])
+        nll_full = -t_rows[np.arange(len(tgt)), tgt]
+        nll_simplified = -s_rows[np.arange(len(tgt)), tgt]
+        gap = (np.exp(t_rows) * (t_rows - s_rows)).sum(axis=1)
+        got = by_id[e["id"]]
+        assert abs(got["nllFull"] - nll_full.mean()) < TOLERANCE
+        assert abs(got["nllSimplified"] - nll_simplified.mean()) < TOLERANCE
+        assert abs(got["contextGap"] - gap.mean()) < TOLERANCE
+        all_gaps.append(gap)
+        all_nll["full"].append(nll_full)
+        all_nll["simplified"].append(nll_simplified)
+    assert abs(b["nll"]["full"] - np.concatenate(all_nll["full"]).mean()) < TOLERANCE
+    assert abs(b["perplexity"]["simplified"] - np.exp(np.concatenate(all_nll["simplified"]).mean())) < 10 * TOLERANCE
+    assert abs(b["contextGap"] - np.concatenate(all_gaps).mean()) < TOLERANCE
+    # The student is the teacher: reading the full context it is the teacher exactly, and reading
+    # the simplified one its KL to the teacher is the context gap.
+    assert abs(b["kl"]["full"]) < 1e-6
+    assert abs(b["kl"]["simplified"] - b["contextGap"]) < 1e-9
+    assert b["verdict"] in ("full", "simplified", "undecided")

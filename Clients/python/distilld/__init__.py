@@ -8,6 +8,11 @@
 
     d = Client.connect()                            # the shared daemon (started if needed)
 
+    d.load_model("lm", "SmolLM2-135M-Instruct.Q4_1.gguf")     # model/*: language models it runs
+    d.tokenize("lm", "Hello")                       # {"tokens": [...], "pieces": [...]}
+    d.logprobs("lm", ["Hello world", "Bye"], topk=5)  # batched; full=True decodes [T, V] arrays
+    d.generate("lm", "Once upon a time", max_tokens=16, temperature=0)
+
 Standard library only. When numpy is installed, numpy arrays and torch tensors
 (bfloat16 included; torch is never imported by this package) passed as parameters
 are sent in distilld's binary array form (dtype, shape, base64).

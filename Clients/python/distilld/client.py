@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import io
 import itertools
 import json
 import os
@@ -24,6 +25,9 @@ except ImportError:  # pragma: no cover - exercised only without numpy
 
 _DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "int64": "<i8",
            "bfloat16": "<u2"}  # bfloat16 travels as its raw 16 bits
+
+
+_READ_BUFFER = 1 << 16
 
 
 class RPCError(Exception):
@@ -209,7 +213,10 @@ class Client:
         exe = _find_daemon(binary)
         proc = subprocess.Popen([exe, *(args or [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=stderr if stderr is not None else sys.stderr, bufsize=0)
-        return cls(proc.stdout, proc.stdin, framing, process=proc, keep_notifications=keep_notifications)
+        # Requests go out unbuffered; replies are read through a buffer, since readline on a raw
+        # pipe reads one byte per system call (a 20 MB reply, a `full` log-softmax, took seconds).
+        return cls(io.BufferedReader(proc.stdout, _READ_BUFFER), proc.stdin, framing, process=proc,
+                   keep_notifications=keep_notifications)
 
     @classmethod
     def connect(cls, socket_path: Optional[str] = None, binary: Optional[str] = None,
@@ -220,8 +227,8 @@ class Client:
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(path)
-            f = s.makefile("rwb", buffering=0)
-            return cls(f, f, "lines", sock=s)
+            # Buffered for reading (see `start`), unbuffered for writing.
+            return cls(s.makefile("rb", buffering=_READ_BUFFER), s.makefile("wb", buffering=0), "lines", sock=s)
         except OSError:
             if not autostart:
                 raise
@@ -310,6 +317,83 @@ class Client:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- models (model/*) ------------------------------------------------------
+    # Thin wrappers over `call` for the language models the daemon runs. Parameters left
+    # as None are not sent, so the daemon's defaults apply (Protocol/README.md, model/*);
+    # errors are RPCError as for any call.
+
+    def load_model(self, name: str, path: Optional[str] = None, *, format: Optional[str] = None,
+                   tokenizer: Optional[str] = None, build: Optional[dict] = None, replace: bool = False,
+                   progress: Optional[Callable[[dict], None]] = None, timeout: Optional[float] = None) -> dict:
+        """`model/load`: a `.gguf` file, a Hugging Face directory or an ARPA file at `path`, or an
+        n-gram built from a loaded dataset, `build={"dataset": NAME, "order": 3, "text": "simplified"}`.
+        `tokenizer` is a tokenizer.json to use instead of the model's own. Returns the modelInfo.
+        Relative paths are made absolute here, since the daemon's working directory may differ."""
+        params: dict = {"name": name}
+        if path is not None:
+            params["path"] = os.path.abspath(path)
+        if format is not None:
+            params["format"] = format
+        if tokenizer is not None:
+            params["options"] = {"tokenizer": os.path.abspath(tokenizer)}
+        if build is not None:
+            params["build"] = build
+        if replace:
+            params["replace"] = True
+        return self.call_async("model/load", params, progress=progress).result(timeout)
+
+    def tokenize(self, model: str, text: str, add_special: Optional[bool] = None,
+                 timeout: Optional[float] = None) -> dict:
+        """`model/tokenize`: `{"tokens": [ids], "pieces": [strings]}`."""
+        return self.call("model/tokenize", _given(model=model, text=text, addSpecial=add_special), timeout)
+
+    def detokenize(self, model: str, tokens: Any, skip_special: Optional[bool] = None,
+                   timeout: Optional[float] = None) -> str:
+        """`model/detokenize`: the text of `tokens` (a list or a 1-d integer array)."""
+        reply = self.call("model/detokenize", _given(model=model, tokens=_ids(tokens), skipSpecial=skip_special),
+                          timeout)
+        return reply["text"]
+
+    def logprobs(self, model: str, texts: Any = None, *, tokens: Any = None, topk: Optional[int] = None,
+                 full: Optional[bool] = None, add_special: Optional[bool] = None,
+                 timeout: Optional[float] = None) -> dict:
+        """`model/logprobs` on one text (a str), several texts (a list of str, run as one batch), or
+        `tokens` (one id sequence or a list of them; integer arrays too). Returns the reply; with
+        `full=True` each sequence's `full` is decoded into a [T, V] float32 numpy array
+        (log-probabilities in nats)."""
+        if (texts is None) == (tokens is None):
+            raise TypeError("logprobs needs either texts or tokens")
+        params = _given(model=model, topk=topk, full=full, addSpecial=add_special)
+        if tokens is not None:
+            params["tokens"] = _ids(tokens)
+        elif isinstance(texts, str):
+            params["text"] = texts
+        else:
+            params["texts"] = list(texts)
+        reply = self.call("model/logprobs", params, timeout)
+        for sequence in reply.get("sequences", []):
+            if isinstance(sequence.get("full"), dict):
+                sequence["full"] = decode_array(sequence["full"])
+        return reply
+
+    def generate(self, model: str, prompt: Optional[str] = None, *, tokens: Any = None,
+                 max_tokens: Optional[int] = None, temperature: Optional[float] = None,
+                 top_k: Optional[int] = None, top_p: Optional[float] = None, seed: Optional[int] = None,
+                 n: Optional[int] = None, stop: Optional[list] = None, add_special: Optional[bool] = None,
+                 timeout: Optional[float] = None) -> dict:
+        """`model/generate` from `prompt` (text) or `tokens` (ids): `{"model", "promptTokens",
+        "completions": [{"tokens", "text", "logprob", "finishReason"}]}`. `temperature=0` is greedy;
+        the same `seed` gives the same completions."""
+        if (prompt is None) == (tokens is None):
+            raise TypeError("generate needs either prompt or tokens")
+        params = _given(model=model, prompt=prompt, maxTokens=max_tokens, temperature=temperature, topK=top_k,
+                        topP=top_p, seed=seed, n=n, addSpecial=add_special)
+        if tokens is not None:
+            params["tokens"] = _ids(tokens)
+        if stop is not None:
+            params["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        return self.call("model/generate", params, timeout)
 
     # -- wire -----------------------------------------------------------------
 
@@ -414,6 +498,22 @@ class Client:
             handler = self._progress.pop(token, None) if token is not None else None
         if handler is not None:
             _run_callback(handler, {"kind": "end", "message": message})
+
+
+def _given(**params: Any) -> dict:
+    """The keyword arguments that are not None: what a model/* wrapper sends."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _ids(tokens: Any) -> Any:
+    """Token ids as JSON lists of ints. An integer numpy array or torch tensor would otherwise be
+    sent in the binary array form, which model/* does not take for ids (numpy integer scalars
+    have `tolist` too)."""
+    if hasattr(tokens, "tolist"):
+        return tokens.tolist()
+    if isinstance(tokens, (list, tuple)):
+        return [_ids(t) for t in tokens]
+    return tokens
 
 
 def _run_callback(callback: Callable, *args: Any) -> None:

@@ -1,11 +1,14 @@
 import DistillJSON
 import DistillText
+import Foundation
 
 /// `distill/diagnose`: which inputs a student was really trained on (full or simplified), the
 /// health of a paired dataset, and how much the simplification takes away from the teacher.
 public struct DiagnoseRequest: RequestType {
     public static let method = "distill/diagnose"
-    public static let keys: Set<String> = ["dataset", "inputs", "nearThreshold", "contextGap", "maxExamples", "workDoneToken"]
+    public static let keys: Set<String> = [
+        "dataset", "inputs", "nearThreshold", "contextGap", "behaviour", "maxExamples", "workDoneToken",
+    ]
     public static let fallbackOrdering = Ordering.read
 
     /// `params.dataset`, for complaints about the dataset it names.
@@ -19,6 +22,27 @@ public struct DiagnoseRequest: RequestType {
     /// How many inputs and examples a list in the result names at most, 20 unless given.
     public let maxExamples: Deferred<Int>
     public let contextGap: Deferred<ContextGap?>
+    public let behaviour: Deferred<Behaviour?>
+
+    /// `params.behaviour`: which dataset a student learnt from, judged by running it on each
+    /// example's full and simplified context and scoring the target (models that read the dataset).
+    public struct Behaviour: Sendable {
+        public let field: Field
+        /// A loaded model's name.
+        public let student: String
+        /// A loaded model's name: its context gap picks the deciding examples, and the student's KL to
+        /// it reading either context is reported.
+        public let teacher: String?
+        public let prompt: PromptFormat
+
+        init(_ field: Field) throws {
+            self.field = field
+            try field.object().rejectUnknownKeys(["student", "teacher", "separator"])
+            student = try field.required("student").nonEmptyString()
+            teacher = try field.child("teacher")?.nonEmptyString()
+            prompt = PromptFormat(separator: try field.child("separator")?.string() ?? "\n")
+        }
+    }
 
     /// Training inputs: a loaded input list, a file (`{"path", "format"?, "options"?}`, builtins
     /// included) or an inline list of strings.
@@ -88,12 +112,14 @@ public struct DiagnoseRequest: RequestType {
         }
         maxExamples = Deferred { try params.child("maxExamples")?.int(min: 1, max: 100_000) ?? 20 }
         contextGap = Deferred { try params.child("contextGap").map(ContextGap.init) }
+        behaviour = Deferred { try params.child("behaviour").map(Behaviour.init) }
     }
 
     public var ordering: Ordering {
         var names = [dataset]
         if case .loaded(let name)? = inputs.value??.source { names.append(name) }
         names += (contextGap.value ?? nil)?.loadedNames ?? []
+        if let b = behaviour.value ?? nil { names += [b.student] + [b.teacher].compactMap { $0 } }
         return .reading(names)
     }
 
@@ -108,6 +134,7 @@ public struct DiagnoseRequest: RequestType {
         public var stats: SimplificationStats
         public var contextGap: ContextGapResult?
         public var diagnostics: [Diagnostic]
+        public var behaviour: BehaviourResult?
 
         public init(
             dataset: String, summary: String, classification: Classification?, classified: [ClassifiedInput],
@@ -151,8 +178,93 @@ public struct DiagnoseRequest: RequestType {
                 ],
             ]
             if let contextGap { result["contextGap"] = contextGap.json }
+            if let behaviour { result["behaviour"] = behaviour.json }
             result["diagnostics"] = JSON.array(diagnostics.map(\.json))
             return result
+        }
+    }
+
+    /// What `params.behaviour` found.
+    public struct BehaviourResult: Sendable {
+        public struct Example: Sendable {
+            public var id: String
+            /// The student's mean NLL per target token reading the full and the simplified context.
+            public var nllFull: Double
+            public var nllSimplified: Double
+            /// The teacher's KL from its distribution reading the full context to reading the simplified one.
+            public var contextGap: Double?
+
+            public init(id: String, nllFull: Double, nllSimplified: Double, contextGap: Double?) {
+                (self.id, self.nllFull, self.nllSimplified, self.contextGap) = (id, nllFull, nllSimplified, contextGap)
+            }
+
+            var json: JSON {
+                JSON.object([
+                    ("id", JSON(id)), ("nllFull", JSON(nllFull)), ("nllSimplified", JSON(nllSimplified)),
+                    ("advantage", JSON(nllSimplified - nllFull)), ("contextGap", contextGap.map { JSON($0) } ?? .null),
+                ])
+            }
+        }
+
+        public var student: String
+        public var teacher: String?
+        public var separator: String
+        public var targetTokens: Int
+        /// Mean NLL per target token over all target tokens, reading each context.
+        public var nllFull: Double
+        public var nllSimplified: Double
+        /// Mean KL(teacher on x ‖ student on x) and KL(teacher on x ‖ student on x′) per target token.
+        public var klFull: Double?
+        public var klSimplified: Double?
+        public var meanContextGap: Double?
+        public var verdict: String
+        public var confidence: Double
+        public var pValue: Double
+        public var positive: Int
+        public var negative: Int
+        public var evidence: String
+        /// The deciding examples, the largest advantage first (at most maxExamples).
+        public var deciding: [Example]
+        public var examples: [Example]
+
+        public init(
+            student: String, teacher: String?, separator: String, targetTokens: Int, nllFull: Double, nllSimplified: Double,
+            klFull: Double?, klSimplified: Double?, meanContextGap: Double?, verdict: String, confidence: Double, pValue: Double,
+            positive: Int, negative: Int, evidence: String, deciding: [Example], examples: [Example]
+        ) {
+            self.student = student
+            self.teacher = teacher
+            self.separator = separator
+            self.targetTokens = targetTokens
+            self.nllFull = nllFull
+            self.nllSimplified = nllSimplified
+            self.klFull = klFull
+            self.klSimplified = klSimplified
+            self.meanContextGap = meanContextGap
+            self.verdict = verdict
+            self.confidence = confidence
+            self.pValue = pValue
+            self.positive = positive
+            self.negative = negative
+            self.evidence = evidence
+            self.deciding = deciding
+            self.examples = examples
+        }
+
+        var json: JSON {
+            func optional(_ d: Double?) -> JSON { d.map { JSON($0) } ?? .null }
+            return JSON.object([
+                ("student", JSON(student)), ("teacher", teacher.map { JSON($0) } ?? .null), ("separator", JSON(separator)),
+                ("targetTokens", JSON(targetTokens)),
+                ("nll", JSON.object([("full", JSON(nllFull)), ("simplified", JSON(nllSimplified))])),
+                ("perplexity", JSON.object([("full", JSON(exp(nllFull))), ("simplified", JSON(exp(nllSimplified)))])),
+                ("kl", JSON.object([("full", optional(klFull)), ("simplified", optional(klSimplified))])),
+                ("contextGap", optional(meanContextGap)),
+                ("verdict", JSON(verdict)), ("confidence", JSON(confidence)), ("pValue", JSON(pValue)),
+                ("signs", JSON.object([("positive", JSON(positive)), ("negative", JSON(negative))])),
+                ("evidence", JSON(evidence)),
+                ("deciding", JSON.array(deciding.map(\.json))), ("examples", JSON.array(examples.map(\.json))),
+            ])
         }
     }
 

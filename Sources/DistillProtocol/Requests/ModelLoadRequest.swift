@@ -14,7 +14,8 @@ public struct ModelLoadRequest: RequestType {
         case file(path: String, format: String?, tokenizer: String?)
         /// An interpolated modified Kneser–Ney model of `order` over a dataset's words.
         /// `discountFallback`: D1, D2, D3+ for an order whose counts cannot give discounts.
-        case build(dataset: String, order: Int, text: BuildText, discountFallback: [Double]?)
+        /// `withTarget`: each sentence is the context followed by the example's target.
+        case build(dataset: String, order: Int, text: BuildText, discountFallback: [Double]?, withTarget: Bool)
     }
 
     /// Which side of a paired dataset an n-gram model is built from.
@@ -32,7 +33,7 @@ public struct ModelLoadRequest: RequestType {
             for member in ["path", "format", "options"] where params.child(member) != nil {
                 throw build.fail("give path or build, not both (\(member) was given too)")
             }
-            try build.object().rejectUnknownKeys(["dataset", "order", "text", "discountFallback"])
+            try build.object().rejectUnknownKeys(["dataset", "order", "text", "discountFallback", "withTarget"])
             let fallback = try build.child("discountFallback").map { f in
                 let values = try f.array().map { try $0.double() }
                 guard values.count == 3, zip(values, [1.0, 2, 3]).allSatisfy({ $0 > 0 && $0 <= $1 }) else {
@@ -43,7 +44,7 @@ public struct ModelLoadRequest: RequestType {
             let text = try build.child("text")?.oneOf(BuildText.allCases.map(\.rawValue)) ?? BuildText.simplified.rawValue
             source = .build(
                 dataset: try build.required("dataset").nonEmptyString(), order: try build.child("order")?.int(min: 1, max: 6) ?? 3,
-                text: BuildText(rawValue: text)!, discountFallback: fallback)
+                text: BuildText(rawValue: text)!, discountFallback: fallback, withTarget: try build.child("withTarget")?.bool() ?? false)
         } else {
             let options = try params.child("options")?.object()
             try options?.rejectUnknownKeys(["tokenizer"])
@@ -56,7 +57,7 @@ public struct ModelLoadRequest: RequestType {
     /// A load updates its name; a build also holds its dataset (ordering has one access for all
     /// its names, so the dataset is taken as updated: the build waits for earlier loads of it).
     public var ordering: Ordering {
-        if case .build(let dataset, _, _, _) = source { return .updating([target.name, dataset]) }
+        if case .build(let dataset, _, _, _, _) = source { return .updating([target.name, dataset]) }
         return target.ordering
     }
 }

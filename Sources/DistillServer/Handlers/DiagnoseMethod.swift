@@ -41,7 +41,11 @@ enum DiagnoseMethod {
         } catch let e as LossError {
             throw e.reply(summarizedAt: "params.contextGap")
         }
-        return response(report, dataset: dataset)
+        var reply = response(report, dataset: dataset)
+        if let behaviour = try request.behaviour.get() {
+            reply.behaviour = try BehaviourDiagnosis.run(behaviour, dataset: dataset, listLimit: listLimit, context: context)
+        }
+        return reply
     }
 
     /// Training inputs: a loaded input list, a file, or an inline list of strings.

@@ -23,12 +23,24 @@ enum ModelMethods {
                     progress: { context.report($0, "loading") }, isCancelled: { context.cancellation.isCancelled },
                     commitIf: { context.cancellation.claimResult() })
             }
-        case .build(let datasetName, let order, let side, let fallback):
+        case .build(let datasetName, let order, let side, let fallback, let withTarget):
             let dataset = try registry.dataset(named: datasetName)
             context.report(0, "counting")
+            if withTarget, dataset.kind == .inputs {
+                throw ResponseError.invalidParams(field: "params.build.withTarget", "'\(datasetName)' is an input list; it has no targets")
+            }
+            if withTarget, let e = dataset.examples.first(where: { ($0.target ?? "").isEmpty }) {
+                throw ResponseError.invalidParams(
+                    field: "params.build.withTarget", "example '\(e.id)' (line \(e.line)) has no target",
+                    extra: [("example", JSON(e.id))])
+            }
             let sentences =
                 dataset.kind == .inputs
-                ? dataset.inputs.map(\.text) : dataset.examples.map { side == .full ? $0.full : $0.simplified }
+                ? dataset.inputs.map(\.text)
+                : dataset.examples.map { e in
+                    let context = side == .full ? e.full : e.simplified
+                    return withTarget ? context + " " + e.target! : context
+                }
             let built = try modelCall(buildField: "params.build") {
                 try LanguageModel.kneserNey(sentences: sentences, order: order, discountFallback: fallback)
             }

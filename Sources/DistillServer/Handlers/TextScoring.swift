@@ -23,12 +23,15 @@ enum TextScoring {
 
     /// One model as it reads the dataset.
     struct Reader {
+        /// "teacher" or the student's name, for messages.
         let role: String
         let field: Field
         let name: String
         let model: LanguageModel
         /// Whether its contexts get the tokenizer's special tokens (the reference's `addSpecial`).
         let addSpecial: Bool
+        /// Whether it reads the full contexts (else the simplified ones).
+        var readsFull: Bool
         /// Each example's context ids (context and separator, with the model's special tokens).
         var contexts: [[Int]] = []
     }
@@ -41,87 +44,32 @@ enum TextScoring {
                     + "or give the model texts or tokens")
         }
         let dataset = try registry.dataset(named: datasetName)
-        let datasetField = "params.dataset"
         guard dataset.kind == .paired else {
             throw ResponseError.invalidParams(
                 field: datasetField, "'\(datasetName)' is an input list; teacher-forced scoring needs pairs with targets")
         }
         let prompt = try request.prompt.get()
         let studentReferences = try request.students.get()
-        var readers = [try reader("teacher", request.teacher, context)]
+        var readers = [try reader("teacher", request.teacher, context, readsFull: true)]
         for s in studentReferences {
             let reference = try s.model.get()
             guard reference.readsDataset else {
                 throw reference.field.fail(
                     "with a teacher model reading the dataset, each student is a model reading it too: {\"model\": NAME}")
             }
-            readers.append(try reader(s.name, reference, context))
+            readers.append(try reader(s.name, reference, context, readsFull: false))
         }
         let teacher = readers[0].model
-        for r in readers.dropFirst() where r.model.vocab != teacher.vocab {
-            throw ResponseError(
-                code: .shapeMismatch,
-                message: "\(r.field.path): model '\(r.name)' has a vocabulary of \(r.model.vocab) (\(tokenizerName(r.model))) "
-                    + "but the teacher '\(readers[0].name)' has \(teacher.vocab) (\(tokenizerName(teacher))); "
-                    + "scoring across different vocabularies needs aligned tokenizers, which distilld does not do yet",
-                data: [
-                    "field": JSON(r.field.path), "teacherVocab": JSON(teacher.vocab), "studentVocab": JSON(r.model.vocab),
-                    "teacherTokenizer": JSON(tokenizerName(teacher)), "studentTokenizer": JSON(tokenizerName(r.model)),
-                ])
-        }
+        try requireOneVocabulary(readers)
 
         // Tokenise everything first: every error is found before any model runs.
         let examples = dataset.examples
-        var targets: [[Int]] = []
-        for e in examples {
-            guard let target = e.target, !target.isEmpty else {
-                throw ResponseError.invalidParams(
-                    field: datasetField,
-                    "example '\(e.id)' (line \(e.line)) has no target; teacher-forced scoring needs a target for every example",
-                    extra: [("example", JSON(e.id))])
-            }
-            let ids = try modelCall { try teacher.encode(target, addSpecial: false, field: datasetField).ids }
-            guard !ids.isEmpty else {
-                throw ResponseError.invalidParams(
-                    field: datasetField, "example '\(e.id)': the target gives no tokens", extra: [("example", JSON(e.id))])
-            }
-            targets.append(ids)
-        }
-        for r in readers.indices {
-            let isTeacher = r == 0
-            for (i, e) in examples.enumerated() {
-                let reader = readers[r]
-                let text = (isTeacher ? e.full : e.simplified) + prompt.separator
-                let ids = try modelCall { try reader.model.encode(text, addSpecial: reader.addSpecial, field: datasetField).ids }
-                if !isTeacher {
-                    let own = try modelCall { try reader.model.encode(e.target!, addSpecial: false, field: datasetField).ids }
-                    guard own == targets[i] else {
-                        throw ResponseError(
-                            code: .shapeMismatch,
-                            message: "\(reader.field.path): model '\(reader.name)' splits example '\(e.id)''s target into "
-                                + "\(own.count) tokens where the teacher's tokenizer gives \(targets[i].count) (or other ids); "
-                                + "both must read the same target tokens",
-                            data: ["field": JSON(reader.field.path), "example": JSON(e.id)])
-                    }
-                }
-                let total = ids.count + targets[i].count - 1
-                if let limit = reader.model.contextLength, total > limit {
-                    throw ResponseError.invalidParams(
-                        field: datasetField,
-                        "example '\(e.id)': \(reader.role == "teacher" ? "the teacher" : "student '\(reader.role)'") "
-                            + "'\(reader.name)' would read \(ids.count) context and \(targets[i].count) target tokens, "
-                            + "\(total) in all, more than its window of \(limit)",
-                        extra: [("example", JSON(e.id)), ("tokens", JSON(total)), ("window", JSON(limit))])
-                }
-                readers[r].contexts.append(ids)
-            }
-        }
+        let targets = try tokenize(&readers, examples: examples, separator: prompt.separator)
 
         let n = examples.count
         let positions = targets.map(\.count).max() ?? 0
         let V = teacher.vocab
-        let perExample = positions * V * MemoryLayout<Float>.stride * readers.count
-        let size = max(1, min(n, partBytes / max(1, perExample)))
+        let size = partSize(examples: n, positions: positions, vocab: V, readers: readers.count)
         let parts = (n + size - 1) / size
         // The targets are the hard labels (`labels: "dataset"`); -100 past a target's end.
         var labels = [Int64](repeating: -100, count: n * positions)
@@ -194,11 +142,88 @@ enum TextScoring {
                 studentContextTokens: readers.dropFirst().map { ($0.role, $0.contexts.reduce(0) { $0 + $1.count }) }))
     }
 
-    static func reader(_ role: String, _ reference: ModelReference, _ context: RequestContext) throws -> Reader {
+    static let datasetField = "params.dataset"
+
+    /// Every example's target ids (by the first reader's tokenizer) and each reader's context ids;
+    /// refuses, naming the example, a missing or empty target, a target another reader splits
+    /// differently, and a context and target longer than a reader's window.
+    static func tokenize(_ readers: inout [Reader], examples: [Example], separator: String) throws -> [[Int]] {
+        let first = readers[0].model
+        var targets: [[Int]] = []
+        for e in examples {
+            guard let target = e.target, !target.isEmpty else {
+                throw ResponseError.invalidParams(
+                    field: datasetField,
+                    "example '\(e.id)' (line \(e.line)) has no target; teacher-forced scoring needs a target for every example",
+                    extra: [("example", JSON(e.id))])
+            }
+            let ids = try modelCall { try first.encode(target, addSpecial: false, field: datasetField).ids }
+            guard !ids.isEmpty else {
+                throw ResponseError.invalidParams(
+                    field: datasetField, "example '\(e.id)': the target gives no tokens", extra: [("example", JSON(e.id))])
+            }
+            targets.append(ids)
+        }
+        for r in readers.indices {
+            let reader = readers[r]
+            let sameTokenizer = reader.model === first
+            for (i, e) in examples.enumerated() {
+                let text = (reader.readsFull ? e.full : e.simplified) + separator
+                let ids = try modelCall { try reader.model.encodePrompt(text, addSpecial: reader.addSpecial, field: datasetField) }
+                if !sameTokenizer {
+                    let own = try modelCall { try reader.model.encode(e.target!, addSpecial: false, field: datasetField).ids }
+                    guard own == targets[i] else {
+                        throw ResponseError(
+                            code: .shapeMismatch,
+                            message: "\(reader.field.path): model '\(reader.name)' splits example '\(e.id)''s target into "
+                                + "\(own.count) tokens where '\(readers[0].name)''s tokenizer gives \(targets[i].count) (or other ids); "
+                                + "both must read the same target tokens",
+                            data: ["field": JSON(reader.field.path), "example": JSON(e.id)])
+                    }
+                }
+                let total = ids.count + targets[i].count - 1
+                if let limit = reader.model.contextLength, total > limit {
+                    throw ResponseError.invalidParams(
+                        field: datasetField,
+                        "example '\(e.id)': \(reader.role == "teacher" ? "the teacher" : "'\(reader.role)'") "
+                            + "'\(reader.name)' would read \(ids.count) context and \(targets[i].count) target tokens, "
+                            + "\(total) in all, more than its window of \(limit)",
+                        extra: [("example", JSON(e.id)), ("tokens", JSON(total)), ("window", JSON(limit))])
+                }
+                readers[r].contexts.append(ids)
+            }
+        }
+        return targets
+    }
+
+    /// Refuses readers whose vocabulary differs from the first's (1003, naming both tokenizers).
+    static func requireOneVocabulary(_ readers: [Reader]) throws {
+        let first = readers[0]
+        for r in readers.dropFirst() where r.model.vocab != first.model.vocab {
+            throw ResponseError(
+                code: .shapeMismatch,
+                message: "\(r.field.path): model '\(r.name)' has a vocabulary of \(r.model.vocab) (\(tokenizerName(r.model))) "
+                    + "but '\(first.name)' has \(first.model.vocab) (\(tokenizerName(first.model))); "
+                    + "scoring across different vocabularies needs aligned tokenizers, which distilld does not do yet",
+                data: [
+                    "field": JSON(r.field.path), "teacherVocab": JSON(first.model.vocab), "studentVocab": JSON(r.model.vocab),
+                    "teacherTokenizer": JSON(tokenizerName(first.model)), "studentTokenizer": JSON(tokenizerName(r.model)),
+                ])
+        }
+    }
+
+    /// How many examples a part holds: as many as keep `readers` × positions × vocabulary floats
+    /// under `partBytes`, at least one.
+    static func partSize(examples n: Int, positions: Int, vocab: Int, readers: Int) -> Int {
+        let perExample = positions * vocab * MemoryLayout<Float>.stride * readers
+        return max(1, min(n, partBytes / max(1, perExample)))
+    }
+
+    static func reader(_ role: String, _ reference: ModelReference, _ context: RequestContext, readsFull: Bool) throws -> Reader {
         guard case .running(let name, _, let addSpecial) = reference.source else { preconditionFailure("not a model reference") }
         return Reader(
             role: role, field: reference.field, name: name, model: try context.server.registry.modelForUse(named: name),
-            addSpecial: addSpecial)
+            addSpecial: addSpecial, readsFull: readsFull)
     }
 
     /// One model's log-probabilities at the target positions of `range`'s examples, [c, positions, V]:
