@@ -68,8 +68,9 @@ extension ToolDescription {
                 + "contexts, and are the (full, simplified) pairs sound? Give a loaded paired `dataset` and, to "
                 + "classify what the student saw, `inputs` (a loaded input list, inline texts, or a file such as "
                 + "builtin:demo-inputs). Answers with a `summary`, a `classification` with a `verdict`, integrity "
-                + "`findings` (identical or leaked simplifications, empty inputs, ...), and with `contextGap` models "
-                + "the KL (nats) the simplification costs per example."),
+                + "`findings` (identical or leaked simplifications, empty inputs, ...), with `contextGap` models "
+                + "the KL (nats) the simplification costs per example, and with `behaviour` (loaded language "
+                + "models) which dataset the student learnt from, judged by running it on both contexts."),
         ToolDescription(
             "distill/sequence", "Sequence-level loss over candidates",
             "The exact sequence-level cross-entropy and KL (nats) over an enumerated set of candidate outputs, "
