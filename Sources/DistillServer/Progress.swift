@@ -11,12 +11,14 @@ import DistillTransport
 ///
 /// Nothing is sent for work that finishes within `threshold` seconds; after that
 /// a `begin` (at 0%), `report`s with whole percentages rising above it, and an
-/// `end` on completion.
+/// `end` on completion. For an MCP call (`mcp`) the same percentages go out as MCP's
+/// `notifications/progress`, which has no begin or end.
 public final class ProgressReporter: Sendable {
     let token: JSON
     let title: String
     let connection: Connection
     let threshold: Double
+    let mcp: Bool
     private let started = ProgressReporter.now()
     /// Held while a notification is sent too, so `begin`, the reports and `end` go out in order.
     private let state = Mutex(State())
@@ -27,11 +29,12 @@ public final class ProgressReporter: Sendable {
         var finished = false
     }
 
-    init(token: JSON, title: String, connection: Connection, threshold: Double = 0.5) {
+    init(token: JSON, title: String, connection: Connection, threshold: Double = 0.5, mcp: Bool = false) {
         self.token = token
         self.title = title
         self.connection = connection
         self.threshold = threshold
+        self.mcp = mcp
     }
 
     static func now() -> Double {
@@ -67,11 +70,18 @@ public final class ProgressReporter: Sendable {
         state.withLock { state in
             guard !state.finished else { return }
             state.finished = true
-            if state.begun { send(["kind": "end", "message": JSON(message)]) }
+            if state.begun && !mcp { send(["kind": "end", "message": JSON(message)]) }
         }
     }
 
     private func send(_ value: JSON) {
+        if mcp {
+            let percent = value["percentage"]?.intValue ?? 0
+            connection.send(
+                OutgoingMessage.notification(
+                    MCPProgressNotification(token: token, percent: percent, message: value["message"]?.stringValue)))
+            return
+        }
         connection.send(OutgoingMessage.notification(ProgressNotification(token: token, value: value)))
     }
 }

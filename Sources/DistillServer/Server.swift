@@ -25,6 +25,8 @@ public struct ServerOptions: Sendable {
     /// and in all, cancelled ones included until their read returns.
     public var maxBlockingReadsPerSession = 8
     public var maxBlockingReads = 64
+    /// Every session speaks MCP from its first message (`distilld --mcp`).
+    public var mcp = false
 
     public init() {}
 }
@@ -50,6 +52,8 @@ public final class DistillServer: Sendable {
     let workQueue = DispatchQueue(label: "distilld.work", qos: .userInitiated, attributes: .concurrent)
     /// Bounds the threads that requests naming files may hold.
     let blockingReads: BlockingReads
+    /// The charts explain drew for MCP clients, offered as resources (MCP/ChartStore.swift).
+    let mcpCharts = ChartStore()
 
     /// What `distilld/stop` does: set by the executable (exit the process, removing the socket).
     public var onStop: (@Sendable () -> Void)? {

@@ -21,6 +21,8 @@ public final class Session: Sendable {
     /// overtake an earlier barrier.
     let scheduler = RequestScheduler()
     let editor = EditorSync()
+    /// Whether this session speaks MCP (MCP/MCPSession.swift).
+    let mcp: MCPSessionState
 
     private struct State {
         // Lifecycle flags change in reading order, on the reading thread.
@@ -40,6 +42,7 @@ public final class Session: Sendable {
     init(server: DistillServer, connection: Connection) {
         self.server = server
         self.connection = connection
+        self.mcp = MCPSessionState(forced: server.options.mcp)
     }
 
     var isShutDown: Bool { state.withLock { $0.shutdownSeen } }
@@ -144,10 +147,12 @@ public final class Session: Sendable {
             server.log(.debug, "ignoring a response to \(id.serializedString()): distilld sends no requests")
             reply(nil)
         case .success(.notification(let method, let params)):
-            exit = handleNotification(method, params)
+            if !routeMCPNotification(method: method, params: params) { exit = handleNotification(method, params) }
             reply(nil)
         case .success(.request(let id, let method, let params)):
-            startRequest(id: id, method: method, params: params, reply: reply)
+            if !routeMCP(id: id, method: method, params: params, reply: reply) {
+                startRequest(id: id, method: method, params: params, reply: reply)
+            }
         }
     }
 
@@ -175,14 +180,24 @@ public final class Session: Sendable {
 
     /// Sends a reply decided when its request was read, once every earlier barrier
     /// of the session has answered (as a read, so it holds nothing back).
-    private func replyInOrder(_ message: JSON, _ reply: @escaping @Sendable (JSON?) -> Void) {
+    func replyInOrder(_ message: JSON, _ reply: @escaping @Sendable (JSON?) -> Void) {
+        computeInOrder({ message }, reply)
+    }
+
+    /// Computes a reply from the loaded state once every earlier barrier of the session has
+    /// answered (so a listing sees what earlier loads loaded), as a read.
+    func computeInOrder(_ message: @escaping @Sendable () -> JSON?, _ reply: @escaping @Sendable (JSON?) -> Void) {
         scheduler.submit(.read) { [scheduler] ticket in
-            reply(message)
+            reply(message())
             scheduler.finished(ticket)
         }
     }
 
-    private func startRequest(id: RequestID, method: String, params: JSON?, reply: @escaping @Sendable (JSON?) -> Void) {
+    /// Starts a request of the method table. An MCP call passes the progress token it carried
+    /// in `_meta`; other requests ask for progress with `params.workDoneToken`.
+    func startRequest(
+        id: RequestID, method: String, params: JSON?, mcpProgressToken: JSON? = nil, reply: @escaping @Sendable (JSON?) -> Void
+    ) {
         guard let entry = MethodTable.lookup(method) else {
             replyInOrder(OutgoingMessage.error(id: id.json, .methodNotFound(method)), reply)
             return
@@ -222,9 +237,11 @@ public final class Session: Sendable {
             replyInOrder(OutgoingMessage.error(id: id.json, .invalidRequest("a request with id \(id) is already in flight")), reply)
             return
         }
-        let progress = (params?["workDoneToken"]).flatMap { token -> ProgressReporter? in
+        let progress = (mcpProgressToken ?? params?["workDoneToken"]).flatMap { token -> ProgressReporter? in
             guard token.kind == .string || token.kind == .integer else { return nil }
-            return ProgressReporter(token: token, title: method, connection: connection, threshold: server.options.progressThreshold)
+            return ProgressReporter(
+                token: token, title: method, connection: connection, threshold: server.options.progressThreshold,
+                mcp: mcpProgressToken != nil)
         }
         let context = RequestContext(
             method: method, id: id, params: params, server: server, session: self,

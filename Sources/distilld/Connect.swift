@@ -25,6 +25,9 @@ struct Connect: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log level for a daemon this command starts.")
     var logLevel: String?
 
+    @Flag(help: "Forward an MCP client (an agent): the daemon serves this connection as an MCP session.")
+    var mcp = false
+
     func validate() throws {
         try checkSeconds(idleTimeout, flag: "--idle-timeout", zero: "never")
     }
@@ -33,6 +36,13 @@ struct Connect: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let path = socket ?? UnixSocket.defaultPath()
         let fd = try connectOrStart(path)
+        if mcp {
+            // Said before the client's first byte, in the lines framing MCP's stdio transport uses.
+            let line = Array(#"{"jsonrpc":"2.0","method":"distilld/mcp"}"#.utf8) + [0x0A]
+            guard line.withUnsafeBytes({ Connection.writeAll(fd, $0) }) else {
+                throw Refusal(description: "the daemon on \(path) hung up")
+            }
+        }
         forward(fd)
     }
 

@@ -110,6 +110,9 @@ struct Serve: ParsableCommand {
     @Option(help: "In socket mode, exit after this many seconds with no client (0: never).")
     var idleTimeout: Double = 0
 
+    @Flag(help: "Serve the Model Context Protocol (MCP) from the first message: a tool server for agents.")
+    var mcp = false
+
     func validate() throws {
         try checkSeconds(idleTimeout, flag: "--idle-timeout", zero: "never")
     }
@@ -134,6 +137,7 @@ struct Serve: ParsableCommand {
         }
         var options = try common.serverOptions()
         options.workspacePath = workspacePath()
+        options.mcp = mcp
         if let path = options.workspacePath {
             let workspace = Workspace(path: path)
             do {

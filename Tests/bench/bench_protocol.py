@@ -108,6 +108,46 @@ def large_message(framing: str, megabytes=16, repeats=3):
     return statistics.median(times)
 
 
+def mcp_overhead(n=2000):
+    """What the MCP face adds to a call: teacher/info on the demo teacher as a JSON-RPC request and
+    as the MCP tool teacher_info (2026-07-28, `_meta` on every request), one at a time, median and
+    p99 round trip; and tools/list, whose definitions are built on first use and re-sent each time."""
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    rows = {}
+    for label, request in [
+        ("json-rpc teacher/info", {"method": "teacher/info", "params": {"name": "demo"}}),
+        ("mcp tools/call teacher_info", {"method": "tools/call",
+                                         "params": {"_meta": meta, "name": "teacher_info", "arguments": {"name": "demo"}}}),
+    ]:
+        p = subprocess.Popen([BIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        r = Reader(p.stdout, "lines")
+        p.stdin.write(frame(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "teacher/load",
+                                        "params": {"name": "demo", "path": "builtin:demo"}}).encode(), "lines"))
+        r.read()
+        msg = frame(json.dumps({"jsonrpc": "2.0", "id": 1, **request}).encode(), "lines")
+        lat = []
+        for i in range(200 + n):
+            t = time.perf_counter()
+            p.stdin.write(msg)
+            r.read()
+            if i >= 200:
+                lat.append(time.perf_counter() - t)
+        lat.sort()
+        rows[label] = (statistics.median(lat) * 1e6, lat[int(len(lat) * 0.99)] * 1e6)
+        if label.startswith("mcp"):
+            listing = frame(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta}}).encode(), "lines")
+            times = []
+            for _ in range(20):
+                t = time.perf_counter()
+                p.stdin.write(listing)
+                size = len(r.read())
+                times.append(time.perf_counter() - t)
+            rows["mcp tools/list"] = (statistics.median(times) * 1e6, max(times) * 1e6)
+        p.stdin.close()
+        p.wait(10)
+    return rows, size
+
+
 def main():
     print(f"protocol benchmark: distilld/ping over stdio ({BIN})")
     print(f"{'framing':<16}{'median RTT':>14}{'p99 RTT':>12}{'pipelined req/s':>18}")
@@ -121,6 +161,12 @@ def main():
         seconds = large_message(framing)
         print(f"16 MB request, {framing:<16}{seconds:>8.2f} s")
         print("json:", json.dumps({"framing": framing, "large_message_mb": 16, "seconds": seconds}))
+    rows, listing_bytes = mcp_overhead()
+    print(f"{'MCP (lines)':<30}{'median RTT':>14}{'p99 / max':>12}")
+    for label, (median, tail) in rows.items():
+        print(f"{label:<30}{median:>11.1f} µs{tail:>9.1f} µs")
+    print("json:", json.dumps({"mcp": {k: {"median_us": m, "tail_us": t} for k, (m, t) in rows.items()},
+                               "tools_list_bytes": listing_bytes}))
 
 
 if __name__ == "__main__":
