@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import anyio
 import jsonschema
@@ -92,6 +93,8 @@ def walk(node):
 
 # Arguments for every tool, in the order they are called: loads first, unloads last. A tool that
 # tools/list offers and this table lacks fails the test, so a new method gets a call here.
+EXPORT = os.path.join(tempfile.mkdtemp(prefix="distilld-mcp-"), "targets.safetensors")
+
 DEMO_CALLS = [
     ("distilld_status", {}),
     ("teacher_load", {"name": "demo", "path": "builtin:demo"}),
@@ -108,6 +111,7 @@ DEMO_CALLS = [
     ("model_detokenize", {"model": "ngram", "tokens": [1, 23, 19, 0]}),
     ("model_logprobs", {"model": "ngram", "text": "the cat sat"}),
     ("model_generate", {"model": "ngram", "prompt": "the", "maxTokens": 3, "seed": 7}),
+    ("teacher_export", {"model": "ngram", "dataset": "pairs", "path": EXPORT, "k": 3, "overwrite": True}),
     ("distill_score", {"teacher": "demo", "students": {"A": {"path": "builtin:demo-student-A"},
                                                       "B": {"path": "builtin:demo-student-B"}},
                        "loss": {"name": "forward_kl"}}),

@@ -93,6 +93,13 @@ extension ToolDescription {
             "teacher/unload", "Unload a teacher", readOnly: false, destructive: true,
             "Forgets a loaded teacher (analyses already running keep it). Other clients of a shared daemon lose it too."),
         ToolDescription(
+            "teacher/export", "Export a model's top-k targets", readOnly: false,
+            "Runs a loaded model (the teacher) over every example of a paired dataset with targets, reading the full "
+                + "context (or the simplified one) then the target, and writes its top-k log-probabilities (natural log) "
+                + "at every target token to a safetensors file, with the probability mass outside the top k, a mask and "
+                + "the target ids: offline targets for training a student, loadable back with teacher_load. Answers with "
+                + "the file's path, size in bytes, the mean and largest tail mass, and target tokens per second."),
+        ToolDescription(
             "dataset/load", "Load a dataset", readOnly: false,
             "Loads a paired dataset (each example a full context, its simplified input, and optionally a target "
                 + "and label) or a list of training inputs, under a name. `path` is JSON Lines, CSV, text or JSON, "
