@@ -37,6 +37,7 @@ public enum MethodTable {
         .request(SequenceRequest.self, lane: .readsFiles, readingFiles(SequenceMethod.handle)),
         .request(DiagnoseRequest.self, lane: .readsFiles, readingFiles(DiagnoseMethod.handle)),
         .request(ExplainRequest.self, lane: .readsFiles, readingFiles(ExplainMethod.handle)),
+        .request(AuditRequest.self, lane: .readsFiles, readingFiles(AuditMethod.handle)),
     ]
 
     /// Notifications distilld acts on; any other notification is ignored, as JSON-RPC asks.

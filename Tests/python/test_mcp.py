@@ -119,6 +119,7 @@ DEMO_CALLS = [
                                                         "B": {"path": "builtin:demo-student-B"}},
                          "example": "ex1"}),
     ("distill_diagnose", {"dataset": "pairs", "inputs": {"path": "builtin:demo-inputs"}}),
+    ("distill_audit", {"teacher": "demo", "student": {"path": "builtin:demo-student-A"}, "ks": [1, 2]}),
     ("distill_sequence", {"teacher": [0.8, 0.15, 0.05], "students": {"S1": [0.6, 0.3, 0.1], "S2": [0.6, 0.1, 0.3]},
                           "labels": ["A", "B", "C"]}),
     ("model_unload", {"name": "ngram"}),

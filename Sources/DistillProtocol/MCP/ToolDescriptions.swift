@@ -93,6 +93,13 @@ extension ToolDescription {
             "teacher/unload", "Unload a teacher", readOnly: false, destructive: true,
             "Forgets a loaded teacher (analyses already running keep it). Other clients of a shared daemon lose it too."),
         ToolDescription(
+            "distill/audit", "Audit top-k truncation",
+            "For a dense teacher and a student (loaded teachers, files, inline outputs, or models run on texts), what "
+                + "keeping only the teacher's top k costs the forward KL at each k: under the two tail policies (renormalize, "
+                + "tail_bucket) and under plain truncation, the error against the dense KL (nats per position), how many "
+                + "positions go negative (where a training loop would clamp), the teacher's tail mass and the student's mass "
+                + "outside the teacher's top k, and the smallest k whose error stays within `bound`."),
+        ToolDescription(
             "teacher/export", "Export a model's top-k targets", readOnly: false,
             "Runs a loaded model (the teacher) over every example of a paired dataset with targets, reading the full "
                 + "context (or the simplified one) then the target, and writes its top-k log-probabilities (natural log) "
