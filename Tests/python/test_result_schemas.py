@@ -3,12 +3,15 @@ validate against Protocol/schemas, so a method cannot be announced with a result
 
 import os
 import subprocess
+import tempfile
 
 from distilld import Client
 from schema import ROOT, CheckedClient
 
 # A committed ARPA file: the model/* methods need no generated fixture.
 ARPA = os.path.join(ROOT, "Tests", "python", "fixtures", "ngram", "handwritten.arpa")
+
+EXPORT = os.path.join(tempfile.mkdtemp(prefix="distilld-schemas-"), "targets.safetensors")
 
 # One session's worth of calls, one or more per method, in an order that works: loads before
 # the analyses that use them, unloads and shutdown last. The builtins need no files.
@@ -42,6 +45,8 @@ SESSION = [
     ("model/logprobs", {"model": "lm", "texts": ["a b c", "café 1999 zebra"], "topk": 2, "full": True}),
     ("model/logprobs", {"model": "lm", "tokens": [[0, 3, 4]]}),
     ("model/generate", {"model": "lm", "prompt": "a", "maxTokens": 3, "n": 2, "seed": 1, "stop": ["zz"]}),
+    ("teacher/export", {"model": "lm", "dataset": "d", "path": EXPORT, "k": 2, "overwrite": True}),
+    ("distill/audit", {"teacher": "t", "student": {"path": "builtin:demo-student-A"}, "ks": [1, 2], "bound": 0.5}),
     ("model/unload", {"name": "built"}),
     ("teacher/unload", {"name": "t"}),
     ("dataset/unload", {"name": "d"}),
