@@ -1040,3 +1040,31 @@ def test_smollm2_context_longer_than_the_model(smol):
     raw = smol["raw"]
     invalid_params(raw, "model/logprobs", {"model": "smol", "tokens": [1] * 8193}, "params.tokens", "8193", "8192")
     invalid_params(raw, "model/logprobs", {"model": "smol", "tokens": [1, 49152]}, "params.tokens", "49152")
+
+
+def test_explain_on_a_text_shows_each_tokens_loss(checked, tiny):
+    """distill/explain with models run on a text (#13): the loss at each token along the sequence
+    with the tokens as text, a chart of it, and contributions labelled by the tokenizer; the
+    teacher is a tiny Llama in F32, the student the same weights stored as BF16, each against
+    transformers on its own directory."""
+    load_tiny(checked, tiny, "ex-teacher", "llama-tied-f32")
+    load_tiny(checked, tiny, "ex-student", "llama-tied-bf16")
+    text = "the cat sat on the mat, and the dog sat on the log"
+    r = checked.call("distill/explain", {
+        "teacher": {"model": "ex-teacher", "text": text}, "students": {"S": {"model": "ex-student", "text": text}},
+        "example": 0, "position": 3})
+    ids = tiny["backend"].encode(text).ids
+    p = tiny_logsoftmax(tiny["models"]["llama-tied-f32"], ids)
+    q = tiny_logsoftmax(tiny["models"]["llama-tied-bf16"], ids)
+    kl = (np.exp(p) * (p - q)).sum(axis=1)
+    assert [t["position"] for t in r["tokens"]] == list(range(len(ids)))
+    assert [t["text"] for t in r["tokens"]] == [tiny["backend"].decode([i], skip_special_tokens=False) for i in ids]
+    got = np.array([t["losses"]["S"] for t in r["tokens"]])
+    assert np.abs(got - kl).max() < 1e-5 and kl.max() > 1e-6
+    assert "<svg" in r["charts"]["tokens"]["S"] and r["position"] == 3
+    # Contributions at the chosen position are named as the tokenizer spells the outputs.
+    for c in r["students"][0]["contributions"][:5]:
+        assert c["label"] == tiny["backend"].decode([c["index"]], skip_special_tokens=False)
+        assert c["p"] == pytest.approx(np.exp(p[3, c["index"]]), abs=1e-5)
+    for name in ["ex-teacher", "ex-student"]:
+        checked.call("model/unload", {"name": name})

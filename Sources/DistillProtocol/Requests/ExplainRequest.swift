@@ -76,6 +76,7 @@ public struct ExplainRequest: RequestType {
         public var charts: Charts?
         /// The chart files written to `chartsDir`.
         public var chartFiles: [String]?
+        public var tokens: TokenLosses?
 
         public init(
             rows: Int, temperature: Double, example: String?, position: Int?, students: [Student], closer: String?,
@@ -102,9 +103,11 @@ public struct ExplainRequest: RequestType {
             if let charts {
                 let o: JSON = ["contributions": JSON.object(charts.contributions.map { ($0.student, JSON($0.svg)) })]
                 if let t = charts.temperature { o["temperature"] = JSON(t) }
+                if !charts.tokens.isEmpty { o["tokens"] = JSON.object(charts.tokens.map { ($0.student, JSON($0.svg)) }) }
                 result["charts"] = o
             }
             if let chartFiles { result["chartFiles"] = JSON.array(chartFiles) }
+            if let tokens { result["tokens"] = tokens.json }
             return result
         }
     }
@@ -112,10 +115,34 @@ public struct ExplainRequest: RequestType {
     public struct Charts: Sendable {
         public var contributions: [(student: String, svg: String)]
         public var temperature: String?
+        /// With a teacher model run on one text: each student's loss per token along the sequence.
+        public var tokens: [(student: String, svg: String)] = []
 
         public init(contributions: [(student: String, svg: String)], temperature: String?) {
             self.contributions = contributions
             self.temperature = temperature
+        }
+    }
+
+    /// With a teacher model run on one text: the text token by token, with each student's forward KL
+    /// (at the temperature) at each position (the distribution there predicts the next token).
+    public struct TokenLosses: Sendable {
+        public var tokens: [String]
+        public var losses: [(student: String, values: [Double?])]
+
+        public init(tokens: [String], losses: [(student: String, values: [Double?])]) {
+            self.tokens = tokens
+            self.losses = losses
+        }
+
+        var json: JSON {
+            JSON.array(
+                tokens.indices.map { t in
+                    JSON.object([
+                        ("position", JSON(t)), ("text", JSON(tokens[t])),
+                        ("losses", JSON.object(losses.map { ($0.student, $0.values[t].map { JSON($0) } ?? .null) })),
+                    ])
+                })
         }
     }
 

@@ -16,6 +16,8 @@ struct ResolvedModel {
     let source: String
     /// The members of inline outputs, so an error can name `params.students.A.probs[0][2]` exactly.
     var inline: InlineOutputs? = nil
+    /// For a model run on inputs: each example's token ids (its positions).
+    var tokens: [[Int]]? = nil
 
     /// [examples, positions, vocabulary].
     var shape: [Int] { [outputs.examples, outputs.positions, outputs.vocab] }
@@ -77,7 +79,10 @@ enum ModelResolution {
         let outputs = ModelOutputs(
             kind: .logprobs, layout: .dense(values: Tensor(float32: values, shape: [N, T, V])), examples: N, positions: T, vocab: V,
             mask: maskTensor)
-        return ResolvedModel(outputs: outputs, ids: nil, labels: nil, field: field, source: "model '\(name)'")
+        // The vocabulary as text, so explanations name outputs as the tokenizer spells them.
+        let labels = (0..<V).map { (try? model.decode([$0], skipSpecial: false)) ?? model.piece($0) }
+        return ResolvedModel(
+            outputs: outputs, ids: nil, labels: labels, field: field, source: "model '\(name)'", tokens: sequences)
     }
 
     /// A model in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included,

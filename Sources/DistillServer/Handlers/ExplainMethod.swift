@@ -1,6 +1,8 @@
 import DistillAnalysis
 import DistillJSON
+import DistillMath
 import DistillProtocol
+import DistillText
 import Foundation
 
 /// distill/explain: contributions, direction, temperature and gradient, in numbers,
@@ -30,17 +32,54 @@ enum ExplainMethod {
             teacher: teacher.outputs, students: students.map { ($0.0, $0.1.outputs) }, rows: rows, labels: labels,
             temperatures: sweep, temperature: tau, topK: topK, isCancelled: { context.cancellation.isCancelled },
             progress: { context.report($0, "explaining") })
-        let charts =
+        let tokenLosses = try perToken(teacher, students, temperature: tau, context: context)
+        var charts =
             try request.charts.get()
             ? ExplainRequest.Charts(contributions: report.contributionCharts, temperature: report.temperatureChart) : nil
-        let chartFiles = try request.chartsDir.get().map { try writeCharts(report, to: $0.directory, field: $0.field) }
+        let tokenCharts = tokenLosses.map(tokenChartsSVG) ?? []
+        charts?.tokens = tokenCharts
+        let chartFiles = try request.chartsDir.get().map {
+            try writeCharts(report, tokenCharts: tokenCharts, to: $0.directory, field: $0.field)
+        }
         let t = teacher.outputs.positions
-        return ExplainRequest.Response(
+        var response = ExplainRequest.Response(
             rows: report.rows, temperature: report.temperature,
             example: report.rows == 1 ? teacher.ids?[rows[0] / t] ?? String(rows[0] / t) : nil,
             position: report.rows == 1 ? rows[0] % t : nil,
             students: report.students.map(student), closer: report.closer, comparison: report.comparison,
             charts: charts, chartFiles: chartFiles)
+        response.tokens = tokenLosses
+        return response
+    }
+
+    /// With a teacher model run on one text: each student's forward KL at every token, through the
+    /// loss engine (reduction none), with the tokens as text. Nil otherwise.
+    static func perToken(
+        _ teacher: ResolvedModel, _ students: [(String, ResolvedModel)], temperature: Double, context: RequestContext
+    ) throws -> ExplainRequest.TokenLosses? {
+        guard let sequences = teacher.tokens, sequences.count == 1, let labels = teacher.labels else { return nil }
+        let config = LossConfig(name: .forwardKL, temperature: temperature, reduction: .none)
+        var losses: [(student: String, values: [Double?])] = []
+        for (name, student) in students {
+            let r = try LossScorer.score(
+                teacher: teacher.outputs, student: student.outputs, config: config,
+                isCancelled: { context.cancellation.isCancelled })
+            losses.append((name, sequences[0].indices.map { r.valid[$0] ? r.perPosition[$0] : nil }))
+        }
+        return .init(tokens: sequences[0].map { labels[$0] }, losses: losses)
+    }
+
+    /// One bar chart per student: its loss at each token of the text, the tokens along the axis.
+    static func tokenChartsSVG(_ t: ExplainRequest.TokenLosses) -> [(student: String, svg: String)] {
+        t.losses.map { s in
+            (
+                s.student,
+                barChartSVG(
+                    title: "KL(teacher ‖ \(s.student)) at each token (predicting the next)",
+                    labels: t.tokens.map { $0.replacingOccurrences(of: "\n", with: "⏎") }, values: s.values.map { $0 ?? 0 },
+                    valueLabel: "nats")
+            )
+        }
     }
 
     static func student(_ s: Explanation.StudentExplanation) -> ExplainRequest.Student {
@@ -98,9 +137,12 @@ enum ExplainMethod {
         return valid
     }
 
-    static func writeCharts(_ r: Explanation.Report, to directory: String, field: Field) throws -> [String] {
+    static func writeCharts(
+        _ r: Explanation.Report, tokenCharts: [(student: String, svg: String)] = [], to directory: String, field: Field
+    ) throws -> [String] {
         var written: [String] = []
         var files = r.contributionCharts.map { ("contributions-\(safe($0.student)).svg", $0.svg) }
+        files += tokenCharts.map { ("tokens-\(safe($0.student)).svg", $0.svg) }
         if let t = r.temperatureChart { files.append(("temperature.svg", t)) }
         for (name, svg) in files {
             let path = (directory as NSString).appendingPathComponent(name)
