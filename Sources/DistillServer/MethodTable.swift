@@ -20,6 +20,7 @@ public enum MethodTable {
         .request(TeacherInfoRequest.self, StoreMethods.teacherInfo),
         .request(TeacherUnloadRequest.self, StoreMethods.unloadTeacher),
         .request(TeacherExportRequest.self, lane: .readsFiles, readingFiles(TeacherExport.handle)),
+        .request(TeacherGenerateRequest.self, readingFiles(TeacherGenerate.handle)),
         .request(DatasetLoadRequest.self, lane: .readsFiles, StoreMethods.loadDataset),
         .request(DatasetListRequest.self, StoreMethods.listDatasets),
         .request(DatasetInfoRequest.self, StoreMethods.datasetInfo),

@@ -111,6 +111,7 @@ DEMO_CALLS = [
     ("model_detokenize", {"model": "ngram", "tokens": [1, 23, 19, 0]}),
     ("model_logprobs", {"model": "ngram", "text": "the cat sat"}),
     ("model_generate", {"model": "ngram", "prompt": "the", "maxTokens": 3, "seed": 7}),
+    ("teacher_generate", {"model": "ngram", "dataset": "pairs", "n": 2, "maxTokens": 3, "limit": 2}),
     ("teacher_export", {"model": "ngram", "dataset": "pairs", "path": EXPORT, "k": 3, "overwrite": True}),
     ("distill_score", {"teacher": "demo", "students": {"A": {"path": "builtin:demo-student-A"},
                                                       "B": {"path": "builtin:demo-student-B"}},

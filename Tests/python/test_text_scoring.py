@@ -293,3 +293,54 @@ def test_export_writes_the_teachers_top_k_at_every_target_token(daemon, referenc
                                         "overwrite": True})
     assert r2["k"] == 3 and load_file(out)["topk_indices"].shape == (n, T, 3)
     assert sorted(os.listdir(tmp_path)) == ["targets.safetensors"]
+
+
+def sequence_logprob(reference, prompt, text):
+    """log p(text | prompt) under transformers: the prompt with special tokens, the text without."""
+    tokenizer, model = reference
+    ctx = tokenizer(prompt)["input_ids"]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([ctx + ids[:-1]])).logits[0].double().numpy()
+    rows = logits[len(ctx) - 1:]
+    rows = rows - rows.max(axis=1, keepdims=True)
+    rows = rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
+    return float(rows[np.arange(len(ids)), ids].sum())
+
+
+def test_sequence_level_targets_from_generation(daemon, reference):
+    """teacher/generate samples the teacher on every example (greedy equals transformers'
+    generate; a seed repeats), then distill/sequence takes those candidates with both sides'
+    probabilities computed by running the models: the exact cross-entropy over the set and the
+    teacher mass it covers, against transformers in float64."""
+    tokenizer, model = reference
+    greedy = daemon.call("teacher/generate", {"model": "smol", "dataset": "demo", "n": 1, "maxTokens": 6,
+                                              "temperature": 0, "limit": 2})
+    assert [e["id"] for e in greedy["examples"]] == ["ex1", "ex2"]
+    for e in greedy["examples"]:
+        ctx = tokenizer(e["prompt"])["input_ids"]
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ctx]), do_sample=False, max_new_tokens=6,
+                                 attention_mask=torch.ones(1, len(ctx), dtype=torch.long))[0][len(ctx):].tolist()
+        c = e["candidates"][0]
+        assert c["tokens"] == out[:len(c["tokens"])] and (c["finishReason"] == "eos" or len(c["tokens"]) == 6)
+    params = {"model": "smol", "dataset": "demo", "n": 3, "maxTokens": 5, "temperature": 1.0, "seed": 11, "limit": 1}
+    sampled = daemon.call("teacher/generate", params)
+    assert daemon.call("teacher/generate", params) == sampled
+    example = daemon.call("dataset/examples", {"name": "demo", "limit": 1})["examples"][0]
+    candidates = list(dict.fromkeys(c["text"] for c in sampled["examples"][0]["candidates"] if c["text"]))
+    full, simplified = example["full"] + "\n", example["simplified"] + "\n"
+    r = daemon.call("distill/sequence", {
+        "teacher": {"model": "smol", "prompt": full}, "candidates": candidates,
+        "students": {"S": {"model": "smol", "prompt": simplified}}})
+    p = np.array([np.exp(sequence_logprob(reference, full, c)) for c in candidates])
+    q = np.array([np.exp(sequence_logprob(reference, simplified, c)) for c in candidates])
+    assert r["teacherCoverage"] == pytest.approx(p.sum(), rel=1e-2)
+    s = r["students"][0]
+    assert s["crossEntropy"] == pytest.approx(-(p * np.log(q)).sum(), rel=1e-2)
+    assert [c["label"] for c in s["candidates"]] == candidates
+    for got, want_p, want_q in zip(s["candidates"], p, q):
+        assert got["p"] == pytest.approx(want_p, rel=1e-2) and got["q"] == pytest.approx(want_q, rel=1e-2)
+    e = rpc_error(daemon, "distill/sequence", {"teacher": {"model": "smol", "prompt": full},
+                                               "students": {"S": {"model": "smol", "prompt": simplified}}})
+    assert e.code == -32602 and e.data["field"] == "params.candidates"

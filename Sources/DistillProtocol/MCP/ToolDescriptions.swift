@@ -100,6 +100,12 @@ extension ToolDescription {
                 + "positions go negative (where a training loop would clamp), the teacher's tail mass and the student's mass "
                 + "outside the teacher's top k, and the smallest k whose error stays within `bound`."),
         ToolDescription(
+            "teacher/generate", "Sample a model over a dataset",
+            "Runs a loaded model over every example of a paired dataset (its full context, or the simplified one, then "
+                + "the separator) and samples n completions of each, with the model's log-probability (natural log) of each "
+                + "completion: sequence-level targets. Reproducible for a seed. Feed the candidates to distill_sequence with "
+                + "{\"model\", \"prompt\"} sides to get a student's exact cross-entropy over them."),
+        ToolDescription(
             "teacher/export", "Export a model's top-k targets", readOnly: false,
             "Runs a loaded model (the teacher) over every example of a paired dataset with targets, reading the full "
                 + "context (or the simplified one) then the target, and writes its top-k log-probabilities (natural log) "

@@ -12,42 +12,102 @@ import DistillJSON
 /// students' are checked in order against the teacher as each is scored.
 public struct SequenceRequest: RequestType {
     public static let method = "distill/sequence"
-    public static let keys: Set<String> = ["teacher", "students", "labels", "renormalize", "workDoneToken"]
+    public static let keys: Set<String> = ["teacher", "students", "candidates", "labels", "renormalize", "workDoneToken"]
     public static let fallbackOrdering = Ordering.read
 
     /// `params.teacher`, for complaints about a teacher's candidate.
     public let teacherField: Field
-    /// The teacher's probability of each candidate.
-    public let teacher: [Double]
+    /// The teacher's probability of each candidate, or the model that gives them.
+    public let teacher: Source
     public let students: [Student]
-    /// One name per candidate, echoed beside it.
+    /// The candidate texts, when models give the probabilities (`{"model", "prompt"}`).
+    public let candidates: [String]?
+    /// One name per candidate, echoed beside it (the candidate texts unless given).
     public let labels: [String]?
+
+    /// Where a side's candidate probabilities come from.
+    public enum Source: Sendable {
+        /// Given in the request.
+        case values([Double])
+        /// A loaded model's probability of each candidate text after `prompt`: exp of the sum of
+        /// its log-probabilities of the candidate's tokens (the prompt tokenised with the model's
+        /// special tokens when `addSpecial`, each candidate without, joined).
+        case model(name: String, prompt: String, addSpecial: Bool)
+
+        public var modelName: String? {
+            if case .model(let name, _, _) = self { return name }
+            return nil
+        }
+    }
     /// Whether both sides are renormalised over the set (default false).
     public let renormalize: Bool
 
     public struct Student: Sendable {
         public let name: String
         public let field: Field
-        public let probabilities: Deferred<[Double]>
+        public let source: Deferred<Source>
     }
 
     public init(params: Field) throws {
         try params.rejectUnknownKeys(Self.keys)
         teacherField = try params.required("teacher")
-        teacher = try Self.probabilities(teacherField)
+        teacher = try Self.source(teacherField)
+        candidates = try params.child("candidates").map { f in
+            let items = try f.array().map { try $0.string() }
+            guard !items.isEmpty else { throw f.fail("must hold at least one candidate") }
+            return items
+        }
+        let count: Int
+        switch teacher {
+        case .values(let v):
+            count = v.count
+            if let candidates, candidates.count != count {
+                throw params.child("candidates")!.fail("has \(candidates.count) candidates for \(count) teacher probabilities")
+            }
+        case .model:
+            guard let candidates else {
+                throw ResponseError.invalidParams(field: params.path + ".candidates", "is required when a model gives the probabilities")
+            }
+            count = candidates.count
+        }
         let studentsField = try params.required("students")
         let members = try studentsField.members()
         guard !members.isEmpty else { throw studentsField.fail("names no student") }
-        students = members.map { m in Student(name: m.key, field: m.value, probabilities: Deferred { try Self.probabilities(m.value) }) }
-        labels = try params.child("labels").map { try $0.array().map { try $0.string() } }
-        if let labels, labels.count != teacher.count {
-            throw params.child("labels")!.fail("has \(labels.count) labels for \(teacher.count) candidates")
+        let hasCandidates = candidates != nil
+        students = members.map { m in
+            Student(
+                name: m.key, field: m.value,
+                source: Deferred {
+                    let source = try Self.source(m.value)
+                    if case .model = source, !hasCandidates {
+                        throw ResponseError.invalidParams(
+                            field: params.path + ".candidates", "is required when a model gives the probabilities")
+                    }
+                    return source
+                })
+        }
+        labels = try params.child("labels").map { try $0.array().map { try $0.string() } } ?? candidates
+        if let labels, labels.count != count {
+            throw params.child("labels")!.fail("has \(labels.count) labels for \(count) candidates")
         }
         renormalize = try params.child("renormalize")?.bool() ?? false
     }
 
-    /// Reads no loaded name.
-    public var ordering: Ordering { .reading([]) }
+    /// Reads the models that give probabilities.
+    public var ordering: Ordering {
+        .reading([teacher.modelName].compactMap { $0 } + students.compactMap { $0.source.value?.modelName })
+    }
+
+    /// A side's probabilities: given (see `probabilities`), or `{"model", "prompt", "addSpecial"?}`.
+    static func source(_ field: Field) throws -> Source {
+        if field.json.isObject, let model = field.child("model") {
+            try field.rejectUnknownKeys(["model", "prompt", "addSpecial"])
+            return .model(
+                name: try model.nonEmptyString(), prompt: try field.required("prompt").string(),
+                addSpecial: try field.child("addSpecial")?.bool() ?? true)
+        }
+        return .values(try probabilities(field))
+    }
 
     /// `[p, ...]`, `{"probs": [...]}` or `{"logprobs": [...]}` (sequence probabilities are
     /// often far below float range as probabilities, so log-probabilities are read in double).

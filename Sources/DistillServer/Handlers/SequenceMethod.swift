@@ -12,11 +12,11 @@ import DistillProtocol
 /// teacher mass the set covers.
 enum SequenceMethod {
     @Sendable static func handle(_ request: SequenceRequest, _ context: RequestContext) throws -> SequenceRequest.Response {
-        let teacher = request.teacher
+        let teacher = try probabilities(request.teacher, request, field: request.teacherField, context: context)
         let renormalize = request.renormalize
         var rows: [(name: String, result: SequenceLevelResult, q: [Double])] = []
         for student in request.students {
-            let q = try student.probabilities.get()
+            let q = try probabilities(try student.source.get(), request, field: student.field, context: context)
             guard q.count == teacher.count else {
                 let path = student.field.path
                 throw ResponseError(
@@ -46,5 +46,36 @@ enum SequenceMethod {
         return SequenceRequest.Response(
             teacherCoverage: ct, renormalized: renormalize, students: students,
             ranking: Scoring.rankedNames(rows.map { ($0.name, $0.result.crossEntropy) }))
+    }
+
+    /// A side's probability of each candidate: as given, or run through a loaded model (one batched
+    /// pass over prompt + candidate for every candidate).
+    static func probabilities(
+        _ source: SequenceRequest.Source, _ request: SequenceRequest, field: Field, context: RequestContext
+    ) throws -> [Double] {
+        switch source {
+        case .values(let v):
+            return v
+        case .model(let name, let prompt, let addSpecial):
+            let model = try context.server.registry.modelForUse(named: name)
+            let candidates = request.candidates ?? []
+            let promptIds = try modelCall { try model.encodePrompt(prompt, addSpecial: addSpecial, field: field.path + ".prompt") }
+            guard !promptIds.isEmpty else { throw field.fail("its prompt gives no tokens; a prompt needs at least one") }
+            let continuations = try candidates.enumerated().map { i, text in
+                let ids = try modelCall { try model.encode(text, addSpecial: false, field: "params.candidates[\(i)]").ids }
+                guard !ids.isEmpty else {
+                    throw ResponseError.invalidParams(field: "params.candidates[\(i)]", "gives no tokens")
+                }
+                try modelCall { try model.checkTokens(promptIds + ids, field: "params.candidates[\(i)]") }
+                return ids
+            }
+            let rows = try modelCall { try model.logProbabilities(continuations.map { promptIds + $0.dropLast() }) }
+            let V = model.vocab
+            return zip(continuations, rows).map { ids, logp in
+                var sum = 0.0
+                for (j, id) in ids.enumerated() { sum += Double(logp[(promptIds.count - 1 + j) * V + id]) }
+                return exp(sum)
+            }
+        }
     }
 }
