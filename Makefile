@@ -111,7 +111,7 @@ FUZZ_RUNS ?= 1000000
 fuzz: fuzz-build
 	Fuzz/fuzz.sh run $(FUZZ_TARGET) $(FUZZ_RUNS)
 
-demo: release
+demo: release models
 	DISTILLD=$(abspath $(RELEASE_BIN)) bash Clients/demo.sh
 
 ## Benchmarks print figures next to numpy and PyTorch CPU (the 190 MB CPU-only wheel, installed

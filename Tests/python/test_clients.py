@@ -624,6 +624,23 @@ def test_demo_without_distilld_says_what_to_do(tmp_path):
     assert p.returncode == 1 and "cannot find distilld" in p.stderr and "command not found" not in p.stderr
 
 
+def test_demo_runs_end_to_end_with_the_real_model(distilld):
+    """`make demo` as a user sees it: the builtins, then SmolLM2 (teacher-forced scoring, the
+    behavioural context gap, a per-token chart, an export and its audit); every step must run and
+    print what it says."""
+    model = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(ROOT, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not os.path.exists(model):
+        pytest.fail(f"{model} not found; run `make models`")
+    env = dict(os.environ, DISTILLD=distilld, DISTILL_DEMO_MODEL=model)
+    p = subprocess.run(["bash", os.path.join(ROOT, "Clients", "demo.sh")], capture_output=True, text=True, env=env,
+                       timeout=900)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = p.stdout
+    for words in ["best: A", "smol: llama, 30 layers", "nats per target token over 10 target tokens", "context gap",
+                  "tokens-italy.svg", "targets.safetensors", "smallest k within 0.01 nats", "Demo finished."]:
+        assert words in out, words
+
+
 # ---------------------------------------------------------------- model/* in both clients (issue #12)
 
 NGRAM = os.path.join(ROOT, "Tests", "python", "fixtures", "ngram")
