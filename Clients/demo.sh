@@ -57,23 +57,23 @@ if [ -f "$model" ]; then
   distill model load smol "$model" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print("%s: %s, %d layers, %d parameters, vocabulary %d, %s weights, %.0f MB resident, %.0f MB mapped" % (r["name"], r["architecture"], r["layers"], r["parameters"], r["vocab"], r["sourceDtype"], r["residentBytes"] / 1e6, r["mappedBytes"] / 1e6))'
   say "Context distillation, teacher-forced: the teacher reads each pair's full context and its target, the student (the same model) only the simplified context; forward KL at every target token."
-  distill call distill/score '{"teacher": {"model": "smol"}, "students": {"student": {"model": "smol"}}, "dataset": "pairs", "worst": 2}' |
+  distill score --teacher-model smol --student-model student=smol --dataset pairs |
     python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 s = r["students"][0]
 print("forward KL %.4f nats per target token over %d target tokens (%d examples)" % (s["loss"], r["prompt"]["targetTokens"], r["prompt"]["examples"]))
-for w in s["worstTokens"]:
+for w in s["worstTokens"][:2]:
     for t in w["tokens"][:2]:
         print("  %s, target %r: token %r costs %.3f nats (teacher log p %.2f, student %.2f)" % (w["id"], w["target"], t["text"], t["loss"], t["teacher"], t["student"]))'
   say "What the simplification takes away from the teacher (the context gap), judged from behaviour."
-  distill call distill/diagnose '{"dataset": "pairs", "behaviour": {"student": "smol", "teacher": "smol"}, "maxExamples": 3}' |
+  distill diagnose --dataset pairs --behaviour smol --behaviour-teacher smol |
     python3 -c 'import json,sys; b=json.load(sys.stdin)["behaviour"]; print("context gap %.4f nats per target token; NLL of the targets %.3f (full context) vs %.3f (simplified)" % (b["contextGap"], b["nll"]["full"], b["nll"]["simplified"])); print(b["evidence"])'
   say "Where the loss sits along a text: per-token KL between the model reading two sentences, charted to $work/charts."
   distill call distill/explain "{\"teacher\": {\"model\": \"smol\", \"text\": \"The capital of France is Paris, a city on the Seine.\"}, \"students\": {\"italy\": {\"model\": \"smol\", \"text\": \"The capital of Italy is Paris, a city on the Seine.\"}}, \"example\": 0, \"position\": 5, \"chartsDir\": \"$work/charts\"}" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print(" ".join("%s[%.2f]" % (t["text"], t["losses"]["italy"]) for t in r["tokens"])); print("chart:", [f for f in r["chartFiles"] if "tokens-" in f][0])'
   say "Offline targets: the teacher's top-20 at every target token, to a safetensors file a training loop reads."
-  distill call teacher/export "{\"model\": \"smol\", \"dataset\": \"pairs\", \"path\": \"$work/targets.safetensors\", \"k\": 20}" |
+  distill export smol pairs "$work/targets.safetensors" --k 20 |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print("%s: %d bytes, %d target tokens, k %d; tail mass outside the top 20: mean %.3f, max %.3f" % (r["path"], r["bytes"], r["targetTokens"], r["k"], r["tailMass"]["mean"], r["tailMass"]["max"]))'
   say "And what keeping only the top k would cost the KL on the two sentences above (the audit)."
   distill call distill/audit '{"teacher": {"model": "smol", "text": "The capital of France is Paris, a city on the Seine."}, "student": {"model": "smol", "text": "The capital of Italy is Paris, a city on the Seine."}, "ks": [1, 5, 20, 100], "bound": 0.01}' |

@@ -1060,3 +1060,36 @@ def test_shell_smollm2_load_and_tokenize(shared, smol_reference):
         assert "error -32602" in p.stderr and "params.texts[1]" in p.stderr
     finally:
         distill("model", "unload", "smol", env=shared)
+
+
+def test_shell_commands_for_models_reading_datasets_build_their_requests(echo_daemon, tmp_path):
+    """Issue #13's methods at the shell: teacher-forced score, the behavioural diagnosis, the
+    audit, export and generated targets."""
+    def sent(*args):
+        return sent_by_shell(echo_daemon, *args, cwd=tmp_path)
+    assert sent("score", "--teacher-model", "big", "--student-model", "S=small", "--student-model", "T=tiny",
+                "--dataset", "pairs", "--separator", " ", "--loss", "nll") == {
+        "method": "distill/score",
+        "params": {"teacher": {"model": "big"}, "students": {"S": {"model": "small"}, "T": {"model": "tiny"}},
+                   "loss": {"name": "nll"}, "dataset": "pairs", "prompt": {"separator": " "}}}
+    assert sent("diagnose", "--dataset", "pairs", "--behaviour", "small", "--behaviour-teacher", "big")["params"] == {
+        "dataset": "pairs", "behaviour": {"student": "small", "teacher": "big"}}
+    assert sent("audit", "--teacher", "t", "--student", "A=a.npy", "--ks", "1,5,20", "--bound", "0.05") == {
+        "method": "distill/audit",
+        "params": {"teacher": "t", "student": {"path": str(tmp_path / "a.npy")}, "ks": [1, 5, 20], "bound": 0.05}}
+    assert sent("export", "big", "pairs", "out.safetensors", "--k", "8", "--context", "simplified", "--overwrite") == {
+        "method": "teacher/export",
+        "params": {"model": "big", "dataset": "pairs", "path": str(tmp_path / "out.safetensors"), "k": 8,
+                   "context": "simplified", "overwrite": True}}
+    assert sent("generate-targets", "big", "pairs", "-n", "4", "--max-tokens", "16", "--temperature", "0.8",
+                "--seed", "2", "--limit", "10") == {
+        "method": "teacher/generate",
+        "params": {"model": "big", "dataset": "pairs", "n": 4, "maxTokens": 16, "temperature": 0.8, "seed": 2,
+                   "limit": 10}}
+    for args, words in [(("audit", "--teacher", "t"), "audit needs"), (("export", "big", "pairs"), "export takes"),
+                        (("generate-targets", "big", "pairs", "-n", "x"), "whole number"),
+                        (("diagnose", "--dataset", "d", "--behaviour-teacher", "t"), "needs --behaviour"),
+                        (("score", "--student-model", "S"), "NAME=MODEL")]:
+        p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=dict(env_for(), DISTILLD=echo_daemon),
+                           timeout=60)
+        assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
