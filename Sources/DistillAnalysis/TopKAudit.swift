@@ -57,6 +57,8 @@ public enum TopKAudit {
         let dense = LossConfig(name: .forwardKL, temperature: temperature)
         let exact = try LossScorer.score(teacher: teacher, student: student, config: dense, isCancelled: isCancelled)
         // Per row: the teacher's log-probabilities at τ = 1 sorted by index of decreasing value, and both sides' rows.
+        var teacherRaw: [[Float]] = []
+        var studentRaw: [[Float]] = []
         var teacherLog: [[Double]] = []
         var studentLog: [[Double]] = []
         var order: [[Int]] = []
@@ -64,10 +66,11 @@ public enum TopKAudit {
         for r in 0..<rows {
             let ok = Rows.isValid(teacher, row: r) && Rows.isValid(student, row: r)
             valid.append(ok)
-            let p = logSoftmax(try Rows.logValues(teacher, row: r).map(Double.init), tau: 1)
-            let q = logSoftmax(try Rows.logValues(student, row: r).map(Double.init), tau: 1)
+            teacherRaw.append(try Rows.logValues(teacher, row: r))
+            studentRaw.append(try Rows.logValues(student, row: r))
+            let p = Explain.logSoftmax(teacherRaw[r])
             teacherLog.append(p)
-            studentLog.append(q)
+            studentLog.append(Explain.logSoftmax(studentRaw[r]))
             order.append(p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) })
         }
         let counted = valid.filter { $0 }.count
@@ -90,8 +93,8 @@ public enum TopKAudit {
                 tails.append(max(0, 1 - top.reduce(0) { $0 + exp(teacherLog[r][$1]) }))
                 outside.append(max(0, 1 - top.reduce(0) { $0 + exp(studentLog[r][$1]) }))
                 // Plain truncation at the temperature: the full softmaxes, summed over the top k only.
-                let pt = logSoftmax(teacherLog[r], tau: temperature)
-                let qt = logSoftmax(studentLog[r], tau: temperature)
+                let pt = Explain.logSoftmax(teacherRaw[r], temperature: temperature)
+                let qt = Explain.logSoftmax(studentRaw[r], temperature: temperature)
                 truncated.append(top.reduce(0) { $0 + (pt[$1] == -.infinity ? 0 : exp(pt[$1]) * (pt[$1] - qt[$1])) })
             }
             let topK = ModelOutputs(
@@ -129,13 +132,4 @@ public enum TopKAudit {
     }
 
     static func mean(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count) }
-
-    /// log-softmax of log-values divided by τ, in Double; −∞ stays −∞.
-    static func logSoftmax(_ x: [Double], tau: Double) -> [Double] {
-        let scaled = x.map { $0 / tau }
-        let m = scaled.max() ?? 0
-        guard m > -.infinity else { return scaled }
-        let s = scaled.reduce(0) { $0 + exp($1 - m) }
-        return scaled.map { $0 - m - log(s) }
-    }
 }

@@ -1,3 +1,4 @@
+import DistillMath
 import DistillNGram
 import Foundation
 
@@ -80,7 +81,7 @@ extension LanguageModel {
         var text = ""
         while tokens.count < min(options.maxTokens, room) {
             if isCancelled?() == true { throw CancellationError() }
-            let logp = Self.logSoftmax(logits)
+            let logp = Explain.logSoftmax(logits)
             let token = Self.choose(logp, options: options, rng: &rng)
             tokens.append(token)
             logprob += logp[token]
@@ -100,15 +101,6 @@ extension LanguageModel {
         }
         text = tokenizer == nil && kind == .transformer ? "" : try decode(tokens, skipSpecial: true)
         return Completion(tokens: tokens, text: text, logprob: logprob, finishReason: reason)
-    }
-
-    /// log-softmax in Double (an n-gram row is already normalised; this keeps it so up to rounding).
-    static func logSoftmax(_ logits: [Float]) -> [Double] {
-        let m = Double(logits.max() ?? 0)
-        var sum = 0.0
-        for l in logits { sum += exp(Double(l) - m) }
-        let shift = m + log(sum)
-        return logits.map { Double($0) - shift }
     }
 
     /// The next token: argmax at temperature 0, else a draw from the tempered, truncated distribution.

@@ -262,13 +262,10 @@ public final class LanguageModel: LoadedModel {
         }
     }
 
-    /// Checks every id is a row of the output; `field` names the request member.
+    /// Checks every id is a row of the output and the sequence fits the window; `field` names the
+    /// request member.
     public func checkTokens(_ ids: [Int], field: String) throws {
-        if let i = ids.firstIndex(where: { $0 < 0 || $0 >= vocab }) {
-            throw ModelError(
-                .tokenOutOfRange, "token \(ids[i]) at position \(i) is outside the vocabulary of \(vocab)", field: field,
-                numbers: ["position": i, "token": ids[i], "vocab": vocab])
-        }
+        try checkRange(ids, field: field)
         if let contextLength, ids.count > contextLength {
             throw ModelError(
                 .contextTooLong, "\(ids.count) tokens are longer than the model's context of \(contextLength)", field: field,
@@ -276,12 +273,17 @@ public final class LanguageModel: LoadedModel {
         }
     }
 
-    public func decode(_ ids: [Int], skipSpecial: Bool, field: String = "tokens") throws -> String {
+    /// Throws `.tokenOutOfRange` for the first id that is not a row of the output.
+    func checkRange(_ ids: [Int], field: String) throws {
         if let i = ids.firstIndex(where: { $0 < 0 || $0 >= vocab }) {
             throw ModelError(
                 .tokenOutOfRange, "token \(ids[i]) at position \(i) is outside the vocabulary of \(vocab)", field: field,
                 numbers: ["position": i, "token": ids[i], "vocab": vocab])
         }
+    }
+
+    public func decode(_ ids: [Int], skipSpecial: Bool, field: String = "tokens") throws -> String {
+        try checkRange(ids, field: field)
         switch body {
         case .ngram(let m):
             let special: Set<Int> = [Int(m.vocabulary.beginSentence), Int(m.vocabulary.endSentence)]

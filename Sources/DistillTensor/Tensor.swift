@@ -135,6 +135,9 @@ public struct Tensor: Sendable {
     /// Builds an int64 tensor from Swift values (top-k indices, labels).
     public init(int64 values: [Int64], shape: [Int]) { self.init(copying: values, dtype: .int64, shape: shape) }
 
+    /// Builds a uint8 tensor from Swift values (masks).
+    public init(uint8 values: [UInt8], shape: [Int]) { self.init(copying: values, dtype: .uint8, shape: shape) }
+
     /// A copy of `values`, which are `dtype`'s Swift type.
     private init<Element>(copying values: [Element], dtype: ScalarType, shape: [Int]) {
         precondition(shape.reduce(1, *) == values.count, "shape does not match value count")

@@ -74,8 +74,7 @@ enum ModelResolution {
             values.replaceSubrange((i * T * V)..<(i * T * V + row.count), with: row)
             for t in 0..<sequences[i].count { mask[i * T + t] = 1 }
         }
-        let maskTensor = try Tensor(
-            storage: mask.withUnsafeBytes { TensorStorage(copying: $0) }, dtype: .uint8, shape: [N, T])
+        let maskTensor = Tensor(uint8: mask, shape: [N, T])
         let outputs = ModelOutputs(
             kind: .logprobs, layout: .dense(values: Tensor(float32: values, shape: [N, T, V])), examples: N, positions: T, vocab: V,
             mask: maskTensor)

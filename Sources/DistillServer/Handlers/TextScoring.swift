@@ -256,7 +256,7 @@ enum TextScoring {
             }
             picked.append((logprobs, best))
         }
-        let maskTensor = try Tensor(storage: mask.withUnsafeBytes { TensorStorage(copying: $0) }, dtype: .uint8, shape: [c, positions])
+        let maskTensor = Tensor(uint8: mask, shape: [c, positions])
         let outputs = ModelOutputs(
             kind: .logprobs, layout: .dense(values: Tensor(float32: values, shape: [c, positions, V])), examples: c,
             positions: positions, vocab: V, mask: maskTensor)
