@@ -20,12 +20,14 @@ json_values = st.recursive(json_scalars, lambda inner: st.one_of(
 METHODS = ["initialize", "distilld/ping", "distilld/status", "teacher/load", "teacher/list", "teacher/info",
            "teacher/unload", "dataset/load", "dataset/list", "dataset/info", "dataset/unload", "dataset/examples",
            "distill/score", "distill/diagnose", "distill/explain", "model/load", "model/list", "model/info",
-           "model/unload", "model/tokenize", "model/detokenize", "model/logprobs", "model/generate", "no/such/method"]
+           "model/unload", "model/tokenize", "model/detokenize", "model/logprobs", "model/generate", "distill/sequence",
+           "distill/audit", "teacher/export", "teacher/generate", "no/such/method"]
 KEYS = ["teacher", "students", "loss", "name", "path", "dataset", "inputs", "examples", "probs", "logits", "logprobs",
         "topk", "labels", "temperatures", "temperature", "example", "data", "mask", "lengths", "dtype", "shape",
         "replace", "kind", "format", "options", "offset", "limit", "conventions", "contextGap", "ids", "reduction",
         "model", "text", "texts", "tokens", "addSpecial", "full", "build", "prompt", "maxTokens", "topK", "topP", "seed",
-        "n", "stop", "skipSpecial", "order"]
+        "n", "stop", "skipSpecial", "order", "ks", "bound", "k", "context", "overwrite", "behaviour", "candidates",
+        "withTarget", "student", "separator"]
 
 plausible = st.recursive(
     json_scalars,
