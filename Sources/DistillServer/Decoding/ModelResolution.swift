@@ -16,8 +16,15 @@ struct ResolvedModel {
     let source: String
     /// The members of inline outputs, so an error can name `params.students.A.probs[0][2]` exactly.
     var inline: InlineOutputs? = nil
-    /// For a model run on inputs: each example's token ids (its positions).
+    /// For a model run on inputs: each example's token ids (its positions), and the model.
     var tokens: [[Int]]? = nil
+    var languageModel: LanguageModel? = nil
+
+    /// Names for the outputs: the given vocabulary, or a model's tokens as the tokenizer spells
+    /// them (decoded here, for the analyses that name outputs, not for every run).
+    var outputLabels: [String]? {
+        labels ?? languageModel.map { m in (0..<m.vocab).map { (try? m.decode([$0], skipSpecial: false)) ?? m.piece($0) } }
+    }
 
     /// [examples, positions, vocabulary].
     var shape: [Int] { [outputs.examples, outputs.positions, outputs.vocab] }
@@ -78,10 +85,9 @@ enum ModelResolution {
         let outputs = ModelOutputs(
             kind: .logprobs, layout: .dense(values: Tensor(float32: values, shape: [N, T, V])), examples: N, positions: T, vocab: V,
             mask: maskTensor)
-        // The vocabulary as text, so explanations name outputs as the tokenizer spells them.
-        let labels = (0..<V).map { (try? model.decode([$0], skipSpecial: false)) ?? model.piece($0) }
         return ResolvedModel(
-            outputs: outputs, ids: nil, labels: labels, field: field, source: "model '\(name)'", tokens: sequences)
+            outputs: outputs, ids: nil, labels: nil, field: field, source: "model '\(name)'", tokens: sequences,
+            languageModel: model)
     }
 
     /// A model in a file (`{"path": ..., "format": ..., "options": ...}`), builtins included,

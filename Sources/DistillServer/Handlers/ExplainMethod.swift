@@ -17,7 +17,7 @@ enum ExplainMethod {
             try s.requireSameShape(as: teacher)
             return (student.name, s)
         }
-        var labels = teacher.labels
+        var labels = teacher.outputLabels
         if let given = try request.labels.get(), let l = request.labelsField {
             guard given.count == teacher.outputs.vocab else {
                 throw l.fail("has \(given.count) labels for a vocabulary of \(teacher.outputs.vocab)")
@@ -32,7 +32,7 @@ enum ExplainMethod {
             teacher: teacher.outputs, students: students.map { ($0.0, $0.1.outputs) }, rows: rows, labels: labels,
             temperatures: sweep, temperature: tau, topK: topK, isCancelled: { context.cancellation.isCancelled },
             progress: { context.report($0, "explaining") })
-        let tokenLosses = try perToken(teacher, students, temperature: tau, context: context)
+        let tokenLosses = try perToken(teacher, students, labels: labels, temperature: tau, context: context)
         var charts =
             try request.charts.get()
             ? ExplainRequest.Charts(contributions: report.contributionCharts, temperature: report.temperatureChart) : nil
@@ -55,9 +55,10 @@ enum ExplainMethod {
     /// With a teacher model run on one text: each student's forward KL at every token, through the
     /// loss engine (reduction none), with the tokens as text. Nil otherwise.
     static func perToken(
-        _ teacher: ResolvedModel, _ students: [(String, ResolvedModel)], temperature: Double, context: RequestContext
+        _ teacher: ResolvedModel, _ students: [(String, ResolvedModel)], labels: [String]?, temperature: Double,
+        context: RequestContext
     ) throws -> ExplainRequest.TokenLosses? {
-        guard let sequences = teacher.tokens, sequences.count == 1, let labels = teacher.labels else { return nil }
+        guard let sequences = teacher.tokens, sequences.count == 1, let labels else { return nil }
         let config = LossConfig(name: .forwardKL, temperature: temperature, reduction: .none)
         var losses: [(student: String, values: [Double?])] = []
         for (name, student) in students {

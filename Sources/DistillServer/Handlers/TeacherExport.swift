@@ -64,7 +64,7 @@ enum TeacherExport {
             while start < n {
                 if context.cancellation.isCancelled { throw CancellationError() }
                 let range = start..<min(n, start + size)
-                let rows = try modelCall { try model.logProbabilities(range.map { reader.contexts[$0] + targets[$0].dropLast() }) }
+                let rows = try TextScoring.targetRows(reader, range: range, targets: targets)
                 // Masked rows (past a target's end) hold a valid, uniform top-k, so the file is a
                 // well-formed top-k teacher everywhere.
                 var values = [Float](repeating: -Float(log(Double(V))), count: range.count * T * K)
@@ -73,10 +73,9 @@ enum TeacherExport {
                 var tails = [Float](repeating: 0, count: range.count * T)
                 var labels = [Int64](repeating: -100, count: range.count * T)
                 for (k, i) in range.enumerated() {
-                    let first = reader.contexts[i].count - 1
                     rows[k].withUnsafeBufferPointer { all in
                         for j in 0..<targets[i].count {
-                            let row = UnsafeBufferPointer(rebasing: all[((first + j) * V)..<((first + j + 1) * V)])
+                            let row = UnsafeBufferPointer(rebasing: all[(j * V)..<((j + 1) * V)])
                             let best = ModelMethods.top(row, K)
                             var kept = 0.0
                             for (slot, id) in best.enumerated() {

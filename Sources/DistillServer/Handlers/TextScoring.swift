@@ -226,6 +226,18 @@ enum TextScoring {
             addSpecial: addSpecial, readsFull: readsFull)
     }
 
+    /// One batched pass of `reader`'s model over `range`'s examples, each reading its context and
+    /// its target but the last token; per example, the log-probability rows that predict the
+    /// target's tokens ([target length, V] row-major: row j is log p(· | context, target[..<j])).
+    static func targetRows(_ reader: Reader, range: Range<Int>, targets: [[Int]]) throws -> [[Float]] {
+        let rows = try modelCall { try reader.model.logProbabilities(range.map { reader.contexts[$0] + targets[$0].dropLast() }) }
+        let V = reader.model.vocab
+        return zip(range, rows).map { i, all in
+            let first = reader.contexts[i].count - 1
+            return Array(all[(first * V)..<((first + targets[i].count) * V)])
+        }
+    }
+
     /// One model's log-probabilities at the target positions of `range`'s examples, [c, positions, V]:
     /// row j of example i is log p(target[j] | context, target[..<j]). Past a target's end the rows
     /// are masked and hold the uniform distribution.
@@ -233,19 +245,17 @@ enum TextScoring {
     static func run(_ reader: Reader, range: Range<Int>, targets: [[Int]], positions: Int) throws -> (
         ModelOutputs, [(logprobs: [Double], argmax: [Int])]
     ) {
-        let sequences = range.map { reader.contexts[$0] + targets[$0].dropLast() }
-        let rows = try modelCall { try reader.model.logProbabilities(sequences) }
+        let rows = try targetRows(reader, range: range, targets: targets)
         let V = reader.model.vocab
         let c = range.count
         var values = [Float](repeating: -Float(log(Double(V))), count: c * positions * V)
         var mask = [UInt8](repeating: 0, count: c * positions)
         var picked: [(logprobs: [Double], argmax: [Int])] = []
         for (k, i) in range.enumerated() {
-            let start = reader.contexts[i].count - 1
             var logprobs: [Double] = []
             var best: [Int] = []
             for j in 0..<targets[i].count {
-                let from = (start + j) * V
+                let from = j * V
                 let row = rows[k][from..<(from + V)]
                 values.replaceSubrange((k * positions + j) * V..<(k * positions + j + 1) * V, with: row)
                 mask[k * positions + j] = 1
