@@ -102,8 +102,8 @@ public enum TopKAudit {
                 layout: .topK(indices: Tensor(int64: indices, shape: [n, t, k]), values: Tensor(float32: values, shape: [n, t, k])),
                 examples: n, positions: t, vocab: v, mask: teacher.mask)
             func policy(_ p: TopKTailPolicy) throws -> PolicyResult {
-                // Keeping every index is no truncation. (The engine is not asked: its tail bucket would
-                // hold the teacher's rounding error, 1 − Σp ≈ 1e-7, against a student bucket of exactly 0.)
+                // Keeping every index is no truncation: the error is 0 by definition. (The engine would
+                // agree up to the float32 rounding of the top-k teacher's values.)
                 if k == v {
                     return PolicyResult(kl: exact.aggregate ?? 0, error: 0, negativePositions: 0)
                 }

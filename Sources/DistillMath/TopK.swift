@@ -14,7 +14,8 @@
 /// - `.tailBucket`: one extra outcome. A top-k side gives it weight r^{1/τ}
 ///   (the tail is tempered as if it were a single outcome — exact at τ = 1,
 ///   an approximation otherwise) and normalises over K + 1; a dense side puts
-///   its exact mass outside U there.
+///   its exact mass outside U there. When U is the whole vocabulary there is
+///   no outside: no bucket, and each side is renormalised over U.
 ///
 /// The reported tail mass of a side is the probability, in its full tempered
 /// distribution, that falls outside the compared known entries (for
@@ -199,6 +200,15 @@ func topKRowLoss(
     }
     var out = RowOutput()
     let massT = massOnU(ti, scratch.lp), massS = massOnU(si, scratch.lq)
+    // Known indices covering the whole vocabulary leave nothing outside them: the bucket is an
+    // empty outcome, and a top-k side's tail r is rounding in its values (1 − Σ p of k = V floats).
+    // Giving that residue its own outcome would make the KL +∞ against a dense side with no mass
+    // outside; it is renormalised away instead, as `.renormalize` does.
+    let coversVocabulary = scratch.lp.count == teacher.vocab
+    if coversVocabulary {
+        out.teacherTail = Swift.max(0, 1 - massT)
+        out.studentTail = Swift.max(0, 1 - massS)
+    }
     func tailOf(_ inp: TopKRowInput, _ mass: Double) -> Double {
         if inp.dense != nil { return Swift.max(0, 1 - mass) }
         // Top-k side: its bucket's share of the tempered distribution.
@@ -206,9 +216,11 @@ func topKRowLoss(
         let wt = dexp(inp.logTailWeight)
         return policy == .tailBucket ? wt / zAll : wt / (zAll + wt)
     }
-    out.teacherTail = tailOf(ti, massT)
-    out.studentTail = tailOf(si, massS)
-    switch policy {
+    if !coversVocabulary {
+        out.teacherTail = tailOf(ti, massT)
+        out.studentTail = tailOf(si, massS)
+    }
+    switch coversVocabulary ? .renormalize : policy {
     case .renormalize:
         let lt = dlog(massT), ls = dlog(massS)
         for k in scratch.lp.indices { scratch.lp[k] -= lt; scratch.lq[k] -= ls }

@@ -283,6 +283,29 @@ import Testing
         let renorm = try LossScorer.score(teacher: t, student: s, config: LossConfig(name: .reverseKL, topKTailPolicy: .renormalize))
         #expect(renorm.aggregate == .infinity)  // student mass on index 2 where the renormalised teacher has none
     }
+
+    /// k = V: a top-k teacher's probabilities in float32 sum to 1 − ε, and that ε used to become a
+    /// bucket outcome against a dense student's exact 0 outside, making the KL +∞.
+    @Test func aTopKThatCoversTheVocabularyHasNoBucket() throws {
+        let v = 7
+        let z: [Double] = [1.5, -0.3, 0.7, 1.4, -1.9, 0.2, 3.0]
+        let zs: [Double] = [1.0, 0.1, 0.9, 1.2, -1.0, 0.4, 2.2]
+        let p = Ref.softmax(z, tau: 1)
+        let order = (0..<v).sorted { p[$0] > p[$1] }
+        let teacher = topK(order.map(Int64.init), order.map { Float(p[$0]) }, n: 1, t: 1, k: v, v: v)
+        let student = dense(zs.map(Float.init), n: 1, t: 1, v: v)
+        let sum = order.reduce(0.0) { $0 + Double(Float(p[$1])) }
+        #expect(sum < 1)  // the case arises when the float32 values leave a tail: 1 − Σp > 0
+        // The reference: KL of the float32 teacher renormalised over V against the dense student.
+        let pt = order.map { Double(Float(p[$0])) / sum }
+        let q = Ref.softmax(zs, tau: 1)
+        let want = zip(order, pt).reduce(0.0) { $0 + $1.1 * log($1.1 / q[$1.0]) }
+        for policy in [TopKTailPolicy.tailBucket, .renormalize] {
+            let r = try LossScorer.score(teacher: teacher, student: student, config: LossConfig(name: .forwardKL, topKTailPolicy: policy))
+            #expect(r.aggregate!.isFinite && close(r.aggregate!, want), "\(policy)")
+            #expect(r.extras.meanTeacherTailMass < 1e-6 && r.extras.meanStudentTailMass < 1e-6)
+        }
+    }
 }
 
 @Suite struct RunControlTests {

@@ -167,8 +167,12 @@ def per_position(teacher, student, config, teacher_kind="logits", student_kind="
                 si = (student["indices"][n, t], student["values"][n, t]) if s_top else None
                 union = sorted(set(ti[0].tolist() if ti else []) | set(si[0].tolist() if si else []))
                 m = {v: k for k, v in enumerate(union)}
-                a, _ = _topk_log(ti, teacher_kind, tt, c["tail_policy"], union, m, None if t_top else lpd[n, t])
-                b, _ = _topk_log(si, student_kind, ts, c["tail_policy"], union, m, None if s_top else lqd[n, t])
+                vocab = lpd.shape[-1] if not t_top else lqd.shape[-1] if not s_top else teacher.get("vocab")
+                # When the known indices cover the vocabulary nothing lies outside them: no bucket,
+                # and a top-k side's rounding residue is renormalised away.
+                policy = "renormalize" if len(union) == vocab else c["tail_policy"]
+                a, _ = _topk_log(ti, teacher_kind, tt, policy, union, m, None if t_top else lpd[n, t])
+                b, _ = _topk_log(si, student_kind, ts, policy, union, m, None if s_top else lqd[n, t])
                 soft[n, t] = divergence("forward_kl" if name == "combined" else name, a, b, c["alpha"], c["beta"])
     if name == "combined":
         lq1 = log_dist(student, student_kind, 1.0)

@@ -286,6 +286,28 @@ def test_top_k_teachers_match_the_reference(checked, policy, name):
             close(s["tail"]["teacherMass"]["mean"], tail.mean(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("policy", ["renormalize", "tail_bucket"])
+def test_a_top_k_teacher_with_k_equal_to_the_vocabulary_is_the_dense_teacher(checked, policy):
+    """Before: under tail_bucket the float32 rounding tail 1 − Σp became an outcome that a dense
+    student gives exactly 0, and the KL was +∞ at most positions."""
+    rng = np.random.default_rng(21)
+    n, t, v = 3, 4, 50
+    zt, zs, _ = random_case(rng, n, t, v, sharp=2.0)
+    lt = ref.log_dist(zt, "logits", 1.0)
+    idx = np.argsort(-lt, axis=-1).astype(np.int64)
+    vals = np.take_along_axis(lt, idx, -1).astype(np.float32)
+    assert (1 - np.exp(vals.astype(np.float64)).sum(-1) > 0).any()  # some rows leave a rounding tail
+    cfg = {"name": "forward_kl", "tail_policy": policy, "reduction": "none"}
+    want = ref.loss({"indices": idx, "values": vals}, zs, cfg, teacher_kind="logprobs")
+    dense = ref.loss(zt, zs, {"name": "forward_kl", "reduction": "none"})
+    r = checked.call("distill/score", {"teacher": {"topk": {"indices": idx, "values": vals, "vocab": v, "kind": "logprobs"}},
+                                       "students": {"s": {"logits": zs}}, "loss": wire_config(cfg)})
+    values = np.array(r["students"][0]["values"], np.float64)
+    assert np.isfinite(values).all()
+    close(values, want.ravel(), rtol=1e-5, atol=2e-6)
+    close(values, dense.ravel(), rtol=1e-4, atol=1e-5)
+
+
 def test_top_k_student_and_top_k_probs(client):
     idx_t = np.array([[[0, 2, 3]]], np.int64)
     p_t = np.array([[[0.5, 0.3, 0.1]]], np.float32)
