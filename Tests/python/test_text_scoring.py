@@ -243,6 +243,26 @@ def test_behaviour_numbers_match_transformers(daemon, reference):
     assert abs(b["kl"]["full"]) < 1e-6
     assert abs(b["kl"]["simplified"] - b["contextGap"]) < 1e-9
     assert b["verdict"] in ("full", "simplified", "undecided")
+    # The split KL(p_f ‖ q) = context gap + capacity gap, overall, per example and per token; with
+    # the teacher as student the capacity gap is 0 and the context gap is all of it.
+    assert b["split"]["total"] == b["kl"]["simplified"] and b["split"]["contextGap"] == b["contextGap"]
+    assert abs(b["split"]["capacityGap"]) < 1e-9
+    for row in b["examples"]:
+        assert abs(row["kl"] - row["contextGap"]) < 1e-9 and abs(row["capacityGap"]) < 1e-9
+    assert b["deciding"]
+    tokenizer = reference[0]
+    for row in b["deciding"]:
+        e = next(x for x in examples if x["id"] == row["id"])
+        t_rows, tgt, _ = target_rows(reference, e["full"] + "\n", e["target"])
+        s_rows, _, _ = target_rows(reference, e["simplified"] + "\n", e["target"])
+        gap = (np.exp(t_rows) * (t_rows - s_rows)).sum(axis=1)
+        assert [t["position"] for t in row["tokens"]] == list(range(len(tgt)))
+        for t in row["tokens"]:
+            j = t["position"]
+            assert t["text"] == tokenizer.decode([tgt[j]])
+            assert abs(t["contextGap"] - gap[j]) < TOLERANCE
+            assert abs(t["kl"] - t["contextGap"]) < 1e-9 and t["capacityGap"] == t["kl"] - t["contextGap"]
+        assert abs(np.mean([t["contextGap"] for t in row["tokens"]]) - row["contextGap"]) < 1e-9
 
 
 def test_export_writes_the_teachers_top_k_at_every_target_token(daemon, reference, tmp_path):

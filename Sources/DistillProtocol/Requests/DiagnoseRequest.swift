@@ -193,15 +193,42 @@ public struct DiagnoseRequest: RequestType {
             public var nllSimplified: Double
             /// The teacher's KL from its distribution reading the full context to reading the simplified one.
             public var contextGap: Double?
+            /// The student's KL to the teacher on x when it reads x′: contextGap + the capacity gap.
+            public var kl: Double?
+            /// For the deciding examples, with a teacher: the split at every target token.
+            public var tokens: [Token]?
 
-            public init(id: String, nllFull: Double, nllSimplified: Double, contextGap: Double?) {
-                (self.id, self.nllFull, self.nllSimplified, self.contextGap) = (id, nllFull, nllSimplified, contextGap)
+            public init(id: String, nllFull: Double, nllSimplified: Double, contextGap: Double?, kl: Double? = nil) {
+                (self.id, self.nllFull, self.nllSimplified, self.contextGap, self.kl) = (id, nllFull, nllSimplified, contextGap, kl)
+            }
+
+            var json: JSON {
+                func optional(_ d: Double?) -> JSON { d.map { JSON($0) } ?? .null }
+                let o = JSON.object([
+                    ("id", JSON(id)), ("nllFull", JSON(nllFull)), ("nllSimplified", JSON(nllSimplified)),
+                    ("advantage", JSON(nllSimplified - nllFull)), ("contextGap", optional(contextGap)), ("kl", optional(kl)),
+                    ("capacityGap", optional(kl.flatMap { k in contextGap.map { k - $0 } })),
+                ])
+                if let tokens { o["tokens"] = JSON.array(tokens.map(\.json)) }
+                return o
+            }
+        }
+
+        /// One target token of a deciding example: KL(p(·|x) ‖ q(·|x′)) = contextGap + capacityGap.
+        public struct Token: Sendable {
+            public var text: String
+            public var position: Int
+            public var contextGap: Double
+            public var kl: Double
+
+            public init(text: String, position: Int, contextGap: Double, kl: Double) {
+                (self.text, self.position, self.contextGap, self.kl) = (text, position, contextGap, kl)
             }
 
             var json: JSON {
                 JSON.object([
-                    ("id", JSON(id)), ("nllFull", JSON(nllFull)), ("nllSimplified", JSON(nllSimplified)),
-                    ("advantage", JSON(nllSimplified - nllFull)), ("contextGap", contextGap.map { JSON($0) } ?? .null),
+                    ("text", JSON(text)), ("position", JSON(position)), ("contextGap", JSON(contextGap)), ("kl", JSON(kl)),
+                    ("capacityGap", JSON(kl - contextGap)),
                 ])
             }
         }
@@ -260,6 +287,14 @@ public struct DiagnoseRequest: RequestType {
                 ("perplexity", JSON.object([("full", JSON(exp(nllFull))), ("simplified", JSON(exp(nllSimplified)))])),
                 ("kl", JSON.object([("full", optional(klFull)), ("simplified", optional(klSimplified))])),
                 ("contextGap", optional(meanContextGap)),
+                (
+                    "split",
+                    klSimplified.flatMap { total in
+                        meanContextGap.map { gap in
+                            JSON.object([("total", JSON(total)), ("contextGap", JSON(gap)), ("capacityGap", JSON(total - gap))])
+                        }
+                    } ?? .null
+                ),
                 ("verdict", JSON(verdict)), ("confidence", JSON(confidence)), ("pValue", JSON(pValue)),
                 ("signs", JSON.object([("positive", JSON(positive)), ("negative", JSON(negative))])),
                 ("evidence", JSON(evidence)),

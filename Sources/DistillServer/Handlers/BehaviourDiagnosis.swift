@@ -68,9 +68,23 @@ enum BehaviourDiagnosis {
         let joined = b.teacher == nil ? nil : results.map(LossResult.joined)
         let gaps = joined?[0].perSequenceMean
         let judgement = Behaviour.judge(advantages: nll.map { $0[1] - $0[0] }, gaps: gaps)
+        // The student reading x′ against the teacher reading x: context gap + capacity gap.
+        let kls = joined?[2].perSequenceMean
         let rows = examples.indices.map { i in
             DiagnoseRequest.BehaviourResult.Example(
-                id: examples[i].id, nllFull: nll[i][0], nllSimplified: nll[i][1], contextGap: gaps?[i])
+                id: examples[i].id, nllFull: nll[i][0], nllSimplified: nll[i][1], contextGap: gaps?[i], kl: kls?[i])
+        }
+        /// A deciding example with the split at each of its target tokens, when there is a teacher.
+        func withTokens(_ i: Int) -> DiagnoseRequest.BehaviourResult.Example {
+            var row = rows[i]
+            guard let joined else { return row }
+            let model = readers[0].model
+            row.tokens = targets[i].indices.map { j in
+                DiagnoseRequest.BehaviourResult.Token(
+                    text: (try? model.decode([targets[i][j]], skipSpecial: false)) ?? model.piece(targets[i][j]), position: j,
+                    contextGap: joined[0].perPosition[i * positions + j], kl: joined[2].perPosition[i * positions + j])
+            }
+            return row
         }
         let tokens = targets.reduce(0) { $0 + $1.count }
         func meanNLL(_ side: Int) -> Double {
@@ -82,7 +96,7 @@ enum BehaviourDiagnosis {
             meanContextGap: joined?[0].aggregate, verdict: judgement.verdict.rawValue, confidence: judgement.confidence,
             pValue: judgement.pValue, positive: judgement.positive, negative: judgement.negative,
             evidence: evidence(judgement, deciding: judgement.positive + judgement.negative, hasTeacher: b.teacher != nil),
-            deciding: judgement.deciding.prefix(listLimit).map { rows[$0] }, examples: Array(rows.prefix(listLimit)))
+            deciding: judgement.deciding.prefix(listLimit).map(withTokens), examples: Array(rows.prefix(listLimit)))
     }
 
     static func evidence(_ j: Behaviour.Judgement, deciding: Int, hasTeacher: Bool) -> String {
