@@ -172,13 +172,14 @@ class _Worker:
         """Runs one shard's request; returns `{"result"}` or `{"error": {code, message, data}}`, with
         `seconds`, `bytesIn` (the request's JSON) and `bytesOut` (the reply's)."""
         started = time.perf_counter()
-        attempts = 0
+        attempts = restarted = 0
         while True:
             self._fraction = 0.0
             try:
-                if not self._alive():
+                if not self._alive():  # died between shards: a new one, with the loads made again
                     self._start()
                     self.restarts += 1
+                    restarted += 1
                 self._prepare(setup)
 
                 def on_progress(value: dict) -> None:
@@ -209,11 +210,12 @@ class _Worker:
                     _kill_group(self._proc)
                 self._start()
                 self.restarts += 1
+                restarted += 1
         self._fraction = 0.0
         reply["seconds"] = time.perf_counter() - started
         reply["bytesIn"] = len(json.dumps(params, separators=(",", ":")))
         reply["bytesOut"] = len(json.dumps(reply.get("result") or reply.get("error"), separators=(",", ":")))
-        reply["restarts"] = attempts
+        reply["restarts"] = restarted
         return reply
 
 
@@ -368,6 +370,10 @@ def _run(pool: WorkerPool, shards: list, title: str, progress: Any, cancel: Opti
                 done += 1
                 idle.append(w)
             report("report")
+    except JobCancelled:
+        stop_all()
+        report("end", "cancelled")
+        raise
     except KeyboardInterrupt:
         stop_all()
         report("end", "cancelled")
