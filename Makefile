@@ -128,6 +128,7 @@ bench: release models
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_store_score.py
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_models.py
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_text_scoring.py --pairs 64 --repeat 1
+	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_ray.py
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Plugins Package.swift
