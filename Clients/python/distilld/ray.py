@@ -23,6 +23,7 @@ actors run this module there).
 from __future__ import annotations
 
 import atexit
+import hashlib
 import io
 import json
 import math
@@ -426,11 +427,12 @@ def _paths(*specs: Any) -> list:
     return out
 
 
-def _setup(models: Optional[dict], datasets: Optional[dict]) -> list:
+def _setup(models: Optional[dict], datasets: Optional[dict], data: Optional[tuple] = None) -> list:
     """What every worker loads before its shards: datasets first (an n-gram model may be built from
-    one), then models. Paths are made absolute on the driver: workers may run elsewhere."""
+    one; `data` is the shard's own `(name, load params)`), then models. Paths are made absolute on
+    the driver: workers may run elsewhere."""
     setup = []
-    for name, params in (datasets or {}).items():
+    for name, params in [*(datasets or {}).items(), *([data] if data and data[1] else [])]:
         p = dict(params)
         if isinstance(p.get("path"), str) and not p["path"].startswith("builtin:"):
             p["path"] = os.path.abspath(p["path"])
@@ -453,7 +455,7 @@ def _dataset_source(value: Any, datasets: Optional[dict]) -> tuple:
     spec = {"path": value} if isinstance(value, str) else dict(value)
     if isinstance(spec.get("path"), str) and not spec["path"].startswith("builtin:"):
         spec["path"] = os.path.abspath(spec["path"])
-    name = _DATA + "-" + str(abs(hash(json.dumps(spec, sort_keys=True))) % 10**8)
+    name = _DATA + "-" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     return name, spec
 
 
@@ -483,12 +485,12 @@ def _plan(teacher: Any, students: dict, data: Any, shards: Optional[int], base: 
         for i, item in enumerate(items):
             item = item["dataset"] if isinstance(item, dict) and "dataset" in item else item
             name, spec = _dataset_source(item, datasets)
-            s_setup = setup + ([("dataset/load", dict(spec, name=name))] if spec else [])
+            s_setup = _setup(models, datasets, (name, spec))
             files = [spec["path"]] if spec and isinstance(spec.get("path"), str) else []
             out.append(_Shard(i, method, dict(base, dataset=name), s_setup, files))
         return out
     name, spec = _dataset_source(data, datasets)
-    s_setup = setup + ([("dataset/load", dict(spec, name=name))] if spec else [])
+    s_setup = _setup(models, datasets, (name, spec))
     files = [spec["path"]] if spec and isinstance(spec.get("path"), str) else [
         (datasets or {}).get(name, {}).get("path", name)]
     total = _count(pool, "dataset/load", dict(spec or datasets[name], name="distilld-ray-probe"), setup)
