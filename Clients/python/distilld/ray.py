@@ -721,15 +721,13 @@ def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dic
         if any(p["name"] != s0["name"] for p in parts):
             raise ValueError("shards list the students in different orders")
         per, valid, sums = [], [], []
-        offset = 0
-        for r, p in zip(results, parts):
+        for p in parts:
             if "perExample" not in p or (p["perExample"] and "sum" not in p["perExample"][0]):
                 raise ValueError("a shard's result has no per-example sums: the daemon predates sharded scoring")
-            for j, e in enumerate(p["perExample"]):
+            for e in p["perExample"]:
                 per.append(_num(e["loss"]))
                 valid.append(int(e["valid"]))
                 sums.append(_num(e["sum"]))
-            offset += len(p["perExample"])
         nv = sum(valid)
         out: dict = {"name": s0["name"]}
         values = None
@@ -815,16 +813,17 @@ def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dic
     return result
 
 
-def _weighted(pairs: list) -> Optional[float]:
+def _weighted(pairs: list) -> Any:
     """A mean of means weighted by their counts (the side statistics: equal to one daemon's up to
-    rounding, as the daemon's own part-wise join)."""
-    if any(v is None for v, _ in pairs):
-        return None
-    n = sum(c for _, c in pairs)
-    if n == 0:
+    rounding, as the daemon's own part-wise join). Shards with no valid position do not count."""
+    counted = [(v, c) for v, c in pairs if c > 0]
+    if not counted:
         return pairs[0][0] if pairs else None
-    return _wire(math.fsum(_num(v) * c for v, c in pairs) / n) if not any(
-        isinstance(v, str) for v, _ in pairs) else _wire(sum(_num(v) * c for v, c in pairs) / n)
+    if any(v is None for v, _ in counted):
+        return None
+    n = sum(c for _, c in counted)
+    values = [_num(v) * c for v, c in counted]
+    return _wire((sum(values) if any(math.isinf(x) for x in values) else math.fsum(values)) / n)
 
 
 def _merged_ids(results: list) -> list:
