@@ -142,12 +142,13 @@ public enum Scoring {
     /// over valid positions, for `sequence_sum` and `sequence_mean` the mean over the
     /// examples that have a valid position. Masked entries never pull it down.
     static func rankingValue(_ r: LossResult) -> Double {
+        // Correctly rounded sums, so shards merged by their per-example values give the same bits.
         switch r.reduction {
         case .none:
-            return r.validPositions > 0 ? zip(r.perPosition, r.valid).reduce(0) { $0 + ($1.1 ? $1.0 : 0) } / Double(r.validPositions) : 0
+            return r.validPositions > 0 ? r.perSequenceSum.exactSum / Double(r.validPositions) : 0
         default:
             let counted = r.reduced.indices.filter { r.validPerSequence[$0] > 0 }
-            return counted.isEmpty ? 0 : counted.reduce(0) { $0 + r.reduced[$1] } / Double(counted.count)
+            return counted.isEmpty ? 0 : counted.map { r.reduced[$0] }.exactSum / Double(counted.count)
         }
     }
 

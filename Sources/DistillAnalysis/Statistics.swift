@@ -1,3 +1,5 @@
+import DistillMath
+
 /// Summary statistics of per-example losses, as a practitioner reads them.
 public struct Spread: Sendable, Equatable {
     public let count: Int
@@ -19,10 +21,12 @@ public struct Spread: Sendable, Equatable {
             return
         }
         let sorted = values.sorted()
-        let m = values.reduce(0, +) / Double(values.count)
+        // Correctly rounded sums: the same bits whatever the order of the values, so a spread
+        // recomputed from shards' merged values (math.fsum in Python) equals one run's.
+        let m = values.exactSum / Double(values.count)
         mean = m
         if m.isFinite {
-            std = (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count)).squareRoot()
+            std = (values.lazy.map { ($0 - m) * ($0 - m) }.exactSum / Double(values.count)).squareRoot()
         } else {
             std = .infinity
         }

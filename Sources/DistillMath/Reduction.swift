@@ -26,13 +26,14 @@ struct ReducedLosses {
     var totalSum: Double
     var validPositions: Int
 
-    /// Sums run in a fixed order (example by example) so results do not depend
-    /// on how rows were split between threads.
+    /// Each example's sum runs in position order; the total is the correctly rounded sum of the
+    /// examples' sums (`ExactSum`), so it depends neither on how rows were split between threads
+    /// nor on how examples were split between parts or shards.
     init(perPosition: [Double], valid: [Bool], examples n: Int, positions t: Int) {
         sequenceSums = [Double](repeating: 0, count: n)
         sequenceMeans = [Double](repeating: 0, count: n)
         validPerSequence = [Int](repeating: 0, count: n)
-        totalSum = 0
+        var total = ExactSum()
         validPositions = 0
         for e in 0..<n {
             var s = 0.0
@@ -44,9 +45,10 @@ struct ReducedLosses {
             sequenceSums[e] = s
             sequenceMeans[e] = c > 0 ? s / Double(c) : 0
             validPerSequence[e] = c
-            totalSum += s
+            total.add(s)
             validPositions += c
         }
+        totalSum = total.value
     }
 
     func reduced(_ r: Reduction, perPosition: [Double]) -> (values: [Double], aggregate: Double?) {

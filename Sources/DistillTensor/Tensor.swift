@@ -148,6 +148,22 @@ public struct Tensor: Sendable {
 
     public var elementCount: Int { shape.reduce(1, *) }
     public var rank: Int { shape.count }
+
+    /// The rows `range` of the leading dimension, as a view that shares (and keeps alive) these
+    /// bytes: no copy, so a range of a mapped file stays mapped.
+    public func rows(_ range: Range<Int>) -> Tensor {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0], "rows out of range")
+        let rowBytes = shape.dropFirst().reduce(dtype.byteWidth, *)
+        let slice = TensorStorage(slice: storage, offset: range.lowerBound * rowBytes, byteCount: range.count * rowBytes)
+        return Tensor(viewing: slice, dtype: dtype, shape: [range.count] + shape.dropFirst())
+    }
+
+    /// A tensor over storage already known to hold shape × dtype width bytes.
+    private init(viewing storage: TensorStorage, dtype: ScalarType, shape: [Int]) {
+        self.storage = storage
+        self.dtype = dtype
+        self.shape = shape
+    }
 }
 
 /// What the values of an output tensor mean.
@@ -185,5 +201,24 @@ public struct ModelOutputs: Sendable {
     public var isTopK: Bool {
         if case .topK = layout { return true }
         return false
+    }
+
+    /// The examples `range` (rows of every tensor), as views of these outputs; nil when a tensor
+    /// does not have the examples as its leading dimension (the engine's checks then name it).
+    public func examples(_ range: Range<Int>) -> ModelOutputs? {
+        let tensors: [Tensor]
+        switch layout {
+        case .dense(let v): tensors = [v] + (mask.map { [$0] } ?? [])
+        case .topK(let i, let v): tensors = [i, v] + (mask.map { [$0] } ?? [])
+        }
+        guard range.lowerBound >= 0, range.upperBound <= examples, tensors.allSatisfy({ $0.rank >= 1 && $0.shape[0] == examples })
+        else { return nil }
+        let sliced: Layout
+        switch layout {
+        case .dense(let v): sliced = .dense(values: v.rows(range))
+        case .topK(let i, let v): sliced = .topK(indices: i.rows(range), values: v.rows(range))
+        }
+        return ModelOutputs(
+            kind: kind, layout: sliced, examples: range.count, positions: positions, vocab: vocab, mask: mask?.rows(range))
     }
 }

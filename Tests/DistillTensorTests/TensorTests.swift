@@ -101,4 +101,29 @@ import Testing
             examples: 1, positions: 1, vocab: 10)
         #expect(topK.isTopK && topK.vocab == 10)
     }
+
+    @Test func rowsAreViewsOfTheLeadingDimension() throws {
+        let t = Tensor(float32: (0..<24).map(Float.init), shape: [4, 3, 2])
+        let middle = t.rows(1..<3)
+        #expect(middle.shape == [2, 3, 2])
+        let values = (0..<12).map { middle.storage.base.load(fromByteOffset: $0 * 4, as: Float.self) }
+        #expect(values == (6..<18).map(Float.init))
+        #expect(middle.storage.keptAlive === t.storage)
+        #expect(t.rows(4..<4).shape == [0, 3, 2])
+    }
+
+    @Test func outputsSliceEveryTensorOrRefuseInconsistentShapes() throws {
+        let values = Tensor(float32: (0..<24).map(Float.init), shape: [4, 3, 2])
+        let mask = Tensor(uint8: [1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1], shape: [4, 3])
+        let o = ModelOutputs(kind: .logits, layout: .dense(values: values), examples: 4, positions: 3, vocab: 2, mask: mask)
+        let s = try #require(o.examples(2..<4))
+        #expect(s.examples == 2 && s.positions == 3 && s.vocab == 2)
+        #expect(s.mask.map { m in (0..<6).map { m.storage.base.load(fromByteOffset: $0, as: UInt8.self) } } == [1, 1, 1, 0, 0, 1])
+        #expect(o.examples(3..<5) == nil)
+        // A mask with the wrong number of rows: no slice, so the engine's checks can name it.
+        let wrong = ModelOutputs(
+            kind: .logits, layout: .dense(values: values), examples: 4, positions: 3, vocab: 2,
+            mask: Tensor(uint8: [1, 1, 1], shape: [1, 3]))
+        #expect(wrong.examples(0..<2) == nil)
+    }
 }

@@ -307,6 +307,19 @@ def test_explain_example_index_from_the_shell(files):
     assert r["example"] == "1"
 
 
+def test_score_range_from_the_shell(files):
+    t, a = str(files / "teacher.npy"), f"A={files / 'student.npy'}"
+    whole = ok("score", "--teacher-file", t, "--student", a)
+    part = ok("score", "--teacher-file", t, "--student", a, "--range", "1:1")
+    assert part["range"] == {"start": 1, "count": 1, "of": whole["teacher"]["examples"]}
+    assert part["students"][0]["perExample"] == whole["students"][0]["perExample"][1:2]
+    tail = ok("score", "--teacher-file", t, "--student", a, "--range", "1")
+    assert tail["students"][0]["perExample"] == whole["students"][0]["perExample"][1:]
+    for bad in ("x", "1:", "-1", "1:2:3"):
+        p = distill("score", "--teacher-file", t, "--student", a, "--range", bad, check=2)
+        assert "--range takes START or START:COUNT" in p.stderr
+
+
 def test_malformed_student_is_a_usage_error():
     p = distill("score", "--teacher", "t", "--student", "nope")
     assert p.returncode == 2
@@ -324,7 +337,7 @@ VALUE_OPTIONS = {
 }
 ANALYSIS_OPTIONS = ["--teacher", "--teacher-file", "--student", "--dataset", "--inputs", "--inputs-file", "--example",
                     "--loss", "--temperature", "--alpha", "--beta", "--reduction", "--convention", "--temperatures",
-                    "--svg"]
+                    "--svg", "--range"]
 for _command in ("score", "diagnose", "explain"):
     VALUE_OPTIONS[(_command,)] = ANALYSIS_OPTIONS
 

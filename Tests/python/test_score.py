@@ -699,3 +699,81 @@ def test_sequence_level_errors(client):
     assert e.value.code == -32602 and e.value.data["field"] == "params.students.s.logprobs[1]"
     zero = client.call("distill/sequence", teacher=[0.5, 0.5], students={"s": [1.0, 0.0]})
     assert zero["students"][0]["crossEntropy"] == "Infinity"
+
+
+# ----------------------------------------------------------------------------- ranges and merging
+
+def _merge(parts, reduction, n_examples):
+    """The merge rules of Protocol/README ("Merging shards"), from the shards' perExample."""
+    entries = [e for p in parts for e in p]
+    sums, valid = [e["sum"] for e in entries], sum(e["valid"] for e in entries)
+    if reduction == "sum":
+        return math.fsum(sums)
+    if reduction == "mean" or reduction == "none":
+        return math.fsum(sums) / valid if valid else 0.0
+    if reduction == "batchmean":
+        return math.fsum(sums) / n_examples
+    counted = [e["loss"] for e in entries if e["valid"] > 0]
+    return math.fsum(counted) / len(counted) if counted else 0.0
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", ["forward_kl", "jsd", "nll"])
+def test_ranges_of_a_file_merge_to_the_whole_bit_for_bit(checked, tmp_path, reduction, name):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    rng = np.random.default_rng(zlib.crc32(f"{reduction}{name}".encode()))
+    n, t, v = 41, 5, 13
+    zt, zs, labels = random_case(rng, n, t, v, sharp=3.0)
+    mask = (rng.random((n, t)) > 0.35).astype(np.uint8)
+    mask[[4, 17]] = 0  # whole examples masked, one of them at a shard's edge below
+    safetensors.save_file({"logits": zt, "mask": mask}, str(tmp_path / "t.safetensors"))
+    safetensors.save_file({"logits": zs, "mask": mask}, str(tmp_path / "s.safetensors"))
+    params = {"teacher": {"path": str(tmp_path / "t.safetensors")},
+              "students": {"S": {"path": str(tmp_path / "s.safetensors")}},
+              "loss": {"name": name, "temperature": 2.0, "reduction": reduction,
+                       **({"labels": labels.tolist()} if name == "nll" else {})}}
+    whole = checked.call("distill/score", params)
+    cuts = [0, 4, 17, 18, 33, 41]  # uneven shards, one of a single masked example
+    parts = [checked.call("distill/score", {**params, "range": {"start": a, "count": b - a}})
+             for a, b in zip(cuts, cuts[1:])]
+    for p, (a, b) in zip(parts, zip(cuts, cuts[1:])):
+        assert p["range"] == {"start": a, "count": b - a, "of": n}
+        assert p["teacher"]["examples"] == b - a
+    merged = [p["students"][0]["perExample"] for p in parts]
+    entries = [e for m in merged for e in m]
+    assert entries == whole["students"][0]["perExample"]  # ids stay global, values identical
+    assert [e["id"] for e in entries] == [str(i) for i in range(n)]
+    assert whole["students"][0]["loss"] == _merge(merged, reduction, n)
+    # Each example's sum and count are those of its valid positions (independent float64).
+    per_pos, valid = ref.per_position(zt.astype(np.float64), zs.astype(np.float64),
+                                      {"name": name, "temperature": 2.0}, mask=mask, labels=labels)
+    for i, e in enumerate(entries):
+        assert e["valid"] == int(valid[i].sum())
+        assert math.isclose(e["sum"], float(per_pos[i][valid[i]].sum()), rel_tol=1e-5, abs_tol=1e-6)
+    spread = whole["students"][0]["spread"]
+    counted = [e["loss"] for e in entries if e["valid"] > 0]
+    mean = math.fsum(counted) / len(counted)
+    assert spread["mean"] == mean
+    assert spread["std"] == math.sqrt(math.fsum((x - mean) ** 2 for x in counted) / len(counted))
+
+
+def test_a_range_past_the_end_or_on_mismatched_sides_is_refused(client, checked, tmp_path):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    rng = np.random.default_rng(8)
+    safetensors.save_file({"logits": rng.standard_normal((6, 2, 4)).astype(np.float32)}, str(tmp_path / "t.safetensors"))
+    safetensors.save_file({"logits": rng.standard_normal((5, 2, 4)).astype(np.float32)}, str(tmp_path / "s.safetensors"))
+    base = {"teacher": {"path": str(tmp_path / "t.safetensors")},
+            "students": {"S": {"path": str(tmp_path / "t.safetensors")}}}
+    e = err(client, {**base, "range": {"start": 7}})
+    assert e.code == -32602 and e.data["field"] == "params.range.start" and "6 examples" in e.message
+    e = err(client, {**base, "range": {"start": 2, "count": 5}})
+    assert e.code == -32602 and e.data["field"] == "params.range.count"
+    e = err(client, {**base, "range": {"start": -1}})
+    assert e.code == -32602 and e.data["field"] == "params.range.start"
+    e = err(client, {**base, "range": {"begin": 1}})
+    assert e.code == -32602 and "begin" in e.message
+    e = err(client, {**base, "students": {"S": {"path": str(tmp_path / "s.safetensors")}}, "range": {"start": 1}})
+    assert e.code == 1003 and e.data["field"] == "params.students.S"
+    # An empty range at the end is a valid, empty shard.
+    r = checked.call("distill/score", {**base, "range": {"start": 6}})
+    assert r["range"] == {"start": 6, "count": 0, "of": 6} and r["students"][0]["perExample"] == []

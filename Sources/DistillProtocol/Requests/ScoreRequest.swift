@@ -7,7 +7,7 @@ import DistillMath
 public struct ScoreRequest: RequestType {
     public static let method = "distill/score"
     public static let keys: Set<String> = [
-        "teacher", "students", "dataset", "loss", "ids", "conventions", "worst", "perExample", "prompt", "workDoneToken",
+        "teacher", "students", "dataset", "loss", "ids", "conventions", "worst", "perExample", "prompt", "range", "workDoneToken",
     ]
     public static let fallbackOrdering = Ordering.read
     /// Other tools' ways of computing the loss, recomputed on request: the wire names of
@@ -30,6 +30,8 @@ public struct ScoreRequest: RequestType {
     public let perExample: Deferred<Bool>
     /// How a model reading the dataset sees an example: context, separator, target.
     public let prompt: Deferred<PromptFormat>
+    /// Only these examples (of the teacher's rows, or of the dataset a model reads).
+    public let range: Deferred<ExampleRange?>
 
     public init(params: Field) throws {
         try params.rejectUnknownKeys(Self.keys)
@@ -45,6 +47,7 @@ public struct ScoreRequest: RequestType {
         worst = Deferred { try params.child("worst")?.int(min: 0, max: 1000) ?? 5 }
         perExample = Deferred { try params.child("perExample")?.bool() ?? true }
         prompt = Deferred { try PromptFormat(params.child("prompt")) }
+        range = Deferred { try ExampleRange(params.child("range")) }
     }
 
     public var ordering: Ordering {
@@ -67,9 +70,10 @@ public struct ScoreRequest: RequestType {
 
         public init(
             loss: LossConfig, teacher: ModelSummary, students: [Student], ranking: [String], margin: Double?,
-            matching: MatchingSummary?, text: TextRun? = nil
+            matching: MatchingSummary?, text: TextRun? = nil, range: (examples: Range<Int>, of: Int)? = nil
         ) {
             self.text = text
+            self.range = range
             self.loss = loss
             self.teacher = teacher
             self.students = students
@@ -89,11 +93,14 @@ public struct ScoreRequest: RequestType {
             }
             if let matching { result["matching"] = matching.json }
             if let text { result["prompt"] = text.json }
+            if let range { result["range"] = ExampleRange.echo(range.examples, of: range.of) }
             return result
         }
 
         /// When the models read the dataset: how, and how much they read.
         public var text: TextRun?
+        /// With `params.range`: the examples scored, out of how many.
+        public var range: (examples: Range<Int>, of: Int)?
     }
 
     /// How models read a dataset's text in teacher-forced scoring, echoed with what was read.

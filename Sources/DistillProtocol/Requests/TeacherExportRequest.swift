@@ -5,7 +5,7 @@ import DistillJSON
 /// training loop reads with the `safetensors` package alone (offline token-level targets).
 public struct TeacherExportRequest: RequestType {
     public static let method = "teacher/export"
-    public static let keys: Set<String> = ["model", "dataset", "path", "k", "context", "prompt", "overwrite", "workDoneToken"]
+    public static let keys: Set<String> = ["model", "dataset", "path", "k", "context", "prompt", "overwrite", "range", "workDoneToken"]
     public static let fallbackOrdering = Ordering.read
     public static let maxK = 1000
 
@@ -23,6 +23,8 @@ public struct TeacherExportRequest: RequestType {
     public let prompt: PromptFormat
     /// Whether an existing file at `path` may be replaced (default false).
     public let overwrite: Bool
+    /// Only these examples of the dataset (one shard of a large export).
+    public let range: ExampleRange?
 
     public init(params: Field) throws {
         try params.rejectUnknownKeys(Self.keys)
@@ -34,6 +36,7 @@ public struct TeacherExportRequest: RequestType {
         context = Context(rawValue: try params.child("context")?.oneOf(Context.allCases.map(\.rawValue)) ?? "full")!
         prompt = try PromptFormat(params.child("prompt"))
         overwrite = try params.child("overwrite")?.bool() ?? false
+        range = try ExampleRange(params.child("range"))
     }
 
     public var ordering: Ordering { .reading([model, dataset]) }
@@ -67,13 +70,18 @@ public struct TeacherExportRequest: RequestType {
             self.seconds = seconds
         }
 
+        /// With `params.range`: the dataset's examples exported, out of how many.
+        public var range: (examples: Range<Int>, of: Int)?
+
         public var json: JSON {
-            JSON.object([
+            let o = JSON.object([
                 ("path", JSON(path)), ("examples", JSON(examples)), ("positions", JSON(positions)), ("k", JSON(k)),
                 ("vocab", JSON(vocab)), ("targetTokens", JSON(targetTokens)), ("bytes", JSON(bytes)),
                 ("tailMass", JSON.object([("mean", JSON(tailMean)), ("max", JSON(tailMax))])), ("seconds", JSON(seconds)),
                 ("tokensPerSecond", JSON(seconds > 0 ? Double(targetTokens) / seconds : 0)),
             ])
+            if let range { o["range"] = ExampleRange.echo(range.examples, of: range.of) }
+            return o
         }
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 
 /// A teacher or student named in a request, wherever its outputs live.
 struct ResolvedModel {
-    let outputs: ModelOutputs
+    var outputs: ModelOutputs
     let ids: [String]?
     let labels: [String]?
     /// Where it was given in the request (`params.students.A`).
@@ -24,6 +24,21 @@ struct ResolvedModel {
     /// them (decoded here, for the analyses that name outputs, not for every run).
     var outputLabels: [String]? {
         labels ?? languageModel.map { m in (0..<m.vocab).map { (try? m.decode([$0], skipSpecial: false)) ?? m.piece($0) } }
+    }
+
+    /// Only the examples `range` (views, no copy); 1003 when this side's tensors do not hold the
+    /// teacher's number of examples, so the range cannot be taken from them.
+    func examples(_ range: Range<Int>, of total: Int) throws -> ResolvedModel {
+        guard outputs.examples == total, let sliced = outputs.examples(range) else {
+            throw ResponseError(
+                code: .shapeMismatch,
+                message: "\(field.path) (\(source)) has \(outputs.examples) examples and the teacher \(total): "
+                    + "params.range selects the same rows of both",
+                data: ["field": JSON(field.path)])
+        }
+        var copy = self
+        copy.outputs = sliced
+        return copy
     }
 
     /// [examples, positions, vocabulary].

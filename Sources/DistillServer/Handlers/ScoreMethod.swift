@@ -9,20 +9,30 @@ import DistillTensor
 enum ScoreMethod {
     @Sendable static func handle(_ request: ScoreRequest, _ context: RequestContext) throws -> ScoreRequest.Response {
         if request.teacher.readsDataset { return try TextScoring.score(request, context) }
-        let teacher = try ModelResolution.resolve(request.teacher, context: context)
+        let whole = try ModelResolution.resolve(request.teacher, context: context)
         let studentReferences = try request.students.get()
-        let students = try studentReferences.map { try ModelResolution.resolve(try $0.model.get(), context: context) }
+        var students = try studentReferences.map { try ModelResolution.resolve(try $0.model.get(), context: context) }
         let dataset = try request.dataset.get().map { try context.server.registry.dataset(named: $0) }
-        let n = teacher.outputs.examples
-        let matching = dataset.map { d in match(teacher: teacher, dataset: d) }
-        let ids = try exampleIDs(request, teacher: teacher, dataset: dataset, matching: matching)
-        let config = try request.loss.get().config(examples: n, positions: teacher.outputs.positions) { field in
-            try datasetLabels(dataset!, teacher: teacher, matching: matching!, field: field)
+        let total = whole.outputs.examples
+        let matching = dataset.map { d in match(teacher: whole, dataset: d) }
+        var ids = try exampleIDs(request, teacher: whole, dataset: dataset, matching: matching)
+        var config = try request.loss.get().config(examples: total, positions: whole.outputs.positions) { field in
+            try datasetLabels(dataset!, teacher: whole, matching: matching!, field: field)
+        }
+        // A range is taken after ids and labels are known for the whole, so they stay global.
+        let range = try request.range.get()?.resolve(examples: total)
+        var teacher = whole
+        if let range {
+            teacher = try whole.examples(range, of: total)
+            students = try students.map { try $0.examples(range, of: total) }
+            ids = Array(ids[range])
+            config.labels = config.labels.map { $0.rows(range) }
         }
         let conventions = try request.conventions.get()
         let worst = try request.worst.get()
         let perExample = try request.perExample.get()
 
+        let studentCount = students.count
         let report: Scoring.Report
         var current = 0
         do {
@@ -35,7 +45,7 @@ enum ScoreMethod {
                     students: [Scoring.Student(name: name, outputs: student.outputs)], config: config, ids: ids,
                     conventions: conventions, worst: worst,
                     isCancelled: { context.cancellation.isCancelled },
-                    progress: { context.report((Double(i) + $0) / Double(students.count), "scoring \(name)") })
+                    progress: { context.report((Double(i) + $0) / Double(studentCount), "scoring \(name)") })
                 reports += one.students
             }
             report = Scoring.rank(reports, config: config)
@@ -49,7 +59,7 @@ enum ScoreMethod {
                 student(s, source: students[studentReferences.firstIndex { $0.name == s.name }!].source, perExample: perExample)
             },
             ranking: report.ranking, margin: report.margin,
-            matching: matching.map(MatchingSummary.init))
+            matching: matching.map(MatchingSummary.init), range: range.map { ($0, total) })
     }
 
     static func student(_ s: Scoring.StudentReport, source: String, perExample: Bool) -> ScoreRequest.Student {
@@ -58,8 +68,8 @@ enum ScoreMethod {
         return ScoreRequest.Student(
             name: s.name, loss: s.loss, source: source, validPositions: r.validPositions,
             values: r.aggregate == nil ? r.reduced : nil,
-            perExample: perExample ? s.perExample.map { ExampleValue(id: $0.id, value: $0.loss) } : nil,
-            spread: spread(s.spread), worst: s.worst.map { ExampleValue(id: $0.id, value: $0.loss) },
+            perExample: perExample ? s.perExample.map { value($0, r) } : nil,
+            spread: spread(s.spread), worst: s.worst.map { value($0, r) },
             top1Agreement: e.top1Agreement, top1AgreementRate: e.top1AgreementRate,
             teacherEntropy: e.meanTeacherEntropy, studentEntropy: e.meanStudentEntropy, crossEntropy: e.meanCrossEntropy,
             tail: e.tailPolicy.map {
@@ -71,6 +81,11 @@ enum ScoreMethod {
                 ScoreRequest.ConventionValue(
                     name: $0.convention.rawValue, value: $0.value, distilld: $0.distilld, explanation: $0.explanation)
             })
+    }
+
+    /// An example's value with the sum and count of its valid positions, which shards merge from.
+    static func value(_ e: Scoring.ExampleLoss, _ r: LossResult) -> ExampleValue {
+        ExampleValue(id: e.id, value: e.loss, sum: r.perSequenceSum[e.index], valid: r.validPerSequence[e.index])
     }
 
     static func spread(_ s: Spread) -> SpreadSummary {

@@ -36,7 +36,9 @@ enum TeacherExport {
                 role: "teacher", field: Field(JSON(request.model), path: "params.model"), name: request.model, model: model,
                 addSpecial: true, readsFull: request.context == .full)
         ]
-        let examples = dataset.examples
+        // A shard: only params.range's examples, their ids those of the whole dataset.
+        let selected = try request.range?.resolve(examples: dataset.examples.count)
+        let examples = selected.map { Array(dataset.examples[$0]) } ?? dataset.examples
         let targets = try TextScoring.tokenize(&readers, examples: examples, separator: request.prompt.separator)
         let reader = readers[0]
         let (n, T, K, V) = (examples.count, targets.map(\.count).max() ?? 0, min(request.k, model.vocab), model.vocab)
@@ -49,7 +51,7 @@ enum TeacherExport {
                 ("format", "distilld-topk/1"), ("ids", JSON.array(examples.map { JSON($0.id) }).serializedString()),
                 ("vocab_size", String(V)), ("model", request.model), ("tokenizer", TextScoring.tokenizerName(model)),
                 ("context", request.context.rawValue), ("separator", request.prompt.separator), ("k", String(K)),
-            ])
+            ] + (selected.map { [("range_start", String($0.lowerBound)), ("dataset_examples", String(dataset.examples.count))] } ?? []))
         let temporary = "\(path).tmp.\(getpid()).\(UInt32.random(in: 1...UInt32.max))"
         let file: FileReplacement
         do { file = try FileReplacement(path: path, temporary: temporary) } catch let e as FileReplacement.Failure {
@@ -106,9 +108,11 @@ enum TeacherExport {
             guard context.cancellation.claimResult() else { throw CancellationError() }
             try file.commit(syncingDirectory: true)
             let tokens = targets.reduce(0) { $0 + $1.count }
-            return .init(
+            var response = TeacherExportRequest.Response(
                 path: path, examples: n, positions: T, k: K, vocab: V, targetTokens: tokens, bytes: layout.fileBytes,
                 tailMean: tokens > 0 ? tailSum / Double(tokens) : 0, tailMax: tailMax, seconds: Date().timeIntervalSince(started))
+            response.range = selected.map { ($0, dataset.examples.count) }
+            return response
         } catch let e as FileReplacement.Failure {
             throw request.pathField.fail("writing failed (nothing was left behind): \(e.reason)")
         }

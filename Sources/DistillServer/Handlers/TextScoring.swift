@@ -62,8 +62,11 @@ enum TextScoring {
         let teacher = readers[0].model
         try requireOneVocabulary(readers)
 
+        // Only the examples of params.range, if given: a shard of the dataset, with its global ids.
+        let whole = dataset.examples.count
+        let selected = try request.range.get()?.resolve(examples: whole)
+        let examples = selected.map { Array(dataset.examples[$0]) } ?? dataset.examples
         // Tokenise everything first: every error is found before any model runs.
-        let examples = dataset.examples
         let targets = try tokenize(&readers, examples: examples, separator: prompt.separator)
 
         let n = examples.count
@@ -139,7 +142,8 @@ enum TextScoring {
             text: ScoreRequest.TextRun(
                 prompt: prompt, examples: n, targetTokens: targets.reduce(0) { $0 + $1.count }, positions: positions,
                 teacherContextTokens: readers[0].contexts.reduce(0) { $0 + $1.count },
-                studentContextTokens: readers.dropFirst().map { ($0.role, $0.contexts.reduce(0) { $0 + $1.count }) }))
+                studentContextTokens: readers.dropFirst().map { ($0.role, $0.contexts.reduce(0) { $0 + $1.count }) }),
+            range: selected.map { ($0, whole) })
     }
 
     static let datasetField = "params.dataset"
