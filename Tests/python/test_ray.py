@@ -100,10 +100,15 @@ def bits(x):
     return x
 
 
-def assert_same(merged, one):
+def assert_same(merged, one, sources=True):
     """Every member the daemon gives equals the merged one exactly, except the side means (entropy,
     tail mass), which are merged weighted by counts: equal up to rounding, as the daemon's own
-    part-wise join documents."""
+    part-wise join documents. `sources=False`: shards read other files than the one request."""
+    if not sources:
+        merged, one = json.loads(json.dumps(merged)), json.loads(json.dumps(one))
+        for r in (merged, one):
+            for side in [r["teacher"], *r["students"]]:
+                side.pop("source")
     for key in ("loss", "teacher", "ranking", "best", "margin", "matching", "prompt"):
         assert bits(merged.get(key)) == bits(one.get(key)), key
     for m, o in zip(merged["students"], one["students"], strict=True):
@@ -161,7 +166,9 @@ def test_shards_that_name_their_own_files_merge_as_one_file(pool, single, files)
               for i in "01"]
     merged = score_sharded(None, None, shards, {"name": "forward_kl"}, workers=pool, worst=4)
     # Rows without ids are numbered on from the shard before, as in the single file.
-    assert_same(merged, one)
+    assert_same(merged, one, sources=False)
+    assert merged["teacher"]["source"] == [s["teacher"] for s in shards]
+    assert merged["students"][0]["source"] == [s["students"]["A"] for s in shards]
 
 
 def test_spread_is_the_daemons_definition():
@@ -287,8 +294,10 @@ def paired(path, count=30, seed=4):
 def models(tmp_path_factory, single):
     path = paired(str(tmp_path_factory.mktemp("ray-data") / "pairs.jsonl"))
     datasets = {"pairs": {"path": path}}
-    build = {"dataset": "pairs", "order": 3, "withTarget": True, "discountFallback": [0.5, 1, 1.5]}
-    models = {"full": {"build": dict(build, text="full")}, "short": {"build": dict(build, text="simplified")}}
+    # Two n-gram models over the same text (so the same word vocabulary): the teacher a trigram, the
+    # student a bigram.
+    build = {"dataset": "pairs", "text": "full", "withTarget": True, "discountFallback": [0.5, 1, 1.5]}
+    models = {"full": {"build": dict(build, order=3)}, "short": {"build": dict(build, order=2)}}
     single.call("dataset/load", {"name": "pairs", "path": path, "replace": True})
     for name, params in models.items():
         single.call("model/load", dict(params, name=name, replace=True))
@@ -347,3 +356,19 @@ def test_export_writes_a_shard_per_range_and_an_index(pool, single, models, tmp_
     with pytest.raises(FileExistsError):
         export_sharded("full", models["path"], str(tmp_path / "out"), shards=3, k=5, workers=pool,
                        models=models["models"], datasets=models["datasets"])
+
+
+def test_the_readme_example_runs_on_the_builtin_files(pool, single):
+    """README "Beyond one machine": the builtin demo teacher split in 3 ranges, as one request gives it."""
+    students = {"A": "builtin:demo-student-A", "B": "builtin:demo-student-B"}
+    one = single.call("distill/score", {"teacher": {"path": "builtin:demo"},
+                                        "students": {k: {"path": v} for k, v in students.items()},
+                                        "loss": {"name": "forward_kl", "reduction": "mean"}})
+    seen = []
+    r = score_sharded("builtin:demo", students, None, {"name": "forward_kl", "reduction": "mean"}, shards=3,
+                      workers=pool, progress=seen.append)
+    assert_same(r, one)
+    assert r["best"] == "A" and [s["range"] for s in r["shards"]] == [
+        {"start": 0, "count": 2}, {"start": 2, "count": 2}, {"start": 4, "count": 2}]
+    assert seen[0]["kind"] == "begin" and seen[-1]["kind"] == "end" and seen[-1]["message"] == "done"
+    assert [v["percentage"] for v in seen] == sorted(v["percentage"] for v in seen)

@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - exercised only without ray
     _ray = None
 
 __all__ = ["WorkerPool", "DistilldWorker", "score_sharded", "export_sharded", "diagnose_sharded", "merge_scores",
-           "spread", "ShardError", "JobCancelled"]
+           "spread", "exact_sum", "ShardError", "JobCancelled"]
 
 _INF = {"Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -662,27 +662,37 @@ def _wire(x: float) -> Any:
     return x
 
 
+def exact_sum(values: list) -> float:
+    """The correctly rounded sum, as the daemon takes every sum over examples (ExactSum in
+    Sources/DistillMath): `math.fsum`, except that non-finite terms make it their plain sum in
+    order, and a sum that overflows is the plain sum of all the terms."""
+    special = [v for v in values if not math.isfinite(v)]
+    if special:
+        total = 0.0
+        for v in special:
+            total += v
+        return total
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        total = 0.0
+        for v in values:
+            total += v
+        return total
+
+
 def spread(values: list, wire: bool = False) -> dict:
     """The daemon's `spread` of per-example values (Sources/DistillAnalysis/Statistics.swift), with
-    the same operations in the same order, so the same bits: the mean a left-to-right sum over the
-    values as given divided by their count; the population std from a left-to-right sum of squared
-    deviations (+∞ when the mean is not finite); numpy-style linear percentiles on the sorted values."""
+    the same operations, so the same bits: the mean the correctly rounded sum over the count; the
+    population std from the correctly rounded sum of squared deviations (+∞ when the mean is not
+    finite); numpy-style linear percentiles on the sorted values."""
     n = len(values)
     if n == 0:
         out = {"count": 0, "mean": 0.0, "std": 0.0, "min": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
         return out
     s = sorted(values)
-    total = 0.0
-    for v in values:
-        total += v
-    mean = total / n
-    if math.isfinite(mean):
-        acc = 0.0
-        for v in values:
-            acc += (v - mean) * (v - mean)
-        std = math.sqrt(acc / n)
-    else:
-        std = math.inf
+    mean = exact_sum(values) / n
+    std = math.sqrt(exact_sum([(v - mean) * (v - mean) for v in values]) / n) if math.isfinite(mean) else math.inf
 
     def q(f: float) -> float:
         pos = f * float(n - 1)
@@ -732,7 +742,7 @@ def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dic
         out: dict = {"name": s0["name"]}
         values = None
         if reduction in ("sum", "mean", "batchmean"):
-            total = math.fsum(sums) if not any(math.isinf(x) for x in sums) else sum(sums)
+            total = exact_sum(sums)
             if reduction == "sum":
                 loss = total
             elif reduction == "mean":
@@ -746,19 +756,13 @@ def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dic
                 rows = [_num(v) for v in p["values"]]
                 for i in range(len(rows) // max(t, 1)):
                     values.extend(rows[i * t:(i + 1) * t] + [0.0] * (positions - t))
-            acc = 0.0
-            for v in values:
-                acc += v
-            loss = acc / nv if nv > 0 else 0.0
+            loss = exact_sum(sums) / nv if nv > 0 else 0.0
         else:  # sequence_sum, sequence_mean: one value per example
             values = [_num(v) for p in parts for v in p["values"]]
             counted = [v for v, c in zip(values, valid) if c > 0]
-            acc = 0.0
-            for v in counted:
-                acc += v
-            loss = acc / len(counted) if counted else 0.0
+            loss = exact_sum(counted) / len(counted) if counted else 0.0
         out["loss"] = _wire(loss)
-        out["source"] = s0["source"]
+        out["source"] = _source([p["source"] for p in parts])
         out["validPositions"] = nv
         if values is not None:
             out["values"] = [_wire(v) for v in values]
@@ -768,7 +772,7 @@ def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dic
         counted = [(k, per[k]) for k in range(total_examples) if valid[k] > 0]
         out["spread"] = spread([v for _, v in counted], wire=True)
         order = sorted(counted, key=lambda kv: (-kv[1], kv[0]))[:worst]
-        out["worst"] = [{"id": ids[k], "loss": _wire(v)} for k, v in order]
+        out["worst"] = [{"id": ids[k], "loss": _wire(v), "sum": _wire(sums[k]), "valid": valid[k]} for k, v in order]
         agree = sum(p["top1Agreement"]["count"] for p in parts)
         # The rate is count / valid positions, 0 for nll (no teacher: Scoring's needsTeacher).
         out["top1Agreement"] = {"count": agree, "rate": agree / nv if nv > 0 and name != "nll" else 0.0}
@@ -785,7 +789,8 @@ def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dic
             out["worstTokens"] = [by_id[w["id"]] for w in out["worst"] if w["id"] in by_id]
         merged_students.append(out)
     result: dict = {"loss": first["loss"], "teacher": dict(first["teacher"], examples=total_examples,
-                                                           positions=positions)}
+                                                           positions=positions,
+                                                           source=_source([r["teacher"]["source"] for r in results]))}
     result["students"] = merged_students
     ranking = _ranked([(s["name"], _num(s["loss"])) for s in merged_students])
     result["ranking"] = ranking
@@ -813,6 +818,12 @@ def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dic
     return result
 
 
+def _source(sources: list) -> Any:
+    """One source when every shard read the same (a file split by range), else the list of them
+    (shards with files of their own)."""
+    return sources[0] if all(x == sources[0] for x in sources) else sources
+
+
 def _weighted(pairs: list) -> Any:
     """A mean of means weighted by their counts (the side statistics: equal to one daemon's up to
     rounding, as the daemon's own part-wise join). Shards with no valid position do not count."""
@@ -823,7 +834,7 @@ def _weighted(pairs: list) -> Any:
         return None
     n = sum(c for _, c in counted)
     values = [_num(v) * c for v, c in counted]
-    return _wire((sum(values) if any(math.isinf(x) for x in values) else math.fsum(values)) / n)
+    return _wire(exact_sum(values) / n)
 
 
 def _merged_ids(results: list) -> list:
