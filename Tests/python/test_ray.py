@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -41,11 +42,26 @@ def pool(distilld):
              configure_logging=False)
     p = WorkerPool(2, binary=distilld)
     yield p
-    pids = p.daemon_pids()
+    # The daemons end with their actors: one actor killed outright (no atexit, no stop: its daemon
+    # sees its pipes close), the other closed.
+    places = ray.get([a.where.remote() for a in p.actors])
+    os.kill(places[0]["pid"], signal.SIGKILL)
     p.close()
     ray.shutdown()
-    for pid in pids:  # the daemons end with their actors
-        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    for pid in [w["daemonPid"] for w in places]:
+        for _ in range(50):
+            if not alive(pid):
+                break
+            time.sleep(0.1)
+        assert not alive(pid), pid
+
+
+def alive(pid):
+    """A process that has not exited (a zombie has: it waits only for its parent to reap it)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.fixture(scope="module")
