@@ -271,19 +271,31 @@ def test_a_bad_file_names_its_shard_worker_and_file(pool, files):
     assert merged["students"][0]["validPositions"] == int(files["arrays"][2].sum())
 
 
-def test_cancelling_the_job_stops_every_shard(pool, files):
+def test_progress_and_cancelling_the_job_stop_every_shard(pool, tmp_path):
+    """Shards long enough to report progress (64 students' JSD over 384 x 32000 logits each, a few
+    seconds; the daemon reports after half a second): the
+    job's one progress callback sees the shards' `$/progress` (a percentage between 0 and 100 before
+    any shard is done), and cancelling then sends `$/cancelRequest` to every daemon, whose requests
+    answer -32800."""
+    path = str(tmp_path / "big.safetensors")
+    save_file({"logits": np.random.default_rng(1).standard_normal((768, 32000), dtype=np.float32)}, path)
     cancel = threading.Event()
     seen = []
 
     def on_progress(value):
         seen.append(value)
-        if value["kind"] == "report":
+        if value["kind"] == "report" and 0 < value["percentage"] and value["message"] == "0/2 shards":
             cancel.set()
 
-    with pytest.raises(JobCancelled):
-        score_sharded(files["teacher"], {"A": files["A"]}, None, {"name": "forward_kl"}, shards=8, workers=pool,
-                      progress=on_progress, cancel=cancel)
+    with pytest.raises(JobCancelled) as e:
+        score_sharded(path, {f"S{k}": path for k in range(64)}, None, {"name": "jsd", "studentTemperature": 2.0},
+                      shards=2, workers=pool, progress=on_progress, cancel=cancel)
     assert seen[0]["kind"] == "begin" and seen[-1] == {"kind": "end", "percentage": 100, "message": "cancelled"}
+    assert cancel.is_set() and sorted(s["shard"] for s in e.value.stopped) == [0, 1]
+    assert [s["code"] for s in e.value.stopped] == [-32800, -32800], e.value.stopped
+    # The daemons go on serving.
+    merged = score_sharded("builtin:demo", {"A": "builtin:demo-student-A"}, None, {}, shards=2, workers=pool)
+    assert merged["best"] == "A"
 
 
 # -- models on a paired dataset -------------------------------------------------------------------

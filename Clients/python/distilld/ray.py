@@ -60,7 +60,13 @@ class ShardError(RuntimeError):
 
 
 class JobCancelled(RuntimeError):
-    """The whole job was cancelled (the `cancel` event was set, or KeyboardInterrupt)."""
+    """The whole job was cancelled (the `cancel` event was set, or KeyboardInterrupt). `stopped`
+    lists the shards that were running then: `{"shard", "worker", "code"}`, `code` -32800 when
+    the daemon stopped the request, None when it finished first."""
+
+    def __init__(self, message: str, stopped: Optional[list] = None):
+        super().__init__(message)
+        self.stopped = stopped or []
 
 
 # -- the actor ------------------------------------------------------------------------------------
@@ -335,11 +341,23 @@ def _run(pool: WorkerPool, shards: list, title: str, progress: Any, cancel: Opti
             value["title"] = title
         sink(value)
 
-    def stop_all() -> None:
+    def stop_all() -> list:
+        """$/cancelRequest to every running shard's daemon; waits for their answers."""
         for ref, (_, w) in running.items():
             pool.actors[w].cancel.remote()
+        stopped = []
         if running:
-            _ray.wait(list(running), num_returns=len(running), timeout=30)
+            ready, _ = _ray.wait(list(running), num_returns=len(running), timeout=30)
+            for ref in running:
+                shard, w = running[ref]
+                code = None
+                if ref in ready:
+                    try:
+                        code = (_ray.get(ref).get("error") or {}).get("code")
+                    except Exception:  # noqa: BLE001 - a worker that died has nothing to say
+                        code = None
+                stopped.append({"shard": shard.index, "worker": pool.names[w], "code": code})
+        return stopped
 
     report("begin")
     try:
@@ -371,14 +389,14 @@ def _run(pool: WorkerPool, shards: list, title: str, progress: Any, cancel: Opti
                 done += 1
                 idle.append(w)
             report("report")
-    except JobCancelled:
-        stop_all()
+    except JobCancelled as e:
+        e.stopped = stop_all()
         report("end", "cancelled")
         raise
     except KeyboardInterrupt:
-        stop_all()
+        stopped = stop_all()
         report("end", "cancelled")
-        raise JobCancelled(f"{title}: interrupted with {done} of {len(shards)} shards done") from None
+        raise JobCancelled(f"{title}: interrupted with {done} of {len(shards)} shards done", stopped) from None
     except BaseException:
         stop_all()
         report("end", "failed")
