@@ -257,6 +257,34 @@ def test_a_killed_daemon_is_restarted_and_its_shard_retried(pool, single, files)
     assert_same(merged, one)
 
 
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """768 x 32000 float32 logits (98 MB): shards of it with many students last seconds."""
+    path = str(tmp_path_factory.mktemp("ray-big") / "big.safetensors")
+    save_file({"logits": np.random.default_rng(1).standard_normal((768, 32000), dtype=np.float32)}, path)
+    yield path
+    os.remove(path)
+
+
+def test_a_daemon_killed_under_its_request_is_replaced_and_the_shard_run_again(pool, single, big, files):
+    """Kill worker 0's daemon while its shard's request runs (it has reported progress, no shard is
+    done): the shard is run again on a new daemon and the answer is one daemon's."""
+    students = {f"S{k}": big for k in range(24)}
+    loss = {"name": "forward_kl", "studentTemperature": 2.0}
+    one = single.call("distill/score", {"teacher": {"path": big}, "students": {k: {"path": v} for k, v in students.items()},
+                                        "loss": loss, "worst": 3})
+    killed = []
+
+    def on_progress(value):
+        if not killed and value["kind"] == "report" and value["percentage"] > 0 and value["message"] == "0/2 shards":
+            killed.append(pool.daemon_pids()[0])
+            os.kill(killed[0], signal.SIGKILL)
+
+    merged = score_sharded(big, students, None, loss, shards=2, workers=pool, worst=3, progress=on_progress)
+    assert killed and merged["shards"][0]["restarts"] == 1 and merged["shards"][1]["restarts"] == 0
+    assert_same(merged, one)
+
+
 def test_a_bad_file_names_its_shard_worker_and_file(pool, files):
     d = files["dir"]
     shards = [{"teacher": f"{d}/teacher-{i}.safetensors", "students": {"A": f"{d}/A-{i}.safetensors"}} for i in "01"]
@@ -271,14 +299,13 @@ def test_a_bad_file_names_its_shard_worker_and_file(pool, files):
     assert merged["students"][0]["validPositions"] == int(files["arrays"][2].sum())
 
 
-def test_progress_and_cancelling_the_job_stop_every_shard(pool, tmp_path):
+def test_progress_and_cancelling_the_job_stop_every_shard(pool, big):
     """Shards long enough to report progress (64 students' JSD over 384 x 32000 logits each, a few
     seconds; the daemon reports after half a second): the
     job's one progress callback sees the shards' `$/progress` (a percentage between 0 and 100 before
     any shard is done), and cancelling then sends `$/cancelRequest` to every daemon, whose requests
     answer -32800."""
-    path = str(tmp_path / "big.safetensors")
-    save_file({"logits": np.random.default_rng(1).standard_normal((768, 32000), dtype=np.float32)}, path)
+    path = big
     cancel = threading.Event()
     seen = []
 
