@@ -160,9 +160,9 @@ class _Worker:
             self._client.call(method, dict(params, replace=True))
             self._loaded.add(key)
 
-    def count(self, method: str, params: dict, setup: list) -> int:
+    def count(self, method: str, params: dict, setup: list) -> dict:
         """How many examples a teacher file or dataset has (loaded under a scratch name, then
-        unloaded): what the driver splits into ranges. Reads only the file's header for a
+        unloaded), as `{"examples"}` or `{"error"}`: what the driver splits into ranges. Reads only the file's header for a
         safetensors teacher (it is memory-mapped)."""
         if not self._alive():
             self._start()
