@@ -162,8 +162,8 @@ class _Worker:
 
     def count(self, method: str, params: dict, setup: list) -> dict:
         """How many examples a teacher file or dataset has (loaded under a scratch name, then
-        unloaded), as `{"examples"}` or `{"error"}`: what the driver splits into ranges. Reads only the file's header for a
-        safetensors teacher (it is memory-mapped)."""
+        unloaded), as `{"examples"}` or `{"error"}`: what the driver splits into ranges. A
+        safetensors teacher is memory-mapped, so this reads little more than its header."""
         if not self._alive():
             self._start()
         try:
