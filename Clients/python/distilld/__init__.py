@@ -17,6 +17,10 @@ Standard library only. When numpy is installed, numpy arrays and torch tensors
 (bfloat16 included; torch is never imported by this package) passed as parameters
 are sent in distilld's binary array form (dtype, shape, base64).
 
+`distilld.ray` (with the `ray` extra) runs distill/score, teacher/export and the context gap
+over many daemons on a Ray cluster, split by example and merged exactly (README, "Beyond one
+machine"); it is not imported here.
+
 Without `binary=`, the daemon is $DISTILLD, else `distilld` on PATH; when there is
 none, `Client.start` and `Client.connect` raise DaemonNotFound (a FileNotFoundError)
 saying so.
