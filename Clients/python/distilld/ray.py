@@ -11,7 +11,7 @@
 A shard is a range of examples (`range: {"start", "count"}` in distill/score and teacher/export) or
 a set of files of its own. Each worker reads the files named in its shard where they are: the driver
 sends paths and receives per-example numbers, never logits. The shards' replies are merged by the
-rules in Protocol/README.md ("Merging sharded results"): aggregates from the per-example sums with
+rules in Protocol/README.md ("Merging shards"): aggregates from the per-example sums with
 `math.fsum`, the spread, worst list, ranking and margin recomputed from the merged per-example
 values, so the sharded answer equals a single daemon's bit for bit.
 
@@ -733,7 +733,7 @@ def _ranked(values: list) -> list:
 
 def merge_scores(results: list, worst: int = 5, per_example: bool = True) -> dict:
     """Merges distill/score results of consecutive shards (in example order) into the result one
-    daemon gives over all the examples (Protocol/README.md, "Merging sharded results"). Each result
+    daemon gives over all the examples (Protocol/README.md, "Merging shards"). Each result
     must carry `perExample` with `sum` and `valid`."""
     if not results:
         raise ValueError("nothing to merge")
