@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from distilld import Cancelled, Client, RPCError
 from schema import CheckedClient
 
@@ -392,3 +392,33 @@ def test_a_cancelled_score_gives_the_examples_it_finished_marked_partial(daemon)
     assert {key: value for key, value in partial.items() if key != "partial"} == whole
     daemon.call("dataset/unload", {"name": "many"})
     daemon.call("dataset/unload", {"name": "first"})
+
+
+def test_a_cancelled_export_leaves_nothing_behind(daemon, tmp_path):
+    """teacher/export cancelled after its first $/progress: a bare -32800 (no partial file: one
+    missing rows would load as a whole teacher), its temporary file removed, and the file it
+    would have replaced unchanged."""
+    import threading
+
+    daemon.call("dataset/load", {"name": "many-export", "replace": True, "examples": cycled_demo(daemon, 192)})
+    path = tmp_path / "targets.safetensors"
+    path.write_bytes(b"the file an export would replace")
+    client = daemon.client
+    first_progress = threading.Event()
+
+    def on_progress(value):
+        if not first_progress.is_set():
+            first_progress.set()
+            client.cancel(future)
+
+    future = client.call_async("teacher/export", {"model": "smol", "dataset": "many-export", "path": str(path),
+                                                  "k": 5, "overwrite": True}, progress=on_progress)
+    with pytest.raises(Cancelled) as info:
+        future.result(600)
+    assert first_progress.is_set()
+    assert info.value.code == -32800 and info.value.partial is None and info.value.data is None
+    # An export names a file, so it runs on a thread of its own and the -32800 goes out at once;
+    # the export stops at the end of the part in progress and removes its temporary file then.
+    assert wait_for(lambda: sorted(os.listdir(tmp_path)) == ["targets.safetensors"], timeout=120), os.listdir(tmp_path)
+    assert path.read_bytes() == b"the file an export would replace"
+    daemon.call("dataset/unload", {"name": "many-export"})
