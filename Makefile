@@ -127,7 +127,7 @@ bench: release models
 	DISTILL_BENCH_KERNELS=$(abspath .build/release/distill-bench-kernels) $(PYTHON) Tests/bench/bench_kernels.py
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_store_score.py
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_models.py
-	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_text_scoring.py --pairs 64 --repeat 1
+	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_text_scoring.py --pairs 256 --repeat 1
 	DISTILLD=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/bench/bench_ray.py
 
 lint:

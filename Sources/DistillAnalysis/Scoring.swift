@@ -74,6 +74,7 @@ public enum Scoring {
     /// part's distributions are held at once. The report is
     /// the one `score` gives over all the examples together: each part's results are joined
     /// (`LossResult.joined`) before anything is reduced. `progress` receives the fraction of parts done.
+    /// Cancelled before any part is finished it throws `CancellationError`; after, `PartialScore`.
     public static func scoreInParts(
         parts: Int, part: (Int) throws -> (teacher: ModelOutputs?, students: [ModelOutputs], labels: Tensor?), names: [String],
         vocab: Int,
@@ -82,18 +83,49 @@ public enum Scoring {
     ) throws -> Report {
         let configs = [config] + conventions.map { $0.config(from: config).0 }
         var results = [[[LossResult]]](repeating: configs.map { _ in [] }, count: names.count)
+        var examplesDone = 0
         for p in 0..<parts {
-            if isCancelled() { throw CancellationError() }
-            let outputs = try part(p)
-            precondition(outputs.students.count == names.count, "a part gave \(outputs.students.count) students for \(names.count)")
-            for (s, student) in outputs.students.enumerated() {
-                for (c, cfg) in configs.enumerated() {
-                    results[s][c].append(
-                        try LossScorer.score(teacher: outputs.teacher, student: student, config: cfg, isCancelled: isCancelled))
+            do {
+                if isCancelled() { throw CancellationError() }
+                let outputs = try part(p)
+                precondition(
+                    outputs.students.count == names.count, "a part gave \(outputs.students.count) students for \(names.count)")
+                // The part's results are kept only once every student's are in, so that a
+                // cancellation inside it leaves the parts before it whole.
+                let scored = try outputs.students.map { student in
+                    try configs.map { cfg in
+                        try LossScorer.score(teacher: outputs.teacher, student: student, config: cfg, isCancelled: isCancelled)
+                    }
                 }
+                for (s, row) in scored.enumerated() { for (c, r) in row.enumerated() { results[s][c].append(r) } }
+                examplesDone += scored.first?.first?.examples ?? 0
+            } catch let cancelled as CancellationError {
+                guard examplesDone > 0 else { throw cancelled }
+                throw PartialScore(
+                    report: joinedReport(
+                        results, names: names, vocab: vocab, config: config, ids: Array(ids.prefix(examplesDone)),
+                        conventions: conventions, worst: worst),
+                    examplesDone: examplesDone)
             }
             progress(Double(p + 1) / Double(parts))
         }
+        return joinedReport(
+            results, names: names, vocab: vocab, config: config, ids: ids, conventions: conventions, worst: worst)
+    }
+
+    /// What `scoreInParts` throws when it is cancelled after at least one part: the report over
+    /// the examples of the parts that were finished (the first `examplesDone`), each of their
+    /// values what the whole run would have given them.
+    public struct PartialScore: Error, Sendable {
+        public let report: Report
+        public let examplesDone: Int
+    }
+
+    /// The report over every part's results joined, per student and per config.
+    static func joinedReport(
+        _ results: [[[LossResult]]], names: [String], vocab: Int, config: LossConfig, ids: [String],
+        conventions: [Convention], worst: Int
+    ) -> Report {
         let reports = names.enumerated().map { s, name in
             let joined = results[s].map(LossResult.joined)
             return report(

@@ -322,7 +322,8 @@ public final class Session: Sendable {
             context.progress?.end("done")
             return OutgoingMessage.result(id: id, result)
         } catch let error as ResponseError {
-            context.progress?.end("failed")
+            // A cancelled score carries its partial result in the error.
+            context.progress?.end(error.code == .requestCancelled ? "cancelled" : "failed")
             return OutgoingMessage.error(id: id, error)
         } catch is CancellationError {
             context.progress?.end("cancelled")

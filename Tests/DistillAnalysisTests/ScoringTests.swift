@@ -1,6 +1,7 @@
 import DistillAnalysis
 import DistillMath
 import DistillTestSupport
+import Synchronization
 import Testing
 
 /// distill/score's computation (`Scoring`) against a float64 reference: per-example losses,
@@ -301,6 +302,71 @@ struct ScoringInPartsTests {
                     #expect((x == nil) == (y == nil) && abs((x ?? 0) - (y ?? 0)) <= 1e-12 * max(1, abs(y ?? 0)), "\(at)")
                 }
                 #expect(a.conventions.map(\.value) == b.conventions.map(\.value), "\(at)")
+            }
+        }
+    }
+}
+
+/// A run cancelled between parts keeps what it finished: `PartialScore` holds the report over the
+/// examples of the parts done, each value what the whole run gives them; cancelled before any
+/// part is finished, it is a plain `CancellationError`.
+struct ScoringInPartsCancellationTests {
+    /// Set from the progress callback, read by `isCancelled` (an atomic: both are `@Sendable`).
+    final class Flag: Sendable {
+        let raised = Atomic<Bool>(false)
+    }
+
+    @Test func cancelledAfterSomePartsKeepsThemWhole() throws {
+        for seed in UInt64(0)..<10 {
+            let p = ScoringTests.Problem(seed: seed * 7 + 3)
+            guard p.n >= 2 else { continue }
+            let whole = try ScoringTests.score(p, reduction: .sequenceSum, worst: p.n, conventions: [])
+            let ranges = (0..<p.n).map { $0..<($0 + 1) }
+            let config = LossConfig(
+                name: .forwardKL, temperature: p.tau, scaleBySquaredTemperature: p.scaled, beta: p.beta, reduction: .sequenceSum)
+            for stopAfter in 0..<(p.n - 1) {
+                let flag = Flag()
+                do {
+                    _ = try Scoring.scoreInParts(
+                        parts: ranges.count,
+                        part: { i in
+                            (
+                                ScoringInPartsTests.slice(p.teacher, ranges[i]).outputs,
+                                p.students.map { ScoringInPartsTests.slice($0.logits, ranges[i]).outputs }, nil
+                            )
+                        },
+                        names: p.students.map(\.name), vocab: p.teacher.v, config: config, ids: p.ids, conventions: [],
+                        worst: p.n, isCancelled: { flag.raised.load(ordering: .relaxed) },
+                        progress: { fraction in
+                            // Called once each part's results are kept: cancel after part `stopAfter`.
+                            if Int((fraction * Double(ranges.count)).rounded()) == stopAfter + 1 {
+                                flag.raised.store(true, ordering: .relaxed)
+                            }
+                        })
+                    Issue.record("seed \(seed): not cancelled")
+                } catch let partial as Scoring.PartialScore {
+                    let done = stopAfter + 1
+                    #expect(partial.examplesDone == done, "seed \(seed)")
+                    for (a, b) in zip(partial.report.students, whole.students) {
+                        #expect(a.result.examples == done)
+                        #expect(a.perExample.map(\.loss) == Array(b.perExample.map(\.loss).prefix(done)), "seed \(seed)")
+                        #expect(a.perExample.map(\.id) == Array(p.ids.prefix(done)))
+                        #expect(a.result.perPosition == Array(b.result.perPosition.prefix(done * p.teacher.t)), "seed \(seed)")
+                    }
+                }
+            }
+            // Cancelled before the first part is done: nothing partial to give.
+            #expect(throws: CancellationError.self) {
+                try Scoring.scoreInParts(
+                    parts: ranges.count,
+                    part: { i in
+                        (
+                            ScoringInPartsTests.slice(p.teacher, ranges[i]).outputs,
+                            p.students.map { ScoringInPartsTests.slice($0.logits, ranges[i]).outputs }, nil
+                        )
+                    },
+                    names: p.students.map(\.name), vocab: p.teacher.v, config: config, ids: p.ids, conventions: [], worst: p.n,
+                    isCancelled: { true }, progress: { _ in })
             }
         }
     }

@@ -170,3 +170,30 @@ def checked(client):
 def raw_factory(distilld):
     """Like `raw`, for hypothesis tests (function-scoped fixtures are not reset between examples)."""
     yield from _raw_sessions(distilld)
+
+
+SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
+    ROOT, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2_reference():
+    """SmolLM2-135M-Instruct as transformers reads the same GGUF file (`make models`): its
+    tokenizer and its model dequantised to float32, eager attention, in eval mode.
+
+    The reference every SmolLM2 test checks against; loading it takes about a minute, so it is
+    loaded once for the whole session, not once per module. Tests only read it: its weights are
+    left as transformers made them (test_gguf takes them as read-only arrays)."""
+    if not os.path.exists(SMOLLM2):
+        pytest.fail(f"{SMOLLM2} not found; run `make models`")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+    import transformers
+
+    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return tokenizer, model

@@ -42,6 +42,8 @@ def validate_envelope(message: dict):
         validate_ref(message["error"].get("data"), "common.json#/$defs/invalidParamsData")
     if "error" in message and message["error"]["code"] in (1001, 1002, 1007):
         validate_ref(message["error"].get("data"), "common.json#/$defs/unknownNameData")
+    if "error" in message and message["error"]["code"] == -32800 and "data" in message["error"]:
+        validate_ref(message["error"]["data"], "common.json#/$defs/cancelledScoreData")
 
 
 def validate_ref(instance, ref: str):

@@ -966,18 +966,10 @@ SMOL_TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def smol_reference():
-    """transformers' tokenizer and model on the same GGUF file, dequantised to float32."""
-    if not os.path.exists(SMOLLM2):
-        pytest.fail(f"{SMOLLM2} not found; run `make models`")
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
-    return tokenizer, model
+def smol_reference(smollm2_reference):
+    """transformers' tokenizer and model on the same GGUF file, dequantised to float32
+    (conftest.py: loaded once a session)."""
+    return smollm2_reference
 
 
 def reference_logprobs(model, tokens):
@@ -1106,3 +1098,108 @@ def test_shell_commands_for_models_reading_datasets_build_their_requests(echo_da
         p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=dict(env_for(), DISTILLD=echo_daemon),
                            timeout=60)
         assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
+
+
+def test_python_text_helpers_build_their_requests(echo_daemon, tmp_path, monkeypatch):
+    """The #13 helpers send what Protocol/README.md documents, leaving out what is not given."""
+    from distilld import Client
+    from schema import validate_params
+    monkeypatch.chdir(tmp_path)
+    with Client.start(echo_daemon) as c:
+        sent = c.score_text("T", ["S1", "S2"], "d", loss="nll", prompt=" ", worst=3, per_example=True)
+        assert sent == {"method": "distill/score", "params": {
+            "dataset": "d", "worst": 3, "perExample": True, "teacher": {"model": "T"},
+            "students": {"S1": {"model": "S1"}, "S2": {"model": "S2"}}, "loss": {"name": "nll"},
+            "prompt": {"separator": " "}}}
+        assert c.score_text("T", {"A": "S"}, "d", loss={"name": "forward_kl", "temperature": 2})["params"] == {
+            "dataset": "d", "teacher": {"model": "T"}, "students": {"A": {"model": "S"}},
+            "loss": {"name": "forward_kl", "temperature": 2}}
+        assert c.score_text("T", "S", "d")["params"]["students"] == {"S": {"model": "S"}}
+        assert c.diagnose_behaviour("d", "S", teacher="T", max_examples=4)["params"] == {
+            "dataset": "d", "maxExamples": 4, "behaviour": {"student": "S", "teacher": "T"}}
+        assert c.explain_text("T", "S", "a text", position=2, charts_dir="charts")["params"] == {
+            "example": 0, "position": 2, "chartsDir": str(tmp_path / "charts"),
+            "teacher": {"model": "T", "text": "a text"}, "students": {"S": {"model": "S", "text": "a text"}}}
+        assert c.generate_targets("T", "d", context="simplified", n=2, max_tokens=5, seed=1, stop=".",
+                                  prompt="\n")["params"] == {
+            "model": "T", "dataset": "d", "context": "simplified", "n": 2, "maxTokens": 5, "seed": 1,
+            "prompt": {"separator": "\n"}, "stop": ["."]}
+        assert c.export_targets("T", "d", "out.safetensors", k=5, overwrite=True)["params"] == {
+            "model": "T", "dataset": "d", "path": str(tmp_path / "out.safetensors"), "k": 5, "overwrite": True}
+        assert c.audit_topk({"model": "T", "text": "x"}, {"model": "S", "text": "x"}, ks=[1, 2], bound=0.1)[
+            "params"] == {"teacher": {"model": "T", "text": "x"}, "student": {"model": "S", "text": "x"},
+                          "ks": [1, 2], "bound": 0.1}
+        # Every request above is one the daemon's schemas accept.
+        for method, params in [
+                ("distill/score", c.score_text("T", "S", "d", loss="nll", prompt=" ")["params"]),
+                ("distill/diagnose", c.diagnose_behaviour("d", "S", teacher="T")["params"]),
+                ("distill/explain", c.explain_text("T", "S", "t", position=0)["params"]),
+                ("teacher/generate", c.generate_targets("T", "d", n=2)["params"]),
+                ("teacher/export", c.export_targets("T", "d", "o.safetensors")["params"]),
+                ("distill/audit", c.audit_topk({"model": "T", "text": "x"}, {"model": "S", "text": "x"})["params"])]:
+            validate_params(method, params)
+
+
+def test_python_client_raises_cancelled_with_the_partial_result(tmp_path):
+    """-32800 is `Cancelled` (still an RPCError); its `partial` is the data's partial result."""
+    from distilld import Cancelled, Client, RPCError
+    partial = {"students": [], "partial": {"examplesDone": 32, "examples": 96}}
+    script = tmp_path / "cancelling-distilld"
+    script.write_text(f"#!{sys.executable}\n" + (
+        "import json, sys\n"
+        "for line in sys.stdin:\n"
+        "    m = json.loads(line)\n"
+        "    if 'id' not in m: continue\n"
+        "    data = {'partial': %r, 'examplesDone': 32, 'examples': 96} if m['method'] == 'partial' else None\n"
+        "    e = {'code': -32800, 'message': 'Request cancelled'}\n"
+        "    if data: e['data'] = data\n"
+        "    print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'error': e}), flush=True)\n") % (partial,))
+    script.chmod(0o755)
+    with Client.start(str(script)) as c:
+        with pytest.raises(Cancelled) as info:
+            c.call("partial")
+        e = info.value
+        assert isinstance(e, RPCError) and e.code == -32800
+        assert (e.partial, e.examples_done, e.examples) == (partial, 32, 96)
+        with pytest.raises(Cancelled) as info:
+            c.call("whole")
+        assert (info.value.partial, info.value.examples_done, info.value.data) == (None, None, None)
+
+
+def test_python_text_helpers_against_the_daemon(py, tmp_path):
+    """Each #13 helper against the real daemon, with n-gram models built from a paired dataset
+    (a trigram teacher and a bigram student):
+    the helper's reply is the raw call's, and an export written by the helper loads back."""
+    words = ["red", "green", "blue", "gold"]
+    pairs = [{"id": f"p{i}", "full": f"the {words[i % 4]} key opens box {i % 3}", "simplified": f"box {i % 3}",
+              "target": f"it is {words[i % 4]}"} for i in range(12)]
+    py.call("dataset/load", {"name": "pairs", "examples": pairs})
+    # Teacher and student from the same text (one vocabulary), of different orders.
+    for name, order in (("ng-full", 3), ("ng-simplified", 2)):
+        py.load_model(name, build={"dataset": "pairs", "order": order, "text": "full", "withTarget": True,
+                                   "discountFallback": [0.5, 1, 1.5]})
+    score = py.score_text("ng-full", {"S": "ng-simplified"}, "pairs", loss="forward_kl", worst=2)
+    assert score == py.call("distill/score", {
+        "teacher": {"model": "ng-full"}, "students": {"S": {"model": "ng-simplified"}}, "dataset": "pairs",
+        "loss": {"name": "forward_kl"}, "worst": 2})
+    assert score["prompt"]["examples"] == 12 and "partial" not in score
+    behaviour = py.diagnose_behaviour("pairs", "ng-simplified", max_examples=3)
+    assert behaviour == py.call("distill/diagnose", {"dataset": "pairs", "behaviour": {"student": "ng-simplified"},
+                                                     "maxExamples": 3})
+    assert behaviour["behaviour"]["student"] == "ng-simplified"
+    text = pairs[0]["full"]
+    explained = py.explain_text("ng-full", "ng-simplified", text, position=1)
+    assert explained == py.call("distill/explain", {
+        "teacher": {"model": "ng-full", "text": text}, "students": {"ng-simplified": {"model": "ng-simplified", "text": text}},
+        "example": 0, "position": 1})
+    assert explained["position"] == 1 and len(explained["tokens"]) > 1
+    generated = py.generate_targets("ng-full", "pairs", n=2, max_tokens=4, seed=3, limit=2)
+    assert generated == py.call("teacher/generate", {"model": "ng-full", "dataset": "pairs", "n": 2, "maxTokens": 4,
+                                                     "seed": 3, "limit": 2})
+    exported = py.export_targets("ng-full", "pairs", str(tmp_path / "t.safetensors"), k=3)
+    from safetensors.numpy import load_file
+    tensors = load_file(str(tmp_path / "t.safetensors"))
+    assert exported["k"] == 3 and tensors["topk_indices"].shape[-1] == 3
+    audit = py.audit_topk({"model": "ng-full", "text": text}, {"model": "ng-simplified", "text": text}, ks=[1, 2])
+    assert audit == py.call("distill/audit", {"teacher": {"model": "ng-full", "text": text},
+                                              "student": {"model": "ng-simplified", "text": text}, "ks": [1, 2]})

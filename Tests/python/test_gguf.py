@@ -144,15 +144,15 @@ def test_smollm2_every_tensor_converts_as_gguf_dequantize(smollm2, smollm2_raw):
 
 
 @pytest.fixture(scope="module")
-def smollm2_transformers(smollm2):
-    """SmolLM2 as transformers loads the same file: its config and float32 state dict."""
-    import torch
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(
-        os.path.dirname(smollm2), gguf_file=os.path.basename(smollm2), dtype=torch.float32)
-    return model.config, {k: v.numpy() for k, v in model.state_dict().items()}
+def smollm2_transformers(smollm2, smollm2_reference):
+    """SmolLM2 as transformers loads the same file: its config and float32 state dict (the
+    session's shared model, conftest.py, so its arrays are read-only here)."""
+    assert smollm2 == SMOLLM2
+    model = smollm2_reference[1]
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    for a in state.values():
+        a.flags.writeable = False
+    return model.config, state
 
 
 def rope_theta(config):

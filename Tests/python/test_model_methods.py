@@ -883,8 +883,9 @@ def test_built_ngram_equals_the_float64_kneser_ney(checked, order, text):
 
 
 @pytest.fixture(scope="module")
-def smol(distilld):
-    """One daemon with SmolLM2 loaded (once: it is slow on two cores) and transformers on the same file."""
+def smol(distilld, request):
+    """One daemon with SmolLM2 loaded (once: it is slow on two cores) and transformers on the same
+    file (conftest.py's `smollm2_reference`, loaded once a session)."""
     if not os.path.exists(SMOLLM2):
         pytest.fail(f"{SMOLLM2} not found; run `make models`")
     import subprocess
@@ -893,12 +894,9 @@ def smol(distilld):
     client = Client.start(distilld, stderr=subprocess.DEVNULL)
     progress = []
     started = time.time()
-    # The daemon loads while transformers does.
+    # The daemon loads while transformers does (when no earlier module has loaded the reference).
     future = client.call_async("model/load", {"name": "smol", "path": SMOLLM2}, progress=progress.append)
-    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    tokenizer, model = request.getfixturevalue("smollm2_reference")
     info = future.result(timeout=900)
     validate_result("model/load", info)
     try:

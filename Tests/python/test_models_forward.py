@@ -292,17 +292,10 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def smollm2():
+def smollm2(smollm2_reference):
     """SmolLM2-135M-Instruct (Q4_1 GGUF, from `make models`) and transformers on the same file,
-    dequantised to float32: its tokenizer and model."""
-    if not os.path.exists(SMOLLM2):
-        pytest.fail(f"{SMOLLM2} not found; run `make models`")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
-    return tokenizer, model
+    dequantised to float32: its tokenizer and model (conftest.py: loaded once a session)."""
+    return smollm2_reference
 
 
 def test_smollm2_logprobs_match_transformers(checker, smollm2):

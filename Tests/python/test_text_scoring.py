@@ -13,8 +13,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ROOT
-from distilld import Client, RPCError
+from conftest import ROOT, wait_for
+from distilld import Cancelled, Client, RPCError
 from schema import CheckedClient
 
 torch = pytest.importorskip("torch")
@@ -28,14 +28,9 @@ TOLERANCE = 5e-3
 
 
 @pytest.fixture(scope="module")
-def reference():
-    if not os.path.exists(SMOLLM2):
-        pytest.fail(f"{SMOLLM2} not found; run `make models`")
-    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
-    return tokenizer, model
+def reference(smollm2_reference):
+    """transformers' tokenizer and model on the same file (conftest.py: loaded once a session)."""
+    return smollm2_reference
 
 
 @pytest.fixture(scope="module")
@@ -364,3 +359,86 @@ def test_sequence_level_targets_from_generation(daemon, reference):
     e = rpc_error(daemon, "distill/sequence", {"teacher": {"model": "smol", "prompt": full},
                                                "students": {"S": {"model": "smol", "prompt": simplified}}})
     assert e.code == -32602 and e.data["field"] == "params.candidates"
+
+
+def cycled_demo(daemon, count):
+    """`count` examples cycling through the demo pairs, ids made unique, the demo's longest target
+    first so that every prefix of 32 or more has the whole run's positions."""
+    demo = daemon.call("dataset/examples", {"name": "demo", "limit": 100})["examples"]
+    demo.sort(key=lambda e: -len(e["target"]))
+    keep = ("full", "simplified", "target")
+    return [dict({k: demo[i % len(demo)][k] for k in keep}, id=f"{demo[i % len(demo)]['id']}-{i}") for i in range(count)]
+
+
+def test_a_cancelled_score_gives_the_examples_it_finished_marked_partial(daemon):
+    """$/cancelRequest after the first $/progress: the -32800 carries in its data the result over
+    the examples scored so far (parts of at most 32 examples), marked partial in itself; it is,
+    value for value, the result of an uncancelled run on those examples alone."""
+    import threading
+    from schema import validate_ref
+
+    examples = cycled_demo(daemon, 192)
+    daemon.call("dataset/load", {"name": "many", "replace": True, "examples": examples})
+    params = {"teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}, "loss": {"name": "forward_kl"},
+              "perExample": True, "worst": 5}
+    client = daemon.client
+    first_progress = threading.Event()
+
+    def on_progress(value):
+        if not first_progress.is_set():
+            first_progress.set()
+            client.cancel(future)
+
+    future = client.call_async("distill/score", dict(params, dataset="many"), progress=on_progress)
+    with pytest.raises(Cancelled) as info:
+        future.result(600)
+    assert first_progress.is_set()
+    error = info.value
+    assert error.code == -32800
+    data = error.data
+    assert (error.partial, error.examples_done, error.examples) == (data["partial"], data["examplesDone"], data["examples"])
+    validate_ref(data, "common.json#/$defs/cancelledScoreData")
+    k, n = data["examplesDone"], data["examples"]
+    assert n == len(examples) and 0 < k < n and k % 32 == 0, (k, n)
+    partial = data["partial"]
+    assert partial["partial"] == {"examplesDone": k, "examples": n}
+    assert partial["prompt"]["examples"] == k and partial["teacher"]["examples"] == k
+    assert [e["id"] for e in partial["students"][0]["perExample"]] == [e["id"] for e in examples[:k]]
+    # The same examples scored whole: every value the same, bit for bit (the same code ran on the
+    # same parts); only the mark differs.
+    daemon.call("dataset/load", {"name": "first", "replace": True, "examples": examples[:k]})
+    whole = daemon.call("distill/score", dict(params, dataset="first"))
+    assert "partial" not in whole
+    assert {key: value for key, value in partial.items() if key != "partial"} == whole
+    daemon.call("dataset/unload", {"name": "many"})
+    daemon.call("dataset/unload", {"name": "first"})
+
+
+def test_a_cancelled_export_leaves_nothing_behind(daemon, tmp_path):
+    """teacher/export cancelled after its first $/progress: a bare -32800 (no partial file: one
+    missing rows would load as a whole teacher), its temporary file removed, and the file it
+    would have replaced unchanged."""
+    import threading
+
+    daemon.call("dataset/load", {"name": "many-export", "replace": True, "examples": cycled_demo(daemon, 192)})
+    path = tmp_path / "targets.safetensors"
+    path.write_bytes(b"the file an export would replace")
+    client = daemon.client
+    first_progress = threading.Event()
+
+    def on_progress(value):
+        if not first_progress.is_set():
+            first_progress.set()
+            client.cancel(future)
+
+    future = client.call_async("teacher/export", {"model": "smol", "dataset": "many-export", "path": str(path),
+                                                  "k": 5, "overwrite": True}, progress=on_progress)
+    with pytest.raises(Cancelled) as info:
+        future.result(600)
+    assert first_progress.is_set()
+    assert info.value.code == -32800 and info.value.partial is None and info.value.data is None
+    # An export names a file, so it runs on a thread of its own and the -32800 goes out at once;
+    # the export stops at the end of the part in progress and removes its temporary file then.
+    assert wait_for(lambda: sorted(os.listdir(tmp_path)) == ["targets.safetensors"], timeout=120), os.listdir(tmp_path)
+    assert path.read_bytes() == b"the file an export would replace"
+    daemon.call("dataset/unload", {"name": "many-export"})

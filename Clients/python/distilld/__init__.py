@@ -13,6 +13,9 @@
     d.logprobs("lm", ["Hello world", "Bye"], topk=5)  # batched; full=True decodes [T, V] arrays
     d.generate("lm", "Once upon a time", max_tokens=16, temperature=0)
 
+    d.score_text("lm", {"S": "lm"}, "pairs", loss="forward_kl")   # teacher-forced, on a dataset
+    d.export_targets("lm", "pairs", "targets.safetensors", k=20)   # top-k targets for training
+
 Standard library only. When numpy is installed, numpy arrays and torch tensors
 (bfloat16 included; torch is never imported by this package) passed as parameters
 are sent in distilld's binary array form (dtype, shape, base64).
@@ -26,7 +29,8 @@ none, `Client.start` and `Client.connect` raise DaemonNotFound (a FileNotFoundEr
 saying so.
 """
 
-from .client import Client, DaemonNotFound, RPCError, encode_array, decode_array, default_socket_path
+from .client import Cancelled, Client, DaemonNotFound, RPCError, encode_array, decode_array, default_socket_path
 
-__all__ = ["Client", "DaemonNotFound", "RPCError", "encode_array", "decode_array", "default_socket_path"]
+__all__ = ["Cancelled", "Client", "DaemonNotFound", "RPCError", "encode_array", "decode_array",
+           "default_socket_path"]
 __version__ = "0.1.0"

@@ -40,6 +40,26 @@ class RPCError(Exception):
         self.data = data
 
 
+class Cancelled(RPCError):
+    """A `-32800` reply: the request was cancelled. A teacher-forced `distill/score` cancelled after
+    some of its examples were scored gives their result as `partial` (a whole distill/score result
+    over the first `examples_done` of `examples`, itself marked with `"partial": {"examplesDone",
+    "examples"}` so that it cannot be taken for a whole one); otherwise `partial` is None."""
+
+    def __init__(self, code: int, message: str, data: Any = None):
+        super().__init__(code, message, data)
+        detail = data if isinstance(data, dict) else {}
+        self.partial: Optional[dict] = detail.get("partial")
+        self.examples_done: Optional[int] = detail.get("examplesDone")
+        self.examples: Optional[int] = detail.get("examples")
+
+
+def _error(e: dict) -> RPCError:
+    """The exception for an error reply: `Cancelled` for -32800, else `RPCError`."""
+    kind = Cancelled if e.get("code") == -32800 else RPCError
+    return kind(e.get("code"), e.get("message"), e.get("data"))
+
+
 class DaemonNotFound(FileNotFoundError):
     """The distilld executable could not be found (see `Client.start`)."""
 
@@ -395,6 +415,101 @@ class Client:
             params["stop"] = [stop] if isinstance(stop, str) else list(stop)
         return self.call("model/generate", params, timeout)
 
+    # -- distillation on text (#13) ---------------------------------------------
+    # The analyses with loaded models reading a loaded paired dataset (full context, simplified
+    # context, target), and the teacher targets for training. Parameters left as None are not
+    # sent; `progress` is as in `call_async`. A cancelled teacher-forced score raises `Cancelled`
+    # with the examples scored so far in `.partial`.
+
+    def score_text(self, teacher_model: str, student_models: Any, dataset: str, *, loss: Any = None,
+                   prompt: Any = None, worst: Optional[int] = None, per_example: Optional[bool] = None,
+                   conventions: Optional[list] = None, progress: Optional[Callable[[dict], None]] = None,
+                   timeout: Optional[float] = None) -> dict:
+        """Teacher-forced `distill/score`: the teacher model reads each example's full context and
+        target, each student model its simplified context and the target, and the loss is taken at
+        every target token. `student_models` is a model name, a list of names (each student named
+        as its model) or `{student name: model name}`; `loss` a loss name or a loss object; `prompt`
+        a separator string or a prompt object (`{"separator": ...}`)."""
+        params = _given(dataset=dataset, worst=worst, perExample=per_example, conventions=conventions)
+        params["teacher"] = {"model": teacher_model}
+        params["students"] = {name: {"model": model} for name, model in _named(student_models).items()}
+        if loss is not None:
+            params["loss"] = {"name": loss} if isinstance(loss, str) else loss
+        if prompt is not None:
+            params["prompt"] = _prompt(prompt)
+        return self.call_async("distill/score", params, progress=progress).result(timeout)
+
+    def diagnose_behaviour(self, dataset: str, student: str, *, teacher: Optional[str] = None,
+                           separator: Optional[str] = None, max_examples: Optional[int] = None,
+                           progress: Optional[Callable[[dict], None]] = None,
+                           timeout: Optional[float] = None) -> dict:
+        """`distill/diagnose` from behaviour: which of the dataset's contexts (full or simplified)
+        the student model learnt from, judged by running it (and `teacher`, whose context gap picks
+        the deciding examples) on both. Returns the whole diagnose result; the judgement is its
+        `behaviour`."""
+        behaviour = _given(student=student, teacher=teacher, separator=separator)
+        params = _given(dataset=dataset, maxExamples=max_examples)
+        params["behaviour"] = behaviour
+        return self.call_async("distill/diagnose", params, progress=progress).result(timeout)
+
+    def explain_text(self, teacher_model: str, student_models: Any, text: str, *, position: Optional[int] = None,
+                     temperature: Optional[float] = None, temperatures: Optional[list] = None,
+                     top_k: Optional[int] = None, charts: Optional[bool] = None, charts_dir: Optional[str] = None,
+                     add_special: Optional[bool] = None, progress: Optional[Callable[[dict], None]] = None,
+                     timeout: Optional[float] = None) -> dict:
+        """`distill/explain` with models run on one text: the students' loss at each token with the
+        tokens as text (`tokens`, `charts.tokens`), and at `position` the contributions, the
+        temperature sweep and the gradient labelled by the tokenizer. `student_models` as in
+        `score_text`."""
+        def reading(model: str) -> dict:
+            return _given(model=model, text=text, addSpecial=add_special)
+
+        params = _given(example=0, position=position, temperature=temperature, temperatures=temperatures,
+                        topK=top_k, charts=charts)
+        if charts_dir is not None:
+            params["chartsDir"] = os.path.abspath(charts_dir)
+        params["teacher"] = reading(teacher_model)
+        params["students"] = {name: reading(model) for name, model in _named(student_models).items()}
+        return self.call_async("distill/explain", params, progress=progress).result(timeout)
+
+    def generate_targets(self, model: str, dataset: str, *, context: Optional[str] = None, prompt: Any = None,
+                         limit: Optional[int] = None, n: Optional[int] = None, max_tokens: Optional[int] = None,
+                         temperature: Optional[float] = None, top_k: Optional[int] = None,
+                         top_p: Optional[float] = None, seed: Optional[int] = None, stop: Any = None,
+                         progress: Optional[Callable[[dict], None]] = None, timeout: Optional[float] = None) -> dict:
+        """`teacher/generate`: `n` samples per example from the teacher reading each example's
+        `context` ("full", the default, or "simplified"), each with its sequence log-probability:
+        the candidates of sequence-level distillation (`distill/sequence`)."""
+        params = _given(model=model, dataset=dataset, context=context, limit=limit, n=n, maxTokens=max_tokens,
+                        temperature=temperature, topK=top_k, topP=top_p, seed=seed)
+        if prompt is not None:
+            params["prompt"] = _prompt(prompt)
+        if stop is not None:
+            params["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        return self.call_async("teacher/generate", params, progress=progress).result(timeout)
+
+    def export_targets(self, model: str, dataset: str, path: str, *, k: Optional[int] = None,
+                       context: Optional[str] = None, prompt: Any = None, overwrite: Optional[bool] = None,
+                       progress: Optional[Callable[[dict], None]] = None, timeout: Optional[float] = None) -> dict:
+        """`teacher/export`: the teacher's top-`k` log-probabilities at every target token of the
+        dataset, written to the safetensors file `path` (made absolute here). A cancelled export
+        leaves nothing behind."""
+        params = _given(model=model, dataset=dataset, path=os.path.abspath(path), k=k, context=context,
+                        overwrite=overwrite)
+        if prompt is not None:
+            params["prompt"] = _prompt(prompt)
+        return self.call_async("teacher/export", params, progress=progress).result(timeout)
+
+    def audit_topk(self, teacher: Any, student: Any, *, ks: Optional[list] = None,
+                   temperature: Optional[float] = None, bound: Optional[float] = None,
+                   progress: Optional[Callable[[dict], None]] = None, timeout: Optional[float] = None) -> dict:
+        """`distill/audit`: the KL error of truncating the dense `teacher` to its top k under each
+        tail policy, for each k of `ks`, and the smallest k within `bound`. `teacher` and `student`
+        are model references as in `distill/score` (a loaded teacher's name, `{"path": ...}`,
+        `{"model": NAME, "text": ...}`, inline outputs, arrays...)."""
+        params = _given(teacher=teacher, student=student, ks=ks, temperature=temperature, bound=bound)
+        return self.call_async("distill/audit", params, progress=progress).result(timeout)
+
     # -- wire -----------------------------------------------------------------
 
     def _send(self, message: Any) -> None:
@@ -472,7 +587,7 @@ class Client:
         if "error" in m:
             e = m["error"]
             self._finish_progress(m.get("id"), "cancelled" if e.get("code") == -32800 else "failed")
-            fut.set_exception(RPCError(e.get("code"), e.get("message"), e.get("data")))
+            fut.set_exception(_error(e))
         else:
             self._finish_progress(m.get("id"), "done")
             fut.set_result(m.get("result"))
@@ -503,6 +618,20 @@ class Client:
 def _given(**params: Any) -> dict:
     """The keyword arguments that are not None: what a model/* wrapper sends."""
     return {k: v for k, v in params.items() if v is not None}
+
+
+def _named(models: Any) -> dict:
+    """Students as `{name: model}`: a model name or a list of them is named by its models."""
+    if isinstance(models, str):
+        return {models: models}
+    if isinstance(models, dict):
+        return dict(models)
+    return {m: m for m in models}
+
+
+def _prompt(prompt: Any) -> Any:
+    """A prompt format: a bare string is its separator."""
+    return {"separator": prompt} if isinstance(prompt, str) else prompt
 
 
 def _ids(tokens: Any) -> Any:

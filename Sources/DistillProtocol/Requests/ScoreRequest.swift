@@ -94,6 +94,7 @@ public struct ScoreRequest: RequestType {
             if let matching { result["matching"] = matching.json }
             if let text { result["prompt"] = text.json }
             if let range { result["range"] = ExampleRange.echo(range.examples, of: range.of) }
+            if let partial { result["partial"] = ["examplesDone": JSON(partial.examplesDone), "examples": JSON(partial.examples)] }
             return result
         }
 
@@ -101,6 +102,19 @@ public struct ScoreRequest: RequestType {
         public var text: TextRun?
         /// With `params.range`: the examples scored, out of how many.
         public var range: (examples: Range<Int>, of: Int)?
+        /// Set only on the result a cancelled score carries in its error's data.
+        public var partial: Partial?
+    }
+
+    /// How much of the dataset a cancelled score had scored: its result covers the first
+    /// `examplesDone` of `examples`.
+    public struct Partial: Sendable {
+        public var examplesDone: Int
+        public var examples: Int
+        public init(examplesDone: Int, examples: Int) {
+            self.examplesDone = examplesDone
+            self.examples = examples
+        }
     }
 
     /// How models read a dataset's text in teacher-forced scoring, echoed with what was read.

@@ -20,6 +20,10 @@ import Foundation
 enum TextScoring {
     /// A part holds at most this many bytes of distributions (teacher and students together).
     static let partBytes = 256 << 20
+    /// A part holds at most this many examples, however short: a cancelled score keeps the parts
+    /// it finished (`Scoring.PartialScore`), so they should finish often, and a batch of 32
+    /// already keeps the matrix products busy.
+    static let partExamples = 32
 
     /// One model as it reads the dataset.
     struct Reader {
@@ -85,7 +89,9 @@ enum TextScoring {
         // Per model, per example: log p(target[j]) and the argmax at each target position.
         var targetLogprobs = readers.map { _ in [[Double]](repeating: [], count: n) }
         var argmax = readers.map { _ in [[Int]](repeating: [], count: n) }
+        // Cancelled after some parts, the result is the one over the examples they scored.
         let report: Scoring.Report
+        var done = n
         do {
             report = try Scoring.scoreInParts(
                 parts: parts,
@@ -116,11 +122,14 @@ enum TextScoring {
                 })
         } catch let e as LossError {
             throw ResponseError.invalidParams(field: "params.loss", "\(e)")
+        } catch let partial as Scoring.PartialScore {
+            report = partial.report
+            done = partial.examplesDone
         }
         let perExampleWanted = try request.perExample.get()
-        return ScoreRequest.Response(
+        let response = ScoreRequest.Response(
             loss: config,
-            teacher: ModelSummary(source: "model '\(readers[0].name)'", examples: n, positions: positions, vocab: V, kind: .logprobs),
+            teacher: ModelSummary(source: "model '\(readers[0].name)'", examples: done, positions: positions, vocab: V, kind: .logprobs),
             students: report.students.map { s in
                 let r = 1 + studentReferences.firstIndex { $0.name == s.name }!
                 var student = ScoreMethod.student(s, source: "model '\(readers[r].name)'", perExample: perExampleWanted)
@@ -140,10 +149,23 @@ enum TextScoring {
             },
             ranking: report.ranking, margin: report.margin, matching: nil,
             text: ScoreRequest.TextRun(
-                prompt: prompt, examples: n, targetTokens: targets.reduce(0) { $0 + $1.count }, positions: positions,
-                teacherContextTokens: readers[0].contexts.reduce(0) { $0 + $1.count },
-                studentContextTokens: readers.dropFirst().map { ($0.role, $0.contexts.reduce(0) { $0 + $1.count }) }),
+                prompt: prompt, examples: done, targetTokens: targets.prefix(done).reduce(0) { $0 + $1.count }, positions: positions,
+                teacherContextTokens: readers[0].contexts.prefix(done).reduce(0) { $0 + $1.count },
+                studentContextTokens: readers.dropFirst().map { ($0.role, $0.contexts.prefix(done).reduce(0) { $0 + $1.count }) }),
             range: selected.map { ($0, whole) })
+        guard done == n else { throw cancelled(response, examplesDone: done, of: n) }
+        return response
+    }
+
+    /// The -32800 of a score cancelled after some of its parts: `data.partial` is the result over
+    /// the examples they scored, marked partial in itself too, so that it cannot be taken for a
+    /// whole result even once taken out of the error.
+    static func cancelled(_ result: ScoreRequest.Response, examplesDone k: Int, of n: Int) -> ResponseError {
+        var result = result
+        result.partial = ScoreRequest.Partial(examplesDone: k, examples: n)
+        return ResponseError(
+            code: .requestCancelled, message: "Request cancelled after \(k) of \(n) examples; data.partial is their result",
+            data: ["partial": result.json, "examplesDone": JSON(k), "examples": JSON(n)])
     }
 
     static let datasetField = "params.dataset"
@@ -217,10 +239,10 @@ enum TextScoring {
     }
 
     /// How many examples a part holds: as many as keep `readers` × positions × vocabulary floats
-    /// under `partBytes`, at least one.
+    /// under `partBytes`, at least one and at most `partExamples`.
     static func partSize(examples n: Int, positions: Int, vocab: Int, readers: Int) -> Int {
         let perExample = positions * vocab * MemoryLayout<Float>.stride * readers
-        return max(1, min(n, partBytes / max(1, perExample)))
+        return max(1, min(n, partExamples, partBytes / max(1, perExample)))
     }
 
     static func reader(_ role: String, _ reference: ModelReference, _ context: RequestContext, readsFull: Bool) throws -> Reader {
