@@ -121,7 +121,7 @@ let package = Package(
             name: "DistillServer",
             dependencies: [
                 "DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor", "DistillStore", "DistillMath",
-                "DistillText", "DistillAnalysis", "DistillSync", "DistillModels", "DistillNGram", "DistillTokenize",
+                "DistillText", "DistillAnalysis", "DistillSync", "DistillModels", "DistillNGram", "DistillTokenize", "DistillTemplate",
             ]),
         // The thin executable: flags, stdio set-up, socket mode, `connect`.
         .executableTarget(

@@ -127,7 +127,7 @@ CONSTRUCTS = """{%- set ns = namespace(count=0, last='') -%}
 count={{ ns.count }} last={{ ns.last|lower|tojson }} rev={{ messages[::-1][0].role }} keys={{ {'b': 1, 'a': [1, 2.5, none, true]}|tojson }}
 {{ messages|length * 2 - 1 }} {{ 7 // 2 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 'x' ~ 1 ~ none }} {{ [1, 'a', none, true] }}
 {% if undefined_thing is not defined and messages[0].missing is undefined and none is none %}undefined-ok{% endif %}
-{% if 'user' in messages|map_free_roles|default(['user']) %}in-ok{% endif %}
+{% if 'user' in no_roles|default(['user']) and 'ell' in messages[0].content and 'x' not in 'abc' %}in-ok{% endif %}
 {{ messages[0].content.startswith(('Hel', 'x')) }} {{ 'a,b,,c'.split(',') }} {{ '  pad  '.strip() }}{{ 'xxhixx'.strip('x') }}
 {%- for k, v in {'one': 1, 'two': 2}.items() %} {{ k }}={{ v }}{% endfor %}
 {% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}{% for i in range(10) %}{% if i > 2 %}{% break %}{% endif %}{{ i }}{% endfor %}

@@ -122,9 +122,9 @@ public struct ScoreRequest: RequestType {
         }
 
         var json: JSON {
-            JSON.object([
-                ("separator", JSON(prompt.separator)), ("examples", JSON(examples)), ("targetTokens", JSON(targetTokens)),
-                ("positions", JSON(positions)),
+            JSON.object(
+                prompt.echo + [
+                    ("examples", JSON(examples)), ("targetTokens", JSON(targetTokens)), ("positions", JSON(positions)),
                 (
                     "contextTokens",
                     JSON.object([
