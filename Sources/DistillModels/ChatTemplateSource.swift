@@ -57,7 +57,11 @@ public struct ChatTemplateSource: Sendable, Equatable {
         var tokens = fallback
         for name in ["bos_token", "eos_token", "unk_token", "pad_token"] {
             guard let value = json[name] else { continue }
-            if let text = value.stringValue ?? value["content"]?.stringValue { tokens[name] = text } else if value.isNull { tokens[name] = nil }
+            if let text = value.stringValue ?? value["content"]?.stringValue {
+                tokens[name] = text
+            } else if value.isNull {
+                tokens[name] = nil
+            }
         }
         guard let value = json["chat_template"], !value.isNull else { return .init(template: nil, origin: origin, specialTokens: tokens) }
         if let text = value.stringValue { return .init(template: text, origin: origin, specialTokens: tokens) }
@@ -68,7 +72,8 @@ public struct ChatTemplateSource: Sendable, Equatable {
             return .init(
                 template: nil, problem: "its chat_template list has no template named \"default\"", origin: origin, specialTokens: tokens)
         }
-        return .init(template: nil, problem: "its chat_template is \(value.kindDescription), not a string", origin: origin, specialTokens: tokens)
+        return .init(
+            template: nil, problem: "its chat_template is \(value.kindDescription), not a string", origin: origin, specialTokens: tokens)
     }
 
     /// The texts of a tokenizer's BOS and EOS ids, for directories whose configuration names none.

@@ -24,7 +24,8 @@ public struct TemplateError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch kind {
         case .raised: "the template raised an exception at line \(line): \(message)"
-        case .unsupported(let construct): "line \(line): \(construct) is not supported by distilld's template renderer\(message.isEmpty ? "" : " (\(message))")"
+        case .unsupported(let construct):
+            "line \(line): \(construct) is not supported by distilld's template renderer\(message.isEmpty ? "" : " (\(message))")"
         case .syntax, .evaluation: "line \(line): \(message)"
         }
     }

@@ -83,7 +83,9 @@ extension TemplateRenderer {
             case "keys": return .list(d.keys.map { .string($0) })
             case "values": return .list(d.keys.map { d[$0]! })
             case "get":
-                guard case .string(let k) = argument(args, keywords, 0, "key") ?? .none else { return argument(args, keywords, 1, "default") ?? .none }
+                guard case .string(let k) = argument(args, keywords, 0, "key") ?? .none else {
+                    return argument(args, keywords, 1, "default") ?? .none
+                }
                 return d[k] ?? argument(args, keywords, 1, "default") ?? .none
             default: break
             }
@@ -128,7 +130,9 @@ extension TemplateRenderer {
             return (name == "first" ? items.first : items.last) ?? .undefined
         case "join":
             let separator = try string(argument(args, keywords, 0, "d"), "join's separator") ?? ""
-            if argument(args, keywords, 1, "attribute") != nil { throw TemplateError(.unsupported(construct: "join with an attribute"), "", line: line) }
+            if argument(args, keywords, 1, "attribute") != nil {
+                throw TemplateError(.unsupported(construct: "join with an attribute"), "", line: line)
+            }
             return .string(try iterate(v).map(\.text).joined(separator: separator))
         case "int":
             if let i = v.integer { return .int(i) }

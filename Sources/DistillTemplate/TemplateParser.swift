@@ -109,7 +109,9 @@ struct TemplateParser {
     mutating func statement(_ keyword: String, _ stream: inout TokenStream, line: Int) throws(TemplateError) -> [Node] {
         depth += 1
         defer { depth -= 1 }
-        if depth > Self.maxDepth { throw TemplateError(.unsupported(construct: "blocks nested over \(Self.maxDepth) deep"), "", line: line) }
+        if depth > Self.maxDepth {
+            throw TemplateError(.unsupported(construct: "blocks nested over \(Self.maxDepth) deep"), "", line: line)
+        }
         switch keyword {
         case "if":
             var branches: [(Expr, [Node])] = []

@@ -153,7 +153,8 @@ struct TemplateRenderer {
         case .slice(let base, let start, let stop, let step):
             let b = try evaluate(base)
             return try slice(
-                b, try start.map { e throws(TemplateError) in try evaluate(e) }, try stop.map { e throws(TemplateError) in try evaluate(e) },
+                b, try start.map { e throws(TemplateError) in try evaluate(e) },
+                try stop.map { e throws(TemplateError) in try evaluate(e) },
                 try step.map { e throws(TemplateError) in try evaluate(e) })
         case .call(let callee, let args, let named):
             var values: [TemplateValue] = []

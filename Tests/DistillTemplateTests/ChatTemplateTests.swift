@@ -34,13 +34,15 @@ struct ChatTemplateTests {
     }
 
     @Test func loopVariables() throws {
-        let source = "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ x }}"
+        let source =
+            "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ x }}"
             + "{% if loop.first %}F{% endif %}{% if loop.last %}L{{ loop.length }}{% endif %},{% endfor %}"
         #expect(try render(source) == "10aF,21b,32cL3,")
     }
 
     @Test func setInsideALoopStaysThereButANamespaceDoesNot() throws {
-        let source = "{% set n = 0 %}{% set ns = namespace(n=0) %}{% for x in [1, 2, 3] %}{% set n = n + x %}"
+        let source =
+            "{% set n = 0 %}{% set ns = namespace(n=0) %}{% for x in [1, 2, 3] %}{% set n = n + x %}"
             + "{% set ns.n = ns.n + x %}{% endfor %}{{ n }} {{ ns.n }}"
         #expect(try render(source) == "0 6")
     }
@@ -48,24 +50,31 @@ struct ChatTemplateTests {
     @Test func loopFiltersElseBreakAndContinue() throws {
         #expect(try render("{% for x in range(6) if x is odd %}{{ x }}{% endfor %}") == "135")
         #expect(try render("{% for x in [] %}x{% else %}none{% endfor %}") == "none")
-        #expect(try render("{% for x in range(9) %}{% if x == 1 %}{% continue %}{% endif %}{% if x > 3 %}{% break %}{% endif %}{{ x }}{% endfor %}") == "023")
+        #expect(
+            try render(
+                "{% for x in range(9) %}{% if x == 1 %}{% continue %}{% endif %}{% if x > 3 %}{% break %}{% endif %}{{ x }}{% endfor %}")
+                == "023")
     }
 
     @Test func expressionsHavePythonMeanings() throws {
         #expect(try render("{{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }}") == "3 -4 2 3.5 1024 7")
-        #expect(try render("{{ 'a' ~ 1 ~ none ~ true }} {{ 'ab' * 2 }} {{ [1, 'x', none] }} {{ {'k': 'v'} }}") == "a1NoneTrue abab [1, 'x', None] {'k': 'v'}")
+        #expect(
+            try render("{{ 'a' ~ 1 ~ none ~ true }} {{ 'ab' * 2 }} {{ [1, 'x', none] }} {{ {'k': 'v'} }}")
+                == "a1NoneTrue abab [1, 'x', None] {'k': 'v'}")
         #expect(try render("{{ 'yes' if 1 < 2 else 'no' }}{{ 'never' if false }}|{{ undefined_name }}|") == "yes||")
         #expect(try render("{{ not 0 and 'x' in 'xyz' and 'q' not in ['a'] }}") == "True")
     }
 
     @Test func subscriptsSlicesAttributesAndMethods() throws {
-        let source = "{{ messages[1:][0]['content'] }} {{ messages[-1].role }} {{ messages[::-1][0].role }} "
+        let source =
+            "{{ messages[1:][0]['content'] }} {{ messages[-1].role }} {{ messages[::-1][0].role }} "
             + "{{ '  x  '.strip() }}|{{ 'abc'.startswith('ab') }} {{ 'a b  c'.split() }} {{ 'a,b'.split(',')|length }} {{ 'Hi'.upper() }}"
         #expect(try render(source, chat) == "Hi user user x|True ['a', 'b', 'c'] 2 HI")
     }
 
     @Test func filtersAndTests() throws {
-        let source = "{{ '  t  '|trim }}|{{ messages|length }}|{{ 'MiX'|lower }}{{ 'MiX'|upper }}|{{ {'a': [1, none, 'é\"']}|tojson }}|"
+        let source =
+            "{{ '  t  '|trim }}|{{ messages|length }}|{{ 'MiX'|lower }}{{ 'MiX'|upper }}|{{ {'a': [1, none, 'é\"']}|tojson }}|"
             + "{{ missing|default('d') }}|{{ [3, 4]|join('-') }}|{{ missing is defined }}{{ none is none }}{{ 'x' is string }}"
             + "{{ bos_token is not none }}{{ messages[0].nothing is undefined }}"
         #expect(try render(source, chat) == "t|2|mixMIX|{\"a\": [1, null, \"é\\\"\"]}|d|3-4|FalseTrueTrueTrueTrue")
@@ -83,14 +92,18 @@ struct ChatTemplateTests {
         #expect(throws: TemplateError(.unsupported(construct: "the filter 'map'"), "", line: 3)) {
             try ChatTemplate("\n\n{{ messages|map(attribute='role') }}")
         }
-        #expect(throws: TemplateError(.unsupported(construct: "the test 'sameas'"), "", line: 1)) { try ChatTemplate("{{ 1 is sameas 1 }}") }
+        #expect(throws: TemplateError(.unsupported(construct: "the test 'sameas'"), "", line: 1)) {
+            try ChatTemplate("{{ 1 is sameas 1 }}")
+        }
         #expect(throws: TemplateError(.unsupported(construct: "the function 'strftime_now'"), "", line: 1)) {
             try render("{{ strftime_now('%d') }}")
         }
     }
 
     @Test func malformedTemplatesAreSyntaxErrorsNotCrashes() throws {
-        for source in ["{% if x %}", "{{ 'unclosed }}", "{{ x ", "{% endfor %}", "{{ (1 }}", "{% for in x %}{% endfor %}", "{{ }}", "{# never"] {
+        for source in [
+            "{% if x %}", "{{ 'unclosed }}", "{{ x ", "{% endfor %}", "{{ (1 }}", "{% for in x %}{% endfor %}", "{{ }}", "{# never",
+        ] {
             #expect(throws: TemplateError.self, "\(source)") { try render(source) }
         }
         // Nesting deep enough to overflow a naive recursive parser is refused by name.

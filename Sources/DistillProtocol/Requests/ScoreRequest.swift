@@ -125,14 +125,14 @@ public struct ScoreRequest: RequestType {
             JSON.object(
                 prompt.echo + [
                     ("examples", JSON(examples)), ("targetTokens", JSON(targetTokens)), ("positions", JSON(positions)),
-                (
-                    "contextTokens",
-                    JSON.object([
-                        ("teacher", JSON(teacherContextTokens)),
-                        ("students", JSON.object(studentContextTokens.map { ($0.name, JSON($0.tokens)) })),
-                    ])
-                ),
-            ])
+                    (
+                        "contextTokens",
+                        JSON.object([
+                            ("teacher", JSON(teacherContextTokens)),
+                            ("students", JSON.object(studentContextTokens.map { ($0.name, JSON($0.tokens)) })),
+                        ])
+                    ),
+                ])
         }
     }
 

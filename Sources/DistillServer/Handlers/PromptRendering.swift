@@ -49,7 +49,8 @@ struct PromptRenderer {
         var extra: [(String, JSON)] = [("model", JSON(model)), ("line", JSON(e.line))]
         switch e.kind {
         case .unsupported(let construct):
-            what = "uses \(construct) at line \(e.line), which distilld's template renderer does not support"
+            what =
+                "uses \(construct) at line \(e.line), which distilld's template renderer does not support"
                 + (e.message.isEmpty ? "" : " (\(e.message))")
             extra.append(("construct", JSON(construct)))
         case .raised:
