@@ -486,7 +486,7 @@ struct TokenStream {
                     name = "eq"
                 } else {
                     name = try self.name()
-                    if name == "none" || name == "true" || name == "false" { name = name.lowercased() }
+                    if ["none", "true", "false"].contains(name.lowercased()) { name = name.lowercased() }
                 }
                 guard TemplateParser.tests.contains(name) else {
                     throw TemplateError(.unsupported(construct: "the test '\(name)'"), "", line: at)

@@ -6,11 +6,15 @@ struct TemplateRenderer {
     static let maxOutput = 1 << 26
     /// The largest `range()` a template may ask for.
     static let maxRange = 1 << 20
+    /// The most loop iterations one rendering may run (nested loops over long ranges would
+    /// otherwise hold a request for hours while writing nothing).
+    static let maxIterations = 10_000_000
 
     var scopes: [[String: TemplateValue]]
     var namespaces: [TemplateDictionary] = []
     var output = ""
     var line = 1
+    var iterations = 0
 
     enum Flow {
         case normal, breakLoop, continueLoop
@@ -88,6 +92,8 @@ struct TemplateRenderer {
             return
         }
         for (index, item) in items.enumerated() {
+            iterations += 1
+            if iterations > Self.maxIterations { throw fail("the template runs more than \(Self.maxIterations) loop iterations") }
             var scope = try bind(targets, item)
             let n = items.count
             scope["loop"] = .dict(

@@ -113,6 +113,11 @@ struct ChatTemplateTests {
         #expect(throws: TemplateError.self) { try render(blocks) }
     }
 
+    @Test func runawayLoopsStopWithAnError() throws {
+        let source = "{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}"
+        #expect(throws: TemplateError.self) { try render(source) }
+    }
+
     @Test func valuesThatCannotBeCombinedAreEvaluationErrors() throws {
         #expect(throws: TemplateError(.evaluation, "cannot apply '+' to a string and a int", line: 2)) {
             try render("\n{{ 'a' + 1 }}")
