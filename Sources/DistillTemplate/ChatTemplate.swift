@@ -17,7 +17,12 @@ public struct ChatTemplate: Sendable {
     /// The text the template gives for `variables`. Throws `TemplateError`: `.raised` when the
     /// template calls `raise_exception`, `.evaluation` or `.unsupported` for what it cannot compute.
     public func render(_ variables: [String: TemplateValue]) throws(TemplateError) -> String {
+        try render(variables, iterationLimit: TemplateRenderer.maxIterations)
+    }
+
+    func render(_ variables: [String: TemplateValue], iterationLimit: Int) throws(TemplateError) -> String {
         var renderer = TemplateRenderer(variables: variables)
+        renderer.iterationLimit = iterationLimit
         _ = try renderer.run(nodes)
         return renderer.output
     }

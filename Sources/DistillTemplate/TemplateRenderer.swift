@@ -8,13 +8,14 @@ struct TemplateRenderer {
     static let maxRange = 1 << 20
     /// The most loop iterations one rendering may run (nested loops over long ranges would
     /// otherwise hold a request for hours while writing nothing).
-    static let maxIterations = 10_000_000
+    static let maxIterations = 1_000_000
 
     var scopes: [[String: TemplateValue]]
     var namespaces: [TemplateDictionary] = []
     var output = ""
     var line = 1
     var iterations = 0
+    var iterationLimit = Self.maxIterations
 
     enum Flow {
         case normal, breakLoop, continueLoop
@@ -93,7 +94,7 @@ struct TemplateRenderer {
         }
         for (index, item) in items.enumerated() {
             iterations += 1
-            if iterations > Self.maxIterations { throw fail("the template runs more than \(Self.maxIterations) loop iterations") }
+            if iterations > iterationLimit { throw fail("the template runs more than \(iterationLimit) loop iterations") }
             var scope = try bind(targets, item)
             let n = items.count
             scope["loop"] = .dict(
