@@ -42,28 +42,35 @@ public struct ChatTemplateSource: Sendable, Equatable {
         return .init(template: data.chatTemplate, origin: "\(path) (metadata tokenizer.chat_template)", specialTokens: tokens)
     }
 
-    /// From `directory/tokenizer_config.json`; `fallback` gives the special tokens' texts when the
-    /// file does not (the tokenizer's own BOS and EOS).
+    /// From a Hugging Face directory, as transformers reads it: `chat_template.jinja` when present
+    /// (newer saves keep the template there, and it takes priority), else `tokenizer_config.json`'s
+    /// `chat_template` (a string, or the entry named "default" of a list). The special tokens'
+    /// texts come from tokenizer_config.json, else special_tokens_map.json (older saves), else
+    /// `fallback` (the tokenizer's own BOS and EOS).
     static func huggingFace(directory: String, fallback: [String: String]) -> ChatTemplateSource {
-        let path = directory + "/tokenizer_config.json"
-        let origin = path + " (chat_template)"
-        guard FileManager.default.fileExists(atPath: path) else { return .init(template: nil, origin: origin, specialTokens: fallback) }
-        let json: JSON
-        do {
-            json = try HuggingFaceDirectory.readJSON(path)
-        } catch {
-            return .init(template: nil, problem: "\(error)", origin: origin, specialTokens: fallback)
-        }
         var tokens = fallback
-        for name in ["bos_token", "eos_token", "unk_token", "pad_token"] {
-            guard let value = json[name] else { continue }
-            if let text = value.stringValue ?? value["content"]?.stringValue {
-                tokens[name] = text
-            } else if value.isNull {
-                tokens[name] = nil
-            }
+        let mapPath = directory + "/special_tokens_map.json"
+        if FileManager.default.fileExists(atPath: mapPath), let map = try? HuggingFaceDirectory.readJSON(mapPath) {
+            read(specialTokens: map, into: &tokens)
         }
-        guard let value = json["chat_template"], !value.isNull else { return .init(template: nil, origin: origin, specialTokens: tokens) }
+        let path = directory + "/tokenizer_config.json"
+        var config: JSON?
+        var problem: String?
+        if FileManager.default.fileExists(atPath: path) {
+            do { config = try HuggingFaceDirectory.readJSON(path) } catch { problem = "\(error)" }
+        }
+        if let config { read(specialTokens: config, into: &tokens) }
+        let jinjaPath = directory + "/chat_template.jinja"
+        if FileManager.default.fileExists(atPath: jinjaPath) {
+            guard let data = FileManager.default.contents(atPath: jinjaPath), let text = String(data: data, encoding: .utf8) else {
+                return .init(template: nil, problem: "it cannot be read as UTF-8 text", origin: jinjaPath, specialTokens: tokens)
+            }
+            return .init(template: text, origin: jinjaPath, specialTokens: tokens)
+        }
+        let origin = path + " (chat_template)"
+        guard let json = config, let value = json["chat_template"], !value.isNull else {
+            return .init(template: nil, problem: problem, origin: origin, specialTokens: tokens)
+        }
         if let text = value.stringValue { return .init(template: text, origin: origin, specialTokens: tokens) }
         if let list = value.arrayValue {
             for item in list where item["name"]?.stringValue == "default" {
@@ -74,6 +81,19 @@ public struct ChatTemplateSource: Sendable, Equatable {
         }
         return .init(
             template: nil, problem: "its chat_template is \(value.kindDescription), not a string", origin: origin, specialTokens: tokens)
+    }
+
+    /// The special tokens a configuration names: a string, or an AddedToken object's `content`;
+    /// null removes one.
+    static func read(specialTokens json: JSON, into tokens: inout [String: String]) {
+        for name in ["bos_token", "eos_token", "unk_token", "pad_token"] {
+            guard let value = json[name] else { continue }
+            if let text = value.stringValue ?? value["content"]?.stringValue {
+                tokens[name] = text
+            } else if value.isNull {
+                tokens[name] = nil
+            }
+        }
     }
 
     /// The texts of a tokenizer's BOS and EOS ids, for directories whose configuration names none.

@@ -229,14 +229,17 @@ def tiny(distilld):
         c = Client.start(distilld)
         checked = CheckedClient(c)
 
-        def load(name, config):
+        def load(name, config, files=None):
             directory = os.path.join(root, name)
             shutil.copytree(model_dir, directory)
             shutil.copy(tokenizer, os.path.join(directory, "tokenizer.json"))
             with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
                 json.dump(config, f)
+            for file, text in (files or {}).items():
+                with open(os.path.join(directory, file), "w") as f:
+                    f.write(text)
             checked.call("model/load", {"name": name, "path": directory})
-            return name
+            return directory
 
         yield checked, load
         c.close()
@@ -252,8 +255,9 @@ def test_templates_render_as_jinja2_renders_them(tiny, name):
     client, load = tiny
     template = ct.CONSTRUCTS if name == "constructs" else ct.TEMPLATES[name]
     # Special tokens as tokenizer_config.json gives them: a string, and an AddedToken object.
-    load(name, {"chat_template": template, "bos_token": "<s>", "eos_token": {"content": "</s>", "special": True}})
+    directory = load(name, {"chat_template": template, "bos_token": "<s>", "eos_token": {"content": "</s>", "special": True}})
     assert client.call("model/info", {"name": name})["chatTemplate"] is True
+    hf = transformers.AutoTokenizer.from_pretrained(directory)
     for system, user in CHATS:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
         chat = {"system": system} if system else True
@@ -264,6 +268,8 @@ def test_templates_render_as_jinja2_renders_them(tiny, name):
             err = rpc_error(client, "model/tokenize", {"model": name, "text": user, "chat": chat})
             assert err.code == -32602 and err.data["field"] == "params.chat" and str(e) in err.message
             continue
+        # transformers itself on the same directory agrees with the jinja2 set-up above.
+        assert hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == want
         got = client.call("model/tokenize", {"model": name, "text": user, "chat": chat})
         assert got["text"] == want, name
 
@@ -308,3 +314,18 @@ def test_a_directory_without_a_chat_template_is_named(tiny):
     assert client.call("model/info", {"name": "plain"})["chatTemplate"] is False
     err = rpc_error(client, "model/tokenize", {"model": "plain", "text": "hi", "chat": True})
     assert err.code == -32602 and "'plain' has no chat template" in err.message
+
+
+def test_a_chat_template_file_comes_before_the_configuration(tiny):
+    """transformers itself, on the same directory: chat_template.jinja wins over tokenizer_config.json's
+    chat_template, and the special tokens come from the configuration files."""
+    client, load = tiny
+    directory = load("jinja", {"chat_template": "CONFIG {{ messages[0].content }}", "eos_token": "</s>"},
+                     files={"chat_template.jinja": ct.ZEPHYR + "\n", "special_tokens_map.json": json.dumps({"bos_token": "<s>"})})
+    reference = transformers.AutoTokenizer.from_pretrained(directory)
+    for system, user in CHATS:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        want = reference.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        got = client.call("model/tokenize", {"model": "jinja", "text": user, "chat": {"system": system} if system else True})
+        assert got["text"] == want
+        assert want.startswith("<|system|>" if system else "<|user|>")
