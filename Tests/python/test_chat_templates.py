@@ -255,7 +255,9 @@ def test_templates_render_as_jinja2_renders_them(tiny, name):
     client, load = tiny
     template = ct.CONSTRUCTS if name == "constructs" else ct.TEMPLATES[name]
     # Special tokens as tokenizer_config.json gives them: a string, and an AddedToken object.
-    directory = load(name, {"chat_template": template, "bos_token": "<s>", "eos_token": {"content": "</s>", "special": True}})
+    eos = {"__type": "AddedToken", "content": "</s>", "lstrip": False, "normalized": False, "rstrip": False,
+           "single_word": False, "special": True}
+    directory = load(name, {"chat_template": template, "bos_token": "<s>", "eos_token": eos})
     assert client.call("model/info", {"name": name})["chatTemplate"] is True
     hf = transformers.AutoTokenizer.from_pretrained(directory)
     for system, user in CHATS:
