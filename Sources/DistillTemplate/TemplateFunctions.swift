@@ -159,9 +159,60 @@ extension TemplateRenderer {
         case "items":
             guard case .dict(let d) = v else { return v == .undefined ? .list([]) : try callMethod(v, "items", [], []) }
             return .list(d.keys.map { .list([.string($0), d[$0]!]) })
+        case "selectattr", "rejectattr":
+            // `messages | selectattr("role", "equalto", "user")`: the items whose attribute passes
+            // the test (or is truthy when no test is named).
+            guard case .string(let attribute) = args.first else { throw fail("\(name) needs an attribute name") }
+            var test: String?
+            if args.count > 1 {
+                guard case .string(let t) = args[1], TemplateParser.tests.contains(t) else {
+                    throw TemplateError(.unsupported(construct: "\(name) with the test \(args[1].repr)"), "", line: line)
+                }
+                test = t
+            }
+            var kept: [TemplateValue] = []
+            for item in try iterate(v) {
+                let value = attributeValue(item, attribute)
+                let passes = try test.map { t throws(TemplateError) in try applyTest(t, value, Array(args.dropFirst(2))) } ?? value.truthy
+                if passes == (name == "selectattr") { kept.append(item) }
+            }
+            return .list(kept)
+        case "map":
+            // `map(attribute="role")`, or `map("upper")`: a filter applied to every item.
+            let items = try iterate(v)
+            if case .string(let attribute)? = argument([], keywords, 0, "attribute") {
+                let fallback = argument([], keywords, 1, "default")
+                return .list(
+                    items.map { item in
+                        let value = attributeValue(item, attribute)
+                        return value == .undefined ? (fallback ?? .undefined) : value
+                    })
+            }
+            guard case .string(let filter) = args.first, TemplateParser.filters.contains(filter), filter != "map" else {
+                throw TemplateError(.unsupported(construct: "map with \(args.first?.repr ?? "no filter")"), "", line: line)
+            }
+            var out: [TemplateValue] = []
+            for item in items { out.append(try applyFilter(filter, item, Array(args.dropFirst()), [])) }
+            return .list(out)
         default:
             throw TemplateError(.unsupported(construct: "the filter '\(name)'"), "", line: line)
         }
+    }
+
+    /// `item.a.b` as Jinja's attribute filters read a dotted name: dictionary keys, one level at a time.
+    func attributeValue(_ item: TemplateValue, _ dotted: String) -> TemplateValue {
+        var value = item
+        for part in dotted.split(separator: ".", omittingEmptySubsequences: false) {
+            switch value {
+            case .dict(let d): value = d[String(part)] ?? .undefined
+            case .namespace(let id): value = namespaces[id][String(part)] ?? .undefined
+            case .list(let l):
+                guard let i = Int(part), l.indices.contains(i) else { return .undefined }
+                value = l[i]
+            default: return .undefined
+            }
+        }
+        return value
     }
 
     func applyTest(_ name: String, _ v: TemplateValue, _ args: [TemplateValue]) throws(TemplateError) -> Bool {

@@ -36,7 +36,7 @@ indirect enum Node: Sendable {
 struct TemplateParser {
     static let filters: Set<String> = [
         "trim", "length", "count", "upper", "lower", "tojson", "default", "d", "first", "last", "join", "string", "int", "float",
-        "capitalize", "title", "replace", "list", "reverse", "safe", "abs", "items",
+        "capitalize", "title", "replace", "list", "reverse", "safe", "abs", "items", "selectattr", "rejectattr", "map",
     ]
     static let tests: Set<String> = [
         "defined", "undefined", "none", "string", "number", "integer", "float", "boolean", "true", "false", "mapping", "sequence",

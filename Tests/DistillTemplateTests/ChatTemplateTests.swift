@@ -80,6 +80,14 @@ struct ChatTemplateTests {
         #expect(try render(source, chat) == "t|2|mixMIX|{\"a\": [1, null, \"é\\\"\"]}|d|3-4|FalseTrueTrueTrueTrue")
     }
 
+    @Test func attributeFilters() throws {
+        let source =
+            "{{ messages|selectattr('role', 'equalto', 'user')|map(attribute='content')|join(',') }}|"
+            + "{{ messages|rejectattr('role', 'eq', 'user')|list|length }}|{{ messages|map(attribute='role')|map('upper')|list }}|"
+            + "{{ messages|selectattr('missing')|list }}"
+        #expect(try render(source, chat) == "Hi|1|['SYSTEM', 'USER']|[]")
+    }
+
     @Test func raiseExceptionCarriesTheTemplatesMessage() throws {
         let source = "line\n{% if messages[0].role == 'system' %}{{ raise_exception('No system role') }}{% endif %}"
         #expect(throws: TemplateError(.raised, "No system role", line: 2)) { try render(source, chat) }
@@ -89,8 +97,8 @@ struct ChatTemplateTests {
         #expect(throws: TemplateError(.unsupported(construct: "the 'macro' statement"), "", line: 2)) {
             try ChatTemplate("x\n{% macro f() %}{% endmacro %}")
         }
-        #expect(throws: TemplateError(.unsupported(construct: "the filter 'map'"), "", line: 3)) {
-            try ChatTemplate("\n\n{{ messages|map(attribute='role') }}")
+        #expect(throws: TemplateError(.unsupported(construct: "the filter 'groupby'"), "", line: 3)) {
+            try ChatTemplate("\n\n{{ messages|groupby('role') }}")
         }
         #expect(throws: TemplateError(.unsupported(construct: "the test 'sameas'"), "", line: 1)) {
             try ChatTemplate("{{ 1 is sameas 1 }}")

@@ -3,7 +3,7 @@ family's template (rewritten here, not copied), so that distilld's renderer meet
 real templates use: ChatML with a default system turn, Llama 2's system folding and role checks,
 Llama 3's headers, Mistral's alternation, Zephyr's one-tag-a-line layout (trim_blocks at work),
 Gemma's role renaming, Phi-3's else branch, a Qwen2-like template with tools and `-` whitespace
-control, and a few constructs on their own (namespaces, slices, loop variables, filters, tests)."""
+control, a newer Mistral one with attribute filters, and a few constructs on their own (namespaces, slices, loop variables, filters, tests)."""
 
 CHATML = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -106,6 +106,35 @@ QWEN2_TOOLS = """{%- if tools %}
 {%- endif %}
 """
 
+# Newer Mistral style: the system message folded into the last user turn, users counted with
+# selectattr, every tag trimmed with `-`.
+MISTRAL_V3 = """{%- if messages[0]["role"] == "system" %}
+    {%- set system_message = messages[0]["content"] %}
+    {%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set loop_messages = messages %}
+{%- endif %}
+{%- set user_messages = loop_messages | selectattr("role", "equalto", "user") | list %}
+{%- set roles = loop_messages | map(attribute="role") | map("upper") | join("/") %}
+
+{{- bos_token }}
+{%- for message in loop_messages %}
+    {%- if (message["role"] == "user") != (loop.index0 % 2 == 0) %}
+        {{- raise_exception("Roles must alternate user/assistant after the optional system message") }}
+    {%- endif %}
+    {%- if message["role"] == "user" %}
+        {%- if loop.last and system_message is defined and user_messages | length > 0 %}
+            {{- "[INST] " + system_message + "\n\n" + message["content"] + "[/INST]" }}
+        {%- else %}
+            {{- "[INST] " + message["content"] + "[/INST]" }}
+        {%- endif %}
+    {%- elif message["role"] == "assistant" %}
+        {{- " " + message["content"]|trim + eos_token }}
+    {%- endif %}
+{%- endfor %}
+{{- " (" ~ roles ~ ")" }}
+"""
+
 # Indented blocks without `-`: lstrip_blocks removes the indentation before a block tag,
 # trim_blocks the newline after it; output tags keep theirs.
 INDENTED = """{# a comment on its own line #}
@@ -136,7 +165,7 @@ count={{ ns.count }} last={{ ns.last|lower|tojson }} rev={{ messages[::-1][0].ro
 
 TEMPLATES = {
     "chatml": CHATML, "llama2": LLAMA2, "llama3": LLAMA3, "mistral": MISTRAL, "zephyr": ZEPHYR, "gemma": GEMMA,
-    "phi3": PHI3, "qwen2-tools": QWEN2_TOOLS, "indented": INDENTED,
+    "phi3": PHI3, "qwen2-tools": QWEN2_TOOLS, "indented": INDENTED, "mistral-v3": MISTRAL_V3,
 }
 
 # Chats every template above accepts (user first, alternating), with and without a system turn
