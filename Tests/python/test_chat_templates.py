@@ -75,8 +75,17 @@ def daemon(distilld):
     checked = CheckedClient(c)
     checked.call("model/load", {"name": "smol", "path": SMOLLM2})
     checked.call("dataset/load", {"name": "demo", "path": "builtin:demo"})
+    load_few(checked, 6)
     yield checked
     c.close()
+
+
+def load_few(daemon, limit):
+    """The first `limit` demo pairs as the dataset "few"; returns them."""
+    examples = daemon.call("dataset/examples", {"name": "demo", "limit": limit})["examples"]
+    fields = ("id", "full", "simplified", "target")
+    daemon.call("dataset/load", {"name": "few", "replace": True, "examples": [{k: e[k] for k in fields} for e in examples]})
+    return examples
 
 
 USER_TEXTS = ["Hello there", "  spaces at both ends  ", "two\nlines, quotes ' \" and é ✓", ""]
@@ -115,9 +124,7 @@ def rows_after(model, context_ids, target_ids):
 
 def check_forward_kl(daemon, reference, prompt, context_ids, limit=6):
     tokenizer, model = reference
-    examples = daemon.call("dataset/examples", {"name": "demo", "limit": limit})["examples"]
-    fields = ("id", "full", "simplified", "target")
-    daemon.call("dataset/load", {"name": "few", "replace": True, "examples": [{k: e[k] for k in fields} for e in examples]})
+    examples = load_few(daemon, limit)
     result = daemon.call("distill/score", {
         "teacher": {"model": "smol"}, "students": {"S": {"model": "smol"}}, "dataset": "few", "prompt": prompt,
         "loss": {"name": "forward_kl"}})
@@ -188,6 +195,28 @@ def test_generation_prompts_are_the_rendered_chat(daemon, reference):
         want = tokenizer.apply_chat_template(
             [{"role": "user", "content": e["simplified"]}], tokenize=False, add_generation_prompt=True)
         assert got["prompt"] == want
+
+
+def test_export_under_a_chat_template_records_it_and_matches_transformers(daemon, reference, tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    tokenizer, model = reference
+    examples = daemon.call("dataset/examples", {"name": "few", "limit": 3})["examples"]
+    out = str(tmp_path / "chat.safetensors")
+    daemon.call("teacher/export", {"model": "smol", "dataset": "few", "path": out, "k": 5, "prompt": {"chat": True}})
+    with safe_open(out, "np") as f:
+        metadata = f.metadata()
+    assert json.loads(metadata["prompt"]) == {"kind": "chat", "chat": True} and "separator" not in metadata
+    tensors = load_file(out)
+    for i, e in enumerate(examples):
+        tgt = tokenizer(e["target"], add_special_tokens=False)["input_ids"]
+        rows = rows_after(model, chat_ids(tokenizer, e["full"]), tgt)
+        for j in range(len(tgt)):
+            # The five best by transformers' values (ids may swap only between near-equal values).
+            indices, values = tensors["topk_indices"][i, j], tensors["topk_logprobs"][i, j]
+            assert np.abs(rows[j][indices] - values).max() < TOLERANCE, (e["id"], j)
+            assert np.abs(np.sort(rows[j])[::-1][:5] - values).max() < TOLERANCE, (e["id"], j)
 
 
 def test_bad_prompts_are_refused_before_anything_runs(daemon):
@@ -331,3 +360,30 @@ def test_a_chat_template_file_comes_before_the_configuration(tiny):
         got = client.call("model/tokenize", {"model": "jinja", "text": user, "chat": {"system": system} if system else True})
         assert got["text"] == want
         assert want.startswith("<|system|>" if system else "<|user|>")
+
+
+def test_teacher_and_student_each_render_their_own_template(tiny):
+    """Two models of one vocabulary with different chat templates: each context is its own
+    model's rendering, tokenised without added special tokens (counted against transformers)."""
+    client, load = tiny
+    teacher = load("teach", {"chat_template": ct.CHATML, "eos_token": "</s>"})
+    student = load("stud", {"chat_template": ct.PHI3, "eos_token": "</s>"})
+    examples = [{"id": "a", "full": "the cat sat on the mat", "simplified": "the mat", "target": " and slept"},
+                {"id": "b", "full": "a bird in the hand", "simplified": "a bird", "target": " is worth two"}]
+    client.call("dataset/load", {"name": "pairs2", "replace": True, "examples": examples})
+    result = client.call("distill/score", {
+        "teacher": {"model": "teach"}, "students": {"S": {"model": "stud"}}, "dataset": "pairs2",
+        "prompt": {"chat": True}, "loss": {"name": "forward_kl"}})
+
+    def tokens(directory, side):
+        hf = transformers.AutoTokenizer.from_pretrained(directory)
+        total = 0
+        for e in examples:
+            text = hf.apply_chat_template([{"role": "user", "content": e[side]}], tokenize=False, add_generation_prompt=True)
+            total += len(hf(text, add_special_tokens=False)["input_ids"])
+        return total
+
+    assert result["prompt"]["contextTokens"] == {
+        "teacher": tokens(teacher, "full"), "students": {"S": tokens(student, "simplified")}}
+    # The same student under the teacher's template reads other contexts: the templates are not shared.
+    assert tokens(teacher, "simplified") != tokens(student, "simplified")
