@@ -84,6 +84,9 @@ let package = Package(
             name: "DistillMath", dependencies: ["DistillTensor", "DistillSync", "CKernelSupport"], swiftSettings: simdSettings),
         // score, diagnose, explain: the analyses, over the loss engine, the stores and the text layer.
         .target(name: "DistillAnalysis", dependencies: ["DistillMath", "DistillTensor", "DistillStore", "DistillText"]),
+        // Chat templates: the Jinja subset Hugging Face chat templates use, rendered as transformers
+        // renders them. A leaf: no dependencies, no Foundation.
+        .target(name: "DistillTemplate"),
         // Tokenizers: Hugging Face tokenizer.json and GGUF metadata, on Unicode scalars. Reads JSON files only.
         .target(name: "DistillTokenize", dependencies: ["DistillJSON"]),
         // Language models that run: GGUF and Hugging Face directories, the transformer forward pass.
@@ -118,7 +121,7 @@ let package = Package(
             name: "DistillServer",
             dependencies: [
                 "DistillJSON", "DistillProtocol", "DistillTransport", "DistillTensor", "DistillStore", "DistillMath",
-                "DistillText", "DistillAnalysis", "DistillSync", "DistillModels", "DistillNGram", "DistillTokenize",
+                "DistillText", "DistillAnalysis", "DistillSync", "DistillModels", "DistillNGram", "DistillTokenize", "DistillTemplate",
             ]),
         // The thin executable: flags, stdio set-up, socket mode, `connect`.
         .executableTarget(
@@ -146,6 +149,7 @@ let package = Package(
         .testTarget(name: "DistillTensorTests", dependencies: ["DistillTensor"]),
         .testTarget(name: "DistillTextTests", dependencies: ["DistillText", "DistillTestSupport"]),
         .testTarget(name: "DistillTokenizeTests", dependencies: ["DistillTokenize", "DistillJSON"]),
+        .testTarget(name: "DistillTemplateTests", dependencies: ["DistillTemplate"]),
         // What the tests share: the seeded generator, the worst-error report, Protocol/schemas.
         .target(name: "DistillTestSupport", dependencies: ["DistillJSON"], path: "Tests/Support"),
         .testTarget(name: "DistillMathTests", dependencies: ["DistillMath", "DistillTensor", "DistillSync", "DistillTestSupport"]),

@@ -47,6 +47,9 @@ public final class LanguageModel: LoadedModel {
     /// The tokenizer as the replies describe it.
     public let tokenizerInfo: TokenizerInfo?
     public let files: [MappedFile]
+    /// The model's own chat template and the special tokens' texts it reads (`.none` for an
+    /// n-gram model or files without one).
+    public let chat: ChatTemplateSource
 
     public struct TokenizerInfo: Sendable, Equatable {
         public var kind: String
@@ -63,9 +66,10 @@ public final class LanguageModel: LoadedModel {
     init(
         body: Body, tokenizer: Tokenizer?, format: String, architecture: String, parameters: Int, layers: Int?, order: Int?,
         vocab: Int, contextLength: Int?, sourceDtype: String, residentBytes: Int, mappedBytes: Int, endTokens: Set<Int>,
-        tokenizerInfo: TokenizerInfo?, files: [MappedFile] = []
+        tokenizerInfo: TokenizerInfo?, files: [MappedFile] = [], chat: ChatTemplateSource = .none
     ) {
         self.files = files
+        self.chat = chat
         self.body = body
         self.tokenizer = tokenizer
         self.format = format
@@ -109,7 +113,8 @@ public final class LanguageModel: LoadedModel {
                 try source.tokenizer.map(readTokenizer) ?? tokenizerCall(source.path) { try Tokenizer(gguf: gguf.tokenizer) }
             model = try transformerModel(
                 transformer, tokenizer: tokenizer, tokenizerPath: source.tokenizer ?? source.path, format: format,
-                sourceDtype: gguf.sourceType.rawValue, mappedBytes: gguf.mappedBytes, extraEnd: [], files: [gguf.file.map])
+                sourceDtype: gguf.sourceType.rawValue, mappedBytes: gguf.mappedBytes, extraEnd: [], files: [gguf.file.map],
+                chat: .gguf(gguf.tokenizer, path: source.path))
         case "huggingface":
             let directory = try HuggingFaceDirectory(path: source.path)
             progress?(0.1)
@@ -123,7 +128,8 @@ public final class LanguageModel: LoadedModel {
             model = try transformerModel(
                 transformer, tokenizer: tokenizer, tokenizerPath: tokenizerPath, format: format,
                 sourceDtype: dominantType(directory), mappedBytes: directory.mappedBytes,
-                extraEnd: Set(directory.generation?.eosTokenIds ?? []), files: directory.files.map(\.map))
+                extraEnd: Set(directory.generation?.eosTokenIds ?? []), files: directory.files.map(\.map),
+                chat: .huggingFace(directory: source.path, fallback: ChatTemplateSource.tokenTexts(tokenizer)))
         case "arpa":
             if let tokenizer = source.tokenizer {
                 throw ModelError(
@@ -199,7 +205,7 @@ public final class LanguageModel: LoadedModel {
 
     static func transformerModel(
         _ transformer: TransformerModel, tokenizer: Tokenizer?, tokenizerPath: String?, format: String, sourceDtype: String,
-        mappedBytes: Int, extraEnd: Set<Int>, files: [MappedFile]
+        mappedBytes: Int, extraEnd: Set<Int>, files: [MappedFile], chat: ChatTemplateSource
     ) throws -> LanguageModel {
         let c = transformer.config
         if let tokenizer, tokenizer.vocabSize > c.vocabSize {
@@ -216,7 +222,7 @@ public final class LanguageModel: LoadedModel {
             parameters: transformer.parameterCount, layers: c.layers, order: nil, vocab: c.vocabSize, contextLength: c.maxPositions,
             sourceDtype: sourceDtype, residentBytes: transformer.residentBytes, mappedBytes: mappedBytes, endTokens: end,
             tokenizerInfo: tokenizer.map { TokenizerInfo(kind: $0.kind.rawValue, vocab: $0.vocabSize, bos: $0.bos, eos: $0.eos) },
-            files: files)
+            files: files, chat: chat)
     }
 
     /// An n-gram model as a language model (`sourceDtype` "arpa" for a file, "kneser-ney" for one

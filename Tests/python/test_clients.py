@@ -1067,6 +1067,22 @@ def test_shell_smollm2_load_and_tokenize(shared, smol_reference):
         distill("model", "unload", "smol", env=shared)
 
 
+def test_shell_prompt_formats_build_their_requests(echo_daemon, tmp_path):
+    """--template, --chat and --chat-system set params.prompt; two formats at once are refused."""
+    def sent(*args):
+        return sent_by_shell(echo_daemon, *args, cwd=tmp_path)
+    base = ("score", "--teacher-model", "big", "--student-model", "S=small", "--dataset", "pairs")
+    assert sent(*base, "--template", "Q: {input}\nA: ")["params"]["prompt"] == {"template": "Q: {input}\nA: "}
+    assert sent(*base, "--chat")["params"]["prompt"] == {"chat": True}
+    assert sent(*base, "--chat-system", "Be brief.")["params"]["prompt"] == {"chat": {"system": "Be brief."}}
+    assert sent("export", "big", "pairs", "out.safetensors", "--chat")["params"]["prompt"] == {"chat": True}
+    assert sent("generate-targets", "big", "pairs", "--template", "{full}")["params"]["prompt"] == {"template": "{full}"}
+    for args in [base + ("--chat", "--separator", " "), ("export", "big", "pairs", "o", "--template", "x", "--chat")]:
+        p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=dict(env_for(), DISTILLD=echo_daemon),
+                           timeout=60)
+        assert p.returncode == 2 and "give one of --separator" in p.stderr, (args, p.stderr)
+
+
 def test_shell_commands_for_models_reading_datasets_build_their_requests(echo_daemon, tmp_path):
     """Issue #13's methods at the shell: teacher-forced score, the behavioural diagnosis, the
     audit, export and generated targets."""

@@ -101,8 +101,8 @@ extension ToolDescription {
                 + "outside the teacher's top k, and the smallest k whose error stays within `bound`."),
         ToolDescription(
             "teacher/generate", "Sample a model over a dataset",
-            "Runs a loaded model over every example of a paired dataset (its full context, or the simplified one, then "
-                + "the separator) and samples n completions of each, with the model's log-probability (natural log) of each "
+            "Runs a loaded model over every example of a paired dataset (its full context, or the simplified one, "
+                + "formatted by prompt: a separator, a template or the model's chat template) and samples n completions of each, with the model's log-probability (natural log) of each "
                 + "completion: sequence-level targets. Reproducible for a seed. Feed the candidates to distill_sequence with "
                 + "{\"model\", \"prompt\"} sides to get a student's exact cross-entropy over them."),
         ToolDescription(

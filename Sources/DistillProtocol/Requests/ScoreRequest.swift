@@ -143,17 +143,17 @@ public struct ScoreRequest: RequestType {
         }
 
         var json: JSON {
-            JSON.object([
-                ("separator", JSON(prompt.separator)), ("examples", JSON(examples)), ("targetTokens", JSON(targetTokens)),
-                ("positions", JSON(positions)),
-                (
-                    "contextTokens",
-                    JSON.object([
-                        ("teacher", JSON(teacherContextTokens)),
-                        ("students", JSON.object(studentContextTokens.map { ($0.name, JSON($0.tokens)) })),
-                    ])
-                ),
-            ])
+            JSON.object(
+                prompt.echo + [
+                    ("examples", JSON(examples)), ("targetTokens", JSON(targetTokens)), ("positions", JSON(positions)),
+                    (
+                        "contextTokens",
+                        JSON.object([
+                            ("teacher", JSON(teacherContextTokens)),
+                            ("students", JSON.object(studentContextTokens.map { ($0.name, JSON($0.tokens)) })),
+                        ])
+                    ),
+                ])
         }
     }
 

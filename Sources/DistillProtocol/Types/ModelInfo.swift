@@ -37,12 +37,15 @@ public struct ModelInfo: ResponseType {
     public var source: (path: String, format: String, tokenizer: String?)?
     /// Seconds since 1970.
     public var loadedAt: Double
+    /// Whether the model has its own chat template (for `params.prompt.chat`).
+    public var chatTemplate: Bool
 
     public init(
         name: String, kind: String, architecture: String, parameters: Int, layers: Int?, order: Int?, vocab: Int,
         contextLength: Int?, dtype: String, sourceDtype: String, tokenizer: Tokenizer?, mappedBytes: Int, residentBytes: Int,
-        source: (path: String, format: String, tokenizer: String?)?, loadedAt: Double
+        source: (path: String, format: String, tokenizer: String?)?, loadedAt: Double, chatTemplate: Bool = false
     ) {
+        self.chatTemplate = chatTemplate
         self.name = name
         self.kind = kind
         self.architecture = architecture
@@ -75,7 +78,7 @@ public struct ModelInfo: ResponseType {
             ("parameters", JSON(parameters)), ("layers", optional(layers)), ("order", optional(order)), ("vocab", JSON(vocab)),
             ("contextLength", optional(contextLength)), ("dtype", JSON(dtype)), ("sourceDtype", JSON(sourceDtype)),
             ("tokenizer", tokenizerJSON), ("mappedBytes", JSON(mappedBytes)), ("residentBytes", JSON(residentBytes)),
-            ("source", sourceJSON), ("loadedAt", JSON(loadedAt)),
+            ("source", sourceJSON), ("loadedAt", JSON(loadedAt)), ("chatTemplate", JSON(chatTemplate)),
         ])
     }
 }

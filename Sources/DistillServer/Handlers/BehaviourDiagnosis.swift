@@ -31,7 +31,7 @@ enum BehaviourDiagnosis {
         let (studentFull, studentSimplified) = (readers.count - 2, readers.count - 1)
         try TextScoring.requireOneVocabulary(readers)
         let examples = dataset.examples
-        let targets = try TextScoring.tokenize(&readers, examples: examples, separator: b.prompt.separator)
+        let targets = try TextScoring.tokenize(&readers, examples: examples, prompt: b.prompt)
 
         let n = examples.count
         let positions = targets.map(\.count).max() ?? 0

@@ -76,8 +76,13 @@ enum ModelMethods {
 
     @Sendable static func tokenize(_ request: ModelTokenizeRequest, _ context: RequestContext) throws -> ModelTokenizeRequest.Response {
         let model = try context.server.registry.model(named: request.model).model
-        let e = try modelCall { try model.encode(request.text, addSpecial: request.addSpecial, field: "params.text") }
-        return .init(tokens: e.ids, pieces: e.pieces)
+        guard let chat = request.chat else {
+            let e = try modelCall { try model.encode(request.text, addSpecial: request.addSpecial, field: "params.text") }
+            return .init(tokens: e.ids, pieces: e.pieces)
+        }
+        let text = try PromptRenderer(chat, model: model, name: request.model, field: "params").renderChat(user: request.text)
+        let e = try modelCall { try model.encode(text, addSpecial: request.addSpecial, field: "params.text") }
+        return .init(tokens: e.ids, pieces: e.pieces, text: text)
     }
 
     @Sendable static func detokenize(
@@ -202,7 +207,8 @@ extension ModelInfo {
             order: m.order, vocab: m.vocab, contextLength: m.contextLength, dtype: "float32", sourceDtype: m.sourceDtype,
             tokenizer: m.tokenizerInfo.map { .init(kind: $0.kind, vocab: $0.vocab, bos: $0.bos, eos: $0.eos) },
             mappedBytes: m.mappedBytes, residentBytes: m.residentBytes,
-            source: entry.source.map { ($0.path, m.format, $0.tokenizer) }, loadedAt: entry.loadedAt.timeIntervalSince1970)
+            source: entry.source.map { ($0.path, m.format, $0.tokenizer) }, loadedAt: entry.loadedAt.timeIntervalSince1970,
+            chatTemplate: m.chat.template != nil)
     }
 }
 

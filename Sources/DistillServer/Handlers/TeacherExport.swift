@@ -13,7 +13,8 @@ import Foundation
 /// - `tail_mass` F32 [N, T]: the probability outside the top k (kept, so a loss can treat it);
 /// - `targets` I64 [N, T]: the target token ids, −100 past a target's end (the hard labels);
 /// - `__metadata__`: `ids` (JSON list), `vocab_size`, `format` ("distilld-topk/1"), `model`,
-///   `tokenizer`, `context`, `separator`, `k`.
+///   `tokenizer`, `context`, `k`, and `separator` (or `prompt`, the format's JSON echo, for a
+///   template or a chat template).
 ///
 /// The layout is fixed before the model runs; each part of the examples is written to its rows as
 /// soon as it is computed (bounded memory for any dataset), into a temporary file beside `path`
@@ -39,7 +40,7 @@ enum TeacherExport {
         // A shard: only params.range's examples, their ids those of the whole dataset.
         let selected = try request.range?.resolve(examples: dataset.examples.count)
         let examples = selected.map { Array(dataset.examples[$0]) } ?? dataset.examples
-        let targets = try TextScoring.tokenize(&readers, examples: examples, separator: request.prompt.separator)
+        let targets = try TextScoring.tokenize(&readers, examples: examples, prompt: request.prompt)
         let reader = readers[0]
         let (n, T, K, V) = (examples.count, targets.map(\.count).max() ?? 0, min(request.k, model.vocab), model.vocab)
         let layout = SafetensorsLayout(
@@ -50,8 +51,12 @@ enum TeacherExport {
             metadata: [
                 ("format", "distilld-topk/1"), ("ids", JSON.array(examples.map { JSON($0.id) }).serializedString()),
                 ("vocab_size", String(V)), ("model", request.model), ("tokenizer", TextScoring.tokenizerName(model)),
-                ("context", request.context.rawValue), ("separator", request.prompt.separator), ("k", String(K)),
-            ] + (selected.map { [("range_start", String($0.lowerBound)), ("dataset_examples", String(dataset.examples.count))] } ?? []))
+                ("context", request.context.rawValue), ("k", String(K)),
+            ]
+                + (request.prompt.kind == .separator
+                    ? [("separator", request.prompt.separator)]
+                    : [("prompt", JSON.object(request.prompt.echo).serializedString())])
+                + (selected.map { [("range_start", String($0.lowerBound)), ("dataset_examples", String(dataset.examples.count))] } ?? []))
         let temporary = "\(path).tmp.\(getpid()).\(UInt32.random(in: 1...UInt32.max))"
         let file: FileReplacement
         do { file = try FileReplacement(path: path, temporary: temporary) } catch let e as FileReplacement.Failure {

@@ -3,8 +3,8 @@ import DistillProtocol
 import DistillStore
 import Foundation
 
-/// teacher/generate: n samples of a model for every example's context (full or simplified, then the
-/// separator), each with the model's log-probability of it; example i draws with seeds
+/// teacher/generate: n samples of a model for every example's context (full or simplified, formatted
+/// by `params.prompt`), each with the model's log-probability of it; example i draws with seeds
 /// `seed + i·n ...`, so a request gives the same candidates on every run.
 enum TeacherGenerate {
     @Sendable static func handle(
@@ -17,11 +17,16 @@ enum TeacherGenerate {
         }
         let model = try registry.modelForUse(named: request.model)
         let examples = Array(dataset.examples.prefix(request.limit ?? Int.max))
+        let renderer = try PromptRenderer(request.prompt, model: model, name: request.model)
+        // Every prompt is formatted before the first sample is drawn: a template's refusal comes first.
+        let prompts = try examples.map { try renderer.context($0, readsFull: request.context == .full) }
         var out: [TeacherGenerateRequest.Example] = []
         for (i, e) in examples.enumerated() {
             if context.cancellation.isCancelled { throw CancellationError() }
-            let prompt = (request.context == .full ? e.full : e.simplified) + request.prompt.separator
-            let ids = try modelCall { try model.encodePrompt(prompt, addSpecial: true, field: "params.dataset") }
+            let prompt = prompts[i]
+            let ids = try modelCall {
+                try model.encodePrompt(prompt, addSpecial: renderer.addSpecial(true), field: "params.dataset")
+            }
             let options = SamplingOptions(
                 maxTokens: request.maxTokens, temperature: request.temperature, topK: request.topK, topP: request.topP,
                 seed: request.seed &+ UInt64(i * request.n), stop: request.stop)

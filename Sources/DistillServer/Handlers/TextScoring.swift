@@ -8,9 +8,10 @@ import DistillTensor
 import Foundation
 
 /// distill/score with models that read the dataset (teacher-forced scoring, context
-/// distillation): the teacher reads each example's `full + separator + target`, each student its
-/// `simplified + separator + target`, and the loss is taken at every target token, through the same
-/// kernels as every other score.
+/// distillation): the teacher reads each example's full context, each student its simplified one,
+/// formatted by `params.prompt` (a separator, a template, or each model's own chat template:
+/// `PromptRenderer`) and followed by the target, and the loss is taken at every target token,
+/// through the same kernels as every other score.
 ///
 /// The target is tokenised once per model without special tokens and appended to the context's
 /// ids, so every model is scored on the same target tokens (models whose tokenizers split a
@@ -36,7 +37,7 @@ enum TextScoring {
         let addSpecial: Bool
         /// Whether it reads the full contexts (else the simplified ones).
         var readsFull: Bool
-        /// Each example's context ids (context and separator, with the model's special tokens).
+        /// Each example's context ids (the formatted context, with the model's special tokens unless a chat template gave them).
         var contexts: [[Int]] = []
     }
 
@@ -71,7 +72,7 @@ enum TextScoring {
         let selected = try request.range.get()?.resolve(examples: whole)
         let examples = selected.map { Array(dataset.examples[$0]) } ?? dataset.examples
         // Tokenise everything first: every error is found before any model runs.
-        let targets = try tokenize(&readers, examples: examples, separator: prompt.separator)
+        let targets = try tokenize(&readers, examples: examples, prompt: prompt)
 
         let n = examples.count
         let positions = targets.map(\.count).max() ?? 0
@@ -173,7 +174,7 @@ enum TextScoring {
     /// Every example's target ids (by the first reader's tokenizer) and each reader's context ids;
     /// refuses, naming the example, a missing or empty target, a target another reader splits
     /// differently, and a context and target longer than a reader's window.
-    static func tokenize(_ readers: inout [Reader], examples: [Example], separator: String) throws -> [[Int]] {
+    static func tokenize(_ readers: inout [Reader], examples: [Example], prompt: PromptFormat) throws -> [[Int]] {
         let first = readers[0].model
         var targets: [[Int]] = []
         for e in examples {
@@ -193,9 +194,11 @@ enum TextScoring {
         for r in readers.indices {
             let reader = readers[r]
             let sameTokenizer = reader.model === first
+            let renderer = try PromptRenderer(prompt, model: reader.model, name: reader.name)
+            let addSpecial = renderer.addSpecial(reader.addSpecial)
             for (i, e) in examples.enumerated() {
-                let text = (reader.readsFull ? e.full : e.simplified) + separator
-                let ids = try modelCall { try reader.model.encodePrompt(text, addSpecial: reader.addSpecial, field: datasetField) }
+                let text = try renderer.context(e, readsFull: reader.readsFull)
+                let ids = try modelCall { try reader.model.encodePrompt(text, addSpecial: addSpecial, field: datasetField) }
                 if !sameTokenizer {
                     let own = try modelCall { try reader.model.encode(e.target!, addSpecial: false, field: datasetField).ids }
                     guard own == targets[i] else {

@@ -1,0 +1,364 @@
+/// The functions, methods, filters and tests the renderer knows: the ones chat templates in
+/// common use call, each with Python's meaning.
+extension TemplateRenderer {
+    func argument(_ args: [TemplateValue], _ keywords: [(String, TemplateValue)], _ i: Int, _ name: String) -> TemplateValue? {
+        if i < args.count { return args[i] }
+        return keywords.first { $0.0 == name }?.1
+    }
+
+    func string(_ v: TemplateValue?, _ what: String) throws(TemplateError) -> String? {
+        guard let v, v != .none else { return nil }
+        guard case .string(let s) = v else { throw fail("\(what) must be a string, not a \(v.typeName)") }
+        return s
+    }
+
+    mutating func callFunction(_ name: String, _ args: [TemplateValue], _ keywords: [(String, TemplateValue)]) throws(TemplateError)
+        -> TemplateValue
+    {
+        switch name {
+        case "raise_exception":
+            throw TemplateError(.raised, args.first?.text ?? "", line: line)
+        case "range":
+            let bounds = args.compactMap(\.integer)
+            guard bounds.count == args.count, (1...3).contains(bounds.count) else { throw fail("range() takes one to three integers") }
+            let (from, to, step) =
+                bounds.count == 1 ? (0, bounds[0], 1) : (bounds[0], bounds[1], bounds.count == 3 ? bounds[2] : 1)
+            guard step != 0 else { throw fail("range() step cannot be zero") }
+            let count = step > 0 ? max(0, (to - from + step - 1) / step) : max(0, (from - to - step - 1) / -step)
+            guard count <= Self.maxRange else { throw fail("range() of \(count) items is more than a template needs") }
+            return .list(Array(stride(from: from, to: to, by: step)).map { .int($0) })
+        case "namespace", "dict":
+            var d = TemplateDictionary()
+            for a in args {
+                guard case .dict(let given) = a else { throw fail("\(name)() takes a dictionary or name=value pairs") }
+                for k in given.keys { d[k] = given[k] }
+            }
+            for (k, v) in keywords { d[k] = v }
+            if name == "dict" { return .dict(d) }
+            namespaces.append(d)
+            return .namespace(namespaces.count - 1)
+        default:
+            throw TemplateError(.unsupported(construct: "the function '\(name)'"), "", line: line)
+        }
+    }
+
+    func callMethod(_ base: TemplateValue, _ method: String, _ args: [TemplateValue], _ keywords: [(String, TemplateValue)])
+        throws(TemplateError) -> TemplateValue
+    {
+        switch base {
+        case .string(let s):
+            switch method {
+            case "strip", "lstrip", "rstrip":
+                let chars = try string(argument(args, keywords, 0, "chars"), "strip's argument")
+                return .string(Self.strip(s, chars, left: method != "rstrip", right: method != "lstrip"))
+            case "startswith", "endswith":
+                guard let a = argument(args, keywords, 0, "prefix") else { throw fail("\(method)() needs an argument") }
+                let options: [TemplateValue] = if case .list(let l) = a { l } else { [a] }
+                for o in options {
+                    guard case .string(let x) = o else { throw fail("\(method)() takes strings, not a \(o.typeName)") }
+                    let hit =
+                        method == "startswith"
+                        ? s.unicodeScalars.starts(with: x.unicodeScalars)
+                        : s.unicodeScalars.reversed().starts(with: x.unicodeScalars.reversed())
+                    if hit { return .bool(true) }
+                }
+                return .bool(false)
+            case "upper": return .string(s.uppercased())
+            case "lower": return .string(s.lowercased())
+            case "title": return .string(Self.title(s))
+            case "capitalize": return .string(Self.capitalize(s))
+            case "split":
+                let separator = try string(argument(args, keywords, 0, "sep"), "split's separator")
+                return .list(try Self.split(s, separator, line: line).map { .string($0) })
+            case "replace":
+                guard let old = try string(argument(args, keywords, 0, "old"), "replace's first argument"),
+                    let new = try string(argument(args, keywords, 1, "new"), "replace's second argument")
+                else { throw fail("replace() needs two strings") }
+                return .string(Self.replace(s, old, new))
+            default: break
+            }
+        case .dict(let d):
+            switch method {
+            case "items": return .list(d.keys.map { .list([.string($0), d[$0]!]) })
+            case "keys": return .list(d.keys.map { .string($0) })
+            case "values": return .list(d.keys.map { d[$0]! })
+            case "get":
+                guard case .string(let k) = argument(args, keywords, 0, "key") ?? .none else {
+                    return argument(args, keywords, 1, "default") ?? .none
+                }
+                return d[k] ?? argument(args, keywords, 1, "default") ?? .none
+            default: break
+            }
+        case .undefined:
+            throw fail("'\(method)()' called on an undefined value")
+        default: break
+        }
+        throw TemplateError(.unsupported(construct: "the method '\(method)' of a \(base.typeName)"), "", line: line)
+    }
+
+    func applyFilter(_ name: String, _ v: TemplateValue, _ args: [TemplateValue], _ keywords: [(String, TemplateValue)])
+        throws(TemplateError) -> TemplateValue
+    {
+        switch name {
+        case "trim":
+            let chars = try string(argument(args, keywords, 0, "chars"), "trim's argument")
+            return .string(Self.strip(v.text, chars, left: true, right: true))
+        case "length", "count":
+            switch v {
+            case .string(let s): return .int(s.unicodeScalars.count)
+            case .list(let l): return .int(l.count)
+            case .dict(let d): return .int(d.keys.count)
+            case .undefined: return .int(0)
+            default: throw fail("a \(v.typeName) has no length")
+            }
+        case "upper": return .string(v.text.uppercased())
+        case "lower": return .string(v.text.lowercased())
+        case "capitalize": return .string(Self.capitalize(v.text))
+        case "title": return .string(Self.title(v.text))
+        case "string", "safe": return v == .undefined ? .string("") : (name == "string" ? .string(v.text) : v)
+        case "tojson":
+            if !keywords.isEmpty || !args.isEmpty {
+                throw TemplateError(.unsupported(construct: "tojson with arguments"), "", line: line)
+            }
+            return .string(try json(v))
+        case "default", "d":
+            let fallback = argument(args, keywords, 0, "default_value") ?? .string("")
+            let boolean = argument(args, keywords, 1, "boolean")?.truthy ?? false
+            return v == .undefined || (boolean && !v.truthy) ? fallback : v
+        case "first", "last":
+            let items = try iterate(v)
+            return (name == "first" ? items.first : items.last) ?? .undefined
+        case "join":
+            let separator = try string(argument(args, keywords, 0, "d"), "join's separator") ?? ""
+            if argument(args, keywords, 1, "attribute") != nil {
+                throw TemplateError(.unsupported(construct: "join with an attribute"), "", line: line)
+            }
+            return .string(try iterate(v).map(\.text).joined(separator: separator))
+        case "int":
+            if let i = v.integer { return .int(i) }
+            if case .double(let d) = v, d.isFinite, abs(d) < 9e18 { return .int(Int(d)) }
+            if case .string(let s) = v, let i = Int(s.trimmingPythonSpace) { return .int(i) }
+            return argument(args, keywords, 0, "default") ?? .int(0)
+        case "float":
+            if let d = v.number { return .double(d) }
+            if case .string(let s) = v, let d = Double(s.trimmingPythonSpace) { return .double(d) }
+            return argument(args, keywords, 0, "default") ?? .double(0)
+        case "abs":
+            if case .int(let i) = v { return .int(abs(i)) }
+            if let d = v.number { return .double(abs(d)) }
+            throw fail("abs of a \(v.typeName)")
+        case "replace":
+            guard let old = try string(argument(args, keywords, 0, "old"), "replace's first argument"),
+                let new = try string(argument(args, keywords, 1, "new"), "replace's second argument")
+            else { throw fail("replace needs two strings") }
+            return .string(Self.replace(v.text, old, new))
+        case "list": return .list(try iterate(v))
+        case "reverse":
+            if case .string(let s) = v { return .string(String(s.reversed())) }
+            return .list(try iterate(v).reversed())
+        case "items":
+            guard case .dict(let d) = v else { return v == .undefined ? .list([]) : try callMethod(v, "items", [], []) }
+            return .list(d.keys.map { .list([.string($0), d[$0]!]) })
+        case "selectattr", "rejectattr":
+            // `messages | selectattr("role", "equalto", "user")`: the items whose attribute passes
+            // the test (or is truthy when no test is named).
+            guard case .string(let attribute) = args.first else { throw fail("\(name) needs an attribute name") }
+            var test: String?
+            if args.count > 1 {
+                guard case .string(let t) = args[1], TemplateParser.tests.contains(t) else {
+                    throw TemplateError(.unsupported(construct: "\(name) with the test \(args[1].repr)"), "", line: line)
+                }
+                test = t
+            }
+            var kept: [TemplateValue] = []
+            for item in try iterate(v) {
+                let value = attributeValue(item, attribute)
+                let passes = try test.map { t throws(TemplateError) in try applyTest(t, value, Array(args.dropFirst(2))) } ?? value.truthy
+                if passes == (name == "selectattr") { kept.append(item) }
+            }
+            return .list(kept)
+        case "map":
+            // `map(attribute="role")`, or `map("upper")`: a filter applied to every item.
+            let items = try iterate(v)
+            if case .string(let attribute)? = argument([], keywords, 0, "attribute") {
+                let fallback = argument([], keywords, 1, "default")
+                return .list(
+                    items.map { item in
+                        let value = attributeValue(item, attribute)
+                        return value == .undefined ? (fallback ?? .undefined) : value
+                    })
+            }
+            guard case .string(let filter) = args.first, TemplateParser.filters.contains(filter), filter != "map" else {
+                throw TemplateError(.unsupported(construct: "map with \(args.first?.repr ?? "no filter")"), "", line: line)
+            }
+            var out: [TemplateValue] = []
+            for item in items { out.append(try applyFilter(filter, item, Array(args.dropFirst()), [])) }
+            return .list(out)
+        default:
+            throw TemplateError(.unsupported(construct: "the filter '\(name)'"), "", line: line)
+        }
+    }
+
+    /// `item.a.b` as Jinja's attribute filters read a dotted name: dictionary keys, one level at a time.
+    func attributeValue(_ item: TemplateValue, _ dotted: String) -> TemplateValue {
+        var value = item
+        for part in dotted.split(separator: ".", omittingEmptySubsequences: false) {
+            switch value {
+            case .dict(let d): value = d[String(part)] ?? .undefined
+            case .namespace(let id): value = namespaces[id][String(part)] ?? .undefined
+            case .list(let l):
+                guard let i = Int(part), l.indices.contains(i) else { return .undefined }
+                value = l[i]
+            default: return .undefined
+            }
+        }
+        return value
+    }
+
+    func applyTest(_ name: String, _ v: TemplateValue, _ args: [TemplateValue]) throws(TemplateError) -> Bool {
+        switch name {
+        case "defined": return v != .undefined
+        case "undefined": return v == .undefined
+        case "none": return v == .none
+        case "string": if case .string = v { return true } else { return false }
+        case "number": if case .int = v { return true } else if case .double = v { return true } else { return false }
+        case "integer": if case .int = v { return true } else { return false }
+        case "float": if case .double = v { return true } else { return false }
+        case "boolean": if case .bool = v { return true } else { return false }
+        case "true": return v == .bool(true)
+        case "false": return v == .bool(false)
+        case "mapping": if case .dict = v { return true } else { return false }
+        case "sequence", "iterable":
+            switch v {
+            case .list, .string, .dict: return true
+            default: return false
+            }
+        case "even", "odd", "divisibleby":
+            guard let i = v.integer else { throw fail("'is \(name)' needs an integer, not a \(v.typeName)") }
+            if name == "divisibleby" {
+                guard let n = args.first?.integer, n != 0 else { throw fail("'is divisibleby' needs a non-zero integer") }
+                return i % n == 0
+            }
+            return (i % 2 == 0) == (name == "even")
+        case "equalto", "eq": return v.equals(args.first ?? .undefined)
+        case "ne": return !v.equals(args.first ?? .undefined)
+        case "lower": if case .string(let s) = v { return s == s.lowercased() } else { return false }
+        case "upper": if case .string(let s) = v { return s == s.uppercased() } else { return false }
+        default: throw TemplateError(.unsupported(construct: "the test '\(name)'"), "", line: line)
+        }
+    }
+
+    /// `json.dumps(v, ensure_ascii=False)` with Python's default separators.
+    func json(_ v: TemplateValue) throws(TemplateError) -> String {
+        switch v {
+        case .none: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d):
+            if d.isNaN { return "NaN" }
+            if d.isInfinite { return d > 0 ? "Infinity" : "-Infinity" }
+            return TemplateValue.pythonFloat(d)
+        case .string(let s): return Self.jsonString(s)
+        case .list(let l):
+            var parts: [String] = []
+            for item in l { parts.append(try json(item)) }
+            return "[" + parts.joined(separator: ", ") + "]"
+        case .dict(let d):
+            var parts: [String] = []
+            for k in d.keys { parts.append(Self.jsonString(k) + ": " + (try json(d[k]!))) }
+            return "{" + parts.joined(separator: ", ") + "}"
+        case .namespace: throw fail("a namespace cannot be written as JSON")
+        case .undefined: throw fail("an undefined value cannot be written as JSON")
+        }
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if c.value < 0x20 { out += "\\u" + TemplateValue.hex(c.value, width: 4) } else { out.unicodeScalars.append(c) }
+            }
+        }
+        return out + "\""
+    }
+
+    /// Python's `str.isspace` for one scalar.
+    static func isPythonSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace || (0x1C...0x1F).contains(c.value) }
+
+    static func strip(_ s: String, _ chars: String?, left: Bool, right: Bool) -> String {
+        let set = chars.map { Set($0.unicodeScalars) }
+        func strippable(_ c: Unicode.Scalar) -> Bool { set?.contains(c) ?? isPythonSpace(c) }
+        var scalars = Array(s.unicodeScalars)[...]
+        if left { while let c = scalars.first, strippable(c) { scalars.removeFirst() } }
+        if right { while let c = scalars.last, strippable(c) { scalars.removeLast() } }
+        return String(String.UnicodeScalarView(scalars))
+    }
+
+    static func split(_ s: String, _ separator: String?, line: Int) throws(TemplateError) -> [String] {
+        let scalars = Array(s.unicodeScalars)
+        guard let separator else {
+            return scalars.split(whereSeparator: isPythonSpace).map { String(String.UnicodeScalarView($0)) }
+        }
+        let sep = Array(separator.unicodeScalars)
+        guard !sep.isEmpty else { throw TemplateError(.evaluation, "split() with an empty separator", line: line) }
+        var parts: [String] = []
+        var start = 0
+        var i = 0
+        while i + sep.count <= scalars.count {
+            if Array(scalars[i..<(i + sep.count)]) == sep {
+                parts.append(String(String.UnicodeScalarView(scalars[start..<i])))
+                i += sep.count
+                start = i
+            } else {
+                i += 1
+            }
+        }
+        parts.append(String(String.UnicodeScalarView(scalars[start...])))
+        return parts
+    }
+
+    static func replace(_ s: String, _ old: String, _ new: String) -> String {
+        guard !old.isEmpty else { return s }
+        let scalars = Array(s.unicodeScalars)
+        let o = Array(old.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        while i < scalars.count {
+            if i + o.count <= scalars.count, Array(scalars[i..<(i + o.count)]) == o {
+                out.append(contentsOf: new.unicodeScalars)
+                i += o.count
+            } else {
+                out.append(scalars[i])
+                i += 1
+            }
+        }
+        return String(out)
+    }
+
+    static func capitalize(_ s: String) -> String {
+        guard let first = s.first else { return s }
+        return first.uppercased() + s.dropFirst().lowercased()
+    }
+
+    static func title(_ s: String) -> String {
+        var out = ""
+        var previousCased = false
+        for c in s {
+            out += previousCased ? c.lowercased() : c.uppercased()
+            previousCased = c.isLetter
+        }
+        return out
+    }
+}
+
+extension String {
+    var trimmingPythonSpace: String { TemplateRenderer.strip(self, nil, left: true, right: true) }
+}

@@ -1,0 +1,360 @@
+/// Evaluates the nodes with Jinja's semantics as transformers runs them: names are looked up
+/// from the innermost loop outwards, a `set` inside a loop stays in that loop, undefined names
+/// are falsy and render as nothing.
+struct TemplateRenderer {
+    /// The most output one rendering may produce, so a template cannot run away with memory.
+    static let maxOutput = 1 << 26
+    /// The largest `range()` a template may ask for.
+    static let maxRange = 1 << 20
+    /// The most loop iterations one rendering may run (nested loops over long ranges would
+    /// otherwise hold a request for hours while writing nothing).
+    static let maxIterations = 1_000_000
+
+    var scopes: [[String: TemplateValue]]
+    var namespaces: [TemplateDictionary] = []
+    var output = ""
+    var line = 1
+    var iterations = 0
+    var iterationLimit = Self.maxIterations
+
+    enum Flow {
+        case normal, breakLoop, continueLoop
+    }
+
+    init(variables: [String: TemplateValue]) { scopes = [variables] }
+
+    func fail(_ message: String) -> TemplateError { TemplateError(.evaluation, message, line: line) }
+
+    mutating func run(_ nodes: [Node]) throws(TemplateError) -> Flow {
+        for node in nodes {
+            switch node {
+            case .text(let t): try write(t)
+            case .output(let e, let line):
+                self.line = line
+                try write(try evaluate(e).text)
+            case .branches(let branches, let otherwise, let line):
+                self.line = line
+                var taken: [Node]?
+                for (condition, body) in branches where try evaluate(condition).truthy {
+                    taken = body
+                    break
+                }
+                let flow = try run(taken ?? otherwise)
+                if flow != .normal { return flow }
+            case .loop(let targets, let over, let filter, let body, let otherwise, let line):
+                self.line = line
+                try loop(targets: targets, over: over, filter: filter, body: body, otherwise: otherwise)
+            case .assign(let name, let attribute, let value, let line):
+                self.line = line
+                let v = try evaluate(value)
+                if let attribute {
+                    guard case .namespace(let id) = lookup(name) else {
+                        throw fail("'\(name)' is not a namespace; only a namespace takes 'set \(name).\(attribute) = …'")
+                    }
+                    namespaces[id][attribute] = v
+                } else {
+                    scopes[scopes.count - 1][name] = v
+                }
+            case .breakLoop(let line):
+                guard scopes.count > 1 else { throw TemplateError(.syntax, "break outside a for loop", line: line) }
+                return .breakLoop
+            case .continueLoop(let line):
+                guard scopes.count > 1 else { throw TemplateError(.syntax, "continue outside a for loop", line: line) }
+                return .continueLoop
+            }
+        }
+        return .normal
+    }
+
+    mutating func write(_ s: String) throws(TemplateError) {
+        output += s
+        if output.utf8.count > Self.maxOutput { throw fail("the rendered text passes \(Self.maxOutput >> 20) MiB") }
+    }
+
+    func lookup(_ name: String) -> TemplateValue {
+        for scope in scopes.reversed() { if let v = scope[name] { return v } }
+        return .undefined
+    }
+
+    mutating func loop(targets: [String], over: Expr, filter: Expr?, body: [Node], otherwise: [Node]) throws(TemplateError) {
+        let loopLine = line
+        var items = try iterate(try evaluate(over))
+        if let filter {
+            var kept: [TemplateValue] = []
+            for item in items {
+                scopes.append(try bind(targets, item))
+                defer { scopes.removeLast() }
+                if try evaluate(filter).truthy { kept.append(item) }
+            }
+            items = kept
+        }
+        if items.isEmpty {
+            _ = try run(otherwise)
+            return
+        }
+        for (index, item) in items.enumerated() {
+            iterations += 1
+            if iterations > iterationLimit { throw fail("the template runs more than \(iterationLimit) loop iterations") }
+            var scope = try bind(targets, item)
+            let n = items.count
+            scope["loop"] = .dict(
+                TemplateDictionary([
+                    ("index", .int(index + 1)), ("index0", .int(index)), ("revindex", .int(n - index)), ("revindex0", .int(n - index - 1)),
+                    ("first", .bool(index == 0)), ("last", .bool(index == n - 1)), ("length", .int(n)),
+                    ("previtem", index > 0 ? items[index - 1] : .undefined), ("nextitem", index + 1 < n ? items[index + 1] : .undefined),
+                ]))
+            scopes.append(scope)
+            let flow = try run(body)
+            scopes.removeLast()
+            line = loopLine
+            if flow == .breakLoop { break }
+        }
+    }
+
+    func bind(_ targets: [String], _ item: TemplateValue) throws(TemplateError) -> [String: TemplateValue] {
+        if targets.count == 1 { return [targets[0]: item] }
+        let parts = try iterate(item)
+        guard parts.count == targets.count else {
+            throw fail("cannot unpack \(parts.count) values into \(targets.count) names (\(targets.joined(separator: ", ")))")
+        }
+        return Dictionary(uniqueKeysWithValues: zip(targets, parts).map { ($0, $1) })
+    }
+
+    /// What a for loop walks: a list's items, a dictionary's keys, a string's characters;
+    /// nothing for an undefined value.
+    func iterate(_ v: TemplateValue) throws(TemplateError) -> [TemplateValue] {
+        switch v {
+        case .undefined: return []
+        case .list(let l): return l
+        case .dict(let d): return d.keys.map { .string($0) }
+        case .string(let s): return s.map { .string(String($0)) }
+        default: throw fail("cannot loop over a \(v.typeName)")
+        }
+    }
+
+    // MARK: - Expressions
+
+    mutating func evaluate(_ e: Expr) throws(TemplateError) -> TemplateValue {
+        switch e {
+        case .literal(let v): return v
+        case .name(let n): return lookup(n)
+        case .list(let items):
+            var out: [TemplateValue] = []
+            for item in items { out.append(try evaluate(item)) }
+            return .list(out)
+        case .dict(let pairs):
+            var d = TemplateDictionary()
+            for (k, v) in pairs {
+                guard case .string(let key) = try evaluate(k) else { throw fail("dictionary keys must be strings here") }
+                d[key] = try evaluate(v)
+            }
+            return .dict(d)
+        case .attribute(let base, let name):
+            let b = try evaluate(base)
+            switch b {
+            case .dict(let d): return d[name] ?? .undefined
+            case .namespace(let id): return namespaces[id][name] ?? .undefined
+            default: return .undefined
+            }
+        case .item(let base, let index): return try subscriptValue(try evaluate(base), try evaluate(index))
+        case .slice(let base, let start, let stop, let step):
+            let b = try evaluate(base)
+            return try slice(
+                b, try start.map { e throws(TemplateError) in try evaluate(e) },
+                try stop.map { e throws(TemplateError) in try evaluate(e) },
+                try step.map { e throws(TemplateError) in try evaluate(e) })
+        case .call(let callee, let args, let named):
+            var values: [TemplateValue] = []
+            for a in args { values.append(try evaluate(a)) }
+            var keywords: [(String, TemplateValue)] = []
+            for (n, a) in named { keywords.append((n, try evaluate(a))) }
+            switch callee {
+            case .attribute(let base, let method): return try callMethod(try evaluate(base), method, values, keywords)
+            case .name(let function): return try callFunction(function, values, keywords)
+            default: throw TemplateError(.unsupported(construct: "calling a computed value"), "", line: line)
+            }
+        case .filter(let base, let name, let args, let named):
+            var values: [TemplateValue] = []
+            for a in args { values.append(try evaluate(a)) }
+            var keywords: [(String, TemplateValue)] = []
+            for (n, a) in named { keywords.append((n, try evaluate(a))) }
+            return try applyFilter(name, try evaluate(base), values, keywords)
+        case .test(let base, let name, let args, let negated):
+            let v = try evaluate(base)
+            var values: [TemplateValue] = []
+            for a in args { values.append(try evaluate(a)) }
+            return .bool(try applyTest(name, v, values) != negated)
+        case .negate(let inner):
+            let v = try evaluate(inner)
+            if case .int(let i) = v { return .int(-i) }
+            if case .bool(let b) = v { return .int(b ? -1 : 0) }
+            if case .double(let d) = v { return .double(-d) }
+            throw fail("cannot negate a \(v.typeName)")
+        case .not(let inner): return .bool(!(try evaluate(inner).truthy))
+        case .and(let a, let b):
+            let left = try evaluate(a)
+            return left.truthy ? try evaluate(b) : left
+        case .or(let a, let b):
+            let left = try evaluate(a)
+            return left.truthy ? left : try evaluate(b)
+        case .conditional(let condition, let then, let otherwise):
+            if try evaluate(condition).truthy { return try evaluate(then) }
+            return try otherwise.map { e throws(TemplateError) in try evaluate(e) } ?? .undefined
+        case .binary(let op, let a, let b): return try binary(op, try evaluate(a), try evaluate(b))
+        }
+    }
+
+    func subscriptValue(_ base: TemplateValue, _ index: TemplateValue) throws(TemplateError) -> TemplateValue {
+        switch (base, index) {
+        case (.dict(let d), .string(let k)): return d[k] ?? .undefined
+        case (.namespace(let id), .string(let k)): return namespaces[id][k] ?? .undefined
+        case (.list(let l), _):
+            guard let i = index.integer else { return .undefined }
+            let j = i < 0 ? l.count + i : i
+            return l.indices.contains(j) ? l[j] : .undefined
+        case (.string(let s), _):
+            guard let i = index.integer else { return .undefined }
+            let chars = Array(s)
+            let j = i < 0 ? chars.count + i : i
+            return chars.indices.contains(j) ? .string(String(chars[j])) : .undefined
+        default: return .undefined
+        }
+    }
+
+    /// Python's slice `base[start:stop:step]` on a list or a string.
+    func slice(_ base: TemplateValue, _ start: TemplateValue?, _ stop: TemplateValue?, _ step: TemplateValue?) throws(TemplateError)
+        -> TemplateValue
+    {
+        func bound(_ v: TemplateValue?) throws(TemplateError) -> Int? {
+            guard let v, v != .none, v != .undefined else { return nil }
+            guard let i = v.integer else { throw fail("slice bounds must be integers, not \(v.typeName)") }
+            return i
+        }
+        let step = try bound(step) ?? 1
+        guard step != 0 else { throw fail("a slice step cannot be zero") }
+        func indices(_ n: Int) throws(TemplateError) -> [Int] {
+            func clamp(_ i: Int?, _ lower: Int, _ upper: Int, _ absent: Int) -> Int {
+                guard var i else { return absent }
+                if i < 0 { i += n }
+                return min(max(i, lower), upper)
+            }
+            if step > 0 {
+                let from = clamp(try bound(start), 0, n, 0)
+                let to = clamp(try bound(stop), 0, n, n)
+                return from < to ? Array(stride(from: from, to: to, by: step)) : []
+            }
+            let from = clamp(try bound(start), -1, n - 1, n - 1)
+            let to = clamp(try bound(stop), -1, n - 1, -1)
+            return from > to ? Array(stride(from: from, to: to, by: step)) : []
+        }
+        switch base {
+        case .list(let l): return .list(try indices(l.count).map { l[$0] })
+        case .string(let s):
+            let chars = Array(s)
+            return .string(String(try indices(chars.count).map { chars[$0] }))
+        case .undefined: return .undefined
+        default: throw fail("cannot slice a \(base.typeName)")
+        }
+    }
+
+    func binary(_ op: String, _ a: TemplateValue, _ b: TemplateValue) throws(TemplateError) -> TemplateValue {
+        switch op {
+        case "==": return .bool(a.equals(b))
+        case "!=": return .bool(!a.equals(b))
+        case "<", "<=", ">", ">=":
+            let order: Int
+            if let x = a.number, let y = b.number {
+                order = x < y ? -1 : (x > y ? 1 : 0)
+            } else if case .string(let x) = a, case .string(let y) = b {
+                let xs = Array(x.unicodeScalars).map(\.value)
+                let ys = Array(y.unicodeScalars).map(\.value)
+                order = xs.lexicographicallyPrecedes(ys) ? -1 : (xs == ys ? 0 : 1)
+            } else {
+                throw fail("cannot compare a \(a.typeName) with a \(b.typeName) by '\(op)'")
+            }
+            switch op {
+            case "<": return .bool(order < 0)
+            case "<=": return .bool(order <= 0)
+            case ">": return .bool(order > 0)
+            default: return .bool(order >= 0)
+            }
+        case "in":
+            switch b {
+            case .list(let l): return .bool(l.contains { $0.equals(a) })
+            case .dict(let d):
+                if case .string(let k) = a { return .bool(d[k] != nil) }
+                return .bool(false)
+            case .string(let s):
+                guard case .string(let needle) = a else { throw fail("'in <string>' needs a string on the left, not a \(a.typeName)") }
+                return .bool(needle.isEmpty || s.contains(needle))
+            case .undefined: return .bool(false)
+            default: throw fail("cannot look for a value in a \(b.typeName)")
+            }
+        case "~": return .string(a.text + b.text)
+        case "+":
+            switch (a, b) {
+            case (.string(let x), .string(let y)): return .string(x + y)
+            case (.list(let x), .list(let y)): return .list(x + y)
+            default: return try arithmetic(op, a, b)
+            }
+        case "*":
+            switch (a, b) {
+            case (.string(let s), .int(let n)), (.int(let n), .string(let s)): return .string(String(repeating: s, count: max(0, n)))
+            case (.list(let l), .int(let n)), (.int(let n), .list(let l)):
+                return .list(Array(repeating: l, count: max(0, n)).flatMap { $0 })
+            default: return try arithmetic(op, a, b)
+            }
+        case "%":
+            if case .string = a { throw TemplateError(.unsupported(construct: "string formatting with '%'"), "", line: line) }
+            return try arithmetic(op, a, b)
+        default: return try arithmetic(op, a, b)
+        }
+    }
+
+    /// Python arithmetic on ints, floats and bools: ints stay ints except under `/`.
+    func arithmetic(_ op: String, _ a: TemplateValue, _ b: TemplateValue) throws(TemplateError) -> TemplateValue {
+        guard let x = a.number, let y = b.number else {
+            throw fail("cannot apply '\(op)' to a \(a.typeName) and a \(b.typeName)")
+        }
+        if let i = a.integer, let j = b.integer {
+            switch op {
+            case "+": return .int(i &+ j)
+            case "-": return .int(i &- j)
+            case "*": return .int(i &* j)
+            case "//", "%":
+                guard j != 0 else { throw fail("division by zero") }
+                var q = i / j
+                if (i % j != 0) && ((i < 0) != (j < 0)) { q -= 1 }
+                return .int(op == "//" ? q : i - q * j)
+            case "**" where j >= 0:
+                var r = 1
+                for _ in 0..<min(j, 64) { r = r &* i }
+                return .int(r)
+            default: break
+            }
+        }
+        switch op {
+        case "+": return .double(x + y)
+        case "-": return .double(x - y)
+        case "*": return .double(x * y)
+        case "/":
+            guard y != 0 else { throw fail("division by zero") }
+            return .double(x / y)
+        case "//", "%":
+            guard y != 0 else { throw fail("division by zero") }
+            let q = (x / y).rounded(.down)
+            return .double(op == "//" ? q : x - q * y)
+        case "**": return .double(try pow(x, y))
+        default: throw fail("unknown operator '\(op)'")
+        }
+    }
+
+    func pow(_ x: Double, _ y: Double) throws(TemplateError) -> Double {
+        guard y == y.rounded(), abs(y) <= 64 else {
+            throw TemplateError(.unsupported(construct: "'**' with a fractional or large exponent"), "", line: line)
+        }
+        var r = 1.0
+        for _ in 0..<Int(abs(y)) { r *= x }
+        return y < 0 ? 1 / r : r
+    }
+}

@@ -1,0 +1,138 @@
+import Testing
+
+@testable import DistillTemplate
+
+/// The renderer against Jinja's documented behaviour under transformers' settings (trim_blocks,
+/// lstrip_blocks, no trailing newline kept). Each expected text was worked out by hand from the
+/// Jinja documentation and confirmed with jinja2 itself; Tests/python/test_chat_templates.py
+/// compares whole chat templates with jinja2 through the daemon.
+struct ChatTemplateTests {
+    func render(_ source: String, _ variables: [String: TemplateValue] = [:]) throws -> String {
+        try ChatTemplate(source).render(variables)
+    }
+
+    let chat: [String: TemplateValue] = ChatTemplate.chatVariables(
+        messages: [("system", "Be brief."), ("user", "Hi")], addGenerationPrompt: true,
+        specialTokens: ["bos_token": "<s>", "eos_token": "</s>"])
+
+    @Test func blockTagsLoseTheirLineAndIndentation() throws {
+        // trim_blocks drops the newline after %}, lstrip_blocks the indentation before {%.
+        let source = "{% for m in messages %}\n    {% if m.role == 'user' %}\n  U:{{ m.content }}\n    {% endif %}\n{% endfor %}\n"
+        #expect(try render(source, chat) == "  U:Hi\n")
+    }
+
+    @Test func outputTagsKeepTheirNewlineAndOneFinalNewlineIsDropped() throws {
+        #expect(try render("{{ 'a' }}\n{{ 'b' }}\n") == "a\nb")
+        #expect(try render("x\n\n") == "x\n")
+    }
+
+    @Test func minusStripsAllWhitespaceAndPlusKeepsIt() throws {
+        #expect(try render("a  \n  {{- 'b' -}}  \n  c") == "abc")
+        #expect(try render("a\n  {%+ if true %}b{% endif +%}\nc") == "a\n  b\nc")
+        #expect(try render("a {#- note -#} b") == "ab")
+        #expect(try render("a\n  {# note #}\nb") == "a\nb")
+    }
+
+    @Test func loopVariables() throws {
+        let source =
+            "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ x }}"
+            + "{% if loop.first %}F{% endif %}{% if loop.last %}L{{ loop.length }}{% endif %},{% endfor %}"
+        #expect(try render(source) == "10aF,21b,32cL3,")
+    }
+
+    @Test func setInsideALoopStaysThereButANamespaceDoesNot() throws {
+        let source =
+            "{% set n = 0 %}{% set ns = namespace(n=0) %}{% for x in [1, 2, 3] %}{% set n = n + x %}"
+            + "{% set ns.n = ns.n + x %}{% endfor %}{{ n }} {{ ns.n }}"
+        #expect(try render(source) == "0 6")
+    }
+
+    @Test func loopFiltersElseBreakAndContinue() throws {
+        #expect(try render("{% for x in range(6) if x is odd %}{{ x }}{% endfor %}") == "135")
+        #expect(try render("{% for x in [] %}x{% else %}none{% endfor %}") == "none")
+        #expect(
+            try render(
+                "{% for x in range(9) %}{% if x == 1 %}{% continue %}{% endif %}{% if x > 3 %}{% break %}{% endif %}{{ x }}{% endfor %}")
+                == "023")
+    }
+
+    @Test func expressionsHavePythonMeanings() throws {
+        #expect(try render("{{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }}") == "3 -4 2 3.5 1024 7")
+        #expect(
+            try render("{{ 'a' ~ 1 ~ none ~ true }} {{ 'ab' * 2 }} {{ [1, 'x', none] }} {{ {'k': 'v'} }}")
+                == "a1NoneTrue abab [1, 'x', None] {'k': 'v'}")
+        #expect(try render("{{ 'yes' if 1 < 2 else 'no' }}{{ 'never' if false }}|{{ undefined_name }}|") == "yes||")
+        #expect(try render("{{ not 0 and 'x' in 'xyz' and 'q' not in ['a'] }}") == "True")
+    }
+
+    @Test func subscriptsSlicesAttributesAndMethods() throws {
+        let source =
+            "{{ messages[1:][0]['content'] }} {{ messages[-1].role }} {{ messages[::-1][0].role }} "
+            + "{{ '  x  '.strip() }}|{{ 'abc'.startswith('ab') }} {{ 'a b  c'.split() }} {{ 'a,b'.split(',')|length }} {{ 'Hi'.upper() }}"
+        #expect(try render(source, chat) == "Hi user user x|True ['a', 'b', 'c'] 2 HI")
+    }
+
+    @Test func filtersAndTests() throws {
+        let source =
+            "{{ '  t  '|trim }}|{{ messages|length }}|{{ 'MiX'|lower }}{{ 'MiX'|upper }}|{{ {'a': [1, none, 'é\"']}|tojson }}|"
+            + "{{ missing|default('d') }}|{{ [3, 4]|join('-') }}|{{ missing is defined }}{{ none is none }}{{ 'x' is string }}"
+            + "{{ bos_token is not none }}{{ messages[0].nothing is undefined }}"
+        #expect(try render(source, chat) == "t|2|mixMIX|{\"a\": [1, null, \"é\\\"\"]}|d|3-4|FalseTrueTrueTrueTrue")
+    }
+
+    @Test func attributeFilters() throws {
+        let source =
+            "{{ messages|selectattr('role', 'equalto', 'user')|map(attribute='content')|join(',') }}|"
+            + "{{ messages|rejectattr('role', 'eq', 'user')|list|length }}|{{ messages|map(attribute='role')|map('upper')|list }}|"
+            + "{{ messages|selectattr('missing')|list }}"
+        #expect(try render(source, chat) == "Hi|1|['SYSTEM', 'USER']|[]")
+    }
+
+    @Test func raiseExceptionCarriesTheTemplatesMessage() throws {
+        let source = "line\n{% if messages[0].role == 'system' %}{{ raise_exception('No system role') }}{% endif %}"
+        #expect(throws: TemplateError(.raised, "No system role", line: 2)) { try render(source, chat) }
+    }
+
+    @Test func unsupportedConstructsAreNamedWithTheirLine() throws {
+        #expect(throws: TemplateError(.unsupported(construct: "the 'macro' statement"), "", line: 2)) {
+            try ChatTemplate("x\n{% macro f() %}{% endmacro %}")
+        }
+        #expect(throws: TemplateError(.unsupported(construct: "the filter 'groupby'"), "", line: 3)) {
+            try ChatTemplate("\n\n{{ messages|groupby('role') }}")
+        }
+        #expect(throws: TemplateError(.unsupported(construct: "the test 'sameas'"), "", line: 1)) {
+            try ChatTemplate("{{ 1 is sameas 1 }}")
+        }
+        #expect(throws: TemplateError(.unsupported(construct: "the function 'strftime_now'"), "", line: 1)) {
+            try render("{{ strftime_now('%d') }}")
+        }
+    }
+
+    @Test func malformedTemplatesAreSyntaxErrorsNotCrashes() throws {
+        for source in [
+            "{% if x %}", "{{ 'unclosed }}", "{{ x ", "{% endfor %}", "{{ (1 }}", "{% for in x %}{% endfor %}", "{{ }}", "{# never",
+        ] {
+            #expect(throws: TemplateError.self, "\(source)") { try render(source) }
+        }
+        // Nesting deep enough to overflow a naive recursive parser is refused by name.
+        let deep = String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000)
+        #expect(throws: TemplateError.self) { try render("{{ \(deep) }}") }
+        let blocks = String(repeating: "{% if true %}", count: 5000) + String(repeating: "{% endif %}", count: 5000)
+        #expect(throws: TemplateError.self) { try render(blocks) }
+    }
+
+    @Test func runawayLoopsStopWithAnError() throws {
+        // The budget is lowered here so the test runs in no time; the daemon's is a million.
+        let source = "{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}"
+        #expect(throws: TemplateError(.evaluation, "the template runs more than 5000 loop iterations", line: 1)) {
+            try ChatTemplate(source).render([:], iterationLimit: 5000)
+        }
+    }
+
+    @Test func valuesThatCannotBeCombinedAreEvaluationErrors() throws {
+        #expect(throws: TemplateError(.evaluation, "cannot apply '+' to a string and a int", line: 2)) {
+            try render("\n{{ 'a' + 1 }}")
+        }
+        #expect(throws: TemplateError(.evaluation, "division by zero", line: 1)) { try render("{{ 1 / 0 }}") }
+    }
+}
