@@ -59,14 +59,9 @@ def rpc_error(client, method, params):
 
 
 @pytest.fixture(scope="module")
-def reference():
-    if not os.path.exists(SMOLLM2):
-        pytest.fail(f"{SMOLLM2} not found; run `make models`")
-    directory, name = os.path.dirname(SMOLLM2), os.path.basename(SMOLLM2)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        directory, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
-    return tokenizer, model
+def reference(smollm2_reference):
+    """transformers' tokenizer and model on the same file (conftest.py: loaded once a session)."""
+    return smollm2_reference
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +159,24 @@ def test_chat_with_a_system_message(daemon, reference):
 
     result = check_forward_kl(daemon, reference, {"chat": {"system": system}}, ids, limit=3)
     assert result["prompt"]["chat"] == {"system": system}
+
+
+def test_behaviour_reads_the_chat_format_too(daemon, reference):
+    """distill/diagnose's behaviour with prompt {chat}: the student's NLL of each target after the
+    rendered chat of x and of x′, against transformers' apply_chat_template."""
+    tokenizer, model = reference
+    examples = load_few(daemon, 3)
+    b = daemon.call("distill/diagnose", {"dataset": "few", "behaviour": {"student": "smol", "prompt": {"chat": True}},
+                                         "maxExamples": 10})["behaviour"]
+    assert b["prompt"] == {"kind": "chat", "chat": True}
+    for e, got in zip(examples, b["examples"]):
+        tgt = tokenizer(e["target"], add_special_tokens=False)["input_ids"]
+        for side, key in (("full", "nllFull"), ("simplified", "nllSimplified")):
+            rows = rows_after(model, chat_ids(tokenizer, e[side]), tgt)
+            assert abs(got[key] - (-rows[np.arange(len(tgt)), tgt]).mean()) < TOLERANCE, (e["id"], side)
+    err = rpc_error(daemon, "distill/diagnose", {"dataset": "few", "behaviour": {
+        "student": "smol", "separator": "\n", "prompt": {"chat": True}}})
+    assert err.code == -32602 and err.data["field"] == "params.behaviour.prompt"
 
 
 def test_template_placeholders_match_manual_formatting(daemon, reference):

@@ -37,10 +37,18 @@ public struct DiagnoseRequest: RequestType {
 
         init(_ field: Field) throws {
             self.field = field
-            try field.object().rejectUnknownKeys(["student", "teacher", "separator"])
+            try field.object().rejectUnknownKeys(["student", "teacher", "separator", "prompt"])
             student = try field.required("student").nonEmptyString()
             teacher = try field.child("teacher")?.nonEmptyString()
-            prompt = PromptFormat(separator: try field.child("separator")?.string() ?? "\n")
+            // `separator` is the short form of `prompt: {separator}`, kept from before prompts had kinds.
+            if let given = field.child("prompt") {
+                if field.child("separator") != nil {
+                    throw given.fail("gives the format twice with separator; give one of them")
+                }
+                prompt = try PromptFormat(given)
+            } else {
+                prompt = PromptFormat(separator: try field.child("separator")?.string() ?? "\n")
+            }
         }
     }
 
@@ -236,6 +244,8 @@ public struct DiagnoseRequest: RequestType {
         public var student: String
         public var teacher: String?
         public var separator: String
+        /// A template or chat format (echoed as `prompt`); a separator is `separator` alone.
+        public var prompt: PromptFormat?
         public var targetTokens: Int
         /// Mean NLL per target token over all target tokens, reading each context.
         public var nllFull: Double
@@ -280,26 +290,29 @@ public struct DiagnoseRequest: RequestType {
 
         var json: JSON {
             func optional(_ d: Double?) -> JSON { d.map { JSON($0) } ?? .null }
-            return JSON.object([
-                ("student", JSON(student)), ("teacher", teacher.map { JSON($0) } ?? .null), ("separator", JSON(separator)),
-                ("targetTokens", JSON(targetTokens)),
-                ("nll", JSON.object([("full", JSON(nllFull)), ("simplified", JSON(nllSimplified))])),
-                ("perplexity", JSON.object([("full", JSON(exp(nllFull))), ("simplified", JSON(exp(nllSimplified)))])),
-                ("kl", JSON.object([("full", optional(klFull)), ("simplified", optional(klSimplified))])),
-                ("contextGap", optional(meanContextGap)),
-                (
-                    "split",
-                    klSimplified.flatMap { total in
-                        meanContextGap.map { gap in
-                            JSON.object([("total", JSON(total)), ("contextGap", JSON(gap)), ("capacityGap", JSON(total - gap))])
-                        }
-                    } ?? .null
-                ),
-                ("verdict", JSON(verdict)), ("confidence", JSON(confidence)), ("pValue", JSON(pValue)),
-                ("signs", JSON.object([("positive", JSON(positive)), ("negative", JSON(negative))])),
-                ("evidence", JSON(evidence)),
-                ("deciding", JSON.array(deciding.map(\.json))), ("examples", JSON.array(examples.map(\.json))),
-            ])
+            let format: [(String, JSON)] =
+                prompt.map { $0.kind == .separator ? [] : [("prompt", JSON.object($0.echo))] } ?? []
+            return JSON.object(
+                [
+                    ("student", JSON(student)), ("teacher", teacher.map { JSON($0) } ?? .null), ("separator", JSON(separator)),
+                    ("targetTokens", JSON(targetTokens)),
+                    ("nll", JSON.object([("full", JSON(nllFull)), ("simplified", JSON(nllSimplified))])),
+                    ("perplexity", JSON.object([("full", JSON(exp(nllFull))), ("simplified", JSON(exp(nllSimplified)))])),
+                    ("kl", JSON.object([("full", optional(klFull)), ("simplified", optional(klSimplified))])),
+                    ("contextGap", optional(meanContextGap)),
+                    (
+                        "split",
+                        klSimplified.flatMap { total in
+                            meanContextGap.map { gap in
+                                JSON.object([("total", JSON(total)), ("contextGap", JSON(gap)), ("capacityGap", JSON(total - gap))])
+                            }
+                        } ?? .null
+                    ),
+                    ("verdict", JSON(verdict)), ("confidence", JSON(confidence)), ("pValue", JSON(pValue)),
+                    ("signs", JSON.object([("positive", JSON(positive)), ("negative", JSON(negative))])),
+                    ("evidence", JSON(evidence)),
+                    ("deciding", JSON.array(deciding.map(\.json))), ("examples", JSON.array(examples.map(\.json))),
+                ] + format)
         }
     }
 

@@ -90,13 +90,15 @@ enum BehaviourDiagnosis {
         func meanNLL(_ side: Int) -> Double {
             zip(nll, targets).reduce(0) { $0 + $1.0[side] * Double($1.1.count) } / Double(max(1, tokens))
         }
-        return DiagnoseRequest.BehaviourResult(
+        var result = DiagnoseRequest.BehaviourResult(
             student: b.student, teacher: b.teacher, separator: b.prompt.separator, targetTokens: tokens, nllFull: meanNLL(0),
             nllSimplified: meanNLL(1), klFull: joined?[1].aggregate, klSimplified: joined?[2].aggregate,
             meanContextGap: joined?[0].aggregate, verdict: judgement.verdict.rawValue, confidence: judgement.confidence,
             pValue: judgement.pValue, positive: judgement.positive, negative: judgement.negative,
             evidence: evidence(judgement, deciding: judgement.positive + judgement.negative, hasTeacher: b.teacher != nil),
             deciding: judgement.deciding.prefix(listLimit).map(withTokens), examples: Array(rows.prefix(listLimit)))
+        result.prompt = b.prompt
+        return result
     }
 
     static func evidence(_ j: Behaviour.Judgement, deciding: Int, hasTeacher: Bool) -> String {
