@@ -1077,6 +1077,9 @@ def test_shell_prompt_formats_build_their_requests(echo_daemon, tmp_path):
     assert sent(*base, "--chat-system", "Be brief.")["params"]["prompt"] == {"chat": {"system": "Be brief."}}
     assert sent("export", "big", "pairs", "out.safetensors", "--chat")["params"]["prompt"] == {"chat": True}
     assert sent("generate-targets", "big", "pairs", "--template", "{full}")["params"]["prompt"] == {"template": "{full}"}
+    # behaviour's contexts: the format goes inside params.behaviour, which is where diagnose reads it
+    params = sent("diagnose", "--dataset", "pairs", "--behaviour", "small", "--chat")["params"]
+    assert params["behaviour"] == {"student": "small", "prompt": {"chat": True}} and "prompt" not in params
     for args in [base + ("--chat", "--separator", " "), ("export", "big", "pairs", "o", "--template", "x", "--chat")]:
         p = subprocess.run([DISTILL, *args], capture_output=True, text=True, env=dict(env_for(), DISTILLD=echo_daemon),
                            timeout=60)
