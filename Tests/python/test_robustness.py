@@ -27,7 +27,7 @@ KEYS = ["teacher", "students", "loss", "name", "path", "dataset", "inputs", "exa
         "replace", "kind", "format", "options", "offset", "limit", "conventions", "contextGap", "ids", "reduction",
         "model", "text", "texts", "tokens", "addSpecial", "full", "build", "prompt", "maxTokens", "topK", "topP", "seed",
         "n", "stop", "skipSpecial", "order", "ks", "bound", "k", "context", "overwrite", "behaviour", "candidates",
-        "withTarget", "student", "separator"]
+        "withTarget", "student", "separator", "range", "start", "count", "template", "chat", "system"]
 
 plausible = st.recursive(
     json_scalars,
