@@ -796,7 +796,8 @@ def test_a_range_past_the_end_or_on_mismatched_sides_is_refused(client, checked,
     assert e.code == -32602 and "begin" in e.message
     for bad, field in [("1:2", "params.range"), ({"start": "1"}, "params.range.start"),
                        ({"start": 1.5}, "params.range.start"), ({"start": 0, "count": 1e300}, "params.range.count"),
-                       ({"start": 2 ** 63}, "params.range.start"), ({"count": -3}, "params.range.count")]:
+                       ({"start": 2 ** 62}, "params.range.start"), ({"count": -3}, "params.range.count"),
+                       ({"start": 5, "count": 2 ** 63 - 1}, "params.range.count")]:
         e = err(client, {**base, "range": bad})
         assert e.code == -32602 and e.data["field"] == field, (bad, e.message)
     e = err(client, {**base, "students": {"S": {"path": str(tmp_path / "s.safetensors")}}, "range": {"start": 1}})

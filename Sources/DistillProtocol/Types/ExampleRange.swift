@@ -36,13 +36,16 @@ public struct ExampleRange: Sendable {
             throw ResponseError.invalidParams(
                 field: path + ".start", "starts at example \(start), past the end: there are \(total) examples")
         }
-        let end = count.map { start + $0 } ?? total
-        guard end <= total else {
+        // Compared as a count, not as start + count, which a huge count would overflow.
+        let available = total - start
+        guard let count else { return start..<total }
+        guard count <= available else {
             throw ResponseError.invalidParams(
                 field: path + ".count",
-                "asks for examples \(start)..<\(end), past the end: there are \(total) examples (at most \(total - start) from \(start))")
+                "asks for \(count) examples from \(start), past the end: there are \(total) examples (at most \(available) from \(start))"
+            )
         }
-        return start..<end
+        return start..<(start + count)
     }
 
     /// The echo: what was scored, out of how many.
