@@ -213,6 +213,7 @@ class Client:
         self._socket = sock
         self._ids = itertools.count(1)
         self._pending: dict = {}
+        self._reading = True  # until the reading thread ends; then calls fail at once
         self._progress: dict = {}  # workDoneToken -> callback, until its end is delivered
         self._progress_tokens: dict = {}  # request id -> its workDoneToken
         self._lock = threading.Lock()
@@ -282,6 +283,8 @@ class Client:
                 self._progress[params["workDoneToken"]] = progress
                 self._progress_tokens[request_id] = params["workDoneToken"]
         with self._lock:
+            if not self._reading:  # nothing would ever read its reply
+                raise ConnectionError("distilld closed the connection")
             self._pending[request_id] = fut
         message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
@@ -553,16 +556,23 @@ class Client:
         return json.loads(body)
 
     def _read_loop(self) -> None:
-        while True:
-            try:
-                message = self._read_message()
-            except (OSError, ValueError):
-                message = None
-            if message is None:
-                break
-            for m in message if isinstance(message, list) else [message]:
-                self._dispatch(m)
+        try:
+            while True:
+                try:
+                    message = self._read_message()
+                except (OSError, ValueError):
+                    message = None
+                if message is None:
+                    break
+                for m in message if isinstance(message, list) else [message]:
+                    self._dispatch(m)
+        finally:
+            # However the loop ends (the pipe closed, or a callback raised), no caller waits forever.
+            self._fail_pending()
+
+    def _fail_pending(self) -> None:
         with self._lock:
+            self._reading = False
             pending, self._pending = self._pending, {}
         for request_id, fut in pending.items():
             self._finish_progress(request_id, "failed")

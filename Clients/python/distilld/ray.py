@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, Optional
 
 from .client import Client, RPCError, _find_daemon
@@ -151,13 +152,23 @@ class _Worker:
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def _wait(self, fut: Any) -> Any:
+        """The reply, or ConnectionError once the daemon is seen dead: its reading thread fails the
+        call when the pipe closes, and this check (every second) covers any way that could be missed."""
+        while True:
+            try:
+                return fut.result(timeout=1.0)
+            except FutureTimeout:
+                if not self._alive():
+                    raise ConnectionError("distilld died under the request") from None
+
     def _prepare(self, setup: list) -> None:
         """Loads what the shard needs (datasets, models, teachers) once per daemon."""
         for method, params in setup:
             key = json.dumps([method, params], sort_keys=True)
             if key in self._loaded:
                 continue
-            self._client.call(method, dict(params, replace=True))
+            self._wait(self._client.call_async(method, dict(params, replace=True)))
             self._loaded.add(key)
 
     def count(self, method: str, params: dict, setup: list) -> dict:
@@ -168,9 +179,9 @@ class _Worker:
             self._start()
         try:
             self._prepare(setup)
-            info = self._client.call(method, dict(params, replace=True))
+            info = self._wait(self._client.call_async(method, dict(params, replace=True)))
             kind = "teacher" if method == "teacher/load" else "dataset"
-            self._client.call(f"{kind}/unload", {"name": params["name"]})
+            self._wait(self._client.call_async(f"{kind}/unload", {"name": params["name"]}))
         except RPCError as e:
             return {"error": {"code": e.code, "message": e.message, "data": e.data}}
         return {"examples": int(info["examples"] if kind == "teacher" else info.get("count", info.get("examples")))}
@@ -197,7 +208,7 @@ class _Worker:
                 with self._lock:
                     self._current = fut
                 try:
-                    result = fut.result()
+                    result = self._wait(fut)
                 finally:
                     with self._lock:
                         self._current = None
