@@ -1185,6 +1185,27 @@ def test_python_client_raises_cancelled_with_the_partial_result(tmp_path):
         assert (info.value.partial, info.value.examples_done, info.value.data) == (None, None, None)
 
 
+def test_python_client_never_waits_forever_once_it_cannot_read(tmp_path):
+    """A reply the client cannot read ends its reading thread: the call waiting is failed, and a
+    call made afterwards fails at once instead of waiting for a reply nothing will read."""
+    from distilld import Client
+    script = tmp_path / "garbling-distilld"
+    script.write_text(f"#!{sys.executable}\n" + (
+        "import json, sys, time\n"
+        "for line in sys.stdin:\n"
+        "    m = json.loads(line)\n"
+        "    print('{not json', flush=True)\n"
+        "    time.sleep(30)\n"))  # alive all along: only the client's reading has ended
+    script.chmod(0o755)
+    with Client.start(str(script)) as c:
+        started = time.monotonic()
+        with pytest.raises(ConnectionError):
+            c.call("first", timeout=20)
+        with pytest.raises(ConnectionError):
+            c.call("second", timeout=20)
+        assert time.monotonic() - started < 10
+
+
 def test_python_text_helpers_against_the_daemon(py, tmp_path):
     """Each #13 helper against the real daemon, with n-gram models built from a paired dataset
     (a trigram teacher and a bigram student):
