@@ -15,11 +15,13 @@ func residentBytes() -> Int {
     return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// Whether this process runs under ThreadSanitizer (`make sanitize`). Its shadow
-/// memory counts in the resident set: every 8 bytes the scan reads get shadow cells
-/// of their own, so a scan of a 512 MiB map grows the process by hundreds of MiB
-/// that are not the data.
+/// Whether this process runs under ThreadSanitizer (`make sanitize-thread`) or
+/// AddressSanitizer (`make sanitize-address`). Their shadow memory counts in the resident
+/// set: ThreadSanitizer gives every 8 bytes the scan reads shadow cells of their own (a
+/// scan of a 512 MiB map grows the process by about 1 GiB that is not the data), and
+/// AddressSanitizer one shadow byte per 8 bytes checked (64 MiB).
 let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+let underAddressSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
 
 /// Resident bytes of the mappings of one file, from /proc/self/smaps (nil: not mapped).
 func residentBytes(mapping path: String) -> Int? {
@@ -81,12 +83,16 @@ struct MmapTests {
         #expect(t.mappedBytes == header.count + dataBytes)
         #expect(t.residentBytes == 0)
         #expect(t.nonFinite == NonFiniteCounts(nan: 0, posInf: 0, negInf: 1))
-        if underThreadSanitizer {
-            // The map itself, not the whole process; and no time limit on an instrumented build.
-            #expect(mapped != nil)
-            #expect((mapped ?? .max) < 64 << 20)
-        } else {
-            #expect(grown < 64 << 20)
+        // The map itself holds almost nothing resident after the scan.
+        #expect(mapped != nil)
+        #expect((mapped ?? .max) < 64 << 20)
+        // And nothing was copied: a copy would grow the process by the whole 512 MiB. The
+        // bound is loose because the process is shared (other tests run in parallel) and
+        // AddressSanitizer's shadow for the scan counts; ThreadSanitizer's is twice the data.
+        if !underThreadSanitizer {
+            #expect(grown < dataBytes / 2)
+        }
+        if !underThreadSanitizer && !underAddressSanitizer {
             #expect(seconds < 30)
         }
         #expect(fractions.count >= 60)
