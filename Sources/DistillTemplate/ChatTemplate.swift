@@ -1,5 +1,5 @@
 /// A Jinja template as Hugging Face chat templates use the language, read once and rendered
-/// many times: the subset the common chat templates need (ChatML, Llama 2 and 3, Mistral,
+/// many times: the subset the common chat templates need (ChatML, Llama 2, 3 and 3.1, Mistral,
 /// Zephyr, Gemma, Phi-3), with the whitespace rules transformers sets. Anything else is refused
 /// when the template is read, naming the construct and its line, never at a crash.
 ///

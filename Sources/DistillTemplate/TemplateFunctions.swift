@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// The functions, methods, filters and tests the renderer knows: the ones chat templates in
 /// common use call, each with Python's meaning.
 extension TemplateRenderer {
@@ -37,6 +43,11 @@ extension TemplateRenderer {
             if name == "dict" { return .dict(d) }
             namespaces.append(d)
             return .namespace(namespaces.count - 1)
+        case "strftime_now":
+            guard let format = try string(argument(args, keywords, 0, "format"), "strftime_now's format") else {
+                throw fail("strftime_now() needs a format")
+            }
+            return .string(try Self.strftimeNow(format, line: line))
         default:
             throw TemplateError(.unsupported(construct: "the function '\(name)'"), "", line: line)
         }
@@ -117,10 +128,12 @@ extension TemplateRenderer {
         case "title": return .string(Self.title(v.text))
         case "string", "safe": return v == .undefined ? .string("") : (name == "string" ? .string(v.text) : v)
         case "tojson":
-            if !keywords.isEmpty || !args.isEmpty {
-                throw TemplateError(.unsupported(construct: "tojson with arguments"), "", line: line)
+            // transformers' own filter: json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False).
+            for (k, _) in keywords where !["ensure_ascii", "indent", "separators", "sort_keys"].contains(k) {
+                throw fail("tojson() takes no argument '\(k)'")
             }
-            return .string(try json(v))
+            guard args.count <= 4 else { throw fail("tojson() takes at most four arguments") }
+            return .string(try json(v, try jsonStyle(args, keywords)))
         case "default", "d":
             let fallback = argument(args, keywords, 0, "default_value") ?? .string("")
             let boolean = argument(args, keywords, 1, "boolean")?.truthy ?? false
@@ -248,8 +261,46 @@ extension TemplateRenderer {
         }
     }
 
-    /// `json.dumps(v, ensure_ascii=False)` with Python's default separators.
-    func json(_ v: TemplateValue) throws(TemplateError) -> String {
+    /// How `json.dumps` lays the text out: its `ensure_ascii`, `indent`, `separators` and
+    /// `sort_keys` as tojson passes them.
+    struct JSONStyle {
+        var asciiOnly = false
+        /// nil: one line. Otherwise the text each level of nesting adds after a newline.
+        var indent: String?
+        var itemSeparator = ", "
+        var keySeparator = ": "
+        var sortKeys = false
+    }
+
+    func jsonStyle(_ args: [TemplateValue], _ keywords: [(String, TemplateValue)]) throws(TemplateError) -> JSONStyle {
+        var style = JSONStyle()
+        style.asciiOnly = argument(args, keywords, 0, "ensure_ascii")?.truthy ?? false
+        switch argument(args, keywords, 1, "indent") {
+        case nil, .none?: break
+        case .int(let n)?:
+            guard n <= 256 else { throw fail("tojson's indent of \(n) is more than a template needs (at most 256)") }
+            style.indent = String(repeating: " ", count: max(0, n))
+        case .string(let s)?: style.indent = s
+        case let other?: throw fail("tojson's indent must be an integer or a string, not a \(other.typeName)")
+        }
+        // With an indent, Python drops the space after the item separator (the newline replaces it).
+        if style.indent != nil { style.itemSeparator = "," }
+        switch argument(args, keywords, 2, "separators") {
+        case nil, .none?: break
+        case .list(let pair)? where pair.count == 2:
+            guard case .string(let item) = pair[0], case .string(let key) = pair[1] else {
+                throw fail("tojson's separators must be two strings")
+            }
+            (style.itemSeparator, style.keySeparator) = (item, key)
+        case _?: throw fail("tojson's separators must be two strings")
+        }
+        style.sortKeys = argument(args, keywords, 3, "sort_keys")?.truthy ?? false
+        return style
+    }
+
+    /// `json.dumps(v, …)` as Python writes it, by default with `ensure_ascii=False` and the
+    /// separators `", "` and `": "`.
+    func json(_ v: TemplateValue, _ style: JSONStyle = JSONStyle(), level: Int = 0) throws(TemplateError) -> String {
         switch v {
         case .none: return "null"
         case .bool(let b): return b ? "true" : "false"
@@ -258,21 +309,34 @@ extension TemplateRenderer {
             if d.isNaN { return "NaN" }
             if d.isInfinite { return d > 0 ? "Infinity" : "-Infinity" }
             return TemplateValue.pythonFloat(d)
-        case .string(let s): return Self.jsonString(s)
+        case .string(let s): return Self.jsonString(s, asciiOnly: style.asciiOnly)
         case .list(let l):
+            if l.isEmpty { return "[]" }
             var parts: [String] = []
-            for item in l { parts.append(try json(item)) }
-            return "[" + parts.joined(separator: ", ") + "]"
+            for item in l { parts.append(try json(item, style, level: level + 1)) }
+            return "[" + Self.jsonJoin(parts, style, level: level) + "]"
         case .dict(let d):
+            if d.keys.isEmpty { return "{}" }
             var parts: [String] = []
-            for k in d.keys { parts.append(Self.jsonString(k) + ": " + (try json(d[k]!))) }
-            return "{" + parts.joined(separator: ", ") + "}"
+            let keys = style.sortKeys ? d.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) } : d.keys
+            for k in keys {
+                let value = try json(d[k]!, style, level: level + 1)
+                parts.append(Self.jsonString(k, asciiOnly: style.asciiOnly) + style.keySeparator + value)
+            }
+            return "{" + Self.jsonJoin(parts, style, level: level) + "}"
         case .namespace: throw fail("a namespace cannot be written as JSON")
+        case .function, .macro: throw fail("a \(v.typeName) cannot be written as JSON")
         case .undefined: throw fail("an undefined value cannot be written as JSON")
         }
     }
 
-    static func jsonString(_ s: String) -> String {
+    static func jsonJoin(_ parts: [String], _ style: JSONStyle, level: Int) -> String {
+        guard let indent = style.indent else { return parts.joined(separator: style.itemSeparator) }
+        let inner = "\n" + String(repeating: indent, count: level + 1)
+        return inner + parts.joined(separator: style.itemSeparator + inner) + "\n" + String(repeating: indent, count: level)
+    }
+
+    static func jsonString(_ s: String, asciiOnly: Bool = false) -> String {
         var out = "\""
         for c in s.unicodeScalars {
             switch c {
@@ -284,10 +348,54 @@ extension TemplateRenderer {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if c.value < 0x20 { out += "\\u" + TemplateValue.hex(c.value, width: 4) } else { out.unicodeScalars.append(c) }
+                if c.value < 0x20 || (asciiOnly && c.value > 0x7E) {
+                    // Python writes what lies beyond the Basic Multilingual Plane as a surrogate pair.
+                    for unit in String(c).utf16 { out += "\\u" + TemplateValue.hex(UInt32(unit), width: 4) }
+                } else {
+                    out.unicodeScalars.append(c)
+                }
             }
         }
         return out + "\""
+    }
+
+    /// `datetime.now().strftime(format)` as transformers' `strftime_now` gives it: the C
+    /// library's `strftime` on local time, with Python's own `%f` (microseconds) and, for a
+    /// time without a zone, empty `%z` and `%Z`.
+    static func strftimeNow(_ format: String, line: Int) throws(TemplateError) -> String {
+        guard !format.unicodeScalars.contains("\u{0}") else {
+            throw TemplateError(.evaluation, "strftime_now's format holds a NUL character", line: line)
+        }
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        var seconds = clock.tv_sec
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var expanded = ""
+        var scalars = format.unicodeScalars.makeIterator()
+        while let c = scalars.next() {
+            guard c == "%" else {
+                expanded.unicodeScalars.append(c)
+                continue
+            }
+            switch scalars.next() {
+            case "f"?:
+                let micro = String(clock.tv_nsec / 1000)
+                expanded += String(repeating: "0", count: 6 - micro.count) + micro
+            case "z"?, "Z"?: break
+            case let next?: expanded += "%" + String(next)
+            case nil: expanded += "%"
+            }
+        }
+        // strftime gives 0 both for an empty result and for one that does not fit: grow and retry.
+        var capacity = 256
+        while capacity <= 1 << 20 {
+            var buffer = [CChar](repeating: 0, count: capacity)
+            let n = strftime(&buffer, capacity, expanded, &parts)
+            if n > 0 || expanded.isEmpty { return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+            capacity *= 4
+        }
+        return ""
     }
 
     /// Python's `str.isspace` for one scalar.

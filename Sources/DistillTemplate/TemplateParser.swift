@@ -28,6 +28,15 @@ indirect enum Node: Sendable {
     case assign(String, attribute: String?, Expr, line: Int)
     case breakLoop(line: Int)
     case continueLoop(line: Int)
+    /// `macro name(parameter, parameter=default, …)`: binds `name` in the current scope.
+    case macro(TemplateMacro, line: Int)
+}
+
+/// A macro's definition: its parameters (with their default expressions) and its body.
+struct TemplateMacro: Sendable {
+    var name: String
+    var parameters: [(name: String, default: Expr?)]
+    var body: [Node]
 }
 
 /// Reads the lexer's pieces into nodes. Every filter and test is checked against what the
@@ -44,7 +53,7 @@ struct TemplateParser {
     ]
     /// Statements that are valid Jinja but not rendered here, refused by name.
     static let unsupportedStatements: Set<String> = [
-        "macro", "call", "filter", "block", "extends", "include", "import", "from", "raw", "with", "autoescape", "do",
+        "call", "filter", "block", "extends", "include", "import", "from", "raw", "with", "autoescape", "do",
     ]
     static let maxDepth = 200
 
@@ -173,6 +182,25 @@ struct TemplateParser {
         case "continue":
             try stream.expectEnd("%}")
             return [.continueLoop(line: line)]
+        case "macro":
+            let name = try stream.name()
+            try stream.expect(op: "(")
+            var parameters: [(name: String, default: Expr?)] = []
+            if !stream.accept(op: ")") {
+                repeat {
+                    let parameter = try stream.name()
+                    if parameters.contains(where: { $0.name == parameter }) {
+                        throw TemplateError(.syntax, "the macro '\(name)' names the parameter '\(parameter)' twice", line: line)
+                    }
+                    parameters.append((parameter, stream.accept(op: "=") ? try stream.expression() : nil))
+                } while stream.accept(op: ",")
+                try stream.expect(op: ")")
+            }
+            try stream.expectEnd("%}")
+            let (body, end) = try block(until: ["endmacro"])
+            guard var end else { throw TemplateError(.syntax, "a macro opened here is never closed with endmacro", line: line) }
+            try end.tokens.expectEnd("%}")
+            return [.macro(TemplateMacro(name: name, parameters: parameters, body: body), line: line)]
         case "generation":
             // transformers' marker of the assistant's text (for its masks): renders its body as is.
             try stream.expectEnd("%}")

@@ -9,9 +9,20 @@ struct TemplateRenderer {
     /// The most loop iterations one rendering may run (nested loops over long ranges would
     /// otherwise hold a request for hours while writing nothing).
     static let maxIterations = 1_000_000
+    /// How deep macros may call macros (a macro may call itself, as in Jinja).
+    static let maxCallDepth = 100
+    /// The functions the environment provides, as transformers sets it up: Jinja's own
+    /// globals and transformers' `raise_exception` and `strftime_now`. Only some can be called
+    /// here (`callFunction`); all of them are defined.
+    static let globalFunctions: Set<String> = [
+        "range", "dict", "namespace", "lipsum", "cycler", "joiner", "raise_exception", "strftime_now",
+    ]
 
     var scopes: [[String: TemplateValue]]
     var namespaces: [TemplateDictionary] = []
+    /// The macros defined so far, each with the scopes of the loops it was defined in.
+    var macros: [(definition: TemplateMacro, closure: [[String: TemplateValue]])] = []
+    var callDepth = 0
     var output = ""
     var line = 1
     var iterations = 0
@@ -61,6 +72,10 @@ struct TemplateRenderer {
             case .continueLoop(let line):
                 guard scopes.count > 1 else { throw TemplateError(.syntax, "continue outside a for loop", line: line) }
                 return .continueLoop
+            case .macro(let definition, let line):
+                self.line = line
+                macros.append((definition, Array(scopes.dropFirst())))
+                scopes[scopes.count - 1][definition.name] = .macro(macros.count - 1)
             }
         }
         return .normal
@@ -73,7 +88,7 @@ struct TemplateRenderer {
 
     func lookup(_ name: String) -> TemplateValue {
         for scope in scopes.reversed() { if let v = scope[name] { return v } }
-        return .undefined
+        return Self.globalFunctions.contains(name) ? .function(name) : .undefined
     }
 
     mutating func loop(targets: [String], over: Expr, filter: Expr?, body: [Node], otherwise: [Node]) throws(TemplateError) {
@@ -170,7 +185,13 @@ struct TemplateRenderer {
             for (n, a) in named { keywords.append((n, try evaluate(a))) }
             switch callee {
             case .attribute(let base, let method): return try callMethod(try evaluate(base), method, values, keywords)
-            case .name(let function): return try callFunction(function, values, keywords)
+            case .name(let function):
+                switch lookup(function) {
+                case .macro(let id): return try callMacro(id, values, keywords)
+                case .function(let builtin): return try callFunction(builtin, values, keywords)
+                case .undefined: return try callFunction(function, values, keywords)
+                case let other: throw fail("'\(function)' is a \(other.typeName), which cannot be called")
+                }
             default: throw TemplateError(.unsupported(construct: "calling a computed value"), "", line: line)
             }
         case .filter(let base, let name, let args, let named):
@@ -202,6 +223,49 @@ struct TemplateRenderer {
             return try otherwise.map { e throws(TemplateError) in try evaluate(e) } ?? .undefined
         case .binary(let op, let a, let b): return try binary(op, try evaluate(a), try evaluate(b))
         }
+    }
+
+    /// A macro's text for these arguments: its body rendered in a scope of its own that sees
+    /// the template's top level as it is now, and the loop variables where it was defined, as
+    /// Jinja renders a macro.
+    mutating func callMacro(_ id: Int, _ args: [TemplateValue], _ keywords: [(String, TemplateValue)]) throws(TemplateError)
+        -> TemplateValue
+    {
+        let (definition, closure) = macros[id]
+        guard args.count <= definition.parameters.count else {
+            throw fail("macro '\(definition.name)' takes not more than \(definition.parameters.count) argument(s)")
+        }
+        for (name, _) in keywords {
+            // Jinja's words, for a name the macro lacks and for one the positions already gave.
+            guard let i = definition.parameters.firstIndex(where: { $0.name == name }), i >= args.count else {
+                throw fail("macro '\(definition.name)' takes no keyword argument '\(name)'")
+            }
+        }
+        // A call counts as an iteration, so that macros calling each other cannot run for hours.
+        iterations += 1
+        if iterations > iterationLimit { throw fail("the template runs more than \(iterationLimit) loop iterations and macro calls") }
+        guard callDepth < Self.maxCallDepth else { throw fail("macros call each other more than \(Self.maxCallDepth) deep") }
+        let (savedScopes, savedOutput, savedLine) = (scopes, output, line)
+        callDepth += 1
+        defer {
+            callDepth -= 1
+            (scopes, output, line) = (savedScopes, savedOutput, savedLine)
+        }
+        scopes = [scopes[0]] + closure + [[:]]
+        output = ""
+        let own = scopes.count - 1
+        for (i, parameter) in definition.parameters.enumerated() {
+            // A default is computed at the call, and may read the parameters before it.
+            if i < args.count {
+                scopes[own][parameter.name] = args[i]
+            } else if let given = keywords.first(where: { $0.0 == parameter.name }) {
+                scopes[own][parameter.name] = given.1
+            } else if let fallback = parameter.default {
+                scopes[own][parameter.name] = try evaluate(fallback)
+            }
+        }
+        if try run(definition.body) != .normal { throw fail("break or continue outside a for loop in macro '\(definition.name)'") }
+        return .string(output)
     }
 
     func subscriptValue(_ base: TemplateValue, _ index: TemplateValue) throws(TemplateError) -> TemplateValue {

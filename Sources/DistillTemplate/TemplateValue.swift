@@ -15,6 +15,12 @@ public indirect enum TemplateValue: Sendable, Equatable {
     /// A `namespace()` object: a handle on storage the renderer owns, so that a `set` inside a
     /// loop can reach outside it (what namespaces exist for).
     case namespace(Int)
+    /// A function the environment provides (`range`, `namespace`, `strftime_now`, …): what a
+    /// template sees when it names one without calling it, so `strftime_now is defined` holds
+    /// as it does in transformers.
+    case function(String)
+    /// A macro the template defined: a handle on the renderer's list of them.
+    case macro(Int)
 
     public init(_ s: String) { self = .string(s) }
 
@@ -28,7 +34,7 @@ public indirect enum TemplateValue: Sendable, Equatable {
         case .string(let s): !s.isEmpty
         case .list(let l): !l.isEmpty
         case .dict(let d): !d.keys.isEmpty
-        case .namespace: true
+        case .namespace, .function, .macro: true
         }
     }
 
@@ -82,6 +88,8 @@ public indirect enum TemplateValue: Sendable, Equatable {
         case .list(let l): "[" + l.map(\.repr).joined(separator: ", ") + "]"
         case .dict(let d): "{" + d.keys.map { Self.pythonRepr($0) + ": " + d[$0]!.repr }.joined(separator: ", ") + "}"
         case .namespace: "<Namespace>"
+        case .function(let name): "<function \(name)>"
+        case .macro: "<Macro>"
         }
     }
 
@@ -131,6 +139,8 @@ public indirect enum TemplateValue: Sendable, Equatable {
         case .list: "list"
         case .dict: "dict"
         case .namespace: "namespace"
+        case .function: "function"
+        case .macro: "macro"
         }
     }
 }

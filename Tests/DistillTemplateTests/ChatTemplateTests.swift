@@ -94,8 +94,8 @@ struct ChatTemplateTests {
     }
 
     @Test func unsupportedConstructsAreNamedWithTheirLine() throws {
-        #expect(throws: TemplateError(.unsupported(construct: "the 'macro' statement"), "", line: 2)) {
-            try ChatTemplate("x\n{% macro f() %}{% endmacro %}")
+        #expect(throws: TemplateError(.unsupported(construct: "the 'call' statement"), "", line: 2)) {
+            try ChatTemplate("x\n{% call f() %}{% endcall %}")
         }
         #expect(throws: TemplateError(.unsupported(construct: "the filter 'groupby'"), "", line: 3)) {
             try ChatTemplate("\n\n{{ messages|groupby('role') }}")
@@ -103,9 +103,81 @@ struct ChatTemplateTests {
         #expect(throws: TemplateError(.unsupported(construct: "the test 'sameas'"), "", line: 1)) {
             try ChatTemplate("{{ 1 is sameas 1 }}")
         }
-        #expect(throws: TemplateError(.unsupported(construct: "the function 'strftime_now'"), "", line: 1)) {
-            try render("{{ strftime_now('%d') }}")
+        // Defined, as in Jinja, but not something a chat template calls.
+        #expect(try render("{{ cycler is defined }}") == "True")
+        #expect(throws: TemplateError(.unsupported(construct: "the function 'cycler'"), "", line: 1)) {
+            try render("{{ cycler('a', 'b') }}")
         }
+    }
+
+    @Test func macrosTakeArgumentsDefaultsAndKeywords() throws {
+        // Expected texts from jinja2 3.1.6 under transformers' settings.
+        let source = """
+            {% macro greet(name, greeting='Hello', punct=greeting[0]) %}{{ greeting }}, {{ name }}{{ punct }}{% set hidden = 1 %}{% endmacro %}
+            {{ greet('Ann') }}|{{ greet('Bob', 'Hi') }}|{{ greet(name='Cy', punct='!') }}|{{ hidden is defined }}
+            {% set top = 'T' %}{% macro sees() %}{{ top }}{{ bos_token }}{% endmacro %}{{ sees() }}
+            {% macro count(n) %}{% if n > 0 %}{{ n }}{{ count(n - 1) }}{% endif %}{% endmacro %}{{ count(3) }}
+            {% for m in ['x', 'y'] %}{{ greet(m, punct='.') }}{% endfor %}|{{ greet is defined }}{{ strftime_now is defined }}
+            """
+        let want = "Hello, AnnH|Hi, BobH|Hello, Cy!|False\nT<s>\n321\nHello, x.Hello, y.|TrueTrue"
+        #expect(try render(source, ["bos_token": .string("<s>")]) == want)
+        // A macro reads the top level as it is when called, and the loop it was defined in.
+        #expect(try render("{% macro late() %}{{ later }}{% endmacro %}{% set later = 'L' %}{{ late() }}") == "L")
+        #expect(try render("{% for x in [1, 2] %}{% macro m() %}{{ x }}{% endmacro %}{{ m() }}{% endfor %}") == "12")
+        #expect(try render("{% macro m() %}{{ x }}{% endmacro %}{% for x in [1, 2] %}{{ m() }}{% endfor %}") == "")
+        #expect(try render("{% macro m() %}{% set ns.v = 5 %}{% endmacro %}{% set ns = namespace(v=1) %}{{ m() }}{{ ns.v }}") == "5")
+    }
+
+    @Test func macroMisuseIsAnEvaluationError() throws {
+        #expect(throws: TemplateError(.evaluation, "macro 'f' takes not more than 1 argument(s)", line: 1)) {
+            try render("{% macro f(a) %}{% endmacro %}{{ f(1, 2) }}")
+        }
+        #expect(throws: TemplateError(.evaluation, "macro 'f' takes no keyword argument 'b'", line: 1)) {
+            try render("{% macro f(a) %}{% endmacro %}{{ f(b=1) }}")
+        }
+        #expect(throws: TemplateError(.evaluation, "macro 'f' takes no keyword argument 'a'", line: 1)) {
+            try render("{% macro f(a) %}{% endmacro %}{{ f(1, a=2) }}")
+        }
+        #expect(throws: TemplateError(.syntax, "the macro 'f' names the parameter 'a' twice", line: 1)) {
+            try render("{% macro f(a, a) %}{% endmacro %}")
+        }
+        #expect(throws: TemplateError(.evaluation, "macros call each other more than 100 deep", line: 1)) {
+            try render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
+        }
+        // Two calls a level, 60 levels: 2^60 calls, stopped by the same budget as loops.
+        #expect(throws: TemplateError(.evaluation, "the template runs more than 5000 loop iterations and macro calls", line: 1)) {
+            try ChatTemplate("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}")
+                .render([:], iterationLimit: 5000)
+        }
+        #expect(throws: TemplateError(.evaluation, "'x' is a int, which cannot be called", line: 1)) {
+            try render("{% set x = 1 %}{{ x() }}")
+        }
+    }
+
+    @Test func tojsonTakesPythonsArguments() throws {
+        // Expected texts from json.dumps, as transformers' tojson calls it.
+        #expect(
+            try render("{{ {'b': [1, {'c': []}], 'a': {}, 'é': '✓😀'}|tojson(indent=2) }}")
+                == "{\n  \"b\": [\n    1,\n    {\n      \"c\": []\n    }\n  ],\n  \"a\": {},\n  \"é\": \"✓😀\"\n}")
+        #expect(
+            try render(
+                "{{ {'b': 1, 'a': 'é😀'}|tojson(ensure_ascii=true, sort_keys=true) }}|{{ [1, 2]|tojson(separators=(',', ':')) }}"
+                    + "|{{ [1, [2]]|tojson(indent='\t') }}|{{ [1]|tojson(indent=0) }}")
+                == "{\"a\": \"\\u00e9\\ud83d\\ude00\", \"b\": 1}|[1,2]|[\n\t1,\n\t[\n\t\t2\n\t]\n]|[\n1\n]")
+        #expect(throws: TemplateError(.evaluation, "tojson() takes no argument 'cls'", line: 1)) { try render("{{ 1|tojson(cls=1) }}") }
+    }
+
+    @Test func strftimeNowFormatsTheLocalTimeAsPythonDoes() throws {
+        // Python's own directives: %f is six digits of microseconds, %z and %Z are empty for a
+        // time without a zone; the rest is the C library's, as CPython calls it.
+        let text = try render("{{ strftime_now('%f|%z|%Z|%%|%Y') }}")
+        let parts = text.split(separator: "|", omittingEmptySubsequences: false)
+        #expect(parts.count == 5)
+        #expect(parts[0].count == 6 && parts[0].allSatisfy(\.isNumber))
+        #expect(parts[1].isEmpty && parts[2].isEmpty && parts[3] == "%")
+        #expect((Int(parts[4]) ?? 0) >= 2024)
+        #expect(try render("{{ strftime_now('') }}") == "")
+        #expect(throws: TemplateError.self) { try render("{{ strftime_now() }}") }
     }
 
     @Test func malformedTemplatesAreSyntaxErrorsNotCrashes() throws {

@@ -162,14 +162,93 @@ count={{ ns.count }} last={{ ns.last|lower|tojson }} rev={{ messages[::-1][0].ro
 {% for i in range(3) %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}{% for i in range(10) %}{% if i > 2 %}{% break %}{% endif %}{{ i }}{% endfor %}
 {% for x in [] %}never{% else %}empty-else{% endfor %}
 """
+# Llama 3.1/3.2 style: today's date from transformers' strftime_now when the environment has it
+# (a renderer that lacks it silently writes the fallback date), a tool-calling branch with
+# tojson(indent=4) that a chat without tools only parses, and the system turn pulled out first.
+LLAMA3_DATED = """{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not tools_in_user_message is defined %}
+    {%- set tools_in_user_message = true %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- if strftime_now is defined %}
+        {%- set date_string = strftime_now("%d %b %Y") %}
+    {%- else %}
+        {%- set date_string = "01 Jan 1970" %}
+    {%- endif %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+{{- "<|start_header_id|>system<|end_header_id|>\n\n" }}
+{%- if tools is not none %}
+    {{- "Environment: ipython\n" }}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\n" }}
+{{- "Today Date: " + date_string + "\n\n" }}
+{%- if tools is not none and not tools_in_user_message %}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\n\n" }}
+    {%- endfor %}
+{%- endif %}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+{%- for message in messages %}
+    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- elif 'tool_calls' in message %}
+        {%- set tool_call = message.tool_calls[0].function %}
+        {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
+        {{- '{"name": "' + tool_call.name + '", "parameters": ' + tool_call.arguments | tojson + '}' }}
+        {{- "<|eot_id|>" }}
+    {%- else %}
+        {{- "<|start_header_id|>ipython<|end_header_id|>\n\n" }}
+        {%- if message.content is mapping or message.content is iterable %}
+            {{- message.content | tojson }}
+        {%- else %}
+            {{- message.content }}
+        {%- endif %}
+        {{- "<|eot_id|>" }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
+{%- endif %}
+"""
+
+# Macros, as newer templates write a turn: defaults, keywords, a macro calling a macro, and
+# tojson's keyword arguments on a value the template builds.
+MACROS = """{%- macro header(role, mark='|') -%}
+<{{ mark }}{{ role }}{{ mark }}>
+{%- endmacro -%}
+{%- macro turn(message, last=false) -%}
+{{ header(message.role) }}{{ message.content | trim }}{% if not last %}<|end|>{% endif %}
+
+{%- endmacro -%}
+{%- for message in messages -%}
+{{ turn(message, last=loop.last and message.role == 'assistant') }}
+{%- endfor -%}
+{%- if add_generation_prompt %}{{ header('assistant', mark='#') }}{% endif %}
+{{ {'roles': messages | map(attribute='role') | list, 'n': messages | length} | tojson(indent=2, sort_keys=true) }}
+"""
 
 TEMPLATES = {
     "chatml": CHATML, "llama2": LLAMA2, "llama3": LLAMA3, "mistral": MISTRAL, "zephyr": ZEPHYR, "gemma": GEMMA,
     "phi3": PHI3, "qwen2-tools": QWEN2_TOOLS, "indented": INDENTED, "mistral-v3": MISTRAL_V3,
+    "llama3-dated": LLAMA3_DATED, "macros": MACROS,
 }
 
 # Chats every template above accepts (user first, alternating), with and without a system turn
 # for the ones that take one; contents with spaces at the ends, newlines, quotes and non-ASCII.
 USER_ONLY = [{"role": "user", "content": "Hello there"}]
 WITH_SYSTEM = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "  Quoted 'x' and \"y\"\nnext line é ✓  "}]
-TAKES_SYSTEM = {"chatml", "llama2", "llama3", "zephyr", "phi3", "qwen2-tools", "indented"}
+TAKES_SYSTEM = {"chatml", "llama2", "llama3", "zephyr", "phi3", "qwen2-tools", "indented", "llama3-dated", "macros"}

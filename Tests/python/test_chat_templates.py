@@ -3,7 +3,7 @@ template with placeholders, or each model's own chat template.
 
 Chat templates are rendered by distilld's own Jinja subset (Sources/DistillTemplate). The
 reference is jinja2 configured exactly as transformers configures it (ImmutableSandboxedEnvironment,
-trim_blocks, lstrip_blocks, loopcontrols, its raise_exception and tojson), and transformers'
+trim_blocks, lstrip_blocks, loopcontrols, its raise_exception, strftime_now and tojson), and transformers'
 `apply_chat_template` itself for SmolLM2, whose template distilld reads from the GGUF metadata.
 The renderings are fetched through `model/tokenize` with `chat`; the templates other than
 SmolLM2's (chat_templates.py) are given to a tiny Hugging Face directory's tokenizer_config.json.
@@ -11,6 +11,7 @@ SmolLM2's (chat_templates.py) are given to a tiny Hugging Face directory's token
 Teacher-forced scoring with `{"chat": true}` is checked against transformers' logits on
 `apply_chat_template(..., add_generation_prompt=True)` ids followed by the target's ids, in float64.
 """
+import datetime
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ def jinja_render(template, messages, bos="<s>", eos="</s>"):
     env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
         x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
     env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda format: datetime.datetime.now().strftime(format)
     env.globals["namespace"] = jinja2.utils.Namespace
     return env.from_string(template).render(
         messages=messages, add_generation_prompt=True, tools=None, documents=None, bos_token=bos, eos_token=eos)
@@ -327,11 +329,11 @@ def test_a_list_of_named_templates_uses_the_default(tiny):
 
 
 UNSUPPORTED = [
-    ("{% macro m() %}x{% endmacro %}{{ m() }}", "'macro' statement", 1),
+    ("{% macro m() %}x{{ caller() }}{% endmacro %}\n{% call m() %}y{% endcall %}", "'call' statement", 2),
     ("{{ bos_token }}\n{% for m in messages %}\n{{ m.content | wordwrap(5) }}{% endfor %}", "filter 'wordwrap'", 3),
     ("line one\n{{ messages | groupby('role') }}", "filter 'groupby'", 2),
     ("{{ messages[0].content.format(1) }}", "method 'format'", 1),
-    ("{{ strftime_now('%Y') }}", "function 'strftime_now'", 1),
+    ("{% set c = cycler('a', 'b') %}", "function 'cycler'", 1),
     ("{% for m in messages %}{{ m.content }}", "endfor", 1),
 ]
 
