@@ -136,11 +136,11 @@ def fixture_paths(tmp_path_factory):
     return make_tokenizer_fixtures.build(str(tmp_path_factory.mktemp("tokenizers")))
 
 
-def gguf_pair(path, tmp_dir):
+def gguf_pair(path, tmp_dir, reference=None):
     dump = os.path.join(tmp_dir, os.path.basename(path) + ".tokenizer.json")
     with open(dump, "w", encoding="utf-8") as f:
         json.dump(dump_gguf_tokenizer.tokenizer_metadata(path), f, ensure_ascii=False)
-    return Driver({"loadGGUF": dump}), TransformersReference(transformers_gguf(path))
+    return Driver({"loadGGUF": dump}), TransformersReference(reference or transformers_gguf(path))
 
 
 SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
@@ -148,16 +148,15 @@ SMOLLM2 = os.environ.get("DISTILLD_SMOLLM2_GGUF") or os.path.join(
 
 
 @pytest.fixture(scope="session")
-def pairs(fixture_paths, tmp_path_factory):
-    """{name: (driver, reference)} for every fixture and SmolLM2."""
+def pairs(fixture_paths, tmp_path_factory, smollm2_reference):
+    """{name: (driver, reference)} for every fixture and SmolLM2 (whose transformers tokenizer is
+    the session's, conftest.smollm2_reference, read from the same GGUF file)."""
     from tokenizers import Tokenizer
     out = {name: (Driver({"load": fixture_paths[name]}), HFReference(Tokenizer.from_file(fixture_paths[name])))
            for name in JSON_FIXTURES}
     tmp = str(tmp_path_factory.mktemp("gguf"))
     out["spm-gguf"] = gguf_pair(fixture_paths["spm-gguf"], tmp)
-    if not os.path.exists(SMOLLM2):
-        pytest.fail(f"{SMOLLM2} not found; run `make models`")
-    out["smollm2"] = gguf_pair(SMOLLM2, tmp)
+    out["smollm2"] = gguf_pair(SMOLLM2, tmp, reference=smollm2_reference[0])
     yield out
     for driver, _ in out.values():
         driver.close()
