@@ -40,7 +40,10 @@ extension TemplateRenderer {
                 for k in given.keys { d[k] = given[k] }
             }
             for (k, v) in keywords { d[k] = v }
-            if name == "dict" { return .dict(d) }
+            if name == "dict" {
+                try checkNesting(wrapping: d.keys.map { d[$0]! })
+                return .dict(d)
+            }
             namespaces.append(d)
             return .namespace(namespaces.count - 1)
         case "strftime_now":

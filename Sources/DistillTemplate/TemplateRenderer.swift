@@ -9,6 +9,10 @@ struct TemplateRenderer {
     /// The most loop iterations one rendering may run (nested loops over long ranges would
     /// otherwise hold a request for hours while writing nothing).
     static let maxIterations = 1_000_000
+    /// How deep the lists and dictionaries a template builds may nest. Walking, printing,
+    /// comparing and freeing a value all recurse through it, so a template that wraps a list in
+    /// a list a million times would otherwise take the daemon down with a stack overflow.
+    static let maxNesting = 128
     /// How deep macros may call macros (a macro may call itself, as in Jinja).
     static let maxCallDepth = 100
     /// The functions the environment provides, as transformers sets it up: Jinja's own
@@ -156,13 +160,18 @@ struct TemplateRenderer {
         case .list(let items):
             var out: [TemplateValue] = []
             for item in items { out.append(try evaluate(item)) }
+            try checkNesting(wrapping: out)
             return .list(out)
         case .dict(let pairs):
             var d = TemplateDictionary()
+            var values: [TemplateValue] = []
             for (k, v) in pairs {
                 guard case .string(let key) = try evaluate(k) else { throw fail("dictionary keys must be strings here") }
-                d[key] = try evaluate(v)
+                let value = try evaluate(v)
+                d[key] = value
+                values.append(value)
             }
+            try checkNesting(wrapping: values)
             return .dict(d)
         case .attribute(let base, let name):
             let b = try evaluate(base)
@@ -222,6 +231,30 @@ struct TemplateRenderer {
             if try evaluate(condition).truthy { return try evaluate(then) }
             return try otherwise.map { e throws(TemplateError) in try evaluate(e) } ?? .undefined
         case .binary(let op, let a, let b): return try binary(op, try evaluate(a), try evaluate(b))
+        }
+    }
+
+    /// Refuses a list or dictionary of `children` that would nest more than `maxNesting` deep.
+    /// Every child the check looks at counts against the iteration budget, so wrapping a large
+    /// value again and again cannot run for hours either.
+    mutating func checkNesting(wrapping children: [TemplateValue]) throws(TemplateError) {
+        // Containers to look into, with how deep they sit below the new value (its children: 1).
+        var pending: [([TemplateValue], Int)] = [(children, 1)]
+        while let (items, level) = pending.popLast() {
+            iterations += items.count
+            if iterations > iterationLimit { throw fail("the values the template builds pass its budget of \(iterationLimit) steps") }
+            for item in items {
+                let inner: [TemplateValue]
+                switch item {
+                case .list(let l): inner = l
+                case .dict(let d): inner = d.keys.map { d[$0]! }
+                default: continue
+                }
+                guard level + 1 <= Self.maxNesting else {
+                    throw fail("the template nests lists and dictionaries more than \(Self.maxNesting) deep")
+                }
+                pending.append((inner, level + 1))
+            }
         }
     }
 

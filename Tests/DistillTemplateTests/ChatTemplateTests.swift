@@ -201,6 +201,23 @@ struct ChatTemplateTests {
         }
     }
 
+    @Test func valuesNestedPastTheLimitAreRefusedNotAStackOverflow() throws {
+        func wrapped(_ n: Int, _ wrap: String) -> String {
+            "{% set ns = namespace(x=1) %}{% for i in range(\(n)) %}{% set ns.x = \(wrap) %}{% endfor %}{{ ns.x|tojson }}"
+        }
+        #expect(try render(wrapped(127, "[ns.x]")) == String(repeating: "[", count: 127) + "1" + String(repeating: "]", count: 127))
+        let refused = TemplateError(.evaluation, "the template nests lists and dictionaries more than 128 deep", line: 1)
+        // A million wrappings would overflow the stack when the value is printed or freed.
+        for wrap in ["[ns.x]", "{'k': ns.x}", "dict(k=ns.x)", "[1, [ns.x]]"] {
+            #expect(throws: refused, "\(wrap)") { try render(wrapped(1_000_000, wrap)) }
+        }
+        // Wrapping a large value again and again counts against the budget.
+        #expect(throws: TemplateError(.evaluation, "the values the template builds pass its budget of 5000 steps", line: 1)) {
+            try ChatTemplate("{% set big = range(1000) %}{% for i in range(100) %}{% set x = [big] %}{% endfor %}")
+                .render([:], iterationLimit: 5000)
+        }
+    }
+
     @Test func valuesThatCannotBeCombinedAreEvaluationErrors() throws {
         #expect(throws: TemplateError(.evaluation, "cannot apply '+' to a string and a int", line: 2)) {
             try render("\n{{ 'a' + 1 }}")

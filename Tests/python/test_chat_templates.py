@@ -354,6 +354,25 @@ def test_unsupported_constructs_are_named_with_their_line(tiny, template, constr
     assert err.code == -32602 and err.data["field"] == "params.prompt.chat"
 
 
+def test_a_hostile_template_is_an_error_and_the_daemon_keeps_serving(tiny):
+    """A template from a model file is code the daemon runs: one that wraps a list in a list a
+    million times (which once overflowed the stack and ended the daemon), loops forever or
+    recurses through a macro gets an error naming it, and the same client goes on."""
+    client, load = tiny
+    hostile = {
+        "deep": ("{% set ns = namespace(x=1) %}{% for i in range(1000000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                 "{{ ns.x|length }}", "nests lists and dictionaries more than 128 deep"),
+        "spin": ("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}",
+                 "more than 1000000 loop iterations"),
+        "recurse": ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "macros call each other more than 100 deep"),
+    }
+    for name, (template, message) in hostile.items():
+        load(name, {"chat_template": template})
+        err = rpc_error(client, "model/tokenize", {"model": name, "text": "hi", "chat": True})
+        assert err.code == -32602 and err.data["field"] == "params.chat" and message in err.message, err.message
+    assert client.call("model/tokenize", {"model": "deep", "text": "hi"})["tokens"]
+
+
 def test_a_directory_without_a_chat_template_is_named(tiny):
     client, load = tiny
     load("plain", {"bos_token": "<s>", "eos_token": "</s>"})
