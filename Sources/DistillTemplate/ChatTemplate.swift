@@ -20,9 +20,15 @@ public struct ChatTemplate: Sendable {
         try render(variables, iterationLimit: TemplateRenderer.maxIterations)
     }
 
-    func render(_ variables: [String: TemplateValue], iterationLimit: Int) throws(TemplateError) -> String {
+    /// With lower limits than the daemon's, so tests of the limits run in no time.
+    func render(
+        _ variables: [String: TemplateValue], iterationLimit: Int, outputLimit: Int = TemplateRenderer.maxOutput,
+        itemLimit: Int = TemplateRenderer.maxItems
+    ) throws(TemplateError) -> String {
         var renderer = TemplateRenderer(variables: variables)
         renderer.iterationLimit = iterationLimit
+        renderer.outputLimit = outputLimit
+        renderer.itemLimit = itemLimit
         _ = try renderer.run(nodes)
         return renderer.output
     }

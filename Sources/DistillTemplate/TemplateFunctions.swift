@@ -23,7 +23,7 @@ extension TemplateRenderer {
     {
         switch name {
         case "raise_exception":
-            throw TemplateError(.raised, args.first?.text ?? "", line: line)
+            throw TemplateError(.raised, try args.first.map { v throws(TemplateError) in try show(v) } ?? "", line: line)
         case "range":
             let bounds = args.compactMap(\.integer)
             guard bounds.count == args.count, (1...3).contains(bounds.count) else { throw fail("range() takes one to three integers") }
@@ -88,7 +88,7 @@ extension TemplateRenderer {
                 guard let old = try string(argument(args, keywords, 0, "old"), "replace's first argument"),
                     let new = try string(argument(args, keywords, 1, "new"), "replace's second argument")
                 else { throw fail("replace() needs two strings") }
-                return .string(Self.replace(s, old, new))
+                return .string(try replace(s, old, new))
             default: break
             }
         case .dict(let d):
@@ -116,7 +116,7 @@ extension TemplateRenderer {
         switch name {
         case "trim":
             let chars = try string(argument(args, keywords, 0, "chars"), "trim's argument")
-            return .string(Self.strip(v.text, chars, left: true, right: true))
+            return .string(Self.strip(try show(v), chars, left: true, right: true))
         case "length", "count":
             switch v {
             case .string(let s): return .int(s.unicodeScalars.count)
@@ -125,11 +125,11 @@ extension TemplateRenderer {
             case .undefined: return .int(0)
             default: throw fail("a \(v.typeName) has no length")
             }
-        case "upper": return .string(v.text.uppercased())
-        case "lower": return .string(v.text.lowercased())
-        case "capitalize": return .string(Self.capitalize(v.text))
-        case "title": return .string(Self.title(v.text))
-        case "string", "safe": return v == .undefined ? .string("") : (name == "string" ? .string(v.text) : v)
+        case "upper": return .string(try show(v).uppercased())
+        case "lower": return .string(try show(v).lowercased())
+        case "capitalize": return .string(Self.capitalize(try show(v)))
+        case "title": return .string(Self.title(try show(v)))
+        case "string", "safe": return v == .undefined ? .string("") : (name == "string" ? .string(try show(v)) : v)
         case "tojson":
             // transformers' own filter: json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False).
             for (k, _) in keywords where !["ensure_ascii", "indent", "separators", "sort_keys"].contains(k) {
@@ -149,7 +149,15 @@ extension TemplateRenderer {
             if argument(args, keywords, 1, "attribute") != nil {
                 throw TemplateError(.unsupported(construct: "join with an attribute"), "", line: line)
             }
-            return .string(try iterate(v).map(\.text).joined(separator: separator))
+            var parts: [String] = []
+            var bytes = 0
+            for (i, item) in try iterate(v).enumerated() {
+                let part = try show(item)
+                bytes += part.utf8.count + (i > 0 ? separator.utf8.count : 0)
+                try checkLength(bytes)
+                parts.append(part)
+            }
+            return .string(parts.joined(separator: separator))
         case "int":
             if let i = v.integer { return .int(i) }
             if case .double(let d) = v, d.isFinite, abs(d) < 9e18 { return .int(Int(d)) }
@@ -167,10 +175,10 @@ extension TemplateRenderer {
             guard let old = try string(argument(args, keywords, 0, "old"), "replace's first argument"),
                 let new = try string(argument(args, keywords, 1, "new"), "replace's second argument")
             else { throw fail("replace needs two strings") }
-            return .string(Self.replace(v.text, old, new))
+            return .string(try replace(try show(v), old, new))
         case "list": return .list(try iterate(v))
         case "reverse":
-            if case .string(let s) = v { return .string(String(s.reversed())) }
+            if case .string(let s) = v { return .string(String(String.UnicodeScalarView(s.unicodeScalars.reversed()))) }
             return .list(try iterate(v).reversed())
         case "items":
             guard case .dict(let d) = v else { return v == .undefined ? .list([]) : try callMethod(v, "items", [], []) }
@@ -316,21 +324,34 @@ extension TemplateRenderer {
         case .list(let l):
             if l.isEmpty { return "[]" }
             var parts: [String] = []
-            for item in l { parts.append(try json(item, style, level: level + 1)) }
+            var bytes = 0
+            for item in l {
+                parts.append(try json(item, style, level: level + 1))
+                bytes += parts[parts.count - 1].utf8.count + Self.jsonOverhead(style, level: level)
+                try checkLength(bytes)
+            }
             return "[" + Self.jsonJoin(parts, style, level: level) + "]"
         case .dict(let d):
             if d.keys.isEmpty { return "{}" }
             var parts: [String] = []
+            var bytes = 0
             let keys = style.sortKeys ? d.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) } : d.keys
             for k in keys {
                 let value = try json(d[k]!, style, level: level + 1)
                 parts.append(Self.jsonString(k, asciiOnly: style.asciiOnly) + style.keySeparator + value)
+                bytes += parts[parts.count - 1].utf8.count + Self.jsonOverhead(style, level: level)
+                try checkLength(bytes)
             }
             return "{" + Self.jsonJoin(parts, style, level: level) + "}"
         case .namespace: throw fail("a namespace cannot be written as JSON")
         case .function, .macro: throw fail("a \(v.typeName) cannot be written as JSON")
         case .undefined: throw fail("an undefined value cannot be written as JSON")
         }
+    }
+
+    /// What jsonJoin adds for each item beside the item itself: its separator and indentation.
+    static func jsonOverhead(_ style: JSONStyle, level: Int) -> Int {
+        style.itemSeparator.utf8.count + (style.indent.map { 1 + $0.utf8.count * (level + 1) } ?? 0)
     }
 
     static func jsonJoin(_ parts: [String], _ style: JSONStyle, level: Int) -> String {
@@ -436,18 +457,31 @@ extension TemplateRenderer {
         return parts
     }
 
-    static func replace(_ s: String, _ old: String, _ new: String) -> String {
-        guard !old.isEmpty else { return s }
+    /// Python's `str.replace` on Unicode scalars (an empty `old` puts `new` before every scalar
+    /// and at the end), refused once the result passes `maxOutput` bytes.
+    func replace(_ s: String, _ old: String, _ new: String) throws(TemplateError) -> String {
         let scalars = Array(s.unicodeScalars)
         let o = Array(old.unicodeScalars)
+        let newBytes = new.utf8.count
         var out = String.UnicodeScalarView()
+        var bytes = 0
         var i = 0
-        while i < scalars.count {
+        while i < scalars.count || (o.isEmpty && i == scalars.count) {
             if i + o.count <= scalars.count, Array(scalars[i..<(i + o.count)]) == o {
                 out.append(contentsOf: new.unicodeScalars)
-                i += o.count
+                bytes += newBytes
+                try checkLength(bytes)
+                if o.isEmpty {
+                    if i == scalars.count { break }
+                    out.append(scalars[i])
+                    bytes += UTF8.width(scalars[i])
+                    i += 1
+                } else {
+                    i += o.count
+                }
             } else {
                 out.append(scalars[i])
+                bytes += UTF8.width(scalars[i])
                 i += 1
             }
         }

@@ -2,8 +2,12 @@
 /// from the innermost loop outwards, a `set` inside a loop stays in that loop, undefined names
 /// are falsy and render as nothing.
 struct TemplateRenderer {
-    /// The most output one rendering may produce, so a template cannot run away with memory.
+    /// The most output one rendering may produce, so a template cannot run away with memory;
+    /// also the longest string any one operation may build.
     static let maxOutput = 1 << 26
+    /// The most items a list built by `+` or `*` may hold (doubling a list forty times would
+    /// otherwise take the machine's memory).
+    static let maxItems = 1 << 22
     /// The largest `range()` a template may ask for.
     static let maxRange = 1 << 20
     /// The most loop iterations one rendering may run (nested loops over long ranges would
@@ -31,6 +35,9 @@ struct TemplateRenderer {
     var line = 1
     var iterations = 0
     var iterationLimit = Self.maxIterations
+    /// `maxOutput` and `maxItems`, lowered by tests.
+    var outputLimit = Self.maxOutput
+    var itemLimit = Self.maxItems
 
     enum Flow {
         case normal, breakLoop, continueLoop
@@ -46,7 +53,7 @@ struct TemplateRenderer {
             case .text(let t): try write(t)
             case .output(let e, let line):
                 self.line = line
-                try write(try evaluate(e).text)
+                try write(try show(try evaluate(e)))
             case .branches(let branches, let otherwise, let line):
                 self.line = line
                 var taken: [Node]?
@@ -87,7 +94,48 @@ struct TemplateRenderer {
 
     mutating func write(_ s: String) throws(TemplateError) {
         output += s
-        if output.utf8.count > Self.maxOutput { throw fail("the rendered text passes \(Self.maxOutput >> 20) MiB") }
+        if output.utf8.count > outputLimit { throw fail("the rendered text passes \(outputLimit >> 20) MiB") }
+    }
+
+    /// Python's `str()` of a value, refused when it would pass `maxOutput` bytes: a list of a
+    /// million references to one long string is small in memory, but not as text.
+    func show(_ v: TemplateValue) throws(TemplateError) -> String {
+        if case .string(let s) = v { return s }
+        var out = ""
+        try appendRepr(v, to: &out)
+        return out
+    }
+
+    func appendRepr(_ v: TemplateValue, to out: inout String) throws(TemplateError) {
+        switch v {
+        case .list(let l):
+            out += "["
+            for (i, item) in l.enumerated() {
+                if i > 0 { out += ", " }
+                try appendRepr(item, to: &out)
+            }
+            out += "]"
+        case .dict(let d):
+            out += "{"
+            for (i, key) in d.keys.enumerated() {
+                if i > 0 { out += ", " }
+                out += TemplateValue.pythonRepr(key) + ": "
+                try appendRepr(d[key]!, to: &out)
+            }
+            out += "}"
+        default: out += v.repr
+        }
+        try checkLength(out)
+    }
+
+    func checkLength(_ s: String) throws(TemplateError) { try checkLength(s.utf8.count) }
+
+    func checkLength(_ bytes: Int) throws(TemplateError) {
+        if bytes > outputLimit { throw fail("the template builds a string of more than \(outputLimit >> 20) MiB") }
+    }
+
+    func checkCount(_ n: Int) throws(TemplateError) {
+        if n > itemLimit { throw fail("the template builds a list of more than \(itemLimit) items") }
     }
 
     func lookup(_ name: String) -> TemplateValue {
@@ -146,7 +194,10 @@ struct TemplateRenderer {
         case .undefined: return []
         case .list(let l): return l
         case .dict(let d): return d.keys.map { .string($0) }
-        case .string(let s): return s.map { .string(String($0)) }
+        case .string(let s):
+            // Python walks a string by code point, as `length` counts it.
+            try checkCount(s.unicodeScalars.count)
+            return s.unicodeScalars.map { .string(String($0)) }
         default: throw fail("cannot loop over a \(v.typeName)")
         }
     }
@@ -311,7 +362,7 @@ struct TemplateRenderer {
             return l.indices.contains(j) ? l[j] : .undefined
         case (.string(let s), _):
             guard let i = index.integer else { return .undefined }
-            let chars = Array(s)
+            let chars = Array(s.unicodeScalars)
             let j = i < 0 ? chars.count + i : i
             return chars.indices.contains(j) ? .string(String(chars[j])) : .undefined
         default: return .undefined
@@ -347,8 +398,8 @@ struct TemplateRenderer {
         switch base {
         case .list(let l): return .list(try indices(l.count).map { l[$0] })
         case .string(let s):
-            let chars = Array(s)
-            return .string(String(try indices(chars.count).map { chars[$0] }))
+            let chars = Array(s.unicodeScalars)
+            return .string(String(String.UnicodeScalarView(try indices(chars.count).map { chars[$0] })))
         case .undefined: return .undefined
         default: throw fail("cannot slice a \(base.typeName)")
         }
@@ -387,17 +438,32 @@ struct TemplateRenderer {
             case .undefined: return .bool(false)
             default: throw fail("cannot look for a value in a \(b.typeName)")
             }
-        case "~": return .string(a.text + b.text)
+        case "~":
+            let (x, y) = (try show(a), try show(b))
+            try checkLength(x.utf8.count + y.utf8.count)
+            return .string(x + y)
         case "+":
             switch (a, b) {
-            case (.string(let x), .string(let y)): return .string(x + y)
-            case (.list(let x), .list(let y)): return .list(x + y)
+            case (.string(let x), .string(let y)):
+                try checkLength(x.utf8.count + y.utf8.count)
+                return .string(x + y)
+            case (.list(let x), .list(let y)):
+                try checkCount(x.count + y.count)
+                return .list(x + y)
             default: return try arithmetic(op, a, b)
             }
         case "*":
+            // Sizes are checked before anything is built, and without overflowing.
+            func times(_ size: Int, _ n: Int) -> Int {
+                let (product, overflow) = size.multipliedReportingOverflow(by: max(0, n))
+                return overflow ? .max : product
+            }
             switch (a, b) {
-            case (.string(let s), .int(let n)), (.int(let n), .string(let s)): return .string(String(repeating: s, count: max(0, n)))
+            case (.string(let s), .int(let n)), (.int(let n), .string(let s)):
+                try checkLength(times(s.utf8.count, n))
+                return .string(String(repeating: s, count: max(0, n)))
             case (.list(let l), .int(let n)), (.int(let n), .list(let l)):
+                try checkCount(times(l.count, n))
                 return .list(Array(repeating: l, count: max(0, n)).flatMap { $0 })
             default: return try arithmetic(op, a, b)
             }

@@ -218,6 +218,42 @@ struct ChatTemplateTests {
         }
     }
 
+    @Test func stringsAreCodePointsAsInPython() throws {
+        // "e" + U+0301 COMBINING ACUTE ACCENT + "x": one grapheme fewer than code points.
+        let source =
+            "{% set s = 'e\u{301}x' %}{{ s[0] }}|{{ s|length }}|{{ s[::-1] }}|{{ s|reverse }}|{% for c in s %}<{{ c }}>{% endfor %}"
+            + "|{{ s[1:] }}|{{ 'ab'.replace('', '-') }}|{{ 'aXbX'|replace('X', '') }}"
+        #expect(try render(source) == "e|3|x\u{301}e|x\u{301}e|<e><\u{301}><x>|\u{301}x|-a-b-|ab")
+    }
+
+    @Test func stringsAndListsPastTheLimitsAreRefusedBeforeTheyAreBuilt() throws {
+        // The daemon's limits are 64 MiB and 4194304 items; 1 MiB and 1000 here, so the test is quick.
+        func limited(_ source: String) throws -> String {
+            try ChatTemplate(source).render([:], iterationLimit: 1_000_000, outputLimit: 1 << 20, itemLimit: 1000)
+        }
+        let string = TemplateError(.evaluation, "the template builds a string of more than 1 MiB", line: 1)
+        let list = TemplateError(.evaluation, "the template builds a list of more than 1000 items", line: 1)
+        // Doubling forty times would ask for a terabyte.
+        let doubling = "{% set ns = namespace(v=X) %}{% for i in range(40) %}{% set ns.v = ns.v OP ns.v %}{% endfor %}"
+        for (start, op, error) in [("'ab'", "+", string), ("'ab'", "~", string), ("[1, 2]", "+", list)] {
+            #expect(throws: error, "\(start) \(op)") {
+                try limited(doubling.replacing("X", with: start).replacing("OP", with: op))
+            }
+        }
+        #expect(throws: string) { try limited("{{ 'x' * 100000000000 }}") }
+        #expect(throws: string) { try limited("{{ 'x' * 9223372036854775807 }}") }
+        #expect(throws: list) { try limited("{{ [1] * 100000000 }}") }
+        #expect(throws: list) { try limited("{% for c in 'x' * 2000 %}{% endfor %}") }
+        #expect(throws: string) { try limited("{{ ('x' * 600000).replace('', 'yy') }}") }
+        // Small in memory (a thousand references to one string), large as text.
+        let wide = "{% set big = 'x' * 10000 %}{% set l = [big] * 1000 %}"
+        for use in ["{{ l }}", "{{ l|tojson }}", "{{ l|join(',') }}", "{{ l|string }}", "{{ l ~ '' }}", "{{ l|tojson(indent=100) }}"] {
+            #expect(throws: string, "\(use)") { try limited(wide + use) }
+        }
+        // Just under the limits renders.
+        #expect(try limited("{{ ('x' * 1048576)|length }} {{ ([1] * 1000)|length }}") == "1048576 1000")
+    }
+
     @Test func valuesThatCannotBeCombinedAreEvaluationErrors() throws {
         #expect(throws: TemplateError(.evaluation, "cannot apply '+' to a string and a int", line: 2)) {
             try render("\n{{ 'a' + 1 }}")
