@@ -184,6 +184,7 @@ if environment["DISTILLD_FUZZ"] != nil {
         ("FuzzDatasets", ["DistillStore", "DistillTensor"]),
         ("FuzzVocabulary", ["DistillStore"]),
         ("FuzzGGUF", ["DistillModels", "DistillStore"]),
+        ("FuzzTemplate", ["DistillTemplate"]),
     ]
     package.targets.append(
         .target(

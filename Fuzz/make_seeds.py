@@ -196,6 +196,7 @@ def main():
     put("FuzzVocabulary", "text", b"\x01" + b"[PAD]\nthe\ncat\n")
 
     gguf_seeds()
+    template_seeds()
 
 
 def gguf_seeds():
@@ -279,6 +280,15 @@ def gguf_seeds():
     put("FuzzGGUF", "llama", b"\x01" + model("llama", 8, 8))
     put("FuzzGGUF", "qwen2-bias-untied", b"\x01" + model("qwen2", 8, 4, bias=True, tied=False))
     put("FuzzGGUF", "gpt2", b"\x01" + model("gpt2", 4, 8, tied=False))
+
+
+def template_seeds():
+    """Chat templates: control byte (bit 0: a system turn; bit 1: no generation prompt) + the
+    template: every template the Python tests render (Tests/python/chat_templates.py)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "..", "Tests", "python"))
+    import chat_templates as ct
+    for i, (name, template) in enumerate(sorted(ct.TEMPLATES.items()) + [("constructs", ct.CONSTRUCTS)]):
+        put("FuzzTemplate", name, bytes([i % 4]) + template.encode()[:4095])
 
 
 if __name__ == "__main__":

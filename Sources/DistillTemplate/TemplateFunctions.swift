@@ -30,8 +30,12 @@ extension TemplateRenderer {
             let (from, to, step) =
                 bounds.count == 1 ? (0, bounds[0], 1) : (bounds[0], bounds[1], bounds.count == 3 ? bounds[2] : 1)
             guard step != 0 else { throw fail("range() step cannot be zero") }
-            let count = step > 0 ? max(0, (to - from + step - 1) / step) : max(0, (from - to - step - 1) / -step)
-            guard count <= Self.maxRange else { throw fail("range() of \(count) items is more than a template needs") }
+            // In Double, so that bounds far apart cannot overflow.
+            let span = (Double(to) - Double(from)) / Double(step)
+            let count = span > 0 ? span.rounded(.up) : 0
+            guard count <= Double(min(Self.maxRange, itemLimit)) else {
+                throw fail("range() of \(count > 1e18 ? "so many" : String(Int(count))) items is more than a template needs")
+            }
             return .list(Array(stride(from: from, to: to, by: step)).map { .int($0) })
         case "namespace", "dict":
             var d = TemplateDictionary()
@@ -168,7 +172,10 @@ extension TemplateRenderer {
             if case .string(let s) = v, let d = Double(s.trimmingPythonSpace) { return .double(d) }
             return argument(args, keywords, 0, "default") ?? .double(0)
         case "abs":
-            if case .int(let i) = v { return .int(abs(i)) }
+            if case .int(let i) = v {
+                guard i != .min else { throw overflow("abs", i) }
+                return .int(abs(i))
+            }
             if let d = v.number { return .double(abs(d)) }
             throw fail("abs of a \(v.typeName)")
         case "replace":

@@ -267,7 +267,10 @@ struct TemplateRenderer {
             return .bool(try applyTest(name, v, values) != negated)
         case .negate(let inner):
             let v = try evaluate(inner)
-            if case .int(let i) = v { return .int(-i) }
+            if case .int(let i) = v {
+                guard i != .min else { throw overflow("-", i) }
+                return .int(-i)
+            }
             if case .bool(let b) = v { return .int(b ? -1 : 0) }
             if case .double(let d) = v { return .double(-d) }
             throw fail("cannot negate a \(v.typeName)")
@@ -480,18 +483,35 @@ struct TemplateRenderer {
             throw fail("cannot apply '\(op)' to a \(a.typeName) and a \(b.typeName)")
         }
         if let i = a.integer, let j = b.integer {
+            // Python's integers have no bounds; these are 64-bit, and say so rather than wrap.
+            func checked(_ result: (partialValue: Int, overflow: Bool)) throws(TemplateError) -> TemplateValue {
+                guard !result.overflow else { throw overflow(op, i, j) }
+                return .int(result.partialValue)
+            }
             switch op {
-            case "+": return .int(i &+ j)
-            case "-": return .int(i &- j)
-            case "*": return .int(i &* j)
+            case "+": return try checked(i.addingReportingOverflow(j))
+            case "-": return try checked(i.subtractingReportingOverflow(j))
+            case "*": return try checked(i.multipliedReportingOverflow(by: j))
             case "//", "%":
                 guard j != 0 else { throw fail("division by zero") }
+                guard !(i == .min && j == -1) else { throw overflow(op, i, j) }
                 var q = i / j
                 if (i % j != 0) && ((i < 0) != (j < 0)) { q -= 1 }
                 return .int(op == "//" ? q : i - q * j)
             case "**" where j >= 0:
+                switch i {
+                case 0: return .int(j == 0 ? 1 : 0)
+                case 1: return .int(1)
+                case -1: return .int(j % 2 == 0 ? 1 : -1)
+                default: break
+                }
+                // |i| ≥ 2 overflows within 63 steps.
                 var r = 1
-                for _ in 0..<min(j, 64) { r = r &* i }
+                for _ in 0..<j {
+                    let (product, overflowed) = r.multipliedReportingOverflow(by: i)
+                    guard !overflowed else { throw overflow(op, i, j) }
+                    r = product
+                }
                 return .int(r)
             default: break
             }
@@ -510,6 +530,11 @@ struct TemplateRenderer {
         case "**": return .double(try pow(x, y))
         default: throw fail("unknown operator '\(op)'")
         }
+    }
+
+    func overflow(_ op: String, _ i: Int, _ j: Int? = nil) -> TemplateError {
+        let expression = j.map { "\(i) \(op) \($0)" } ?? "\(op)(\(i))"
+        return fail("\(expression) does not fit in 64 bits (Python's integers are unbounded; a template's here are not)")
     }
 
     func pow(_ x: Double, _ y: Double) throws(TemplateError) -> Double {

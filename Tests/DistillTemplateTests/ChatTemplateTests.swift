@@ -254,6 +254,28 @@ struct ChatTemplateTests {
         #expect(try limited("{{ ('x' * 1048576)|length }} {{ ([1] * 1000)|length }}") == "1048576 1000")
     }
 
+    @Test func integersThatPass64BitsAreErrorsNotTraps() throws {
+        // Found by Fuzz/Targets/FuzzTemplate: each of these trapped and ended the daemon.
+        let minimum = "(-9223372036854775807 - 1)"
+        for (source, expression) in [
+            ("-\(minimum)", "-(-9223372036854775808)"), ("\(minimum) // -1", "-9223372036854775808 // -1"),
+            ("\(minimum) % -1", "-9223372036854775808 % -1"), ("\(minimum)|abs", "abs(-9223372036854775808)"),
+            ("9223372036854775807 + 1", "9223372036854775807 + 1"), ("2 ** 63", "2 ** 63"),
+            ("-3 * 4611686018427387904", "-3 * 4611686018427387904"),
+        ] {
+            let error = TemplateError(
+                .evaluation, "\(expression) does not fit in 64 bits (Python's integers are unbounded; a template's here are not)", line: 1)
+            #expect(throws: error, "\(source)") { try render("{{ \(source) }}") }
+        }
+        // What fits is Python's answer (checked with jinja2).
+        #expect(
+            try render("{{ (-1) ** 65 }} {{ 0 ** 0 }} {{ 2 ** 62 }} {{ -7 // 2 }} {{ 7 % -3 }} {{ \(minimum) // 1 }}")
+                == "-1 1 4611686018427387904 -4 -2 -9223372036854775808")
+        #expect(
+            try render("{{ range(0, 10, 3)|list }} {{ range(10, 0, -3)|list }} {{ range(5, 5)|list }}") == "[0, 3, 6, 9] [10, 7, 4, 1] []")
+        #expect(throws: TemplateError.self) { try render("{{ range(-9223372036854775807, 9223372036854775807) }}") }
+    }
+
     @Test func valuesThatCannotBeCombinedAreEvaluationErrors() throws {
         #expect(throws: TemplateError(.evaluation, "cannot apply '+' to a string and a int", line: 2)) {
             try render("\n{{ 'a' + 1 }}")
