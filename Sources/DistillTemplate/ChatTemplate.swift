@@ -23,12 +23,13 @@ public struct ChatTemplate: Sendable {
     /// With lower limits than the daemon's, so tests of the limits run in no time.
     func render(
         _ variables: [String: TemplateValue], iterationLimit: Int, outputLimit: Int = TemplateRenderer.maxOutput,
-        itemLimit: Int = TemplateRenderer.maxItems
+        itemLimit: Int = TemplateRenderer.maxItems, workLimit: Int = TemplateRenderer.maxWork
     ) throws(TemplateError) -> String {
         var renderer = TemplateRenderer(variables: variables)
         renderer.iterationLimit = iterationLimit
         renderer.outputLimit = outputLimit
         renderer.itemLimit = itemLimit
+        renderer.workLimit = workLimit
         _ = try renderer.run(nodes)
         return renderer.output
     }

@@ -8,6 +8,8 @@ struct TemplateRenderer {
     /// The most items a list built by `+` or `*` may hold (doubling a list forty times would
     /// otherwise take the machine's memory).
     static let maxItems = 1 << 22
+    /// The most work (`work`) one rendering may do: a few seconds at most.
+    static let maxWork = 1 << 30
     /// The largest `range()` a template may ask for.
     static let maxRange = 1 << 20
     /// The most loop iterations one rendering may run (nested loops over long ranges would
@@ -38,6 +40,11 @@ struct TemplateRenderer {
     /// `maxOutput` and `maxItems`, lowered by tests.
     var outputLimit = Self.maxOutput
     var itemLimit = Self.maxItems
+    /// The work the operations so far have done, and the most they may do: the bytes of the
+    /// strings and the items of the lists each operation reads and makes. Within the limits
+    /// above, a loop of a million iterations could still copy a 64 MiB string each time.
+    var work = 0
+    var workLimit = Self.maxWork
 
     enum Flow {
         case normal, breakLoop, continueLoop
@@ -126,6 +133,22 @@ struct TemplateRenderer {
         default: out += v.repr
         }
         try checkLength(out)
+    }
+
+    mutating func charge(_ values: [TemplateValue]) throws(TemplateError) {
+        for v in values {
+            switch v {
+            case .string(let s): work += s.utf8.count
+            case .list(let l): work += l.count
+            case .dict(let d): work += d.keys.count
+            default: work += 1
+            }
+        }
+        if work > workLimit {
+            throw fail(
+                "the template reads and builds more than \(workLimit >> 20) MiB of text and items"
+                    + " (a budget that keeps one template from holding the daemon)")
+        }
     }
 
     func checkLength(_ s: String) throws(TemplateError) { try checkLength(s.utf8.count) }
@@ -243,27 +266,37 @@ struct TemplateRenderer {
             for a in args { values.append(try evaluate(a)) }
             var keywords: [(String, TemplateValue)] = []
             for (n, a) in named { keywords.append((n, try evaluate(a))) }
+            let result: TemplateValue
             switch callee {
-            case .attribute(let base, let method): return try callMethod(try evaluate(base), method, values, keywords)
+            case .attribute(let base, let method):
+                let b = try evaluate(base)
+                result = try callMethod(b, method, values, keywords)
+                try charge([b])
             case .name(let function):
                 switch lookup(function) {
-                case .macro(let id): return try callMacro(id, values, keywords)
-                case .function(let builtin): return try callFunction(builtin, values, keywords)
-                case .undefined: return try callFunction(function, values, keywords)
+                case .macro(let id): result = try callMacro(id, values, keywords)
+                case .function(let builtin): result = try callFunction(builtin, values, keywords)
+                case .undefined: result = try callFunction(function, values, keywords)
                 case let other: throw fail("'\(function)' is a \(other.typeName), which cannot be called")
                 }
             default: throw TemplateError(.unsupported(construct: "calling a computed value"), "", line: line)
             }
+            try charge(values + keywords.map(\.1) + [result])
+            return result
         case .filter(let base, let name, let args, let named):
             var values: [TemplateValue] = []
             for a in args { values.append(try evaluate(a)) }
             var keywords: [(String, TemplateValue)] = []
             for (n, a) in named { keywords.append((n, try evaluate(a))) }
-            return try applyFilter(name, try evaluate(base), values, keywords)
+            let b = try evaluate(base)
+            let result = try applyFilter(name, b, values, keywords)
+            try charge([b, result] + values + keywords.map(\.1))
+            return result
         case .test(let base, let name, let args, let negated):
             let v = try evaluate(base)
             var values: [TemplateValue] = []
             for a in args { values.append(try evaluate(a)) }
+            try charge([v] + values)
             return .bool(try applyTest(name, v, values) != negated)
         case .negate(let inner):
             let v = try evaluate(inner)
@@ -284,7 +317,11 @@ struct TemplateRenderer {
         case .conditional(let condition, let then, let otherwise):
             if try evaluate(condition).truthy { return try evaluate(then) }
             return try otherwise.map { e throws(TemplateError) in try evaluate(e) } ?? .undefined
-        case .binary(let op, let a, let b): return try binary(op, try evaluate(a), try evaluate(b))
+        case .binary(let op, let a, let b):
+            let (x, y) = (try evaluate(a), try evaluate(b))
+            let result = try binary(op, x, y)
+            try charge([x, y, result])
+            return result
         }
     }
 

@@ -250,6 +250,17 @@ struct ChatTemplateTests {
         for use in ["{{ l }}", "{{ l|tojson }}", "{{ l|join(',') }}", "{{ l|string }}", "{{ l ~ '' }}", "{{ l|tojson(indent=100) }}"] {
             #expect(throws: string, "\(use)") { try limited(wide + use) }
         }
+        // Each operation is within the limits, but a thousand of them copy 100 MB.
+        let busy = "{% set big = 'x' * 100000 %}{% for i in range(1000) %}{% set n = (big ~ i)|length %}{% endfor %}"
+        #expect(
+            throws: TemplateError(
+                .evaluation,
+                "the template reads and builds more than 10 MiB of text and items (a budget that keeps one template from holding the daemon)",
+                line: 1)
+        ) {
+            try ChatTemplate(busy).render([:], iterationLimit: 1_000_000, workLimit: 10 << 20)
+        }
+        #expect(try ChatTemplate(busy).render([:], iterationLimit: 1_000_000, workLimit: 1 << 30) == "")
         // Just under the limits renders.
         #expect(try limited("{{ ('x' * 1048576)|length }} {{ ([1] * 1000)|length }}") == "1048576 1000")
     }
