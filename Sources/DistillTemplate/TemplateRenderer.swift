@@ -474,7 +474,7 @@ struct TemplateRenderer {
                 return .bool(false)
             case .string(let s):
                 guard case .string(let needle) = a else { throw fail("'in <string>' needs a string on the left, not a \(a.typeName)") }
-                return .bool(needle.isEmpty || s.contains(needle))
+                return .bool(Self.contains(s, needle))
             case .undefined: return .bool(false)
             default: throw fail("cannot look for a value in a \(b.typeName)")
             }
@@ -567,6 +567,18 @@ struct TemplateRenderer {
         case "**": return .double(try pow(x, y))
         default: throw fail("unknown operator '\(op)'")
         }
+    }
+
+    /// Python's `needle in s`: on code points, where Swift's `contains` matches whole grapheme
+    /// clusters only (`"e" in "e\u{301}"` is true in Python).
+    static func contains(_ s: String, _ needle: String) -> Bool {
+        let (haystack, pattern) = (Array(s.unicodeScalars), Array(needle.unicodeScalars))
+        guard !pattern.isEmpty else { return true }
+        guard pattern.count <= haystack.count else { return false }
+        for start in 0...(haystack.count - pattern.count) where haystack[start] == pattern[0] {
+            if haystack[start..<(start + pattern.count)].elementsEqual(pattern) { return true }
+        }
+        return false
     }
 
     func overflow(_ op: String, _ i: Int, _ j: Int? = nil) -> TemplateError {

@@ -56,10 +56,12 @@ public indirect enum TemplateValue: Sendable, Equatable {
         }
     }
 
-    /// Python's `==`: numbers compare by value across int, float and bool.
+    /// Python's `==`: numbers compare by value across int, float and bool, strings by code
+    /// point (Swift's `==` would call "é" and "e\u{301}" equal; Python does not).
     func equals(_ other: TemplateValue) -> Bool {
         if let a = number, let b = other.number { return a == b }
         switch (self, other) {
+        case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
         case (.list(let a), .list(let b)): return a.count == b.count && zip(a, b).allSatisfy { $0.equals($1) }
         case (.dict(let a), .dict(let b)):
             return a.keys.count == b.keys.count && a.keys.allSatisfy { k in b[k].map { a[k]!.equals($0) } ?? false }

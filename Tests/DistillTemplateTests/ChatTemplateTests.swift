@@ -224,6 +224,11 @@ struct ChatTemplateTests {
             "{% set s = 'e\u{301}x' %}{{ s[0] }}|{{ s|length }}|{{ s[::-1] }}|{{ s|reverse }}|{% for c in s %}<{{ c }}>{% endfor %}"
             + "|{{ s[1:] }}|{{ 'ab'.replace('', '-') }}|{{ 'aXbX'|replace('X', '') }}"
         #expect(try render(source) == "e|3|x\u{301}e|x\u{301}e|<e><\u{301}><x>|\u{301}x|-a-b-|ab")
+        // Swift's `contains` and `==` go by grapheme and canonical equivalence; Python's do not.
+        #expect(
+            try render(
+                "{{ 'e' in 'e\u{301}x' }} {{ '\u{e9}' == 'e\u{301}' }} {{ 'x\u{301}' in ['x\u{301}'] }} {{ '\u{e9}' in 'e\u{301}' }}")
+                == "True False True False")
     }
 
     @Test func stringsAndListsPastTheLimitsAreRefusedBeforeTheyAreBuilt() throws {
