@@ -452,7 +452,7 @@ extension TemplateRenderer {
         var start = 0
         var i = 0
         while i + sep.count <= scalars.count {
-            if Array(scalars[i..<(i + sep.count)]) == sep {
+            if scalars.hasOccurrence(of: sep, at: i) {
                 parts.append(String(String.UnicodeScalarView(scalars[start..<i])))
                 i += sep.count
                 start = i
@@ -470,22 +470,22 @@ extension TemplateRenderer {
         let scalars = Array(s.unicodeScalars)
         let o = Array(old.unicodeScalars)
         let newBytes = new.utf8.count
+        if o.isEmpty {
+            let (inserted, overflow) = (scalars.count + 1).multipliedReportingOverflow(by: newBytes)
+            try checkLength(overflow ? .max : s.utf8.count + inserted)
+            var out = new
+            for scalar in scalars { out += String(scalar) + new }
+            return out
+        }
         var out = String.UnicodeScalarView()
         var bytes = 0
         var i = 0
-        while i < scalars.count || (o.isEmpty && i == scalars.count) {
-            if i + o.count <= scalars.count, Array(scalars[i..<(i + o.count)]) == o {
+        while i < scalars.count {
+            if scalars.hasOccurrence(of: o, at: i) {
                 out.append(contentsOf: new.unicodeScalars)
                 bytes += newBytes
                 try checkLength(bytes)
-                if o.isEmpty {
-                    if i == scalars.count { break }
-                    out.append(scalars[i])
-                    bytes += UTF8.width(scalars[i])
-                    i += 1
-                } else {
-                    i += o.count
-                }
+                i += o.count
             } else {
                 out.append(scalars[i])
                 bytes += UTF8.width(scalars[i])
@@ -513,4 +513,12 @@ extension TemplateRenderer {
 
 extension String {
     var trimmingPythonSpace: String { TemplateRenderer.strip(self, nil, left: true, right: true) }
+}
+
+extension Array where Element == Unicode.Scalar {
+    /// Whether `pattern` occurs at `start`: the code-point matching Python's string methods
+    /// and `in` do (Swift's `String` matches whole grapheme clusters).
+    func hasOccurrence(of pattern: [Unicode.Scalar], at start: Int) -> Bool {
+        start + pattern.count <= count && self[start..<(start + pattern.count)].elementsEqual(pattern)
+    }
 }

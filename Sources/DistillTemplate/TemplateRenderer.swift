@@ -573,12 +573,8 @@ struct TemplateRenderer {
     /// clusters only (`"e" in "e\u{301}"` is true in Python).
     static func contains(_ s: String, _ needle: String) -> Bool {
         let (haystack, pattern) = (Array(s.unicodeScalars), Array(needle.unicodeScalars))
-        guard !pattern.isEmpty else { return true }
         guard pattern.count <= haystack.count else { return false }
-        for start in 0...(haystack.count - pattern.count) where haystack[start] == pattern[0] {
-            if haystack[start..<(start + pattern.count)].elementsEqual(pattern) { return true }
-        }
-        return false
+        return (0...(haystack.count - pattern.count)).contains { haystack.hasOccurrence(of: pattern, at: $0) }
     }
 
     func overflow(_ op: String, _ i: Int, _ j: Int? = nil) -> TemplateError {
