@@ -91,12 +91,14 @@ struct BPEModel: Sendable {
     }
 
     private init(vocabulary: [ExactText: Int], mergeTable: [UInt64: UInt64], options: Options) throws {
-        let count = (vocabulary.values.max() ?? -1) + 1
-        // Ids index a table: a stray huge id must be an error, not a giant allocation.
-        guard count <= max(4 * vocabulary.count, vocabulary.count + 1_000_000) else {
+        let highest = vocabulary.values.max() ?? -1
+        // Ids index a table: a stray huge id must be an error, not a giant allocation (and the
+        // comparison comes before the + 1, which would trap on an id of Int.max).
+        guard highest < max(4 * vocabulary.count, vocabulary.count + 1_000_000) else {
             throw TokenizerError(
-                .malformed, path: "model.vocab", "id \(count - 1) is far beyond the \(vocabulary.count) tokens of the vocabulary")
+                .malformed, path: "model.vocab", "id \(highest) is far beyond the \(vocabulary.count) tokens of the vocabulary")
         }
+        let count = highest + 1
         var pieces = [String?](repeating: nil, count: count)
         var scalarIds: [UInt32: Int32] = [:]
         var small = [Int32](repeating: -1, count: Int(Self.smallScalarLimit))

@@ -140,6 +140,9 @@ struct TokenizerJSONTests {
         #expect(badBehavior?.path == "pre_tokenizer.behavior")
         let hugeId = loadError(tokenizerJSON(["model": #"{"type": "BPE", "vocab": {"a": 0, "b": 2000000000}, "merges": []}"#]))
         #expect(hugeId?.path == "model.vocab" && hugeId?.message.contains("2000000000") == true)
+        // The largest id JSON can give here once trapped on the + 1 that sized the table.
+        let maxId = loadError(tokenizerJSON(["model": #"{"type": "BPE", "vocab": {"a": 0, "b": 9223372036854775807}, "merges": []}"#]))
+        #expect(maxId?.path == "model.vocab" && maxId?.message.contains("9223372036854775807") == true)
         let negativeSpecial = loadError(
             tokenizerJSON([
                 "post_processor":
