@@ -185,6 +185,7 @@ if environment["DISTILLD_FUZZ"] != nil {
         ("FuzzVocabulary", ["DistillStore"]),
         ("FuzzGGUF", ["DistillModels", "DistillStore"]),
         ("FuzzTemplate", ["DistillTemplate"]),
+        ("FuzzTokenizer", ["DistillTokenize", "DistillJSON"]),
     ]
     package.targets.append(
         .target(

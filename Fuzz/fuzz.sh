@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD  # absolute paths below: FuzzDispatch changes directory into its fixtures
 SWIFT=${SWIFT:-swift}
-TARGETS=(FuzzFraming FuzzDispatch FuzzArrays FuzzSafetensors FuzzNpy FuzzDatasets FuzzVocabulary FuzzGGUF FuzzTemplate)
+TARGETS=(FuzzFraming FuzzDispatch FuzzArrays FuzzSafetensors FuzzNpy FuzzDatasets FuzzVocabulary FuzzGGUF FuzzTemplate FuzzTokenizer)
 SCRATCH=${FUZZ_SCRATCH:-.build-fuzz}
 [[ $SCRATCH == /* ]] || SCRATCH=$ROOT/$SCRATCH
 BIN=$SCRATCH/release

@@ -197,6 +197,7 @@ def main():
 
     gguf_seeds()
     template_seeds()
+    tokenizer_seeds()
 
 
 def gguf_seeds():
@@ -289,6 +290,34 @@ def template_seeds():
     import chat_templates as ct
     for i, (name, template) in enumerate(sorted(ct.TEMPLATES.items()) + [("constructs", ct.CONSTRUCTS)]):
         put("FuzzTemplate", name, bytes([i % 4]) + template.encode()[:4095])
+
+
+def tokenizer_seeds():
+    """tokenizer.json: control byte (which text; bit 2: decode keeping specials) + the file: each
+    family of Tests/python/make_tokenizer_fixtures.py (needs `tokenizers`), its vocabulary cut
+    to the tokens of up to 40 ids and the merges among them, so that it fits a 4 KiB input."""
+    import tempfile
+    sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "..", "Tests", "python"))
+    import make_tokenizer_fixtures
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_tokenizer_fixtures.build(tmp)
+        for i, (name, path) in enumerate(sorted(paths.items())):
+            if not path.endswith(".json"):
+                continue
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            for keep in (40, 24, 12):
+                model = dict(data["model"])
+                vocab = {t: k for t, k in model["vocab"].items() if k < keep}
+                pairs = [m if isinstance(m, list) else m.split(" ", 1) for m in model.get("merges", [])]
+                model["vocab"] = vocab
+                model["merges"] = [p for p in pairs if p[0] in vocab and p[1] in vocab and p[0] + p[1] in vocab]
+                small = dict(data, model=model)
+                small["added_tokens"] = [t for t in data.get("added_tokens", []) if t["id"] < keep + 8]
+                text = json.dumps(small, ensure_ascii=False).encode()
+                if len(text) < 4095:
+                    put("FuzzTokenizer", name, bytes([i % 8]) + text)
+                    break
 
 
 if __name__ == "__main__":
