@@ -197,7 +197,7 @@ extension TemplateRenderer {
             var test: String?
             if args.count > 1 {
                 guard case .string(let t) = args[1], TemplateParser.tests.contains(t) else {
-                    throw TemplateError(.unsupported(construct: "\(name) with the test \(args[1].repr)"), "", line: line)
+                    throw TemplateError(.unsupported(construct: "\(name) with the test \(args[1].repr(limit: 200))"), "", line: line)
                 }
                 test = t
             }
@@ -220,7 +220,7 @@ extension TemplateRenderer {
                     })
             }
             guard case .string(let filter) = args.first, TemplateParser.filters.contains(filter), filter != "map" else {
-                throw TemplateError(.unsupported(construct: "map with \(args.first?.repr ?? "no filter")"), "", line: line)
+                throw TemplateError(.unsupported(construct: "map with \(args.first?.repr(limit: 200) ?? "no filter")"), "", line: line)
             }
             var out: [TemplateValue] = []
             for item in items { out.append(try applyFilter(filter, item, Array(args.dropFirst()), [])) }

@@ -109,30 +109,8 @@ struct TemplateRenderer {
     func show(_ v: TemplateValue) throws(TemplateError) -> String {
         if case .string(let s) = v { return s }
         var out = ""
-        try appendRepr(v, to: &out)
+        guard v.appendRepr(to: &out, limit: outputLimit) else { throw stringTooLong }
         return out
-    }
-
-    func appendRepr(_ v: TemplateValue, to out: inout String) throws(TemplateError) {
-        switch v {
-        case .list(let l):
-            out += "["
-            for (i, item) in l.enumerated() {
-                if i > 0 { out += ", " }
-                try appendRepr(item, to: &out)
-            }
-            out += "]"
-        case .dict(let d):
-            out += "{"
-            for (i, key) in d.keys.enumerated() {
-                if i > 0 { out += ", " }
-                out += TemplateValue.pythonRepr(key) + ": "
-                try appendRepr(d[key]!, to: &out)
-            }
-            out += "}"
-        default: out += v.repr
-        }
-        try checkLength(out)
     }
 
     mutating func charge(_ values: [TemplateValue]) throws(TemplateError) {
@@ -151,11 +129,11 @@ struct TemplateRenderer {
         }
     }
 
-    func checkLength(_ s: String) throws(TemplateError) { try checkLength(s.utf8.count) }
-
     func checkLength(_ bytes: Int) throws(TemplateError) {
-        if bytes > outputLimit { throw fail("the template builds a string of more than \(outputLimit >> 20) MiB") }
+        if bytes > outputLimit { throw stringTooLong }
     }
+
+    var stringTooLong: TemplateError { fail("the template builds a string of more than \(outputLimit >> 20) MiB") }
 
     func checkCount(_ n: Int) throws(TemplateError) {
         if n > itemLimit { throw fail("the template builds a list of more than \(itemLimit) items") }

@@ -69,30 +69,43 @@ public indirect enum TemplateValue: Sendable, Equatable {
         }
     }
 
-    /// What `{{ value }}` writes: Python's `str()`.
-    var text: String {
-        switch self {
-        case .undefined: ""
-        case .string(let s): s
-        default: repr
-        }
+    /// Python's `repr()` cut to about `limit` bytes with "…", for messages that quote a value.
+    func repr(limit: Int) -> String {
+        var out = ""
+        return appendRepr(to: &out, limit: limit) ? out : out + "…"
     }
 
-    /// Python's `repr()`, which `str()` of a list or dictionary uses for its items.
-    var repr: String {
+    /// Appends Python's `repr()` (which `str()` of a list or dictionary uses for its items) to
+    /// `out`. Stops and answers false as soon as `out` passes `limit` bytes, so a list of a
+    /// million references to one long string is refused before it is all written out.
+    func appendRepr(to out: inout String, limit: Int) -> Bool {
         switch self {
-        case .undefined: ""
-        case .none: "None"
-        case .bool(let b): b ? "True" : "False"
-        case .int(let i): String(i)
-        case .double(let d): Self.pythonFloat(d)
-        case .string(let s): Self.pythonRepr(s)
-        case .list(let l): "[" + l.map(\.repr).joined(separator: ", ") + "]"
-        case .dict(let d): "{" + d.keys.map { Self.pythonRepr($0) + ": " + d[$0]!.repr }.joined(separator: ", ") + "}"
-        case .namespace: "<Namespace>"
-        case .function(let name): "<function \(name)>"
-        case .macro: "<Macro>"
+        case .undefined: break
+        case .none: out += "None"
+        case .bool(let b): out += b ? "True" : "False"
+        case .int(let i): out += String(i)
+        case .double(let d): out += Self.pythonFloat(d)
+        case .string(let s): out += Self.pythonRepr(s)
+        case .list(let l):
+            out += "["
+            for (i, item) in l.enumerated() {
+                if i > 0 { out += ", " }
+                guard item.appendRepr(to: &out, limit: limit) else { return false }
+            }
+            out += "]"
+        case .dict(let d):
+            out += "{"
+            for (i, key) in d.keys.enumerated() {
+                if i > 0 { out += ", " }
+                out += Self.pythonRepr(key) + ": "
+                guard d[key]!.appendRepr(to: &out, limit: limit) else { return false }
+            }
+            out += "}"
+        case .namespace: out += "<Namespace>"
+        case .function(let name): out += "<function \(name)>"
+        case .macro: out += "<Macro>"
         }
+        return out.utf8.count <= limit
     }
 
     static func pythonFloat(_ d: Double) -> String {
